@@ -1,0 +1,100 @@
+//! The data directory of the embedded default: the key file, the SQLite database, encrypted
+//! blobs and the bootstrap credentials, opened and wired into a [`Registry`].
+
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use berth_blob::FsBlobStore;
+use berth_kms::LocalKeyProvider;
+use berth_meta::SqliteMetaStore;
+use berth_registry::{BootstrapCredentials, Registry, Settings};
+
+use crate::config::Config;
+
+const CREDENTIALS_FILE: &str = "bootstrap-credentials";
+const CREDENTIALS_PROFILE: &str = "berth";
+
+pub(crate) struct Opened {
+    pub(crate) registry: Arc<Registry>,
+    meta: Arc<SqliteMetaStore>,
+}
+
+impl Opened {
+    pub(crate) async fn close(&self) {
+        self.meta.close().await;
+    }
+}
+
+fn credentials_path(config: &Config) -> PathBuf {
+    config.data_dir.join(CREDENTIALS_FILE)
+}
+
+/// Opens (creating on first start) everything under the data directory, and bootstraps the
+/// owner account if it does not exist yet.
+pub(crate) async fn open(config: &Config) -> Result<Opened, String> {
+    let dir = &config.data_dir;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| format!("cannot create data directory {}: {e}", dir.display()))?;
+    let kms = LocalKeyProvider::open_or_create(&dir.join("master.key")).map_err(|e| e.to_string())?;
+    let meta = Arc::new(SqliteMetaStore::open(&dir.join("meta.db")).await.map_err(|e| e.to_string())?);
+    let blobs = FsBlobStore::open(dir).await.map_err(|e| e.to_string())?;
+    let settings = Settings { region: config.region.clone(), max_blob_bytes: config.max_blob_bytes };
+    let registry = Registry::open(meta.clone(), Arc::new(blobs), Arc::new(kms), settings)
+        .await
+        .map_err(|e| e.to_string())?;
+
+    let owner = config.bootstrap.account_id.parse().map_err(|e: berth_core::InvalidInput| e.to_string())?;
+    let fixed = match (&config.bootstrap.access_key_id, &config.bootstrap.secret_access_key) {
+        (Some(id), Some(secret)) => {
+            Some(BootstrapCredentials { access_key_id: id.clone(), secret_access_key: secret.clone() })
+        }
+        _ => None,
+    };
+    if let Some(created) = registry.bootstrap(&owner, fixed).await.map_err(|e| e.to_string())? {
+        write_credentials(&credentials_path(config), &created)?;
+        tracing::info!(
+            account = %owner,
+            access_key_id = %created.access_key_id,
+            file = %credentials_path(config).display(),
+            "created the owner account; its root credentials are in the file"
+        );
+    }
+    Ok(Opened { registry: Arc::new(registry), meta })
+}
+
+/// Writes the credentials once, mode 0600, in the AWS credentials-file format.
+fn write_credentials(path: &Path, credentials: &BootstrapCredentials) -> Result<(), String> {
+    let text = format!(
+        "[{CREDENTIALS_PROFILE}]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+        credentials.access_key_id, credentials.secret_access_key
+    );
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    file.write_all(text.as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// The owner's access key id: from the environment if fixed there, else the credentials file.
+pub(crate) fn bootstrap_access_key_id(config: &Config) -> Result<String, String> {
+    if let Some(id) = &config.bootstrap.access_key_id {
+        return Ok(id.clone());
+    }
+    let path = credentials_path(config);
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("cannot read {}: {e} (pass --access-key-id to name the key)", path.display()))?;
+    text.lines()
+        .filter_map(|line| line.split_once('='))
+        .find(|(k, _)| k.trim() == "aws_access_key_id")
+        .map(|(_, v)| v.trim().to_owned())
+        .ok_or_else(|| format!("{} has no aws_access_key_id", path.display()))
+}

@@ -1,0 +1,136 @@
+//! The `berth` command: `serve` runs the registry; `login-password` prints a registry password.
+
+mod config;
+mod data_dir;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{Config, Overrides, ProcessEnv};
+
+#[derive(Parser)]
+#[command(name = "berth", version, about = "A multi-account container registry that speaks ECR's API")]
+struct Cli {
+    /// TOML configuration file (every key optional; see config.example.toml).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Directory for metadata, blobs, the key file and bootstrap credentials.
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the registry (OCI Distribution API and operations endpoints).
+    Serve {
+        /// Address to listen on, e.g. 127.0.0.1:5000.
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Print a registry password for `docker login --username AWS`, valid for 12 hours.
+    LoginPassword {
+        /// The access key to issue it for; default: the owner's bootstrap key.
+        #[arg(long)]
+        access_key_id: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let listen = match &cli.command {
+        Command::Serve { listen } => listen.clone(),
+        Command::LoginPassword { .. } => None,
+    };
+    let overrides = Overrides { listen, data_dir: cli.data_dir.clone() };
+    let config = match config::load(cli.config.as_deref(), &ProcessEnv, &overrides) {
+        Ok(config) => config,
+        Err(problems) => {
+            eprintln!("berth: the configuration is not valid:");
+            for problem in problems {
+                eprintln!("  - {problem}");
+            }
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(&config);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("berth: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve { .. } => serve(config).await,
+            Command::LoginPassword { access_key_id } => login_password(config, access_key_id).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("berth: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+async fn serve(config: Config) -> Result<(), String> {
+    let opened = data_dir::open(&config).await?;
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let address = listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(%address, data_dir = %config.data_dir.display(), "berth is serving");
+    let app = berth_server::router(Arc::clone(&opened.registry));
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| format!("server failed: {e}"))?;
+    tracing::info!("in-flight requests finished; closing the metadata store");
+    opened.close().await;
+    Ok(())
+}
+
+/// Resolves on SIGTERM or SIGINT; requests in flight then finish before the server stops.
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down");
+}
+
+async fn login_password(config: Config, access_key_id: Option<String>) -> Result<(), String> {
+    let opened = data_dir::open(&config).await?;
+    let access_key_id = match access_key_id {
+        Some(id) => id,
+        None => data_dir::bootstrap_access_key_id(&config)?,
+    };
+    let token = opened.registry.issue_token(&access_key_id).await.map_err(|e| e.to_string())?;
+    println!("{}", token.password);
+    opened.close().await;
+    Ok(())
+}

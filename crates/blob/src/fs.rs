@@ -1,0 +1,389 @@
+//! The filesystem backend: `uploads/<id>` for staging data, `blobs/<xx>/<id>` for stored blobs.
+
+use std::io::{self, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use tokio::fs::{self, File, OpenOptions};
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+
+use crate::sealed::{self, CHUNK_SIZE, ChunkCipher, RECORD_OVERHEAD};
+use crate::{BlobError, BlobLocation, BlobStore, ByteStream, DataKey, Hasher};
+
+/// Sealed bytes gathered before one write call, so large blobs move in big writes.
+const WRITE_BATCH: usize = 1024 * 1024;
+/// Records read and decrypted per step of a read stream.
+const READ_BATCH_RECORDS: u64 = 16;
+
+pub struct FsBlobStore {
+    root: PathBuf,
+}
+
+impl FsBlobStore {
+    /// Opens (creating if needed) a store rooted at `root`.
+    pub async fn open(root: &Path) -> Result<Self, BlobError> {
+        for dir in ["uploads", "blobs"] {
+            fs::create_dir_all(root.join(dir)).await?;
+        }
+        Ok(Self { root: root.to_owned() })
+    }
+
+    fn upload_path(&self, upload_id: &str) -> Result<PathBuf, BlobError> {
+        // Ids come from the metadata store, but a path is built from them: keep them plain.
+        if upload_id.is_empty() || !upload_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            return Err(BlobError::NotFound(upload_id.to_owned()));
+        }
+        Ok(self.root.join("uploads").join(upload_id))
+    }
+
+    fn blob_path(&self, location: &BlobLocation) -> Result<PathBuf, BlobError> {
+        let ok = location
+            .0
+            .split('/')
+            .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+        if !ok || !location.0.starts_with("blobs/") {
+            return Err(BlobError::NotFound(location.0.clone()));
+        }
+        Ok(self.root.join(&location.0))
+    }
+}
+
+fn not_found_as(path: &Path) -> impl Fn(io::Error) -> BlobError + '_ {
+    move |e| {
+        if e.kind() == io::ErrorKind::NotFound {
+            BlobError::NotFound(path.display().to_string())
+        } else {
+            BlobError::Io(e)
+        }
+    }
+}
+
+async fn sync_dir(dir: &Path) -> Result<(), BlobError> {
+    File::open(dir).await?.sync_all().await?;
+    Ok(())
+}
+
+/// Streams plaintext bytes `start..=end` of a sealed file holding `size` bytes.
+async fn read_sealed(
+    path: PathBuf,
+    key: &DataKey,
+    size: u64,
+    range: Option<(u64, u64)>,
+) -> Result<ByteStream, BlobError> {
+    let mut file = File::open(&path).await.map_err(not_found_as(&path))?;
+    let mut header = [0u8; sealed::HEADER_LEN as usize];
+    file.read_exact(&mut header).await.map_err(|_| BlobError::Corrupt { chunk: 0 })?;
+    let chunk_size = sealed::parse_header(&header)?;
+    let (start, end) = match range {
+        _ if size == 0 => return Ok(Box::pin(futures_util::stream::empty())),
+        Some((start, end)) if start <= end && end < size => (start, end),
+        Some(_) => return Ok(Box::pin(futures_util::stream::empty())),
+        None => (0, size - 1),
+    };
+    let cipher = ChunkCipher::new(key, chunk_size);
+    let first = start / u64::from(chunk_size);
+    let last = end / u64::from(chunk_size);
+    file.seek(SeekFrom::Start(sealed::record_offset(chunk_size, first))).await?;
+
+    struct State {
+        file: File,
+        cipher: ChunkCipher,
+        next: u64,
+        last: u64,
+        skip: usize,
+        remaining: u64,
+        chunk_size: u32,
+        size: u64,
+        record: Vec<u8>,
+    }
+    let state = State {
+        file,
+        cipher,
+        next: first,
+        last,
+        skip: (start - first * u64::from(chunk_size)) as usize,
+        remaining: end - start + 1,
+        chunk_size,
+        size,
+        record: Vec::new(),
+    };
+    let stream = futures_util::stream::try_unfold(state, |mut st| async move {
+        if st.next > st.last || st.remaining == 0 {
+            return Ok(None);
+        }
+        let batch_end = st.last.min(st.next + READ_BATCH_RECORDS - 1);
+        let mut out = Vec::with_capacity(((batch_end - st.next + 1) * u64::from(st.chunk_size)) as usize);
+        for index in st.next..=batch_end {
+            let len = sealed::chunk_len(st.chunk_size, st.size, index);
+            st.record.resize(len + RECORD_OVERHEAD, 0);
+            st.file
+                .read_exact(&mut st.record)
+                .await
+                .map_err(|_| io::Error::other(BlobError::Corrupt { chunk: index }))?;
+            let plain = st.cipher.open(index, &mut st.record).map_err(io::Error::other)?;
+            let plain = &plain[st.skip.min(plain.len())..];
+            st.skip = 0;
+            let take = plain.len().min(st.remaining as usize);
+            out.extend_from_slice(&plain[..take]);
+            st.remaining -= take as u64;
+        }
+        st.next = batch_end + 1;
+        Ok(Some((Bytes::from(out), st)))
+    });
+    Ok(Box::pin(stream))
+}
+
+#[async_trait::async_trait]
+impl BlobStore for FsBlobStore {
+    async fn begin_upload(&self, upload_id: &str) -> Result<(), BlobError> {
+        let path = self.upload_path(upload_id)?;
+        let mut file = OpenOptions::new().write(true).create_new(true).open(&path).await?;
+        file.write_all(&sealed::header(CHUNK_SIZE)).await?;
+        file.flush().await?;
+        Ok(())
+    }
+
+    async fn append_upload(
+        &self,
+        upload_id: &str,
+        key: &DataKey,
+        offset: u64,
+        mut body: ByteStream,
+        hasher: &mut Hasher,
+        limit: u64,
+    ) -> Result<u64, BlobError> {
+        let path = self.upload_path(upload_id)?;
+        let mut file =
+            OpenOptions::new().read(true).write(true).open(&path).await.map_err(not_found_as(&path))?;
+        let mut header = [0u8; sealed::HEADER_LEN as usize];
+        file.read_exact(&mut header).await.map_err(|_| BlobError::Corrupt { chunk: 0 })?;
+        let chunk_size = sealed::parse_header(&header)?;
+        let chunk = chunk_size as usize;
+        let cipher = ChunkCipher::new(key, chunk_size);
+
+        // A partial last chunk is opened and re-sealed together with the new bytes.
+        let mut index = offset / u64::from(chunk_size);
+        let tail_len = (offset % u64::from(chunk_size)) as usize;
+        let mut pending = Vec::with_capacity(chunk);
+        let write_from = sealed::record_offset(chunk_size, index);
+        if tail_len > 0 {
+            let mut record = vec![0u8; tail_len + RECORD_OVERHEAD];
+            file.seek(SeekFrom::Start(write_from)).await?;
+            file.read_exact(&mut record).await.map_err(|_| BlobError::Corrupt { chunk: index })?;
+            pending.extend_from_slice(cipher.open(index, &mut record)?);
+        }
+        file.set_len(write_from).await?;
+        file.seek(SeekFrom::Start(write_from)).await?;
+
+        let mut out = Vec::with_capacity(WRITE_BATCH + chunk + RECORD_OVERHEAD);
+        let mut len = offset;
+        let mut interrupted = None;
+        while let Some(frame) = body.next().await {
+            let frame = match frame {
+                Ok(frame) => frame,
+                Err(e) => {
+                    interrupted = Some(e);
+                    break;
+                }
+            };
+            if len + frame.len() as u64 > limit {
+                return Err(BlobError::TooLarge { limit });
+            }
+            hasher.update(&frame);
+            len += frame.len() as u64;
+            let mut data = &frame[..];
+            while !data.is_empty() {
+                let take = (chunk - pending.len()).min(data.len());
+                pending.extend_from_slice(&data[..take]);
+                data = &data[take..];
+                if pending.len() == chunk {
+                    cipher.seal_into(index, &pending, &mut out)?;
+                    index += 1;
+                    pending.clear();
+                    if out.len() >= WRITE_BATCH {
+                        file.write_all(&out).await?;
+                        out.clear();
+                    }
+                }
+            }
+        }
+        if !pending.is_empty() {
+            cipher.seal_into(index, &pending, &mut out)?;
+        }
+        file.write_all(&out).await?;
+        file.flush().await?;
+        // Bytes received before a broken body are kept, so the client can resume after them.
+        match interrupted {
+            Some(source) => Err(BlobError::Interrupted { length: len, source }),
+            None => Ok(len),
+        }
+    }
+
+    async fn read_upload(&self, upload_id: &str, key: &DataKey, len: u64) -> Result<ByteStream, BlobError> {
+        read_sealed(self.upload_path(upload_id)?, key, len, None).await
+    }
+
+    async fn commit_upload(&self, upload_id: &str) -> Result<BlobLocation, BlobError> {
+        let src = self.upload_path(upload_id)?;
+        File::open(&src).await.map_err(not_found_as(&src))?.sync_all().await?;
+        let shard = &upload_id[..2.min(upload_id.len())];
+        let location = BlobLocation(format!("blobs/{shard}/{upload_id}"));
+        let dst = self.blob_path(&location)?;
+        let dst_dir = self.root.join("blobs").join(shard);
+        fs::create_dir_all(&dst_dir).await?;
+        fs::rename(&src, &dst).await?;
+        sync_dir(&dst_dir).await?;
+        sync_dir(&self.root.join("uploads")).await?;
+        Ok(location)
+    }
+
+    async fn abort_upload(&self, upload_id: &str) -> Result<(), BlobError> {
+        match fs::remove_file(self.upload_path(upload_id)?).await {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+
+    async fn read(
+        &self,
+        location: &BlobLocation,
+        key: &DataKey,
+        size: u64,
+        range: Option<(u64, u64)>,
+    ) -> Result<ByteStream, BlobError> {
+        read_sealed(self.blob_path(location)?, key, size, range).await
+    }
+
+    async fn delete(&self, location: &BlobLocation) -> Result<(), BlobError> {
+        match fs::remove_file(self.blob_path(location)?).await {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+
+    async fn list_uploads(&self) -> Result<Vec<String>, BlobError> {
+        let mut out = Vec::new();
+        let mut dir = fs::read_dir(self.root.join("uploads")).await?;
+        while let Some(entry) = dir.next_entry().await? {
+            if let Some(name) = entry.file_name().to_str() {
+                out.push(name.to_owned());
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_core::DigestAlgorithm;
+
+    fn body(parts: Vec<Vec<u8>>) -> ByteStream {
+        Box::pin(futures_util::stream::iter(parts.into_iter().map(|p| Ok(Bytes::from(p)))))
+    }
+
+    async fn collect(stream: ByteStream) -> Result<Vec<u8>, io::Error> {
+        let mut out = Vec::new();
+        let mut stream = stream;
+        while let Some(frame) = stream.next().await {
+            out.extend_from_slice(&frame?);
+        }
+        Ok(out)
+    }
+
+    fn pattern(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i % 251) as u8).collect()
+    }
+
+    #[tokio::test]
+    async fn uploads_in_uneven_parts_read_back_exactly_with_ranges() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = FsBlobStore::open(dir.path()).await.expect("open");
+        let key = DataKey::generate().expect("key");
+        let data = pattern(3 * CHUNK_SIZE as usize + 1234);
+        let mut hasher = Hasher::new(DigestAlgorithm::Sha256);
+        store.begin_upload("u1").await.expect("begin");
+
+        // Cut points that fall inside chunks, so the partial tail is re-sealed each time.
+        let cuts = [0, 10, 70_000, 70_001, 150_000, data.len()];
+        let mut offset = 0;
+        for w in cuts.windows(2) {
+            let part = data[w[0]..w[1]].to_vec();
+            offset = store
+                .append_upload("u1", &key, offset, body(vec![part]), &mut hasher, u64::MAX)
+                .await
+                .expect("append");
+        }
+        assert_eq!(offset, data.len() as u64);
+        assert_eq!(hasher.finish(), Hasher::digest_of(DigestAlgorithm::Sha256, &data));
+
+        let location = store.commit_upload("u1").await.expect("commit");
+        let on_disk = std::fs::read(dir.path().join(&location.0)).expect("file");
+        assert_eq!(on_disk.len() as u64, sealed::sealed_len(CHUNK_SIZE, data.len() as u64));
+
+        let size = data.len() as u64;
+        let all = collect(store.read(&location, &key, size, None).await.expect("read")).await;
+        assert_eq!(all.expect("bytes"), data);
+        for (start, end) in [(0, 0), (5, 65_540), (65_536, 65_536), (100, size - 1), (size - 1, size - 1)] {
+            let got =
+                collect(store.read(&location, &key, size, Some((start, end))).await.expect("read")).await;
+            assert_eq!(got.expect("bytes"), &data[start as usize..=end as usize], "{start}-{end}");
+        }
+    }
+
+    #[tokio::test]
+    async fn truncation_and_limit_are_detected() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = FsBlobStore::open(dir.path()).await.expect("open");
+        let key = DataKey::generate().expect("key");
+        let data = pattern(2 * CHUNK_SIZE as usize);
+        let mut hasher = Hasher::new(DigestAlgorithm::Sha256);
+        store.begin_upload("u2").await.expect("begin");
+        let too_big =
+            store.append_upload("u2", &key, 0, body(vec![data.clone()]), &mut hasher.clone(), 1000).await;
+        assert!(matches!(too_big, Err(BlobError::TooLarge { limit: 1000 })));
+        store
+            .append_upload("u2", &key, 0, body(vec![data.clone()]), &mut hasher, u64::MAX)
+            .await
+            .expect("append");
+        let location = store.commit_upload("u2").await.expect("commit");
+        let path = dir.path().join(&location.0);
+        let len = std::fs::metadata(&path).expect("stat").len();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .expect("open")
+            .set_len(len - 1)
+            .expect("truncate");
+        let read = collect(store.read(&location, &key, data.len() as u64, None).await.expect("read")).await;
+        assert!(read.is_err(), "a truncated blob was served");
+    }
+
+    #[tokio::test]
+    async fn a_broken_body_keeps_what_arrived() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = FsBlobStore::open(dir.path()).await.expect("open");
+        let key = DataKey::generate().expect("key");
+        store.begin_upload("u3").await.expect("begin");
+        let parts: Vec<io::Result<Bytes>> =
+            vec![Ok(Bytes::from(pattern(1000))), Err(io::Error::other("client went away"))];
+        let mut hasher = Hasher::new(DigestAlgorithm::Sha256);
+        let result = store
+            .append_upload("u3", &key, 0, Box::pin(futures_util::stream::iter(parts)), &mut hasher, u64::MAX)
+            .await;
+        assert!(matches!(result, Err(BlobError::Interrupted { length: 1000, .. })));
+        let back = collect(store.read_upload("u3", &key, 1000).await.expect("read")).await.expect("bytes");
+        assert_eq!(back, pattern(1000));
+    }
+
+    #[tokio::test]
+    async fn locations_and_ids_cannot_escape_the_store() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = FsBlobStore::open(dir.path()).await.expect("open");
+        let key = DataKey::generate().expect("key");
+        assert!(store.begin_upload("../x").await.is_err());
+        let escape = BlobLocation("blobs/../../etc/passwd".to_owned());
+        assert!(matches!(store.read(&escape, &key, 1, None).await, Err(BlobError::NotFound(_))));
+    }
+}

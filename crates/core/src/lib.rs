@@ -1,0 +1,14 @@
+//! Identifiers, value types and manifest parsing shared by every berth layer.
+//!
+//! This crate does no I/O and knows nothing of HTTP or SQL: it turns untrusted strings and
+//! bytes into validated values, or says precisely what was wrong with them.
+
+mod digest;
+mod error;
+mod manifest;
+mod names;
+
+pub use digest::{Digest, DigestAlgorithm};
+pub use error::InvalidInput;
+pub use manifest::{Descriptor, MAX_MANIFEST_BYTES, Manifest, ManifestKind, media_types};
+pub use names::{AccountId, Reference, RepositoryName, Tag, repository_arn};

@@ -1,0 +1,278 @@
+//! The behaviour every [`MetaStore`] backend must show, as one suite each backend's tests run.
+
+use berth_core::{AccountId, Digest, RepositoryName, Tag};
+
+use crate::{
+    AccessKey, Account, BlobCommit, BlobRecord, ManifestRecord, MetaError, MetaStore, NewManifest, Page,
+    Upload, now_millis,
+};
+
+fn digest(n: u8) -> Digest {
+    format!("sha256:{}", format!("{n:02x}").repeat(32)).parse().expect("test digest")
+}
+
+fn blob(n: u8, location: &str) -> BlobRecord {
+    BlobRecord {
+        digest: digest(n),
+        size: u64::from(n) * 10,
+        location: location.to_owned(),
+        key_id: "local:test".to_owned(),
+        wrapped_key: vec![n; 4],
+    }
+}
+
+fn upload(id: &str, repository_id: i64) -> Upload {
+    Upload {
+        id: id.to_owned(),
+        repository_id,
+        length: 0,
+        key_id: "local:test".to_owned(),
+        wrapped_key: vec![1, 2, 3],
+        created_at: now_millis(),
+    }
+}
+
+fn manifest(n: u8, subject: Option<Digest>) -> ManifestRecord {
+    ManifestRecord {
+        digest: digest(n),
+        media_type: "application/vnd.oci.image.manifest.v1+json".to_owned(),
+        artifact_type: Some("application/vnd.example".to_owned()),
+        size: 100,
+        subject,
+        annotations_json: "{}".to_owned(),
+        pushed_at: now_millis(),
+    }
+}
+
+/// Content records are ignored when the digest is stored already, as in these tests.
+fn blob_for_manifest() -> BlobRecord {
+    blob(0, "blobs/unused")
+}
+
+fn name(s: &str) -> RepositoryName {
+    s.parse().expect("test repository name")
+}
+
+fn tag(s: &str) -> Tag {
+    s.parse().expect("test tag")
+}
+
+/// Stores a blob through the upload path, as the registry does.
+async fn store_blob(store: &dyn MetaStore, repo: i64, n: u8) -> BlobCommit {
+    let id = format!("up-{repo}-{n}");
+    store.create_upload(&upload(&id, repo)).await.expect("create upload");
+    store.commit_blob(repo, &id, &blob(n, &format!("blobs/{id}"))).await.expect("commit")
+}
+
+/// Runs every check against `store`, which must be empty.
+pub async fn run(store: &dyn MetaStore) {
+    accounts_and_keys(store).await;
+    repositories_are_per_account(store).await;
+    blobs_are_stored_once_and_linked_per_repository(store).await;
+    uploads_advance_only_from_their_current_length(store).await;
+    manifests_require_their_references(store).await;
+    tags_move_list_in_order_and_delete(store).await;
+    referrers_and_manifest_deletion(store).await;
+}
+
+async fn accounts_and_keys(store: &dyn MetaStore) {
+    let id: AccountId = "111111111111".parse().expect("account");
+    let account = Account { id: id.clone(), name: "dev".to_owned(), created_at: now_millis() };
+    store.create_account(&account).await.expect("create account");
+    assert!(matches!(store.create_account(&account).await, Err(MetaError::AlreadyExists(_))));
+    assert_eq!(store.get_account(&id).await.expect("get"), Some(account));
+    assert_eq!(store.get_account(&"999999999999".parse().expect("id")).await.expect("get"), None);
+
+    let key = AccessKey {
+        access_key_id: "AKIATESTTESTTEST0001".to_owned(),
+        account_id: id,
+        user_name: None,
+        sealed_secret: vec![9; 8],
+        active: true,
+        created_at: now_millis(),
+    };
+    store.create_access_key(&key).await.expect("create key");
+    assert_eq!(store.get_access_key(&key.access_key_id).await.expect("get"), Some(key.clone()));
+    store.set_access_key_active(&key.access_key_id, false).await.expect("disable");
+    let disabled = store.get_access_key(&key.access_key_id).await.expect("get").expect("key");
+    assert!(!disabled.active);
+    store.delete_access_key(&key.access_key_id).await.expect("delete");
+    assert_eq!(store.get_access_key(&key.access_key_id).await.expect("get"), None);
+    assert!(matches!(store.delete_access_key(&key.access_key_id).await, Err(MetaError::NotFound(_))));
+
+    let first = store.put_secret_once("token-key", b"one").await.expect("secret");
+    let second = store.put_secret_once("token-key", b"two").await.expect("secret");
+    assert_eq!((first.as_slice(), second.as_slice()), (&b"one"[..], &b"one"[..]));
+}
+
+async fn repositories_are_per_account(store: &dyn MetaStore) {
+    let a: AccountId = "111111111111".parse().expect("account");
+    let b: AccountId = "222222222222".parse().expect("account");
+    store
+        .create_account(&Account { id: b.clone(), name: "prod".to_owned(), created_at: 0 })
+        .await
+        .expect("create account");
+    let missing: AccountId = "333333333333".parse().expect("account");
+    assert!(matches!(store.ensure_repository(&missing, &name("x/y")).await, Err(MetaError::NotFound(_))));
+
+    let r1 = store.ensure_repository(&a, &name("mlops/base")).await.expect("create");
+    let again = store.ensure_repository(&a, &name("mlops/base")).await.expect("again");
+    assert_eq!(r1, again, "ensure_repository must be idempotent");
+    let r2 = store.ensure_repository(&b, &name("mlops/base")).await.expect("other account");
+    assert_ne!(r1.id, r2.id);
+    store.ensure_repository(&a, &name("zz")).await.expect("create");
+    store.ensure_repository(&a, &name("aa")).await.expect("create");
+
+    let only_a = store
+        .list_repositories(std::slice::from_ref(&a), Page { last: None, limit: 100 })
+        .await
+        .expect("list");
+    let names: Vec<_> = only_a.iter().map(|r| r.name.to_string()).collect();
+    assert_eq!(names, ["aa", "mlops/base", "zz"]);
+    let after = store
+        .list_repositories(&[a.clone(), b.clone()], Page { last: Some("111111111111/aa"), limit: 2 })
+        .await
+        .expect("list");
+    let full: Vec<_> = after.iter().map(|r| format!("{}/{}", r.account_id, r.name)).collect();
+    assert_eq!(full, ["111111111111/mlops/base", "111111111111/zz"]);
+    assert!(store.list_repositories(&[], Page { last: None, limit: 10 }).await.expect("list").is_empty());
+    assert_eq!(store.get_repository(&b, &name("aa")).await.expect("get"), None);
+}
+
+async fn repo(store: &dyn MetaStore, n: &str) -> i64 {
+    let a: AccountId = "111111111111".parse().expect("account");
+    store.ensure_repository(&a, &name(n)).await.expect("repository").id
+}
+
+async fn blobs_are_stored_once_and_linked_per_repository(store: &dyn MetaStore) {
+    let r1 = repo(store, "blobs/one").await;
+    let r2 = repo(store, "blobs/two").await;
+    let first = store_blob(store, r1, 1).await;
+    assert!(matches!(first, BlobCommit::Stored(ref b) if b.location == format!("blobs/up-{r1}-1")));
+    // The same digest uploaded into another repository keeps the first copy.
+    let second = store_blob(store, r2, 1).await;
+    assert!(matches!(second, BlobCommit::AlreadyStored(ref b) if b.location == format!("blobs/up-{r1}-1")));
+    assert!(store.get_upload(r2, &format!("up-{r2}-1")).await.expect("get").is_none(), "upload ended");
+
+    let r3 = repo(store, "blobs/three").await;
+    assert_eq!(store.repository_blob(r3, &digest(1)).await.expect("get"), None);
+    store.link_blob(r3, &digest(1)).await.expect("mount");
+    assert!(store.repository_blob(r3, &digest(1)).await.expect("get").is_some());
+    store.link_blob(r3, &digest(1)).await.expect("mount twice is harmless");
+    assert!(store.unlink_blob(r3, &digest(1)).await.expect("unlink"));
+    assert!(!store.unlink_blob(r3, &digest(1)).await.expect("unlink"));
+    assert!(store.repository_blob(r1, &digest(1)).await.expect("get").is_some(), "others keep it");
+    assert!(store.get_blob(&digest(1)).await.expect("get").is_some());
+}
+
+async fn uploads_advance_only_from_their_current_length(store: &dyn MetaStore) {
+    let r = repo(store, "uploads/x").await;
+    store.create_upload(&upload("u-adv", r)).await.expect("create");
+    store.advance_upload("u-adv", 0, 10).await.expect("advance");
+    assert!(matches!(store.advance_upload("u-adv", 0, 20).await, Err(MetaError::UploadMoved { .. })));
+    assert_eq!(store.get_upload(r, "u-adv").await.expect("get").map(|u| u.length), Some(10));
+    let other = repo(store, "uploads/y").await;
+    assert!(store.get_upload(other, "u-adv").await.expect("get").is_none(), "uploads are per repository");
+    store.delete_upload("u-adv").await.expect("delete");
+    assert!(store.get_upload(r, "u-adv").await.expect("get").is_none());
+}
+
+async fn manifests_require_their_references(store: &dyn MetaStore) {
+    let r = repo(store, "manifests/x").await;
+    store_blob(store, r, 10).await; // config
+    store_blob(store, r, 11).await; // manifest content
+    let image = NewManifest {
+        content: blob_for_manifest(),
+        record: manifest(11, None),
+        blobs: vec![digest(10), digest(12)],
+        manifests: vec![],
+    };
+    match store.put_manifest(r, &image, Some(&tag("v1"))).await {
+        Err(MetaError::MissingReferences(missing)) => assert_eq!(missing, vec![digest(12)]),
+        other => panic!("expected missing references, got {other:?}"),
+    }
+    assert_eq!(store.get_manifest(r, &digest(11)).await.expect("get"), None, "nothing half-written");
+    assert_eq!(store.resolve_tag(r, &tag("v1")).await.expect("get"), None);
+
+    store_blob(store, r, 12).await;
+    store.put_manifest(r, &image, Some(&tag("v1"))).await.expect("put");
+    let got = store.resolve_tag(r, &tag("v1")).await.expect("get").expect("tagged");
+    assert_eq!(got.digest, digest(11));
+
+    // An index needs its children as manifests of the same repository.
+    store_blob(store, r, 13).await;
+    let index = NewManifest {
+        content: blob_for_manifest(),
+        record: manifest(13, None),
+        blobs: vec![],
+        manifests: vec![digest(11), digest(14)],
+    };
+    assert!(matches!(store.put_manifest(r, &index, None).await, Err(MetaError::MissingReferences(_))));
+    let index = NewManifest {
+        content: blob_for_manifest(),
+        record: manifest(13, None),
+        blobs: vec![],
+        manifests: vec![digest(11)],
+    };
+    store.put_manifest(r, &index, None).await.expect("index");
+}
+
+async fn tags_move_list_in_order_and_delete(store: &dyn MetaStore) {
+    let r = repo(store, "tags/x").await;
+    store_blob(store, r, 20).await;
+    store_blob(store, r, 21).await;
+    for t in ["b", "a", "c"] {
+        let m = NewManifest {
+            content: blob_for_manifest(),
+            record: manifest(20, None),
+            blobs: vec![],
+            manifests: vec![],
+        };
+        store.put_manifest(r, &m, Some(&tag(t))).await.expect("put");
+    }
+    let m = NewManifest {
+        content: blob_for_manifest(),
+        record: manifest(21, None),
+        blobs: vec![],
+        manifests: vec![],
+    };
+    store.put_manifest(r, &m, Some(&tag("b"))).await.expect("move tag");
+    assert_eq!(store.resolve_tag(r, &tag("b")).await.expect("get").map(|m| m.digest), Some(digest(21)));
+    let all = store.list_tags(r, Page { last: None, limit: 10 }).await.expect("list");
+    assert_eq!(all, ["a", "b", "c"]);
+    let page = store.list_tags(r, Page { last: Some("a"), limit: 1 }).await.expect("list");
+    assert_eq!(page, ["b"]);
+    assert!(store.delete_tag(r, &tag("a")).await.expect("delete"));
+    assert!(!store.delete_tag(r, &tag("a")).await.expect("delete"));
+    assert!(store.get_manifest(r, &digest(20)).await.expect("get").is_some(), "manifest stays");
+}
+
+async fn referrers_and_manifest_deletion(store: &dyn MetaStore) {
+    let r = repo(store, "refs/x").await;
+    for n in [30, 31, 32] {
+        store_blob(store, r, n).await;
+    }
+    let subject = NewManifest {
+        content: blob_for_manifest(),
+        record: manifest(30, None),
+        blobs: vec![],
+        manifests: vec![],
+    };
+    store.put_manifest(r, &subject, Some(&tag("v1"))).await.expect("put");
+    for n in [32, 31] {
+        let m = NewManifest {
+            content: blob_for_manifest(),
+            record: manifest(n, Some(digest(30))),
+            blobs: vec![],
+            manifests: vec![],
+        };
+        store.put_manifest(r, &m, None).await.expect("referrer");
+    }
+    let refs = store.referrers(r, &digest(30)).await.expect("referrers");
+    assert_eq!(refs.iter().map(|m| m.digest.clone()).collect::<Vec<_>>(), vec![digest(31), digest(32)]);
+
+    assert!(store.delete_manifest(r, &digest(30)).await.expect("delete"));
+    assert!(!store.delete_manifest(r, &digest(30)).await.expect("delete"));
+    assert_eq!(store.resolve_tag(r, &tag("v1")).await.expect("get"), None, "its tags go with it");
+    assert_eq!(store.repository_blob(r, &digest(30)).await.expect("get"), None, "its content unlinked");
+}

@@ -1,0 +1,216 @@
+//! The metadata store: what accounts, keys, repositories, blobs, manifests, tags and uploads
+//! exist, and how they relate.
+//!
+//! [`MetaStore`] is the one interface; each method is one domain operation that the backend runs
+//! as a single transaction, so callers never assemble consistency from several calls. The SQLite
+//! backend is the embedded default. [`conformance`] holds the one test suite every backend passes.
+
+pub mod conformance;
+mod sqlite;
+
+use berth_core::{AccountId, Digest, RepositoryName, Tag};
+
+pub use sqlite::SqliteMetaStore;
+
+/// Milliseconds since the Unix epoch.
+pub type Millis = i64;
+
+pub fn now_millis() -> Millis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MetaError {
+    #[error("{0} already exists")]
+    AlreadyExists(String),
+    #[error("{0} does not exist")]
+    NotFound(String),
+    #[error("the manifest references content this repository does not hold: {}", list(.0))]
+    MissingReferences(Vec<Digest>),
+    #[error("the upload was changed by another request (expected length {expected})")]
+    UploadMoved { expected: u64 },
+    #[error("stored data is malformed: {0}")]
+    Malformed(String),
+    #[error("metadata backend failed: {0}")]
+    Backend(Box<dyn std::error::Error + Send + Sync>),
+}
+
+fn list(digests: &[Digest]) -> String {
+    digests.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub id: AccountId,
+    pub name: String,
+    pub created_at: Millis,
+}
+
+/// An access key; `user_name` is `None` for the account's root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessKey {
+    pub access_key_id: String,
+    pub account_id: AccountId,
+    pub user_name: Option<String>,
+    pub sealed_secret: Vec<u8>,
+    pub active: bool,
+    pub created_at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Repository {
+    pub id: i64,
+    pub account_id: AccountId,
+    pub name: RepositoryName,
+    pub created_at: Millis,
+}
+
+/// Where a blob's ciphertext lives and the wrapped data key that opens it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobRecord {
+    pub digest: Digest,
+    pub size: u64,
+    pub location: String,
+    pub key_id: String,
+    pub wrapped_key: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upload {
+    pub id: String,
+    pub repository_id: i64,
+    pub length: u64,
+    pub key_id: String,
+    pub wrapped_key: Vec<u8>,
+    pub created_at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestRecord {
+    pub digest: Digest,
+    pub media_type: String,
+    pub artifact_type: Option<String>,
+    pub size: u64,
+    pub subject: Option<Digest>,
+    /// The manifest's annotations as a JSON object, for referrers listings.
+    pub annotations_json: String,
+    pub pushed_at: Millis,
+}
+
+/// A manifest to record, with what it references.
+#[derive(Debug, Clone)]
+pub struct NewManifest {
+    pub record: ManifestRecord,
+    /// Where the manifest's own bytes are stored (kept only if the digest is not stored yet).
+    pub content: BlobRecord,
+    /// Blobs (config, layers) the repository must hold.
+    pub blobs: Vec<Digest>,
+    /// Manifests (children of an index) the repository must hold.
+    pub manifests: Vec<Digest>,
+}
+
+/// What committing an upload did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BlobCommit {
+    /// The bytes were new; the given location is now referenced.
+    Stored(BlobRecord),
+    /// The registry already held the digest; the new copy is unused and may be deleted.
+    AlreadyStored(BlobRecord),
+}
+
+/// One page of a listing, ordered, after the `last` item of the previous page.
+#[derive(Debug, Clone, Copy)]
+pub struct Page<'a> {
+    pub last: Option<&'a str>,
+    pub limit: u32,
+}
+
+#[async_trait::async_trait]
+pub trait MetaStore: Send + Sync {
+    // Accounts and keys.
+    async fn create_account(&self, account: &Account) -> Result<(), MetaError>;
+    async fn get_account(&self, id: &AccountId) -> Result<Option<Account>, MetaError>;
+    async fn create_access_key(&self, key: &AccessKey) -> Result<(), MetaError>;
+    async fn get_access_key(&self, access_key_id: &str) -> Result<Option<AccessKey>, MetaError>;
+    async fn set_access_key_active(&self, access_key_id: &str, active: bool) -> Result<(), MetaError>;
+    async fn delete_access_key(&self, access_key_id: &str) -> Result<(), MetaError>;
+
+    /// Stores `sealed` under `name` unless a value is already there; returns the stored value.
+    async fn put_secret_once(&self, name: &str, sealed: &[u8]) -> Result<Vec<u8>, MetaError>;
+
+    // Repositories.
+    async fn get_repository(
+        &self,
+        account: &AccountId,
+        name: &RepositoryName,
+    ) -> Result<Option<Repository>, MetaError>;
+    /// Returns the repository, creating it (in an existing account) if absent.
+    async fn ensure_repository(
+        &self,
+        account: &AccountId,
+        name: &RepositoryName,
+    ) -> Result<Repository, MetaError>;
+    /// Repositories of the given accounts ordered by `<account>/<name>`, after `page.last`.
+    async fn list_repositories(
+        &self,
+        accounts: &[AccountId],
+        page: Page<'_>,
+    ) -> Result<Vec<Repository>, MetaError>;
+
+    // Blobs.
+    /// The blob, if `repository_id` holds it.
+    async fn repository_blob(
+        &self,
+        repository_id: i64,
+        digest: &Digest,
+    ) -> Result<Option<BlobRecord>, MetaError>;
+    /// The blob, if the registry stores it at all (for mounts and deduplication).
+    async fn get_blob(&self, digest: &Digest) -> Result<Option<BlobRecord>, MetaError>;
+    /// Records that `repository_id` holds an already stored blob.
+    async fn link_blob(&self, repository_id: i64, digest: &Digest) -> Result<(), MetaError>;
+    /// Forgets that `repository_id` holds a blob; false if it did not.
+    async fn unlink_blob(&self, repository_id: i64, digest: &Digest) -> Result<bool, MetaError>;
+    /// In one transaction: records the blob unless its digest is already stored, links it to
+    /// the repository, and ends the upload.
+    async fn commit_blob(
+        &self,
+        repository_id: i64,
+        upload_id: &str,
+        blob: &BlobRecord,
+    ) -> Result<BlobCommit, MetaError>;
+
+    // Uploads.
+    async fn create_upload(&self, upload: &Upload) -> Result<(), MetaError>;
+    async fn get_upload(&self, repository_id: i64, id: &str) -> Result<Option<Upload>, MetaError>;
+    /// Moves an upload's length from `expected` to `length`, failing if another request moved it.
+    async fn advance_upload(&self, id: &str, expected: u64, length: u64) -> Result<(), MetaError>;
+    async fn delete_upload(&self, id: &str) -> Result<(), MetaError>;
+
+    // Manifests and tags.
+    /// In one transaction: checks every reference, records the manifest's content blob (unless
+    /// its digest is stored already) and the manifest, and points `tag` at it. Returns whether
+    /// `manifest.content` was recorded; if not, its bytes are unused.
+    async fn put_manifest(
+        &self,
+        repository_id: i64,
+        manifest: &NewManifest,
+        tag: Option<&Tag>,
+    ) -> Result<bool, MetaError>;
+    async fn get_manifest(
+        &self,
+        repository_id: i64,
+        digest: &Digest,
+    ) -> Result<Option<ManifestRecord>, MetaError>;
+    async fn resolve_tag(&self, repository_id: i64, tag: &Tag) -> Result<Option<ManifestRecord>, MetaError>;
+    async fn list_tags(&self, repository_id: i64, page: Page<'_>) -> Result<Vec<String>, MetaError>;
+    /// Manifests whose subject is `subject`, ordered by digest.
+    async fn referrers(&self, repository_id: i64, subject: &Digest)
+    -> Result<Vec<ManifestRecord>, MetaError>;
+    /// Deletes a manifest and every tag pointing at it; false if it did not exist.
+    async fn delete_manifest(&self, repository_id: i64, digest: &Digest) -> Result<bool, MetaError>;
+    /// Deletes a tag only; false if it did not exist.
+    async fn delete_tag(&self, repository_id: i64, tag: &Tag) -> Result<bool, MetaError>;
+}

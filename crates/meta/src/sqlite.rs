@@ -1,0 +1,690 @@
+//! The embedded backend: one SQLite file in WAL mode with `synchronous = FULL`, so a committed
+//! transaction survives a crash. Writes go through a single connection (SQLite has one writer
+//! anyway, and this avoids lock-upgrade failures); reads use a pool of their own.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use berth_core::{AccountId, Digest, RepositoryName, Tag};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+
+use crate::{
+    AccessKey, Account, BlobCommit, BlobRecord, ManifestRecord, MetaError, MetaStore, NewManifest, Page,
+    Repository, Upload, now_millis,
+};
+
+pub struct SqliteMetaStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+fn backend(e: sqlx::Error) -> MetaError {
+    MetaError::Backend(Box::new(e))
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    e.as_database_error().is_some_and(|d| d.is_unique_violation())
+}
+
+fn parse<T: FromStr>(text: &str, what: &str) -> Result<T, MetaError> {
+    text.parse().map_err(|_| MetaError::Malformed(format!("{what} {text:?}")))
+}
+
+fn to_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+const MANIFEST_COLUMNS: &str =
+    "digest, media_type, artifact_type, size, subject_digest, annotations, pushed_at";
+
+fn manifest_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ManifestRecord, MetaError> {
+    let subject: Option<String> = row.get(4);
+    Ok(ManifestRecord {
+        digest: parse(row.get::<&str, _>(0), "digest")?,
+        media_type: row.get(1),
+        artifact_type: row.get(2),
+        size: to_u64(row.get(3)),
+        subject: subject.as_deref().map(|s| parse(s, "digest")).transpose()?,
+        annotations_json: row.get(5),
+        pushed_at: row.get(6),
+    })
+}
+
+fn blob_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<BlobRecord, MetaError> {
+    Ok(BlobRecord {
+        digest: parse(row.get::<&str, _>(0), "digest")?,
+        size: to_u64(row.get(1)),
+        location: row.get(2),
+        key_id: row.get(3),
+        wrapped_key: row.get(4),
+    })
+}
+
+fn repository_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Repository, MetaError> {
+    Ok(Repository {
+        id: row.get(0),
+        account_id: parse(row.get::<&str, _>(1), "account id")?,
+        name: parse(row.get::<&str, _>(2), "repository name")?,
+        created_at: row.get(3),
+    })
+}
+
+fn access_key_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<AccessKey, MetaError> {
+    Ok(AccessKey {
+        access_key_id: row.get(0),
+        account_id: parse(row.get::<&str, _>(1), "account id")?,
+        user_name: row.get(2),
+        sealed_secret: row.get(3),
+        active: row.get(4),
+        created_at: row.get(5),
+    })
+}
+
+impl SqliteMetaStore {
+    /// Opens (creating if needed) the database file and brings its schema up to date.
+    pub async fn open(path: &Path) -> Result<Self, MetaError> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(30));
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await
+            .map_err(backend)?;
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&writer)
+            .await
+            .map_err(|e| MetaError::Backend(Box::new(e)))?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options.read_only(true))
+            .await
+            .map_err(backend)?;
+        Ok(Self { writer, reader })
+    }
+
+    /// Closes both pools, waiting for statements in flight.
+    pub async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+}
+
+#[async_trait::async_trait]
+impl MetaStore for SqliteMetaStore {
+    async fn create_account(&self, account: &Account) -> Result<(), MetaError> {
+        sqlx::query("INSERT INTO accounts (id, name, created_at) VALUES (?, ?, ?)")
+            .bind(account.id.as_str())
+            .bind(&account.name)
+            .bind(account.created_at)
+            .execute(&self.writer)
+            .await
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    MetaError::AlreadyExists(format!("account {}", account.id))
+                } else {
+                    backend(e)
+                }
+            })?;
+        Ok(())
+    }
+
+    async fn get_account(&self, id: &AccountId) -> Result<Option<Account>, MetaError> {
+        let row = sqlx::query("SELECT id, name, created_at FROM accounts WHERE id = ?")
+            .bind(id.as_str())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend)?;
+        row.map(|r| {
+            Ok(Account {
+                id: parse(r.get::<&str, _>(0), "account id")?,
+                name: r.get(1),
+                created_at: r.get(2),
+            })
+        })
+        .transpose()
+    }
+
+    async fn create_access_key(&self, key: &AccessKey) -> Result<(), MetaError> {
+        sqlx::query(
+            "INSERT INTO access_keys (access_key_id, account_id, user_name, sealed_secret, active, created_at)
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&key.access_key_id)
+        .bind(key.account_id.as_str())
+        .bind(&key.user_name)
+        .bind(&key.sealed_secret)
+        .bind(key.active)
+        .bind(key.created_at)
+        .execute(&self.writer)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                MetaError::AlreadyExists(format!("access key {}", key.access_key_id))
+            } else {
+                backend(e)
+            }
+        })?;
+        Ok(())
+    }
+
+    async fn get_access_key(&self, access_key_id: &str) -> Result<Option<AccessKey>, MetaError> {
+        let row = sqlx::query(
+            "SELECT access_key_id, account_id, user_name, sealed_secret, active, created_at
+             FROM access_keys WHERE access_key_id = ?",
+        )
+        .bind(access_key_id)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(backend)?;
+        row.as_ref().map(access_key_from_row).transpose()
+    }
+
+    async fn set_access_key_active(&self, access_key_id: &str, active: bool) -> Result<(), MetaError> {
+        let done = sqlx::query("UPDATE access_keys SET active = ? WHERE access_key_id = ?")
+            .bind(active)
+            .bind(access_key_id)
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?;
+        if done.rows_affected() == 0 {
+            return Err(MetaError::NotFound(format!("access key {access_key_id}")));
+        }
+        Ok(())
+    }
+
+    async fn delete_access_key(&self, access_key_id: &str) -> Result<(), MetaError> {
+        let done = sqlx::query("DELETE FROM access_keys WHERE access_key_id = ?")
+            .bind(access_key_id)
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?;
+        if done.rows_affected() == 0 {
+            return Err(MetaError::NotFound(format!("access key {access_key_id}")));
+        }
+        Ok(())
+    }
+
+    async fn put_secret_once(&self, name: &str, sealed: &[u8]) -> Result<Vec<u8>, MetaError> {
+        sqlx::query("INSERT INTO sealed_secrets (name, sealed) VALUES (?, ?) ON CONFLICT (name) DO NOTHING")
+            .bind(name)
+            .bind(sealed)
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?;
+        sqlx::query_scalar("SELECT sealed FROM sealed_secrets WHERE name = ?")
+            .bind(name)
+            .fetch_one(&self.writer)
+            .await
+            .map_err(backend)
+    }
+
+    async fn get_repository(
+        &self,
+        account: &AccountId,
+        name: &RepositoryName,
+    ) -> Result<Option<Repository>, MetaError> {
+        let row = sqlx::query(
+            "SELECT id, account_id, name, created_at FROM repositories WHERE account_id = ? AND name = ?",
+        )
+        .bind(account.as_str())
+        .bind(name.as_str())
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(backend)?;
+        row.as_ref().map(repository_from_row).transpose()
+    }
+
+    async fn ensure_repository(
+        &self,
+        account: &AccountId,
+        name: &RepositoryName,
+    ) -> Result<Repository, MetaError> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM accounts WHERE id = ?")
+            .bind(account.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?;
+        if exists.is_none() {
+            return Err(MetaError::NotFound(format!("account {account}")));
+        }
+        sqlx::query(
+            "INSERT INTO repositories (account_id, name, created_at) VALUES (?, ?, ?)
+             ON CONFLICT (account_id, name) DO NOTHING",
+        )
+        .bind(account.as_str())
+        .bind(name.as_str())
+        .bind(now_millis())
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        let row = sqlx::query(
+            "SELECT id, account_id, name, created_at FROM repositories WHERE account_id = ? AND name = ?",
+        )
+        .bind(account.as_str())
+        .bind(name.as_str())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        repository_from_row(&row)
+    }
+
+    async fn list_repositories(
+        &self,
+        accounts: &[AccountId],
+        page: Page<'_>,
+    ) -> Result<Vec<Repository>, MetaError> {
+        if accounts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders = vec!["?"; accounts.len()].join(", ");
+        let sql = format!(
+            "SELECT id, account_id, name, created_at FROM repositories
+             WHERE account_id IN ({placeholders}) AND (account_id || '/' || name) > ?
+             ORDER BY account_id || '/' || name LIMIT ?"
+        );
+        let mut query = sqlx::query(&sql);
+        for account in accounts {
+            query = query.bind(account.as_str());
+        }
+        let rows = query
+            .bind(page.last.unwrap_or(""))
+            .bind(i64::from(page.limit))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(backend)?;
+        rows.iter().map(repository_from_row).collect()
+    }
+
+    async fn repository_blob(
+        &self,
+        repository_id: i64,
+        digest: &Digest,
+    ) -> Result<Option<BlobRecord>, MetaError> {
+        let row = sqlx::query(
+            "SELECT b.digest, b.size, b.location, b.key_id, b.wrapped_key
+             FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest
+             WHERE rb.repository_id = ? AND rb.digest = ?",
+        )
+        .bind(repository_id)
+        .bind(digest.to_string())
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(backend)?;
+        row.as_ref().map(blob_from_row).transpose()
+    }
+
+    async fn get_blob(&self, digest: &Digest) -> Result<Option<BlobRecord>, MetaError> {
+        let row =
+            sqlx::query("SELECT digest, size, location, key_id, wrapped_key FROM blobs WHERE digest = ?")
+                .bind(digest.to_string())
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(backend)?;
+        row.as_ref().map(blob_from_row).transpose()
+    }
+
+    async fn link_blob(&self, repository_id: i64, digest: &Digest) -> Result<(), MetaError> {
+        sqlx::query(
+            "INSERT INTO repository_blobs (repository_id, digest, linked_at)
+             SELECT ?, digest, ? FROM blobs WHERE digest = ?
+             ON CONFLICT (repository_id, digest) DO NOTHING",
+        )
+        .bind(repository_id)
+        .bind(now_millis())
+        .bind(digest.to_string())
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn unlink_blob(&self, repository_id: i64, digest: &Digest) -> Result<bool, MetaError> {
+        let done = sqlx::query("DELETE FROM repository_blobs WHERE repository_id = ? AND digest = ?")
+            .bind(repository_id)
+            .bind(digest.to_string())
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn commit_blob(
+        &self,
+        repository_id: i64,
+        upload_id: &str,
+        blob: &BlobRecord,
+    ) -> Result<BlobCommit, MetaError> {
+        let digest = blob.digest.to_string();
+        let now = now_millis();
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        let inserted = sqlx::query(
+            "INSERT INTO blobs (digest, size, location, key_id, wrapped_key, created_at)
+             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (digest) DO NOTHING",
+        )
+        .bind(&digest)
+        .bind(to_i64(blob.size))
+        .bind(&blob.location)
+        .bind(&blob.key_id)
+        .bind(&blob.wrapped_key)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?
+        .rows_affected()
+            > 0;
+        sqlx::query(
+            "INSERT INTO repository_blobs (repository_id, digest, linked_at) VALUES (?, ?, ?)
+             ON CONFLICT (repository_id, digest) DO NOTHING",
+        )
+        .bind(repository_id)
+        .bind(&digest)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        sqlx::query("DELETE FROM uploads WHERE id = ?")
+            .bind(upload_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let stored =
+            sqlx::query("SELECT digest, size, location, key_id, wrapped_key FROM blobs WHERE digest = ?")
+                .bind(&digest)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        let stored = blob_from_row(&stored)?;
+        Ok(if inserted { BlobCommit::Stored(stored) } else { BlobCommit::AlreadyStored(stored) })
+    }
+
+    async fn create_upload(&self, upload: &Upload) -> Result<(), MetaError> {
+        sqlx::query(
+            "INSERT INTO uploads (id, repository_id, length, key_id, wrapped_key, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&upload.id)
+        .bind(upload.repository_id)
+        .bind(to_i64(upload.length))
+        .bind(&upload.key_id)
+        .bind(&upload.wrapped_key)
+        .bind(upload.created_at)
+        .bind(upload.created_at)
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn get_upload(&self, repository_id: i64, id: &str) -> Result<Option<Upload>, MetaError> {
+        let row = sqlx::query(
+            "SELECT id, repository_id, length, key_id, wrapped_key, created_at
+             FROM uploads WHERE id = ? AND repository_id = ?",
+        )
+        .bind(id)
+        .bind(repository_id)
+        .fetch_optional(&self.writer)
+        .await
+        .map_err(backend)?;
+        Ok(row.map(|r| Upload {
+            id: r.get(0),
+            repository_id: r.get(1),
+            length: to_u64(r.get(2)),
+            key_id: r.get(3),
+            wrapped_key: r.get(4),
+            created_at: r.get(5),
+        }))
+    }
+
+    async fn advance_upload(&self, id: &str, expected: u64, length: u64) -> Result<(), MetaError> {
+        let done = sqlx::query("UPDATE uploads SET length = ?, updated_at = ? WHERE id = ? AND length = ?")
+            .bind(to_i64(length))
+            .bind(now_millis())
+            .bind(id)
+            .bind(to_i64(expected))
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?;
+        if done.rows_affected() == 0 {
+            return Err(MetaError::UploadMoved { expected });
+        }
+        Ok(())
+    }
+
+    async fn delete_upload(&self, id: &str) -> Result<(), MetaError> {
+        sqlx::query("DELETE FROM uploads WHERE id = ?")
+            .bind(id)
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn put_manifest(
+        &self,
+        repository_id: i64,
+        manifest: &NewManifest,
+        tag: Option<&Tag>,
+    ) -> Result<bool, MetaError> {
+        let record = &manifest.record;
+        let digest = record.digest.to_string();
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+
+        let mut missing = Vec::new();
+        for blob in &manifest.blobs {
+            let held: Option<i64> =
+                sqlx::query_scalar("SELECT 1 FROM repository_blobs WHERE repository_id = ? AND digest = ?")
+                    .bind(repository_id)
+                    .bind(blob.to_string())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+            if held.is_none() {
+                missing.push(blob.clone());
+            }
+        }
+        for child in &manifest.manifests {
+            let held: Option<i64> =
+                sqlx::query_scalar("SELECT 1 FROM manifests WHERE repository_id = ? AND digest = ?")
+                    .bind(repository_id)
+                    .bind(child.to_string())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+            if held.is_none() {
+                missing.push(child.clone());
+            }
+        }
+        if !missing.is_empty() {
+            return Err(MetaError::MissingReferences(missing));
+        }
+
+        // The manifest's own bytes are a blob the repository now holds.
+        let content = &manifest.content;
+        let content_stored = sqlx::query(
+            "INSERT INTO blobs (digest, size, location, key_id, wrapped_key, created_at)
+             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (digest) DO NOTHING",
+        )
+        .bind(&digest)
+        .bind(to_i64(content.size))
+        .bind(&content.location)
+        .bind(&content.key_id)
+        .bind(&content.wrapped_key)
+        .bind(record.pushed_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?
+        .rows_affected()
+            > 0;
+        sqlx::query(
+            "INSERT INTO repository_blobs (repository_id, digest, linked_at) VALUES (?, ?, ?)
+             ON CONFLICT (repository_id, digest) DO NOTHING",
+        )
+        .bind(repository_id)
+        .bind(&digest)
+        .bind(record.pushed_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+
+        sqlx::query(&format!(
+            "INSERT INTO manifests (repository_id, {MANIFEST_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (repository_id, digest) DO NOTHING"
+        ))
+        .bind(repository_id)
+        .bind(&digest)
+        .bind(&record.media_type)
+        .bind(&record.artifact_type)
+        .bind(to_i64(record.size))
+        .bind(record.subject.as_ref().map(ToString::to_string))
+        .bind(&record.annotations_json)
+        .bind(record.pushed_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        for (child, is_manifest) in
+            manifest.blobs.iter().map(|d| (d, false)).chain(manifest.manifests.iter().map(|d| (d, true)))
+        {
+            sqlx::query(
+                "INSERT INTO manifest_references (repository_id, manifest_digest, child_digest, child_is_manifest)
+                 VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            )
+            .bind(repository_id)
+            .bind(&digest)
+            .bind(child.to_string())
+            .bind(is_manifest)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        }
+        if let Some(tag) = tag {
+            sqlx::query(
+                "INSERT INTO tags (repository_id, name, manifest_digest, updated_at) VALUES (?, ?, ?, ?)
+                 ON CONFLICT (repository_id, name) DO UPDATE SET
+                   manifest_digest = excluded.manifest_digest, updated_at = excluded.updated_at",
+            )
+            .bind(repository_id)
+            .bind(tag.as_str())
+            .bind(&digest)
+            .bind(record.pushed_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(content_stored)
+    }
+
+    async fn get_manifest(
+        &self,
+        repository_id: i64,
+        digest: &Digest,
+    ) -> Result<Option<ManifestRecord>, MetaError> {
+        let row = sqlx::query(&format!(
+            "SELECT {MANIFEST_COLUMNS} FROM manifests WHERE repository_id = ? AND digest = ?"
+        ))
+        .bind(repository_id)
+        .bind(digest.to_string())
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(backend)?;
+        row.as_ref().map(manifest_from_row).transpose()
+    }
+
+    async fn resolve_tag(&self, repository_id: i64, tag: &Tag) -> Result<Option<ManifestRecord>, MetaError> {
+        let row = sqlx::query(
+            "SELECT m.digest, m.media_type, m.artifact_type, m.size, m.subject_digest, m.annotations, m.pushed_at
+             FROM tags t JOIN manifests m ON m.repository_id = t.repository_id AND m.digest = t.manifest_digest
+             WHERE t.repository_id = ? AND t.name = ?",
+        )
+        .bind(repository_id)
+        .bind(tag.as_str())
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(backend)?;
+        row.as_ref().map(manifest_from_row).transpose()
+    }
+
+    async fn list_tags(&self, repository_id: i64, page: Page<'_>) -> Result<Vec<String>, MetaError> {
+        sqlx::query_scalar("SELECT name FROM tags WHERE repository_id = ? AND name > ? ORDER BY name LIMIT ?")
+            .bind(repository_id)
+            .bind(page.last.unwrap_or(""))
+            .bind(i64::from(page.limit))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(backend)
+    }
+
+    async fn referrers(
+        &self,
+        repository_id: i64,
+        subject: &Digest,
+    ) -> Result<Vec<ManifestRecord>, MetaError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {MANIFEST_COLUMNS} FROM manifests WHERE repository_id = ? AND subject_digest = ?
+             ORDER BY digest"
+        ))
+        .bind(repository_id)
+        .bind(subject.to_string())
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        rows.iter().map(manifest_from_row).collect()
+    }
+
+    async fn delete_manifest(&self, repository_id: i64, digest: &Digest) -> Result<bool, MetaError> {
+        let digest = digest.to_string();
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        let deleted = sqlx::query("DELETE FROM manifests WHERE repository_id = ? AND digest = ?")
+            .bind(repository_id)
+            .bind(&digest)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?
+            .rows_affected()
+            > 0;
+        if deleted {
+            sqlx::query("DELETE FROM repository_blobs WHERE repository_id = ? AND digest = ?")
+                .bind(repository_id)
+                .bind(&digest)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(deleted)
+    }
+
+    async fn delete_tag(&self, repository_id: i64, tag: &Tag) -> Result<bool, MetaError> {
+        let done = sqlx::query("DELETE FROM tags WHERE repository_id = ? AND name = ?")
+            .bind(repository_id)
+            .bind(tag.as_str())
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected() > 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn sqlite_backend_passes_the_conformance_suite() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = super::SqliteMetaStore::open(&dir.path().join("meta.db")).await.expect("open");
+        crate::conformance::run(&store).await;
+    }
+}

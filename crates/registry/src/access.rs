@@ -1,0 +1,203 @@
+//! Authentication (registry tokens), the authorization gate every operation passes, and the
+//! first-start bootstrap of the owner account.
+
+use std::time::SystemTime;
+
+use berth_core::{AccountId, repository_arn};
+use berth_iam::token::{IssuedToken, TokenError, TokenSigner};
+use berth_iam::{Action, AuthzRequest, Decision, Principal, authorize};
+use berth_kms::{DataKey, KeyProvider};
+use berth_meta::{AccessKey, Account, MetaError, MetaStore, Repository, now_millis};
+
+use crate::{Caller, Registry, RegistryError, RepoPath};
+
+const TOKEN_KEY_SECRET: &str = "login-token-signing-key";
+
+fn secret_context(access_key_id: &str) -> String {
+    format!("access-key:{access_key_id}")
+}
+
+/// Loads the token signing key, creating it on first start. Concurrent first starts agree on
+/// one key because the store keeps whichever was written first.
+pub(crate) async fn token_signer(
+    meta: &dyn MetaStore,
+    kms: &dyn KeyProvider,
+) -> Result<TokenSigner, RegistryError> {
+    let fresh = DataKey::generate()?;
+    let sealed = kms.seal(fresh.as_bytes(), TOKEN_KEY_SECRET).await?;
+    let stored = meta.put_secret_once(TOKEN_KEY_SECRET, &sealed).await?;
+    let key = kms.open(&stored, TOKEN_KEY_SECRET).await?;
+    Ok(TokenSigner::new(&key))
+}
+
+/// Credentials of the owner's root key, returned once when bootstrap creates them.
+pub struct BootstrapCredentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+impl std::fmt::Debug for BootstrapCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BootstrapCredentials")
+            .field("access_key_id", &self.access_key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Registry {
+    /// Creates the owner account and its root access key unless the account exists. `fixed`
+    /// supplies the key instead of a random one. Returns the credentials it created.
+    pub async fn bootstrap(
+        &self,
+        owner: &AccountId,
+        fixed: Option<BootstrapCredentials>,
+    ) -> Result<Option<BootstrapCredentials>, RegistryError> {
+        if self.meta.get_account(owner).await?.is_some() {
+            return Ok(None);
+        }
+        let account = Account { id: owner.clone(), name: "owner".to_owned(), created_at: now_millis() };
+        match self.meta.create_account(&account).await {
+            Ok(()) => {}
+            // Another node bootstrapped at the same moment.
+            Err(MetaError::AlreadyExists(_)) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        }
+        let credentials = match fixed {
+            Some(credentials) => credentials,
+            None => {
+                let pair = berth_iam::generate_access_key()
+                    .ok_or_else(|| RegistryError::Internal("random source failed".to_owned()))?;
+                BootstrapCredentials {
+                    access_key_id: pair.access_key_id,
+                    secret_access_key: pair.secret_access_key,
+                }
+            }
+        };
+        self.store_access_key(owner, None, &credentials.access_key_id, &credentials.secret_access_key)
+            .await?;
+        Ok(Some(credentials))
+    }
+
+    async fn store_access_key(
+        &self,
+        account: &AccountId,
+        user_name: Option<String>,
+        access_key_id: &str,
+        secret: &str,
+    ) -> Result<(), RegistryError> {
+        if !berth_iam::is_access_key_id(access_key_id) {
+            return Err(RegistryError::Unsupported(format!(
+                "access key id {access_key_id:?} must be 16 to 128 upper-case letters and digits"
+            )));
+        }
+        let sealed_secret = self.kms.seal(secret.as_bytes(), &secret_context(access_key_id)).await?;
+        let key = AccessKey {
+            access_key_id: access_key_id.to_owned(),
+            account_id: account.clone(),
+            user_name,
+            sealed_secret,
+            active: true,
+            created_at: now_millis(),
+        };
+        self.meta.create_access_key(&key).await?;
+        Ok(())
+    }
+
+    /// Issues a registry token for an active access key.
+    pub async fn issue_token(&self, access_key_id: &str) -> Result<IssuedToken, RegistryError> {
+        match self.meta.get_access_key(access_key_id).await? {
+            Some(key) if key.active => Ok(self.tokens.issue(access_key_id, SystemTime::now())),
+            _ => Err(RegistryError::Unauthenticated(format!(
+                "The access key {access_key_id} does not exist or is disabled"
+            ))),
+        }
+    }
+
+    /// Checks HTTP Basic credentials: user `AWS` and a registry token as the password.
+    pub async fn authenticate_basic(&self, user: &str, password: &str) -> Result<Caller, RegistryError> {
+        let unauthenticated = |m: &str| RegistryError::Unauthenticated(m.to_owned());
+        if user != berth_iam::token::TOKEN_USER {
+            return Err(unauthenticated("the user name must be AWS, with a registry token as the password"));
+        }
+        let claims = self.tokens.verify(password, SystemTime::now()).map_err(|e| match e {
+            TokenError::Expired => unauthenticated(&e.to_string()),
+            TokenError::Malformed | TokenError::BadSignature => {
+                unauthenticated("the password is not a valid registry token")
+            }
+        })?;
+        // A token dies with its key: disabled or deleted keys end every token issued to them.
+        let key = self
+            .meta
+            .get_access_key(&claims.access_key_id)
+            .await?
+            .filter(|k| k.active)
+            .ok_or_else(|| unauthenticated("the access key behind this token is disabled or deleted"))?;
+        let principal = match key.user_name {
+            None => Principal::Root { account: key.account_id },
+            Some(name) => Principal::User { account: key.account_id, name },
+        };
+        Ok(Caller { principal, access_key_id: Some(claims.access_key_id) })
+    }
+
+    /// Asks the one evaluator whether `caller` may perform `action` on `repo`.
+    pub(crate) fn check(
+        &self,
+        caller: &Caller,
+        action: Action,
+        repo: &RepoPath,
+    ) -> Result<(), RegistryError> {
+        let arn = repository_arn(&self.settings.region, &repo.account, &repo.name);
+        self.check_resource(caller, action, &repo.account, &arn)
+    }
+
+    /// Asks the one evaluator about any resource of `account` named by `arn`.
+    pub(crate) fn check_resource(
+        &self,
+        caller: &Caller,
+        action: Action,
+        account: &AccountId,
+        arn: &str,
+    ) -> Result<(), RegistryError> {
+        let request = AuthzRequest {
+            principal: &caller.principal,
+            action,
+            resource_account: account,
+            resource_arn: arn,
+        };
+        match authorize(&request) {
+            Decision::Allow => Ok(()),
+            // Without credentials the right answer is a challenge, not a refusal.
+            Decision::Deny(_) if caller.principal == Principal::Anonymous => {
+                Err(RegistryError::Unauthenticated("authentication required".to_owned()))
+            }
+            Decision::Deny(message) => Err(RegistryError::Denied(message)),
+        }
+    }
+
+    /// Authorizes, then finds the repository (which only an authorized caller learns about).
+    pub(crate) async fn authorized_repository(
+        &self,
+        caller: &Caller,
+        action: Action,
+        repo: &RepoPath,
+    ) -> Result<Repository, RegistryError> {
+        self.check(caller, action, repo)?;
+        self.meta.get_repository(&repo.account, &repo.name).await?.ok_or_else(|| RegistryError::NameUnknown {
+            account: repo.account.to_string(),
+            name: repo.name.to_string(),
+        })
+    }
+
+    /// Whether a caller holds any credentials at all (for the `/v2/` version check).
+    pub fn require_authenticated(&self, caller: &Caller) -> Result<(), RegistryError> {
+        match caller.principal {
+            Principal::Anonymous => Err(RegistryError::Unauthenticated("authentication required".to_owned())),
+            _ => Ok(()),
+        }
+    }
+
+    /// The accounts whose repositories `caller` may list.
+    pub(crate) fn visible_accounts(&self, caller: &Caller) -> Vec<AccountId> {
+        caller.principal.account().cloned().into_iter().collect()
+    }
+}

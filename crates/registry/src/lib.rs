@@ -1,0 +1,111 @@
+//! Registry services: the push, pull, discovery and management operations of the OCI
+//! Distribution API, built on the domain crates and free of HTTP types.
+//!
+//! Every public operation takes the [`Caller`] and asks [`berth_iam::authorize`] before it looks
+//! anything up, so a caller without permission learns nothing, not even whether a repository
+//! exists. Callers above this crate (the HTTP server, the CLI) translate requests into these
+//! calls and [`RegistryError`] into their wire formats.
+
+mod access;
+mod error;
+mod manifests;
+mod uploads;
+
+use std::sync::Arc;
+
+use berth_blob::BlobStore;
+use berth_iam::Principal;
+use berth_iam::token::TokenSigner;
+use berth_kms::KeyProvider;
+use berth_meta::MetaStore;
+
+pub use access::BootstrapCredentials;
+pub use berth_blob::ByteStream;
+pub use error::RegistryError;
+pub use manifests::{ManifestContent, PutManifestOutcome, Referrer};
+pub use uploads::{BlobContent, UploadStatus};
+
+/// Settings the services need from the configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The region named in ARNs.
+    pub region: String,
+    /// Largest blob accepted, in bytes.
+    pub max_blob_bytes: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        // ECR's maximum layer size: 52,000 MiB.
+        Self { region: "us-east-1".to_owned(), max_blob_bytes: 52_000 * 1024 * 1024 }
+    }
+}
+
+/// Who is calling, once their credentials have been checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub principal: Principal,
+    /// The access key the caller's token was issued to, if any.
+    pub access_key_id: Option<String>,
+}
+
+impl Caller {
+    pub fn anonymous() -> Self {
+        Self { principal: Principal::Anonymous, access_key_id: None }
+    }
+}
+
+/// A repository as named in a request: `<account>/<name>`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RepoPath {
+    pub account: berth_core::AccountId,
+    pub name: berth_core::RepositoryName,
+}
+
+impl std::fmt::Display for RepoPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.account, self.name)
+    }
+}
+
+impl std::str::FromStr for RepoPath {
+    type Err = berth_core::InvalidInput;
+
+    /// Splits `<12-digit account>/<repository name>`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (account, name) = s.split_once('/').ok_or_else(|| {
+            berth_core::InvalidInput::new(
+                "repository name",
+                format!("{s:?} must be <12-digit account id>/<repository>"),
+            )
+        })?;
+        Ok(Self { account: account.parse()?, name: name.parse()? })
+    }
+}
+
+/// The registry: metadata, blob storage and keys, behind the operations clients call.
+pub struct Registry {
+    meta: Arc<dyn MetaStore>,
+    blobs: Arc<dyn BlobStore>,
+    kms: Arc<dyn KeyProvider>,
+    tokens: TokenSigner,
+    settings: Settings,
+    uploads: uploads::UploadStates,
+}
+
+impl Registry {
+    /// Assembles the registry, creating the login-token signing key on first start.
+    pub async fn open(
+        meta: Arc<dyn MetaStore>,
+        blobs: Arc<dyn BlobStore>,
+        kms: Arc<dyn KeyProvider>,
+        settings: Settings,
+    ) -> Result<Self, RegistryError> {
+        let tokens = access::token_signer(meta.as_ref(), kms.as_ref()).await?;
+        Ok(Self { meta, blobs, kms, tokens, settings, uploads: uploads::UploadStates::default() })
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+}

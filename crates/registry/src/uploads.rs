@@ -1,0 +1,368 @@
+//! Blobs: uploads (monolithic, streamed and chunked), cross-repository mounts, reads and
+//! deletion.
+//!
+//! An upload's hash state lives in memory beside a per-upload lock, so consecutive chunks hash
+//! each byte once. When the state is missing (after a restart, on another node, or for a digest
+//! algorithm other than the one hashed so far) it is rebuilt by reading the staged bytes back.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use berth_blob::{BlobLocation, ByteStream, DataKey, Hasher};
+use berth_core::{Digest, DigestAlgorithm};
+use berth_iam::Action;
+use berth_meta::{BlobCommit, BlobRecord, Repository, Upload, now_millis};
+use futures_util::StreamExt;
+
+use crate::{Caller, Registry, RegistryError, RepoPath};
+
+/// Most uploads whose hash state is kept in memory; beyond it, state is rebuilt on demand.
+const MAX_TRACKED_UPLOADS: usize = 10_000;
+
+/// Where an upload stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadStatus {
+    pub id: String,
+    pub length: u64,
+}
+
+/// A blob's bytes, or the requested range of them.
+pub struct BlobContent {
+    pub digest: Digest,
+    pub size: u64,
+    pub body: ByteStream,
+}
+
+struct HashState {
+    length: u64,
+    hasher: Hasher,
+}
+
+/// Per-upload locks holding the running hash, so two requests never append at once.
+#[derive(Default)]
+pub(crate) struct UploadStates {
+    states: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<HashState>>>>>,
+}
+
+impl UploadStates {
+    fn slot(&self, id: &str) -> Arc<tokio::sync::Mutex<Option<HashState>>> {
+        let mut states = self.states.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if states.len() >= MAX_TRACKED_UPLOADS && !states.contains_key(id) {
+            // Drop idle entries; their uploads rebuild state from staged data if they resume.
+            states.retain(|_, slot| Arc::strong_count(slot) > 1);
+        }
+        states.entry(id.to_owned()).or_default().clone()
+    }
+
+    fn forget(&self, id: &str) {
+        self.states.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(id);
+    }
+}
+
+/// Parses a client-sent `Content-Range` / range start for a chunk.
+fn check_start(requested: Option<(u64, u64)>, length: u64) -> Result<(), RegistryError> {
+    match requested {
+        Some((start, end)) if start != length || end < start => {
+            Err(RegistryError::RangeInvalid { requested: format!("{start}-{end}"), length })
+        }
+        _ => Ok(()),
+    }
+}
+
+impl Registry {
+    async fn data_key(&self, wrapped: &[u8]) -> Result<DataKey, RegistryError> {
+        Ok(self.kms.unwrap(wrapped).await?)
+    }
+
+    async fn upload_in(&self, repository: &Repository, id: &str) -> Result<Upload, RegistryError> {
+        self.meta
+            .get_upload(repository.id, id)
+            .await?
+            .ok_or_else(|| RegistryError::UploadUnknown(id.to_owned()))
+    }
+
+    /// Begins an upload, creating the repository on first push into an existing account.
+    pub async fn start_upload(
+        &self,
+        caller: &Caller,
+        repo: &RepoPath,
+    ) -> Result<UploadStatus, RegistryError> {
+        self.check(caller, Action::InitiateLayerUpload, repo)?;
+        let repository = self.ensure_repository(repo).await?;
+        self.new_upload(&repository).await
+    }
+
+    pub(crate) async fn ensure_repository(&self, repo: &RepoPath) -> Result<Repository, RegistryError> {
+        self.meta.ensure_repository(&repo.account, &repo.name).await.map_err(|e| match e {
+            berth_meta::MetaError::NotFound(_) => {
+                RegistryError::NameUnknown { account: repo.account.to_string(), name: repo.name.to_string() }
+            }
+            other => other.into(),
+        })
+    }
+
+    async fn new_upload(&self, repository: &Repository) -> Result<UploadStatus, RegistryError> {
+        let id = uuid::Uuid::new_v4().to_string();
+        let key = DataKey::generate()?;
+        let upload = Upload {
+            id: id.clone(),
+            repository_id: repository.id,
+            length: 0,
+            key_id: self.kms.key_id().to_owned(),
+            wrapped_key: self.kms.wrap(&key).await?,
+            created_at: now_millis(),
+        };
+        self.blobs.begin_upload(&id).await?;
+        self.meta.create_upload(&upload).await?;
+        Ok(UploadStatus { id, length: 0 })
+    }
+
+    /// Mounts a blob from `from` into `target` if the caller may read it there; `Ok(None)`
+    /// means the mount could not be done and a regular upload was started instead.
+    pub async fn mount_blob(
+        &self,
+        caller: &Caller,
+        target: &RepoPath,
+        digest: &Digest,
+        from: Option<&RepoPath>,
+    ) -> Result<Result<Digest, UploadStatus>, RegistryError> {
+        self.check(caller, Action::InitiateLayerUpload, target)?;
+        let repository = self.ensure_repository(target).await?;
+        if let Some(from) = from {
+            // Reading from the source needs the same permission as pulling the blob there; a
+            // refusal is not an error here, the client just uploads the bytes itself.
+            let source = self.authorized_repository(caller, Action::GetDownloadUrlForLayer, from).await;
+            if let Ok(source) = source {
+                if self.meta.repository_blob(source.id, digest).await?.is_some() {
+                    self.meta.link_blob(repository.id, digest).await?;
+                    return Ok(Ok(digest.clone()));
+                }
+            }
+        }
+        Ok(Err(self.new_upload(&repository).await?))
+    }
+
+    /// Appends a chunk. `range` is the client's `Content-Range`, if it sent one.
+    pub async fn upload_chunk(
+        &self,
+        caller: &Caller,
+        repo: &RepoPath,
+        id: &str,
+        range: Option<(u64, u64)>,
+        body: ByteStream,
+    ) -> Result<UploadStatus, RegistryError> {
+        let repository = self.authorized_repository(caller, Action::UploadLayerPart, repo).await?;
+        let slot = self.uploads.slot(id);
+        let mut state = slot.lock().await;
+        let upload = self.upload_in(&repository, id).await?;
+        check_start(range, upload.length)?;
+        self.append(&upload, &mut state, body).await
+    }
+
+    /// Appends `body` under the upload's lock, keeping the hash state current.
+    async fn append(
+        &self,
+        upload: &Upload,
+        state: &mut Option<HashState>,
+        body: ByteStream,
+    ) -> Result<UploadStatus, RegistryError> {
+        let key = self.data_key(&upload.wrapped_key).await?;
+        let mut hasher = match state.take() {
+            Some(s) if s.length == upload.length => s.hasher,
+            _ => self.rehash(upload, &key, DigestAlgorithm::Sha256).await?,
+        };
+        let result = self
+            .blobs
+            .append_upload(&upload.id, &key, upload.length, body, &mut hasher, self.settings.max_blob_bytes)
+            .await;
+        let (length, interrupted) = match result {
+            Ok(length) => (length, None),
+            // What arrived is kept and hashed, so the client may resume right after it.
+            Err(berth_blob::BlobError::Interrupted { length, source }) => (length, Some(source)),
+            Err(e) => {
+                // The staged data no longer matches the acknowledged length: the upload is over.
+                self.discard_upload(&upload.id).await;
+                return Err(e.into());
+            }
+        };
+        self.meta.advance_upload(&upload.id, upload.length, length).await?;
+        *state = Some(HashState { length, hasher });
+        match interrupted {
+            Some(e) => Err(RegistryError::BodyInterrupted(e.to_string())),
+            None => Ok(UploadStatus { id: upload.id.clone(), length }),
+        }
+    }
+
+    /// Rebuilds hash state by reading an upload's staged bytes.
+    async fn rehash(
+        &self,
+        upload: &Upload,
+        key: &DataKey,
+        algorithm: DigestAlgorithm,
+    ) -> Result<Hasher, RegistryError> {
+        let mut hasher = Hasher::new(algorithm);
+        let mut stream = self.blobs.read_upload(&upload.id, key, upload.length).await?;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| RegistryError::Internal(format!("reading staged upload: {e}")))?;
+            hasher.update(&chunk);
+        }
+        Ok(hasher)
+    }
+
+    pub async fn upload_status(
+        &self,
+        caller: &Caller,
+        repo: &RepoPath,
+        id: &str,
+    ) -> Result<UploadStatus, RegistryError> {
+        let repository = self.authorized_repository(caller, Action::UploadLayerPart, repo).await?;
+        let upload = self.upload_in(&repository, id).await?;
+        Ok(UploadStatus { id: upload.id, length: upload.length })
+    }
+
+    /// Appends the final `body` (possibly empty), verifies `digest`, and stores the blob.
+    pub async fn complete_upload(
+        &self,
+        caller: &Caller,
+        repo: &RepoPath,
+        id: &str,
+        digest: &Digest,
+        range: Option<(u64, u64)>,
+        body: Option<ByteStream>,
+    ) -> Result<Digest, RegistryError> {
+        let repository = self.authorized_repository(caller, Action::CompleteLayerUpload, repo).await?;
+        let slot = self.uploads.slot(id);
+        let mut state = slot.lock().await;
+        let mut upload = self.upload_in(&repository, id).await?;
+        if let Some(body) = body {
+            check_start(range, upload.length)?;
+            upload.length = self.append(&upload, &mut state, body).await?.length;
+        }
+        let key = self.data_key(&upload.wrapped_key).await?;
+        let actual = match state.take() {
+            Some(s) if s.length == upload.length && s.hasher.algorithm() == digest.algorithm() => {
+                s.hasher.finish()
+            }
+            _ => self.rehash(&upload, &key, digest.algorithm()).await?.finish(),
+        };
+        if &actual != digest {
+            // The upload stays, at its length, so the client can still finish it correctly.
+            *state = None;
+            return Err(RegistryError::DigestInvalid(format!(
+                "the uploaded content has digest {actual}, not {digest}"
+            )));
+        }
+        let location = self.blobs.commit_upload(id).await?;
+        let record = BlobRecord {
+            digest: digest.clone(),
+            size: upload.length,
+            location: location.0.clone(),
+            key_id: upload.key_id.clone(),
+            wrapped_key: upload.wrapped_key.clone(),
+        };
+        let commit = self.meta.commit_blob(repository.id, id, &record).await;
+        drop(state);
+        self.uploads.forget(id);
+        match commit? {
+            BlobCommit::Stored(_) => {}
+            // The registry already held these bytes: keep one copy.
+            BlobCommit::AlreadyStored(_) => self.blobs.delete(&location).await?,
+        }
+        Ok(digest.clone())
+    }
+
+    /// Uploads a whole blob in one request (`POST ?digest=`).
+    pub async fn upload_monolithic(
+        &self,
+        caller: &Caller,
+        repo: &RepoPath,
+        digest: &Digest,
+        body: ByteStream,
+    ) -> Result<Digest, RegistryError> {
+        let status = self.start_upload(caller, repo).await?;
+        let result = self.complete_upload(caller, repo, &status.id, digest, None, Some(body)).await;
+        if result.is_err() {
+            self.discard_upload(&status.id).await;
+        }
+        result
+    }
+
+    async fn discard_upload(&self, id: &str) {
+        self.uploads.forget(id);
+        if let Err(e) = self.meta.delete_upload(id).await {
+            tracing::warn!(upload = id, error = %e, "could not delete upload record");
+        }
+        if let Err(e) = self.blobs.abort_upload(id).await {
+            tracing::warn!(upload = id, error = %e, "could not delete staged upload data");
+        }
+    }
+
+    pub async fn cancel_upload(
+        &self,
+        caller: &Caller,
+        repo: &RepoPath,
+        id: &str,
+    ) -> Result<(), RegistryError> {
+        let repository = self.authorized_repository(caller, Action::UploadLayerPart, repo).await?;
+        let slot = self.uploads.slot(id);
+        let _state = slot.lock().await;
+        self.upload_in(&repository, id).await?;
+        self.discard_upload(id).await;
+        Ok(())
+    }
+
+    /// The size of a blob the repository holds (HEAD), authorized as a layer-availability check.
+    pub async fn blob_size(
+        &self,
+        caller: &Caller,
+        repo: &RepoPath,
+        digest: &Digest,
+    ) -> Result<u64, RegistryError> {
+        let repository =
+            self.authorized_repository(caller, Action::BatchCheckLayerAvailability, repo).await?;
+        let blob = self.meta.repository_blob(repository.id, digest).await?;
+        blob.map(|b| b.size).ok_or_else(|| RegistryError::BlobUnknown(digest.clone()))
+    }
+
+    /// A blob's bytes (GET), whole or the inclusive `range`.
+    pub async fn read_blob(
+        &self,
+        caller: &Caller,
+        repo: &RepoPath,
+        digest: &Digest,
+        range: Option<(u64, u64)>,
+    ) -> Result<BlobContent, RegistryError> {
+        let repository = self.authorized_repository(caller, Action::GetDownloadUrlForLayer, repo).await?;
+        let blob = self
+            .meta
+            .repository_blob(repository.id, digest)
+            .await?
+            .ok_or_else(|| RegistryError::BlobUnknown(digest.clone()))?;
+        let body = self.open_blob(&blob, range).await?;
+        Ok(BlobContent { digest: blob.digest, size: blob.size, body })
+    }
+
+    pub(crate) async fn open_blob(
+        &self,
+        blob: &BlobRecord,
+        range: Option<(u64, u64)>,
+    ) -> Result<ByteStream, RegistryError> {
+        let key = self.data_key(&blob.wrapped_key).await?;
+        Ok(self.blobs.read(&BlobLocation(blob.location.clone()), &key, blob.size, range).await?)
+    }
+
+    /// Removes a blob from a repository. Its bytes stay while any other repository holds them.
+    pub async fn delete_blob(
+        &self,
+        caller: &Caller,
+        repo: &RepoPath,
+        digest: &Digest,
+    ) -> Result<(), RegistryError> {
+        let repository = self.authorized_repository(caller, Action::BatchDeleteImage, repo).await?;
+        if self.meta.unlink_blob(repository.id, digest).await? {
+            Ok(())
+        } else {
+            Err(RegistryError::BlobUnknown(digest.clone()))
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! HTTP surfaces of berth on one listener: the OCI Distribution API under `/v2/` and the
+//! operations endpoints. Handlers are thin: parse the request, call one registry operation,
+//! render its result or error. No storage or policy logic lives here.
+
+mod auth;
+mod oci;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::get;
+use berth_registry::Registry;
+
+/// Builds the router for all surfaces.
+pub fn router(registry: Arc<Registry>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(|| async { "ok" }))
+        .nest_service("/v2", oci::service(registry.clone()))
+        .fallback(oci::not_found)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,82 @@
+//! Renders [`RegistryError`] as the OCI error body `{"errors":[{"code","message","detail"}]}`.
+
+use axum::response::{IntoResponse, Response};
+use berth_registry::RegistryError;
+use http::{HeaderValue, StatusCode, header};
+use serde_json::json;
+
+/// Challenge sent with every 401: Basic, as ECR's registry endpoint does.
+pub(crate) const CHALLENGE: &str = r#"Basic realm="berth",service="ecr.amazonaws.com""#;
+
+/// A registry error on its way to an OCI client, with the upload context a 416 needs.
+pub(crate) struct OciError {
+    pub(crate) error: RegistryError,
+    /// `Location` of the upload a range error refers to.
+    pub(crate) upload_location: Option<String>,
+}
+
+impl From<RegistryError> for OciError {
+    fn from(error: RegistryError) -> Self {
+        Self { error, upload_location: None }
+    }
+}
+
+fn status_and_code(error: &RegistryError) -> (StatusCode, &'static str) {
+    use RegistryError as E;
+    match error {
+        E::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "UNAUTHORIZED"),
+        E::Denied(_) => (StatusCode::FORBIDDEN, "DENIED"),
+        E::NameUnknown { .. } => (StatusCode::NOT_FOUND, "NAME_UNKNOWN"),
+        E::NameInvalid(_) => (StatusCode::BAD_REQUEST, "NAME_INVALID"),
+        E::ManifestUnknown(_) => (StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN"),
+        E::ManifestInvalid(_) => (StatusCode::BAD_REQUEST, "MANIFEST_INVALID"),
+        E::ManifestBlobUnknown(_) => (StatusCode::BAD_REQUEST, "MANIFEST_BLOB_UNKNOWN"),
+        E::TagInvalid(_) => (StatusCode::BAD_REQUEST, "TAG_INVALID"),
+        E::BlobUnknown(_) => (StatusCode::NOT_FOUND, "BLOB_UNKNOWN"),
+        E::UploadUnknown(_) => (StatusCode::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN"),
+        E::DigestInvalid(_) => (StatusCode::BAD_REQUEST, "DIGEST_INVALID"),
+        E::RangeInvalid { .. } => (StatusCode::RANGE_NOT_SATISFIABLE, "BLOB_UPLOAD_INVALID"),
+        E::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "SIZE_INVALID"),
+        E::BodyInterrupted(_) => (StatusCode::BAD_REQUEST, "BLOB_UPLOAD_INVALID"),
+        E::Unsupported(_) => (StatusCode::BAD_REQUEST, "UNSUPPORTED"),
+        E::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN"),
+    }
+}
+
+impl IntoResponse for OciError {
+    fn into_response(self) -> Response {
+        let (status, code) = status_and_code(&self.error);
+        let message = match &self.error {
+            RegistryError::Internal(cause) => {
+                // The cause is for the operator; the client learns only that it was not its fault.
+                tracing::error!(error = %cause, "request failed");
+                "internal server error".to_owned()
+            }
+            other => other.to_string(),
+        };
+        let detail = match &self.error {
+            RegistryError::ManifestBlobUnknown(digests) => {
+                json!(digests.iter().map(|d| json!({ "digest": d.to_string() })).collect::<Vec<_>>())
+            }
+            RegistryError::BlobUnknown(digest) => json!({ "digest": digest.to_string() }),
+            _ => serde_json::Value::Null,
+        };
+        let body = json!({ "errors": [{ "code": code, "message": message, "detail": detail }] });
+        let mut response = (status, axum::Json(body)).into_response();
+        let headers = response.headers_mut();
+        if status == StatusCode::UNAUTHORIZED {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(CHALLENGE));
+        }
+        if let RegistryError::RangeInvalid { length, .. } = &self.error {
+            if let Ok(v) = HeaderValue::from_str(&super::upload_range(*length)) {
+                headers.insert(header::RANGE, v);
+            }
+            if let Some(location) =
+                self.upload_location.as_deref().and_then(|l| HeaderValue::from_str(l).ok())
+            {
+                headers.insert(header::LOCATION, location);
+            }
+        }
+        response
+    }
+}
