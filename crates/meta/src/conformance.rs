@@ -39,7 +39,7 @@ fn manifest(n: u8, subject: Option<Digest>) -> ManifestRecord {
         artifact_type: Some("application/vnd.example".to_owned()),
         size: 100,
         subject,
-        annotations_json: "{}".to_owned(),
+        sealed_annotations: Vec::new(),
         pushed_at: now_millis(),
     }
 }

@@ -95,8 +95,9 @@ pub struct ManifestRecord {
     pub artifact_type: Option<String>,
     pub size: u64,
     pub subject: Option<Digest>,
-    /// The manifest's annotations as a JSON object, for referrers listings.
-    pub annotations_json: String,
+    /// The manifest's annotations (for referrers listings), sealed by the key provider like
+    /// every other piece of manifest content; empty when there are none.
+    pub sealed_annotations: Vec<u8>,
     pub pushed_at: Millis,
 }
 

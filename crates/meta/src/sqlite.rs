@@ -41,7 +41,7 @@ fn to_i64(v: u64) -> i64 {
 }
 
 const MANIFEST_COLUMNS: &str =
-    "digest, media_type, artifact_type, size, subject_digest, annotations, pushed_at";
+    "digest, media_type, artifact_type, size, subject_digest, sealed_annotations, pushed_at";
 
 fn manifest_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ManifestRecord, MetaError> {
     let subject: Option<String> = row.get(4);
@@ -51,7 +51,7 @@ fn manifest_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ManifestRecord, Me
         artifact_type: row.get(2),
         size: to_u64(row.get(3)),
         subject: subject.as_deref().map(|s| parse(s, "digest")).transpose()?,
-        annotations_json: row.get(5),
+        sealed_annotations: row.get(5),
         pushed_at: row.get(6),
     })
 }
@@ -550,7 +550,7 @@ impl MetaStore for SqliteMetaStore {
         .bind(&record.artifact_type)
         .bind(to_i64(record.size))
         .bind(record.subject.as_ref().map(ToString::to_string))
-        .bind(&record.annotations_json)
+        .bind(&record.sealed_annotations)
         .bind(record.pushed_at)
         .execute(&mut *tx)
         .await
@@ -606,7 +606,7 @@ impl MetaStore for SqliteMetaStore {
 
     async fn resolve_tag(&self, repository_id: i64, tag: &Tag) -> Result<Option<ManifestRecord>, MetaError> {
         let row = sqlx::query(
-            "SELECT m.digest, m.media_type, m.artifact_type, m.size, m.subject_digest, m.annotations, m.pushed_at
+            "SELECT m.digest, m.media_type, m.artifact_type, m.size, m.subject_digest, m.sealed_annotations, m.pushed_at
              FROM tags t JOIN manifests m ON m.repository_id = t.repository_id AND m.digest = t.manifest_digest
              WHERE t.repository_id = ? AND t.name = ?",
         )

@@ -1,5 +1,7 @@
 //! Manifests and tags: push, pull, discovery (tag lists, referrers, catalog) and deletion.
 
+use std::collections::BTreeMap;
+
 use berth_blob::{ByteStream, Hasher};
 use berth_core::{Digest, DigestAlgorithm, Manifest, Reference, Tag};
 use berth_iam::Action;
@@ -24,7 +26,11 @@ pub struct PutManifestOutcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Referrer {
     pub record: ManifestRecord,
+    pub annotations: BTreeMap<String, String>,
 }
+
+/// Context under which manifest annotations are sealed.
+const ANNOTATIONS_CONTEXT: &str = "manifest-annotations";
 
 /// Whether an `Accept` list admits `media_type`. No list, or a wildcard, admits everything.
 fn accepts(accept: &[String], media_type: &str) -> bool {
@@ -119,8 +125,7 @@ impl Registry {
             artifact_type: manifest.artifact_type.clone(),
             size: bytes.len() as u64,
             subject: manifest.subject.as_ref().map(|s| s.digest.clone()),
-            annotations_json: serde_json::to_string(&manifest.annotations)
-                .map_err(|e| RegistryError::Internal(e.to_string()))?,
+            sealed_annotations: self.seal_annotations(&manifest.annotations).await?,
             pushed_at: now_millis(),
         };
         let new = NewManifest {
@@ -207,11 +212,34 @@ impl Registry {
     ) -> Result<Vec<Referrer>, RegistryError> {
         let repository = self.authorized_repository(caller, Action::BatchGetImage, repo).await?;
         let all = self.meta.referrers(repository.id, subject).await?;
-        Ok(all
-            .into_iter()
-            .filter(|m| artifact_type.is_none_or(|t| m.artifact_type.as_deref() == Some(t)))
-            .map(|record| Referrer { record })
-            .collect())
+        let mut out = Vec::new();
+        for record in all {
+            if artifact_type.is_some_and(|t| record.artifact_type.as_deref() != Some(t)) {
+                continue;
+            }
+            let annotations = self.open_annotations(&record.sealed_annotations).await?;
+            out.push(Referrer { record, annotations });
+        }
+        Ok(out)
+    }
+
+    async fn seal_annotations(
+        &self,
+        annotations: &BTreeMap<String, String>,
+    ) -> Result<Vec<u8>, RegistryError> {
+        if annotations.is_empty() {
+            return Ok(Vec::new());
+        }
+        let json = serde_json::to_vec(annotations).map_err(|e| RegistryError::Internal(e.to_string()))?;
+        Ok(self.kms.seal(&json, ANNOTATIONS_CONTEXT).await?)
+    }
+
+    async fn open_annotations(&self, sealed: &[u8]) -> Result<BTreeMap<String, String>, RegistryError> {
+        if sealed.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let json = self.kms.open(sealed, ANNOTATIONS_CONTEXT).await?;
+        serde_json::from_slice(&json).map_err(|e| RegistryError::Internal(format!("stored annotations: {e}")))
     }
 
     /// Repositories the caller may describe, as `<account>/<name>`, in lexical order.

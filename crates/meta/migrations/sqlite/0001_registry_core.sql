@@ -54,7 +54,7 @@ CREATE TABLE manifests (
     artifact_type   TEXT,
     size            INTEGER NOT NULL,
     subject_digest  TEXT,
-    annotations     TEXT NOT NULL,
+    sealed_annotations BLOB NOT NULL,
     pushed_at       INTEGER NOT NULL,
     PRIMARY KEY (repository_id, digest)
 );

@@ -565,10 +565,8 @@ async fn referrers(
             if let Some(t) = &r.record.artifact_type {
                 descriptor["artifactType"] = json!(t);
             }
-            let annotations: serde_json::Value =
-                serde_json::from_str(&r.record.annotations_json).unwrap_or_else(|_| json!({}));
-            if annotations.as_object().is_some_and(|a| !a.is_empty()) {
-                descriptor["annotations"] = annotations;
+            if !r.annotations.is_empty() {
+                descriptor["annotations"] = json!(r.annotations);
             }
             descriptor
         })

@@ -1,0 +1,202 @@
+//! Starts the real `berth` binary on a free loopback port with a throwaway data directory, and
+//! speaks HTTP to it like a client would.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, RequestBuilder, Response};
+
+pub const ACCOUNT: &str = "000000000000";
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+pub const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+
+pub struct Berth {
+    child: Option<Child>,
+    pub url: String,
+    pub port: u16,
+    dir: PathBuf,
+    _temp: Option<tempfile::TempDir>,
+    pub password: String,
+    pub client: reqwest::Client,
+}
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("local addr").port()
+}
+
+pub fn sha256(bytes: &[u8]) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
+    format!("sha256:{}", hex::encode(digest.as_ref()))
+}
+
+impl Berth {
+    /// A new registry in a new data directory.
+    pub async fn start() -> Self {
+        let temp = tempfile::tempdir().expect("tempdir");
+        let dir = temp.path().join("data");
+        let mut berth = Self::spawn(&dir).await;
+        berth._temp = Some(temp);
+        berth
+    }
+
+    /// A registry over an existing data directory (for restarts).
+    pub async fn spawn(dir: &Path) -> Self {
+        let port = free_port();
+        let log = std::fs::File::create(dir.with_extension(format!("{port}.log"))).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_berth"))
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+            .arg(dir)
+            .env("BERTH_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("berth starts");
+        let url = format!("http://127.0.0.1:{port}");
+        let client = reqwest::Client::builder().pool_max_idle_per_host(64).build().expect("client");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if client.get(format!("{url}/healthz")).send().await.is_ok() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "berth did not start; see {}", dir.display());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let password = login_password(dir);
+        Self { child: Some(child), url, port, dir: dir.to_owned(), _temp: None, password, client }
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Kills the server without warning, as a crash would.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Sends SIGTERM and waits for the process to exit; returns whether it exited cleanly.
+    pub fn terminate(&mut self) -> bool {
+        let Some(mut child) = self.child.take() else { return false };
+        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        child.wait().map(|s| s.success()).unwrap_or(false)
+    }
+
+    /// Takes the data directory out of the harness so a restarted server can use it.
+    pub fn take_temp(&mut self) -> Option<tempfile::TempDir> {
+        self._temp.take()
+    }
+
+    /// An authenticated request to a path such as `/v2/...`.
+    pub fn req(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client.request(method, format!("{}{path}", self.url)).basic_auth("AWS", Some(&self.password))
+    }
+
+    /// A request without credentials.
+    pub fn anon(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client.request(method, format!("{}{path}", self.url))
+    }
+
+    /// Pushes a blob with `POST ?digest=` and returns its digest.
+    pub async fn push_blob(&self, repo: &str, bytes: &[u8]) -> String {
+        let digest = sha256(bytes);
+        let r = self
+            .req(Method::POST, &format!("/v2/{repo}/blobs/uploads/?digest={digest}"))
+            .header("content-type", "application/octet-stream")
+            .body(bytes.to_vec())
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(r.status(), 201, "blob push: {}", r.text().await.unwrap_or_default());
+        digest
+    }
+
+    /// Pushes a manifest and returns the response.
+    pub async fn put_manifest(&self, repo: &str, reference: &str, media_type: &str, body: &[u8]) -> Response {
+        self.req(Method::PUT, &format!("/v2/{repo}/manifests/{reference}"))
+            .header("content-type", media_type)
+            .body(body.to_vec())
+            .send()
+            .await
+            .expect("send")
+    }
+
+    /// Pushes a one-layer image (config and layer as given) and returns the manifest digest.
+    pub async fn push_image(&self, repo: &str, tag: &str, config: &[u8], layer: &[u8]) -> String {
+        let (manifest, digest) = self.image_manifest(repo, config, layer).await;
+        let r = self.put_manifest(repo, tag, OCI_MANIFEST, &manifest).await;
+        assert_eq!(r.status(), 201, "manifest push: {}", r.text().await.unwrap_or_default());
+        digest
+    }
+
+    /// Pushes the blobs of a one-layer image and returns its manifest bytes and digest.
+    pub async fn image_manifest(&self, repo: &str, config: &[u8], layer: &[u8]) -> (Vec<u8>, String) {
+        let config_digest = self.push_blob(repo, config).await;
+        let layer_digest = self.push_blob(repo, layer).await;
+        let manifest = image_manifest_bytes(&config_digest, config.len(), &layer_digest, layer.len(), "");
+        let digest = sha256(&manifest);
+        (manifest, digest)
+    }
+}
+
+/// An OCI image manifest; `extra` is spliced in as further top-level fields (`,"k":v`).
+pub fn image_manifest_bytes(
+    config: &str,
+    config_size: usize,
+    layer: &str,
+    layer_size: usize,
+    extra: &str,
+) -> Vec<u8> {
+    format!(
+        r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"{OCI_CONFIG}","digest":"{config}","size":{config_size}}},"layers":[{{"mediaType":"{OCI_LAYER}","digest":"{layer}","size":{layer_size}}}]{extra}}}"#
+    )
+    .into_bytes()
+}
+
+impl Drop for Berth {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Runs `berth login-password` on a data directory.
+pub fn login_password(dir: &Path) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["login-password", "--data-dir"])
+        .arg(dir)
+        .env("BERTH_LOG", "warn")
+        .output()
+        .expect("login-password runs");
+    assert!(out.status.success(), "login-password failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("utf8").trim().to_owned()
+}
+
+/// A repository path in the owner account.
+pub fn repo(name: &str) -> String {
+    format!("{ACCOUNT}/{name}")
+}
+
+/// Reads the first OCI error code of a response body.
+pub async fn error_code(response: Response) -> String {
+    let body: serde_json::Value = response.json_or_null().await;
+    body["errors"][0]["code"].as_str().unwrap_or("<no error code>").to_owned()
+}
+
+pub trait JsonOrNull {
+    fn json_or_null(self) -> impl std::future::Future<Output = serde_json::Value>;
+}
+
+impl JsonOrNull for Response {
+    async fn json_or_null(self) -> serde_json::Value {
+        let text = self.text().await.unwrap_or_default();
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
+    }
+}
