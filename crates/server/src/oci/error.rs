@@ -13,11 +13,27 @@ pub(crate) struct OciError {
     pub(crate) error: RegistryError,
     /// `Location` of the upload a range error refers to.
     pub(crate) upload_location: Option<String>,
+    /// A status that replaces the error's own (for routing answers: 404, 405).
+    pub(crate) status: Option<StatusCode>,
 }
 
 impl From<RegistryError> for OciError {
     fn from(error: RegistryError) -> Self {
-        Self { error, upload_location: None }
+        Self { error, upload_location: None, status: None }
+    }
+}
+
+impl OciError {
+    /// A path that names no endpoint of the API.
+    pub(crate) fn no_such_endpoint(path: &str) -> Self {
+        let error = RegistryError::Unsupported(format!("no such endpoint: {path}"));
+        Self { error, upload_location: None, status: Some(StatusCode::NOT_FOUND) }
+    }
+
+    /// An endpoint asked with a method it does not serve.
+    pub(crate) fn method_not_allowed(method: &http::Method) -> Self {
+        let error = RegistryError::Unsupported(format!("{method} is not allowed on this endpoint"));
+        Self { error, upload_location: None, status: Some(StatusCode::METHOD_NOT_ALLOWED) }
     }
 }
 
@@ -46,6 +62,7 @@ fn status_and_code(error: &RegistryError) -> (StatusCode, &'static str) {
 impl IntoResponse for OciError {
     fn into_response(self) -> Response {
         let (status, code) = status_and_code(&self.error);
+        let status = self.status.unwrap_or(status);
         let message = match &self.error {
             RegistryError::Internal(cause) => {
                 // The cause is for the operator; the client learns only that it was not its fault.

@@ -36,22 +36,8 @@ pub(crate) fn service(registry: Arc<Registry>) -> axum::Router {
 }
 
 /// Paths outside every surface.
-pub(crate) async fn not_found() -> Response {
-    OciError::from(RegistryError::Unsupported("no such endpoint".to_owned()))
-        .into_response()
-        .map(|b| b)
-        .with_status(StatusCode::NOT_FOUND)
-}
-
-trait WithStatus {
-    fn with_status(self, status: StatusCode) -> Self;
-}
-
-impl WithStatus for Response {
-    fn with_status(mut self, status: StatusCode) -> Self {
-        *self.status_mut() = status;
-        self
-    }
+pub(crate) async fn not_found(uri: http::Uri) -> Response {
+    OciError::no_such_endpoint(uri.path()).into_response()
 }
 
 /// The `Range` header value for an upload holding `length` bytes (`0-0` when empty, as
@@ -205,7 +191,7 @@ async fn handle(
     let query = uri.query();
     let Some(path) = route::parse(uri.path()) else {
         registry.require_authenticated(&caller)?;
-        return Err(RegistryError::Unsupported(format!("no such endpoint: {}", uri.path())).into());
+        return Err(OciError::no_such_endpoint(uri.path()));
     };
     match (path, method) {
         (OciPath::Base, &Method::GET | &Method::HEAD) => {
@@ -220,7 +206,7 @@ async fn handle(
                 Method::HEAD => get_manifest(registry, &caller, &repo, reference, headers, false).await,
                 Method::PUT => put_manifest(registry, &caller, &repo, reference, headers, body).await,
                 Method::DELETE => delete_manifest(registry, &caller, &repo, reference).await,
-                _ => Err(method_not_allowed()),
+                _ => Err(OciError::method_not_allowed(method)),
             }
         }
         (OciPath::Blob { name, digest }, m) => {
@@ -233,7 +219,7 @@ async fn handle(
                     registry.delete_blob(&caller, &repo, &digest).await?;
                     Ok(StatusCode::ACCEPTED.into_response())
                 }
-                _ => Err(method_not_allowed()),
+                _ => Err(OciError::method_not_allowed(method)),
             }
         }
         (OciPath::Uploads { name }, &Method::POST) => {
@@ -243,8 +229,11 @@ async fn handle(
         (OciPath::Upload { name, id }, m) => {
             let repo = parse_repo(name, &caller)?;
             let location = format!("/v2/{repo}/blobs/uploads/{id}");
-            let with_location =
-                |e: RegistryError| OciError { error: e, upload_location: Some(location.clone()) };
+            let with_location = |e: RegistryError| OciError {
+                error: e,
+                upload_location: Some(location.clone()),
+                status: None,
+            };
             match *m {
                 Method::PATCH => {
                     let range = chunk_range(headers)?;
@@ -271,7 +260,7 @@ async fn handle(
                     registry.cancel_upload(&caller, &repo, id).await?;
                     Ok(StatusCode::NO_CONTENT.into_response())
                 }
-                _ => Err(method_not_allowed()),
+                _ => Err(OciError::method_not_allowed(method)),
             }
         }
         (OciPath::Tags { name }, &Method::GET) => {
@@ -284,13 +273,9 @@ async fn handle(
         }
         _ => {
             registry.require_authenticated(&caller)?;
-            Err(method_not_allowed())
+            Err(OciError::method_not_allowed(method))
         }
     }
-}
-
-fn method_not_allowed() -> OciError {
-    RegistryError::Unsupported("method not allowed on this endpoint".to_owned()).into()
 }
 
 fn upload_response(status: StatusCode, location: &str, length: u64, id: &str) -> OciResult {
