@@ -6,9 +6,6 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use berth_blob::FsBlobStore;
-use berth_kms::LocalKeyProvider;
-use berth_meta::SqliteMetaStore;
 use berth_registry::{BootstrapCredentials, Registry, Settings};
 
 use crate::config::Config;
@@ -16,37 +13,21 @@ use crate::config::Config;
 const CREDENTIALS_FILE: &str = "bootstrap-credentials";
 const CREDENTIALS_PROFILE: &str = "berth";
 
-pub(crate) struct Opened {
-    pub(crate) registry: Arc<Registry>,
-    meta: Arc<SqliteMetaStore>,
-}
-
-impl Opened {
-    pub(crate) async fn close(&self) {
-        self.meta.close().await;
-    }
-}
-
 fn credentials_path(config: &Config) -> PathBuf {
     config.data_dir.join(CREDENTIALS_FILE)
 }
 
 /// Opens (creating on first start) everything under the data directory, and bootstraps the
 /// owner account if it does not exist yet.
-pub(crate) async fn open(config: &Config) -> Result<Opened, String> {
+pub(crate) async fn open(config: &Config) -> Result<Arc<Registry>, String> {
     let dir = &config.data_dir;
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(dir)
         .map_err(|e| format!("cannot create data directory {}: {e}", dir.display()))?;
-    let kms = LocalKeyProvider::open_or_create(&dir.join("master.key")).map_err(|e| e.to_string())?;
-    let meta = Arc::new(SqliteMetaStore::open(&dir.join("meta.db")).await.map_err(|e| e.to_string())?);
-    let blobs = FsBlobStore::open(dir).await.map_err(|e| e.to_string())?;
     let settings = Settings { region: config.region.clone(), max_blob_bytes: config.max_blob_bytes };
-    let registry = Registry::open(meta.clone(), Arc::new(blobs), Arc::new(kms), settings)
-        .await
-        .map_err(|e| e.to_string())?;
+    let registry = Registry::open_embedded(dir, settings).await.map_err(|e| e.to_string())?;
 
     let owner = config.bootstrap.account_id.parse().map_err(|e: berth_core::InvalidInput| e.to_string())?;
     let fixed = match (&config.bootstrap.access_key_id, &config.bootstrap.secret_access_key) {
@@ -64,7 +45,7 @@ pub(crate) async fn open(config: &Config) -> Result<Opened, String> {
             "created the owner account; its root credentials are in the file"
         );
     }
-    Ok(Opened { registry: Arc::new(registry), meta })
+    Ok(Arc::new(registry))
 }
 
 /// Writes the credentials once, mode 0600, in the AWS credentials-file format.

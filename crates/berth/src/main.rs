@@ -87,19 +87,21 @@ fn init_logging(config: &Config) {
 }
 
 async fn serve(config: Config) -> Result<(), String> {
-    let opened = data_dir::open(&config).await?;
+    let registry = data_dir::open(&config).await?;
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(%address, data_dir = %config.data_dir.display(), "berth is serving");
-    let app = berth_server::router(Arc::clone(&opened.registry));
+    let app = berth_server::router(Arc::clone(&registry));
+    let expiry = berth_server::workers::spawn_upload_expiry(Arc::clone(&registry));
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(|e| format!("server failed: {e}"))?;
+    expiry.abort();
     tracing::info!("in-flight requests finished; closing the metadata store");
-    opened.close().await;
+    registry.close().await;
     Ok(())
 }
 
@@ -124,13 +126,13 @@ async fn shutdown_signal() {
 }
 
 async fn login_password(config: Config, access_key_id: Option<String>) -> Result<(), String> {
-    let opened = data_dir::open(&config).await?;
+    let registry = data_dir::open(&config).await?;
     let access_key_id = match access_key_id {
         Some(id) => id,
         None => data_dir::bootstrap_access_key_id(&config)?,
     };
-    let token = opened.registry.issue_token(&access_key_id).await.map_err(|e| e.to_string())?;
+    let token = registry.issue_token(&access_key_id).await.map_err(|e| e.to_string())?;
     println!("{}", token.password);
-    opened.close().await;
+    registry.close().await;
     Ok(())
 }

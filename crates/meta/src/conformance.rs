@@ -173,6 +173,12 @@ async fn uploads_advance_only_from_their_current_length(store: &dyn MetaStore) {
     assert_eq!(store.get_upload(r, "u-adv").await.expect("get").map(|u| u.length), Some(10));
     let other = repo(store, "uploads/y").await;
     assert!(store.get_upload(other, "u-adv").await.expect("get").is_none(), "uploads are per repository");
+    let cutoff = now_millis() + 1;
+    assert_eq!(store.stale_uploads(cutoff, 10).await.expect("stale"), ["u-adv"]);
+    assert!(
+        store.stale_uploads(cutoff - 60_000, 10).await.expect("stale").is_empty(),
+        "recent upload is not stale"
+    );
     store.delete_upload("u-adv").await.expect("delete");
     assert!(store.get_upload(r, "u-adv").await.expect("get").is_none());
 }

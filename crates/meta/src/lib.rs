@@ -131,6 +131,9 @@ pub struct Page<'a> {
 
 #[async_trait::async_trait]
 pub trait MetaStore: Send + Sync {
+    /// Finishes statements in flight and releases the backend; later calls fail.
+    async fn close(&self);
+
     // Accounts and keys.
     async fn create_account(&self, account: &Account) -> Result<(), MetaError>;
     async fn get_account(&self, id: &AccountId) -> Result<Option<Account>, MetaError>;
@@ -189,6 +192,8 @@ pub trait MetaStore: Send + Sync {
     /// Moves an upload's length from `expected` to `length`, failing if another request moved it.
     async fn advance_upload(&self, id: &str, expected: u64, length: u64) -> Result<(), MetaError>;
     async fn delete_upload(&self, id: &str) -> Result<(), MetaError>;
+    /// Ids of uploads last written before `before`, at most `limit` of them.
+    async fn stale_uploads(&self, before: Millis, limit: u32) -> Result<Vec<String>, MetaError>;
 
     // Manifests and tags.
     /// In one transaction: checks every reference, records the manifest's content blob (unless

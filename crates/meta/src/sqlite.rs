@@ -11,8 +11,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 use crate::{
-    AccessKey, Account, BlobCommit, BlobRecord, ManifestRecord, MetaError, MetaStore, NewManifest, Page,
-    Repository, Upload, now_millis,
+    AccessKey, Account, BlobCommit, BlobRecord, ManifestRecord, MetaError, MetaStore, Millis, NewManifest,
+    Page, Repository, Upload, now_millis,
 };
 
 pub struct SqliteMetaStore {
@@ -112,16 +112,15 @@ impl SqliteMetaStore {
             .map_err(backend)?;
         Ok(Self { writer, reader })
     }
-
-    /// Closes both pools, waiting for statements in flight.
-    pub async fn close(&self) {
-        self.reader.close().await;
-        self.writer.close().await;
-    }
 }
 
 #[async_trait::async_trait]
 impl MetaStore for SqliteMetaStore {
+    async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+
     async fn create_account(&self, account: &Account) -> Result<(), MetaError> {
         sqlx::query("INSERT INTO accounts (id, name, created_at) VALUES (?, ?, ?)")
             .bind(account.id.as_str())
@@ -471,6 +470,15 @@ impl MetaStore for SqliteMetaStore {
             .await
             .map_err(backend)?;
         Ok(())
+    }
+
+    async fn stale_uploads(&self, before: Millis, limit: u32) -> Result<Vec<String>, MetaError> {
+        sqlx::query_scalar("SELECT id FROM uploads WHERE updated_at < ? ORDER BY updated_at LIMIT ?")
+            .bind(before)
+            .bind(i64::from(limit))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(backend)
     }
 
     async fn put_manifest(

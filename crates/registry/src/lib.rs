@@ -105,7 +105,24 @@ impl Registry {
         Ok(Self { meta, blobs, kms, tokens, settings, uploads: uploads::UploadStates::default() })
     }
 
+    /// The embedded default over one data directory: the local key file `master.key`, SQLite
+    /// metadata in `meta.db`, and sealed blobs and uploads beside them.
+    pub async fn open_embedded(dir: &std::path::Path, settings: Settings) -> Result<Self, RegistryError> {
+        let kms = berth_kms::LocalKeyProvider::open_or_create(&dir.join("master.key"))?;
+        let meta = berth_meta::SqliteMetaStore::open(&dir.join("meta.db")).await?;
+        let blobs = berth_blob::FsBlobStore::open(dir).await?;
+        Self::open(Arc::new(meta), Arc::new(blobs), Arc::new(kms), settings).await
+    }
+
     pub fn settings(&self) -> &Settings {
         &self.settings
     }
+
+    /// Releases the metadata store once requests have finished.
+    pub async fn close(&self) {
+        self.meta.close().await;
+    }
 }
+
+#[cfg(test)]
+mod tests;

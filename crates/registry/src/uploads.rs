@@ -297,6 +297,32 @@ impl Registry {
         }
     }
 
+    /// Ends uploads nobody has written to for `max_age`, with their staged data, in batches.
+    /// Returns how many were removed.
+    pub async fn expire_uploads(&self, max_age: std::time::Duration) -> Result<usize, RegistryError> {
+        let age = i64::try_from(max_age.as_millis()).unwrap_or(i64::MAX);
+        let before = now_millis().saturating_sub(age);
+        let mut removed = 0;
+        loop {
+            let stale = self.meta.stale_uploads(before, 500).await?;
+            if stale.is_empty() {
+                return Ok(removed);
+            }
+            let mut removed_now = 0;
+            for id in &stale {
+                let slot = self.uploads.slot(id);
+                // An upload being written right now is not abandoned: leave it.
+                let Ok(_busy) = slot.try_lock() else { continue };
+                self.discard_upload(id).await;
+                removed_now += 1;
+            }
+            removed += removed_now;
+            if stale.len() < 500 || removed_now == 0 {
+                return Ok(removed);
+            }
+        }
+    }
+
     pub async fn cancel_upload(
         &self,
         caller: &Caller,

@@ -4,6 +4,7 @@
 
 mod auth;
 mod oci;
+pub mod workers;
 
 use std::sync::Arc;
 

@@ -23,12 +23,7 @@ struct Fixture {
 
 async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().expect("tempdir");
-    let kms = berth_kms::LocalKeyProvider::open_or_create(&dir.path().join("key")).expect("key");
-    let meta = berth_meta::SqliteMetaStore::open(&dir.path().join("meta.db")).await.expect("meta");
-    let blobs = berth_blob::FsBlobStore::open(dir.path()).await.expect("blobs");
-    let registry = Registry::open(Arc::new(meta), Arc::new(blobs), Arc::new(kms), Settings::default())
-        .await
-        .expect("registry");
+    let registry = Registry::open_embedded(dir.path(), Settings::default()).await.expect("registry");
     let credentials = BootstrapCredentials {
         access_key_id: KEY_ID.to_owned(),
         secret_access_key: "router-test-secret-0000000000000000000000".to_owned(),

@@ -83,10 +83,14 @@ impl Berth {
         }
     }
 
-    /// Sends SIGTERM and waits for the process to exit; returns whether it exited cleanly.
-    pub fn terminate(&mut self) -> bool {
+    /// The server's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Waits for the process to exit; returns whether it exited with success.
+    pub fn wait_exit_success(&mut self) -> bool {
         let Some(mut child) = self.child.take() else { return false };
-        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
         child.wait().map(|s| s.success()).unwrap_or(false)
     }
 
