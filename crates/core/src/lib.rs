@@ -12,3 +12,6 @@ pub use digest::{Digest, DigestAlgorithm};
 pub use error::InvalidInput;
 pub use manifest::{Descriptor, MAX_MANIFEST_BYTES, Manifest, ManifestKind, media_types};
 pub use names::{AccountId, Reference, RepositoryName, Tag, repository_arn};
+
+#[cfg(test)]
+mod fuzz;

@@ -565,3 +565,40 @@ async fn referrers(
     }
     Ok(response)
 }
+
+#[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn headers(name: HeaderName, value: &str) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        if let Ok(v) = HeaderValue::from_str(value) {
+            map.insert(name, v);
+        }
+        map
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn request_parsers_never_panic(s in "\\PC{0,200}", size in any::<u64>()) {
+            let _ = route::parse(&s);
+            let _ = chunk_range(&headers(CONTENT_RANGE, &s));
+            let _ = blob_range(&headers(header::RANGE, &s), size);
+            let _ = accept_list(&headers(header::ACCEPT, &s));
+            let _ = decoded(&s);
+            let _ = page_params(Some(&s));
+        }
+
+        #[test]
+        fn satisfiable_ranges_stay_inside_the_blob(start in 0u64..2000, len in 0u64..2000, size in 1u64..1000) {
+            let spec = format!("bytes={start}-{}", start + len);
+            if let BlobRange::Part(s, e) = blob_range(&headers(header::RANGE, &spec), size) {
+                prop_assert!(s <= e && e < size);
+            }
+        }
+    }
+}
