@@ -113,15 +113,21 @@ async fn read_sealed(
             return Ok(None);
         }
         let batch_end = st.last.min(st.next + READ_BATCH_RECORDS - 1);
-        let mut out = Vec::with_capacity(((batch_end - st.next + 1) * u64::from(st.chunk_size)) as usize);
-        for index in st.next..=batch_end {
-            let len = sealed::chunk_len(st.chunk_size, st.size, index);
-            st.record.resize(len + RECORD_OVERHEAD, 0);
-            st.file
-                .read_exact(&mut st.record)
-                .await
-                .map_err(|_| io::Error::other(BlobError::Corrupt { chunk: index }))?;
-            let plain = st.cipher.open(index, &mut st.record).map_err(io::Error::other)?;
+        // One read for the whole batch: each read on a tokio file is a trip to the blocking pool.
+        let lens: Vec<usize> =
+            (st.next..=batch_end).map(|i| sealed::chunk_len(st.chunk_size, st.size, i)).collect();
+        let total: usize = lens.iter().map(|len| len + RECORD_OVERHEAD).sum();
+        st.record.resize(total, 0);
+        st.file
+            .read_exact(&mut st.record)
+            .await
+            .map_err(|_| io::Error::other(BlobError::Corrupt { chunk: st.next }))?;
+        let mut out = Vec::with_capacity(total);
+        let mut at = 0;
+        for (index, len) in (st.next..=batch_end).zip(lens) {
+            let record = &mut st.record[at..at + len + RECORD_OVERHEAD];
+            at += len + RECORD_OVERHEAD;
+            let plain = st.cipher.open(index, record).map_err(io::Error::other)?;
             let plain = &plain[st.skip.min(plain.len())..];
             st.skip = 0;
             let take = plain.len().min(st.remaining as usize);
