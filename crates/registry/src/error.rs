@@ -31,8 +31,8 @@ pub enum RegistryError {
     DigestInvalid(String),
     #[error("requested range {requested} does not continue the upload, which holds {length} bytes")]
     RangeInvalid { requested: String, length: u64 },
-    #[error("the blob would exceed the limit of {limit} bytes")]
-    TooLarge { limit: u64 },
+    #[error("the {what} would exceed the limit of {limit} bytes")]
+    TooLarge { what: &'static str, limit: u64 },
     #[error("the request body ended early: {0}")]
     BodyInterrupted(String),
     #[error("{0}")]
@@ -57,7 +57,7 @@ impl From<MetaError> for RegistryError {
 impl From<BlobError> for RegistryError {
     fn from(e: BlobError) -> Self {
         match e {
-            BlobError::TooLarge { limit } => Self::TooLarge { limit },
+            BlobError::TooLarge { limit } => Self::TooLarge { what: "blob", limit },
             BlobError::Interrupted { source, .. } => Self::BodyInterrupted(source.to_string()),
             other => Self::Internal(other.to_string()),
         }

@@ -453,12 +453,7 @@ async fn put_manifest(
         })
     })?;
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
-    let bytes = axum::body::to_bytes(body, MAX_MANIFEST_BYTES).await.map_err(|_| {
-        OciError::from(RegistryError::ManifestInvalid(berth_core::InvalidInput::new(
-            "manifest",
-            format!("larger than the limit of {MAX_MANIFEST_BYTES} bytes, or the body broke off"),
-        )))
-    })?;
+    let bytes = read_manifest_body(body).await?;
     let outcome = registry.put_manifest(caller, repo, &reference, content_type, bytes).await?;
     let mut response = StatusCode::CREATED.into_response();
     let h = response.headers_mut();
@@ -469,6 +464,22 @@ async fn put_manifest(
         h.insert(OCI_SUBJECT, header_value(&subject.to_string())?);
     }
     Ok(response)
+}
+
+/// Reads a manifest body, refusing it with 413 as soon as it passes the size limit.
+async fn read_manifest_body(body: Body) -> Result<bytes::Bytes, OciError> {
+    let too_large =
+        || OciError::from(RegistryError::TooLarge { what: "manifest", limit: MAX_MANIFEST_BYTES as u64 });
+    let mut stream = body.into_data_stream();
+    let mut bytes = Vec::new();
+    while let Some(frame) = futures_util::StreamExt::next(&mut stream).await {
+        let frame = frame.map_err(|e| OciError::from(RegistryError::BodyInterrupted(e.to_string())))?;
+        if bytes.len() + frame.len() > MAX_MANIFEST_BYTES {
+            return Err(too_large());
+        }
+        bytes.extend_from_slice(&frame);
+    }
+    Ok(bytes.into())
 }
 
 async fn delete_manifest(
