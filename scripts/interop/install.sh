@@ -102,22 +102,30 @@ fi
 pip_install() {
     timeout 600 python3 -m pip install --quiet --disable-pip-version-check "$@" >>"$LOG" 2>&1
 }
-if python3 -c 'import oras.client' >/dev/null 2>&1; then
-    echo "already installed: oras (python)"
-else
+# python_client MODULE PACKAGE...: installs the packages unless MODULE imports already.
+python_client() {
+    local module=$1; shift
+    if python3 -c "import $module" >/dev/null 2>&1; then
+        echo "already installed: $* (python)"
+        return
+    fi
     if ! python3 -m pip --version >/dev/null 2>&1; then
         timeout 600 $SUDO apt-get install -y --no-install-recommends python3-pip >>"$LOG" 2>&1 || true
     fi
     # Debian's own python3 refuses system-wide pip installs (PEP 668) unless
     # told otherwise; a pyenv or venv python needs no such flag.
-    if pip_install oras ||
-        { grep -q externally-managed-environment "$LOG" && pip_install --break-system-packages oras; }; then
-        echo "installed: oras (python)"
+    if pip_install "$@" ||
+        { grep -q externally-managed-environment "$LOG" && pip_install --break-system-packages "$@"; }; then
+        echo "installed: $* (python)"
     else
         reason=$(grep -E '^(ERROR|error)' "$LOG" | tail -1)
-        echo "could not install oras (python): ${reason:-pip install failed, see $LOG}"
+        echo "could not install $* (python): ${reason:-pip install failed, see $LOG}"
     fi
-fi
+}
+python_client oras.client oras
+# The aws CLI (v1, from PyPI) and boto3, for the ECR API suites.
+python_client awscli.clidriver awscli
+python_client boto3 boto3
 
 echo "install log: $LOG"
 exit 0

@@ -5,6 +5,7 @@
 mod authorize;
 mod keys;
 mod principal;
+pub mod sigv4;
 pub mod token;
 
 pub use authorize::{Action, AuthzRequest, Decision, authorize};

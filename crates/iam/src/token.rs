@@ -79,6 +79,25 @@ impl TokenSigner {
         }
     }
 
+    /// Seals `payload` for `purpose` into an opaque, tamper-proof string (pagination tokens).
+    /// The payload is readable by whoever holds the string; it must not hold secrets.
+    pub fn sign_opaque(&self, purpose: &str, payload: &str) -> String {
+        let tag = hmac::sign(&self.key, format!("{purpose}\0{payload}").as_bytes());
+        format!("{}.{}", URL_SAFE_NO_PAD.encode(payload), URL_SAFE_NO_PAD.encode(tag))
+    }
+
+    /// The payload of a string made by [`TokenSigner::sign_opaque`] for the same purpose.
+    pub fn open_opaque(&self, purpose: &str, token: &str) -> Option<String> {
+        if token.len() > MAX_PASSWORD_LEN * 4 {
+            return None;
+        }
+        let (payload, tag) = token.split_once('.')?;
+        let payload = String::from_utf8(URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
+        hmac::verify(&self.key, format!("{purpose}\0{payload}").as_bytes(), &tag).ok()?;
+        Some(payload)
+    }
+
     pub fn verify(&self, password: &str, now: SystemTime) -> Result<TokenClaims, TokenError> {
         if password.len() > MAX_PASSWORD_LEN {
             return Err(TokenError::Malformed);
@@ -130,6 +149,17 @@ mod tests {
         let decoded = String::from_utf8(decoded).expect("utf8");
         assert_eq!(decoded.matches(':').count(), 1);
         assert_eq!(decoded.split_once(':').map(|(u, _)| u), Some("AWS"));
+    }
+
+    #[test]
+    fn opaque_tokens_are_bound_to_their_purpose_and_key() {
+        let token = signer().sign_opaque("page", "123456789012|mlops/base");
+        assert_eq!(signer().open_opaque("page", &token).as_deref(), Some("123456789012|mlops/base"));
+        assert_eq!(signer().open_opaque("other", &token), None);
+        assert_eq!(TokenSigner::new(&[1u8; 32]).open_opaque("page", &token), None);
+        let (_, tag) = token.split_once('.').expect("two parts");
+        let forged = format!("{}.{tag}", URL_SAFE_NO_PAD.encode("111111111111|x"));
+        assert_eq!(signer().open_opaque("page", &forged), None);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The behaviour every [`MetaStore`] backend must show, as one suite each backend's tests run.
 
-use berth_core::{AccountId, Digest, RepositoryName, Tag};
+use berth_core::{AccountId, Digest, EncryptionType, RepositoryName, RepositorySettings, Tag, TagMutability};
 
 use crate::{
     AccessKey, Account, BlobCommit, BlobRecord, ManifestRecord, MetaError, MetaStore, NewManifest, Page,
@@ -73,6 +73,7 @@ pub async fn run(store: &dyn MetaStore) {
     manifests_require_their_references(store).await;
     tags_move_list_in_order_and_delete(store).await;
     referrers_and_manifest_deletion(store).await;
+    repositories_keep_their_settings_and_delete_only_when_asked(store).await;
 }
 
 async fn accounts_and_keys(store: &dyn MetaStore) {
@@ -281,4 +282,46 @@ async fn referrers_and_manifest_deletion(store: &dyn MetaStore) {
     assert!(!store.delete_manifest(r, &digest(30)).await.expect("delete"));
     assert_eq!(store.resolve_tag(r, &tag("v1")).await.expect("get"), None, "its tags go with it");
     assert_eq!(store.repository_blob(r, &digest(30)).await.expect("get"), None, "its content unlinked");
+}
+
+async fn repositories_keep_their_settings_and_delete_only_when_asked(store: &dyn MetaStore) {
+    let a: AccountId = "111111111111".parse().expect("account");
+    let settings = RepositorySettings {
+        tag_mutability: TagMutability::ImmutableWithExclusion,
+        mutability_exclusions: vec!["latest".to_owned(), "dev-*".to_owned()],
+        scan_on_push: true,
+        encryption: EncryptionType::Kms,
+        kms_key: Some("arn:aws:kms:us-east-1:111111111111:key/k".to_owned()),
+    };
+    let tags = [("team".to_owned(), "ml".to_owned())];
+    let created = store.create_repository(&a, &name("settings/x"), &settings, &tags).await.expect("create");
+    assert_eq!(created.settings, settings);
+    let again = store.create_repository(&a, &name("settings/x"), &RepositorySettings::default(), &[]).await;
+    assert!(matches!(again, Err(MetaError::AlreadyExists(_))));
+    let missing: AccountId = "444444444444".parse().expect("account");
+    let orphan = store.create_repository(&missing, &name("x/y"), &settings, &[]).await;
+    assert!(matches!(orphan, Err(MetaError::NotFound(_))));
+    let read = store.get_repository(&a, &name("settings/x")).await.expect("get").expect("exists");
+    assert_eq!(read.settings, settings, "settings survive a read back");
+    let pushed = store.ensure_repository(&a, &name("settings/x")).await.expect("ensure");
+    assert_eq!(pushed.settings, settings, "create-on-push keeps an existing repository's settings");
+
+    // A repository holding an image is deleted only with force; its uploads are reported.
+    let r = created.id;
+    store_blob(store, r, 40).await;
+    let m = NewManifest {
+        content: blob_for_manifest(),
+        record: manifest(40, None),
+        blobs: vec![],
+        manifests: vec![],
+    };
+    store.put_manifest(r, &m, Some(&tag("v1"))).await.expect("put");
+    store.create_upload(&upload("u-del", r)).await.expect("upload");
+    assert!(matches!(store.delete_repository(r, false).await, Err(MetaError::NotEmpty(_))));
+    assert_eq!(store.delete_repository(r, true).await.expect("force delete"), ["u-del"]);
+    assert_eq!(store.get_repository(&a, &name("settings/x")).await.expect("get"), None);
+    assert!(store.get_blob(&digest(40)).await.expect("get").is_some(), "stored bytes outlive the repository");
+
+    let empty = store.create_repository(&a, &name("settings/empty"), &settings, &[]).await.expect("create");
+    assert_eq!(store.delete_repository(empty.id, false).await.expect("delete empty"), Vec::<String>::new());
 }

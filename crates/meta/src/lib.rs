@@ -8,7 +8,7 @@
 pub mod conformance;
 mod sqlite;
 
-use berth_core::{AccountId, Digest, RepositoryName, Tag};
+use berth_core::{AccountId, Digest, RepositoryName, RepositorySettings, Tag};
 
 pub use sqlite::SqliteMetaStore;
 
@@ -26,6 +26,8 @@ pub fn now_millis() -> Millis {
 pub enum MetaError {
     #[error("{0} already exists")]
     AlreadyExists(String),
+    #[error("{0} still holds images")]
+    NotEmpty(String),
     #[error("{0} does not exist")]
     NotFound(String),
     #[error("the manifest references content this repository does not hold: {}", list(.0))]
@@ -66,6 +68,7 @@ pub struct Repository {
     pub account_id: AccountId,
     pub name: RepositoryName,
     pub created_at: Millis,
+    pub settings: RepositorySettings,
 }
 
 /// Where a blob's ciphertext lives and the wrapped data key that opens it.
@@ -151,7 +154,20 @@ pub trait MetaStore: Send + Sync {
         account: &AccountId,
         name: &RepositoryName,
     ) -> Result<Option<Repository>, MetaError>;
-    /// Returns the repository, creating it (in an existing account) if absent.
+    /// Creates a repository in an existing account, with resource tags; `AlreadyExists` if the
+    /// name is taken, `NotFound` if the account does not exist.
+    async fn create_repository(
+        &self,
+        account: &AccountId,
+        name: &RepositoryName,
+        settings: &RepositorySettings,
+        tags: &[(String, String)],
+    ) -> Result<Repository, MetaError>;
+    /// Deletes a repository; unless `force`, only if it holds no images (`NotEmpty`). Returns
+    /// the ids of the uploads that were in progress in it, whose staged data is now unused.
+    async fn delete_repository(&self, repository_id: i64, force: bool) -> Result<Vec<String>, MetaError>;
+    /// Returns the repository, creating it with default settings (in an existing account) if
+    /// absent.
     async fn ensure_repository(
         &self,
         account: &AccountId,

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use berth_core::{AccountId, Digest, RepositoryName, Tag};
+use berth_core::{AccountId, Digest, RepositoryName, RepositorySettings, Tag};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
@@ -66,12 +66,27 @@ fn blob_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<BlobRecord, MetaError>
     })
 }
 
+const REPOSITORY_COLUMNS: &str = "id, account_id, name, created_at, tag_mutability, mutability_exclusions, \
+     scan_on_push, encryption_type, kms_key";
+
 fn repository_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Repository, MetaError> {
+    let exclusions: String = row.get(5);
     Ok(Repository {
         id: row.get(0),
         account_id: parse(row.get::<&str, _>(1), "account id")?,
         name: parse(row.get::<&str, _>(2), "repository name")?,
         created_at: row.get(3),
+        settings: RepositorySettings {
+            tag_mutability: parse(row.get::<&str, _>(4), "tag mutability")?,
+            mutability_exclusions: exclusions
+                .split(',')
+                .filter(|f| !f.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            scan_on_push: row.get(6),
+            encryption: parse(row.get::<&str, _>(7), "encryption type")?,
+            kms_key: row.get(8),
+        },
     })
 }
 
@@ -233,15 +248,105 @@ impl MetaStore for SqliteMetaStore {
         account: &AccountId,
         name: &RepositoryName,
     ) -> Result<Option<Repository>, MetaError> {
-        let row = sqlx::query(
-            "SELECT id, account_id, name, created_at FROM repositories WHERE account_id = ? AND name = ?",
-        )
+        let row = sqlx::query(&format!(
+            "SELECT {REPOSITORY_COLUMNS} FROM repositories WHERE account_id = ? AND name = ?"
+        ))
         .bind(account.as_str())
         .bind(name.as_str())
         .fetch_optional(&self.reader)
         .await
         .map_err(backend)?;
         row.as_ref().map(repository_from_row).transpose()
+    }
+
+    async fn create_repository(
+        &self,
+        account: &AccountId,
+        name: &RepositoryName,
+        settings: &RepositorySettings,
+        tags: &[(String, String)],
+    ) -> Result<Repository, MetaError> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM accounts WHERE id = ?")
+            .bind(account.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?;
+        if exists.is_none() {
+            return Err(MetaError::NotFound(format!("account {account}")));
+        }
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO repositories (account_id, name, created_at, tag_mutability, mutability_exclusions,
+                                       scan_on_push, encryption_type, kms_key)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(account.as_str())
+        .bind(name.as_str())
+        .bind(now_millis())
+        .bind(settings.tag_mutability.as_str())
+        .bind(settings.mutability_exclusions.join(","))
+        .bind(settings.scan_on_push)
+        .bind(settings.encryption.as_str())
+        .bind(&settings.kms_key)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                MetaError::AlreadyExists(format!("repository {account}/{name}"))
+            } else {
+                backend(e)
+            }
+        })?;
+        for (key, value) in tags {
+            sqlx::query("INSERT INTO repository_tags (repository_id, key, value) VALUES (?, ?, ?)")
+                .bind(id)
+                .bind(key)
+                .bind(value)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        }
+        let row = sqlx::query(&format!("SELECT {REPOSITORY_COLUMNS} FROM repositories WHERE id = ?"))
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        repository_from_row(&row)
+    }
+
+    async fn delete_repository(&self, repository_id: i64, force: bool) -> Result<Vec<String>, MetaError> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        if !force {
+            let holds: Option<i64> =
+                sqlx::query_scalar("SELECT 1 FROM manifests WHERE repository_id = ? LIMIT 1")
+                    .bind(repository_id)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+            if holds.is_some() {
+                return Err(MetaError::NotEmpty(format!("repository {repository_id}")));
+            }
+        }
+        let uploads: Vec<String> = sqlx::query_scalar("SELECT id FROM uploads WHERE repository_id = ?")
+            .bind(repository_id)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(backend)?;
+        // Children first: manifests' references and tags go with the manifests.
+        for sql in [
+            "DELETE FROM tags WHERE repository_id = ?",
+            "DELETE FROM manifest_references WHERE repository_id = ?",
+            "DELETE FROM manifests WHERE repository_id = ?",
+            "DELETE FROM repository_blobs WHERE repository_id = ?",
+            "DELETE FROM uploads WHERE repository_id = ?",
+            "DELETE FROM repository_tags WHERE repository_id = ?",
+            "DELETE FROM repositories WHERE id = ?",
+        ] {
+            sqlx::query(sql).bind(repository_id).execute(&mut *tx).await.map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(uploads)
     }
 
     async fn ensure_repository(
@@ -268,9 +373,9 @@ impl MetaStore for SqliteMetaStore {
         .execute(&mut *tx)
         .await
         .map_err(backend)?;
-        let row = sqlx::query(
-            "SELECT id, account_id, name, created_at FROM repositories WHERE account_id = ? AND name = ?",
-        )
+        let row = sqlx::query(&format!(
+            "SELECT {REPOSITORY_COLUMNS} FROM repositories WHERE account_id = ? AND name = ?"
+        ))
         .bind(account.as_str())
         .bind(name.as_str())
         .fetch_one(&mut *tx)
@@ -290,7 +395,7 @@ impl MetaStore for SqliteMetaStore {
         }
         let placeholders = vec!["?"; accounts.len()].join(", ");
         let sql = format!(
-            "SELECT id, account_id, name, created_at FROM repositories
+            "SELECT {REPOSITORY_COLUMNS} FROM repositories
              WHERE account_id IN ({placeholders}) AND (account_id || '/' || name) > ?
              ORDER BY account_id || '/' || name LIMIT ?"
         );

@@ -4,6 +4,7 @@
 use std::time::SystemTime;
 
 use berth_core::{AccountId, repository_arn};
+use berth_iam::sigv4::{self, SigV4Error, SignedRequest};
 use berth_iam::token::{IssuedToken, TokenError, TokenSigner};
 use berth_iam::{Action, AuthzRequest, Decision, Principal, authorize};
 use berth_kms::{DataKey, KeyProvider};
@@ -111,6 +112,32 @@ impl Registry {
                 "The access key {access_key_id} does not exist or is disabled"
             ))),
         }
+    }
+
+    /// Checks a SigV4-signed ECR API request and returns who signed it.
+    pub async fn authenticate_sigv4(&self, request: &SignedRequest<'_>) -> Result<Caller, RegistryError> {
+        let header = request
+            .headers
+            .iter()
+            .find(|(name, _)| name == "authorization")
+            .map(|(_, value)| value.as_str())
+            .ok_or(RegistryError::Signature(SigV4Error::Missing))?;
+        let auth = sigv4::parse_authorization(header).map_err(RegistryError::Signature)?;
+        let key = self
+            .meta
+            .get_access_key(&auth.access_key_id)
+            .await?
+            .filter(|k| k.active)
+            .ok_or(RegistryError::Signature(SigV4Error::UnknownKey))?;
+        let secret = self.kms.open(&key.sealed_secret, &secret_context(&key.access_key_id)).await?;
+        let secret = String::from_utf8(secret)
+            .map_err(|_| RegistryError::Internal("stored secret is not text".to_owned()))?;
+        sigv4::verify(&auth, request, &secret, "ecr", SystemTime::now()).map_err(RegistryError::Signature)?;
+        let principal = match key.user_name {
+            None => Principal::Root { account: key.account_id },
+            Some(name) => Principal::User { account: key.account_id, name },
+        };
+        Ok(Caller { principal, access_key_id: Some(key.access_key_id) })
     }
 
     /// Checks HTTP Basic credentials: user `AWS` and a registry token as the password.

@@ -9,6 +9,9 @@ use berth_meta::MetaError;
 pub enum RegistryError {
     #[error("{0}")]
     Unauthenticated(String),
+    /// A SigV4 signature that does not verify (ECR API).
+    #[error("{0}")]
+    Signature(berth_iam::sigv4::SigV4Error),
     #[error("{0}")]
     Denied(String),
     #[error("The repository with name '{name}' does not exist in the registry with id '{account}'")]
@@ -37,6 +40,15 @@ pub enum RegistryError {
     BodyInterrupted(String),
     #[error("{0}")]
     Unsupported(String),
+    #[error("The repository with name '{name}' already exists in the registry with id '{account}'")]
+    RepositoryAlreadyExists { account: String, name: String },
+    #[error(
+        "The repository with name '{name}' in registry with id '{account}' cannot be deleted because it still contains images"
+    )]
+    RepositoryNotEmpty { account: String, name: String },
+    /// A request parameter broke a constraint; the message names the parameter.
+    #[error("{0}")]
+    InvalidParameter(String),
     #[error("internal error: {0}")]
     Internal(String),
 }

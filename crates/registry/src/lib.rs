@@ -9,6 +9,7 @@
 mod access;
 mod error;
 mod manifests;
+mod repositories;
 mod uploads;
 
 use std::sync::Arc;
@@ -21,8 +22,10 @@ use berth_meta::MetaStore;
 
 pub use access::BootstrapCredentials;
 pub use berth_blob::ByteStream;
+pub use berth_meta::Repository;
 pub use error::RegistryError;
 pub use manifests::{ManifestContent, PutManifestOutcome, Referrer};
+pub use repositories::RepositoryPage;
 pub use uploads::{BlobContent, UploadStatus};
 
 /// Settings the services need from the configuration.

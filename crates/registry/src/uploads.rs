@@ -54,7 +54,7 @@ impl UploadStates {
         states.entry(id.to_owned()).or_default().clone()
     }
 
-    fn forget(&self, id: &str) {
+    pub(crate) fn forget(&self, id: &str) {
         self.states.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(id);
     }
 }

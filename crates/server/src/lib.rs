@@ -1,8 +1,9 @@
-//! HTTP surfaces of berth on one listener: the OCI Distribution API under `/v2/` and the
-//! operations endpoints. Handlers are thin: parse the request, call one registry operation,
+//! HTTP surfaces of berth on one listener: the OCI Distribution API under `/v2/`, the ECR
+//! control plane at `POST /`, and the operations endpoints. Handlers are thin: parse the request, call one registry operation,
 //! render its result or error. No storage or policy logic lives here.
 
 mod auth;
+mod ecr;
 mod oci;
 pub mod workers;
 
@@ -17,6 +18,7 @@ pub fn router(registry: Arc<Registry>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(|| async { "ok" }))
+        .route("/", axum::routing::post(ecr::dispatch).with_state(registry.clone()))
         .nest_service("/v2", oci::service(registry.clone()))
         .fallback(oci::not_found)
 }

@@ -40,7 +40,7 @@ impl OciError {
 fn status_and_code(error: &RegistryError) -> (StatusCode, &'static str) {
     use RegistryError as E;
     match error {
-        E::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "UNAUTHORIZED"),
+        E::Unauthenticated(_) | E::Signature(_) => (StatusCode::UNAUTHORIZED, "UNAUTHORIZED"),
         E::Denied(_) => (StatusCode::FORBIDDEN, "DENIED"),
         E::NameUnknown { .. } => (StatusCode::NOT_FOUND, "NAME_UNKNOWN"),
         E::NameInvalid(_) => (StatusCode::BAD_REQUEST, "NAME_INVALID"),
@@ -55,6 +55,10 @@ fn status_and_code(error: &RegistryError) -> (StatusCode, &'static str) {
         E::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "SIZE_INVALID"),
         E::BodyInterrupted(_) => (StatusCode::BAD_REQUEST, "BLOB_UPLOAD_INVALID"),
         E::Unsupported(_) => (StatusCode::BAD_REQUEST, "UNSUPPORTED"),
+        // Control-plane refusals; the OCI surface does not produce them, but maps them sensibly.
+        E::RepositoryAlreadyExists { .. } | E::RepositoryNotEmpty { .. } | E::InvalidParameter(_) => {
+            (StatusCode::BAD_REQUEST, "UNSUPPORTED")
+        }
         E::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN"),
     }
 }

@@ -1,0 +1,422 @@
+//! Verification of AWS Signature Version 4 on ECR API requests.
+//!
+//! berth parses the `Authorization` header, checks the credential scope and the clock, and then
+//! asks the `aws-sigv4` crate (the signer AWS's own SDKs use) for the signature the request
+//! should carry, over exactly the headers the client says it signed. The payload hash is
+//! computed here from the body, since ECR clients send no `X-Amz-Content-Sha256`.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+use aws_sigv4::sign::v4;
+
+/// How far a request's clock may be from the server's.
+pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(15 * 60);
+/// Longest `Authorization` header accepted (a real one is a few hundred bytes).
+const MAX_AUTHORIZATION_LEN: usize = 8192;
+/// Most headers a request may claim to have signed.
+const MAX_SIGNED_HEADERS: usize = 64;
+
+/// Why a request's signature was refused, with the exception name AWS uses for it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SigV4Error {
+    #[error("Missing Authentication Token")]
+    Missing,
+    #[error("{0}")]
+    Incomplete(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("The security token included in the request is invalid.")]
+    UnknownKey,
+}
+
+impl SigV4Error {
+    /// The AWS exception name a client expects for this failure.
+    pub fn exception(&self) -> &'static str {
+        match self {
+            Self::Missing => "MissingAuthenticationTokenException",
+            Self::Incomplete(_) => "IncompleteSignatureException",
+            Self::Invalid(_) => "InvalidSignatureException",
+            Self::UnknownKey => "UnrecognizedClientException",
+        }
+    }
+}
+
+/// The parts of an `Authorization: AWS4-HMAC-SHA256 ...` header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authorization {
+    pub access_key_id: String,
+    /// The scope's date, `yyyymmdd`.
+    pub date: String,
+    pub region: String,
+    pub service: String,
+    /// Lower-case header names, in the order given.
+    pub signed_headers: Vec<String>,
+    pub signature: String,
+}
+
+/// What of an HTTP request the signature covers. Header names are lower case.
+pub struct SignedRequest<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    pub query: &'a str,
+    pub headers: &'a [(String, String)],
+    pub body: &'a [u8],
+}
+
+impl SignedRequest<'_> {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+}
+
+fn incomplete(reason: &str) -> SigV4Error {
+    SigV4Error::Incomplete(reason.to_owned())
+}
+
+/// Parses the `Authorization` header of a SigV4-signed request.
+pub fn parse_authorization(header: &str) -> Result<Authorization, SigV4Error> {
+    if header.len() > MAX_AUTHORIZATION_LEN {
+        return Err(incomplete("Authorization header is too long."));
+    }
+    let rest = header
+        .strip_prefix("AWS4-HMAC-SHA256 ")
+        .ok_or_else(|| incomplete("Authorization header requires the AWS4-HMAC-SHA256 algorithm."))?;
+    let (mut credential, mut signed, mut signature) = (None, None, None);
+    for part in rest.split(',') {
+        let (key, value) = part.trim().split_once('=').ok_or_else(|| {
+            incomplete("Authorization header requires each component to be of the form key=value.")
+        })?;
+        match key {
+            "Credential" => credential = Some(value),
+            "SignedHeaders" => signed = Some(value),
+            "Signature" => signature = Some(value),
+            _ => {}
+        }
+    }
+    let credential =
+        credential.ok_or_else(|| incomplete("Authorization header requires 'Credential' parameter."))?;
+    let signed =
+        signed.ok_or_else(|| incomplete("Authorization header requires 'SignedHeaders' parameter."))?;
+    let signature =
+        signature.ok_or_else(|| incomplete("Authorization header requires 'Signature' parameter."))?;
+
+    let scope: Vec<&str> = credential.split('/').collect();
+    let [access_key_id, date, region, service, terminator] = scope[..] else {
+        return Err(incomplete(
+            "Credential must have the form <key>/<date>/<region>/<service>/aws4_request.",
+        ));
+    };
+    if terminator != "aws4_request"
+        || date.len() != 8
+        || !date.bytes().all(|b| b.is_ascii_digit())
+        || access_key_id.is_empty()
+        || region.is_empty()
+    {
+        return Err(incomplete(
+            "Credential must have the form <key>/<date>/<region>/<service>/aws4_request.",
+        ));
+    }
+    let signed_headers: Vec<String> = signed.split(';').map(str::to_owned).collect();
+    if signed_headers.len() > MAX_SIGNED_HEADERS || signed_headers.iter().any(|h| h.is_empty()) {
+        return Err(incomplete("SignedHeaders must be a ;-separated list of header names."));
+    }
+    if signature.len() != 64 || !signature.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(incomplete("Signature must be 64 hexadecimal characters."));
+    }
+    Ok(Authorization {
+        access_key_id: access_key_id.to_owned(),
+        date: date.to_owned(),
+        region: region.to_owned(),
+        service: service.to_owned(),
+        signed_headers,
+        signature: signature.to_ascii_lowercase(),
+    })
+}
+
+/// Parses `yyyymmddThhmmssZ` into a time.
+fn parse_amz_date(text: &str) -> Option<SystemTime> {
+    let b = text.as_bytes();
+    if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
+        return None;
+    }
+    let num = |range: std::ops::Range<usize>| -> Option<i64> { text.get(range)?.parse().ok() };
+    let (year, month, day) = (num(0..4)?, num(4..6)?, num(6..8)?);
+    let (hour, minute, second) = (num(9..11)?, num(11..13)?, num(13..15)?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    // Days from the civil date (proleptic Gregorian), as in Howard Hinnant's algorithm.
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second;
+    Some(UNIX_EPOCH + Duration::from_secs(u64::try_from(seconds).ok()?))
+}
+
+fn format_amz_date(time: SystemTime) -> String {
+    let secs = time.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// Checks a request against its `Authorization`, the caller's secret and the server's clock.
+pub fn verify(
+    auth: &Authorization,
+    request: &SignedRequest<'_>,
+    secret: &str,
+    service: &str,
+    now: SystemTime,
+) -> Result<(), SigV4Error> {
+    if auth.service != service {
+        return Err(SigV4Error::Invalid(format!(
+            "Credential should be scoped to correct service: '{service}'."
+        )));
+    }
+    if !auth.signed_headers.iter().any(|h| h == "host") {
+        return Err(SigV4Error::Invalid(
+            "'Host' must be a 'SignedHeader' in the AWS Authorization.".to_owned(),
+        ));
+    }
+    if !auth.signed_headers.iter().any(|h| h == "x-amz-date") {
+        return Err(SigV4Error::Invalid(
+            "'X-Amz-Date' must be a 'SignedHeader' in the AWS Authorization.".to_owned(),
+        ));
+    }
+    let amz_date = request.header("x-amz-date").ok_or_else(|| {
+        incomplete("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
+    })?;
+    let signed_at = parse_amz_date(amz_date)
+        .ok_or_else(|| incomplete("X-Amz-Date must have the format yyyyMMddTHHmmssZ."))?;
+    if !amz_date.starts_with(&auth.date) {
+        return Err(SigV4Error::Invalid(
+            "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP."
+                .to_owned(),
+        ));
+    }
+    if signed_at + MAX_CLOCK_SKEW < now {
+        return Err(SigV4Error::Invalid(format!(
+            "Signature expired: {amz_date} is now earlier than {} ({} - 15 min.)",
+            format_amz_date(now - MAX_CLOCK_SKEW),
+            format_amz_date(now)
+        )));
+    }
+    if signed_at > now + MAX_CLOCK_SKEW {
+        return Err(SigV4Error::Invalid(format!(
+            "Signature not yet current: {amz_date} is still later than {} ({} + 15 min.)",
+            format_amz_date(now + MAX_CLOCK_SKEW),
+            format_amz_date(now)
+        )));
+    }
+
+    let expected = expected_signature(auth, request, secret, signed_at)?;
+    if !constant_time_eq(expected.as_bytes(), auth.signature.as_bytes()) {
+        return Err(SigV4Error::Invalid(
+            "The request signature we calculated does not match the signature you provided. Check your AWS Secret \
+             Access Key and signing method. Consult the service documentation for details."
+                .to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+/// Compares without an early exit, so timing does not reveal how much of a guess was right.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The signature of `request` over the headers `auth` names, computed by `aws-sigv4`.
+fn expected_signature(
+    auth: &Authorization,
+    request: &SignedRequest<'_>,
+    secret: &str,
+    signed_at: SystemTime,
+) -> Result<String, SigV4Error> {
+    let mismatch =
+        || SigV4Error::Invalid("The request signature could not be computed for this request.".to_owned());
+    // Every signed header but x-amz-date, which the signer adds from the signing time itself.
+    let mut headers = Vec::with_capacity(auth.signed_headers.len());
+    for name in &auth.signed_headers {
+        if name == "x-amz-date" {
+            continue;
+        }
+        let values: Vec<&str> =
+            request.headers.iter().filter(|(n, _)| n == name).map(|(_, v)| v.as_str()).collect();
+        if values.is_empty() {
+            return Err(SigV4Error::Invalid(format!("The signed header {name:?} is not in the request.")));
+        }
+        headers.push((name.as_str(), values.join(",")));
+    }
+    let host = request.header("host").unwrap_or("localhost");
+    let uri = if request.query.is_empty() {
+        format!("http://{host}{}", request.path)
+    } else {
+        format!("http://{host}{}?{}", request.path, request.query)
+    };
+    let identity =
+        aws_credential_types::Credentials::new(&auth.access_key_id, secret, None, None, "berth").into();
+    let mut settings = SigningSettings::default();
+    // Sign exactly what the client signed, nothing less.
+    settings.excluded_headers = None;
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region(&auth.region)
+        .name(&auth.service)
+        .time(signed_at)
+        .settings(settings)
+        .build()
+        .map_err(|_| mismatch())?
+        .into();
+    let signable = SignableRequest::new(
+        request.method,
+        &uri,
+        headers.iter().map(|(n, v)| (*n, v.as_str())),
+        SignableBody::Bytes(request.body),
+    )
+    .map_err(|_| mismatch())?;
+    let output = sign(signable, &params).map_err(|_| mismatch())?;
+    Ok(output.signature().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// botocore's SigV4Auth with the clock frozen at 2024-01-02T03:04:05Z (the reference notes).
+    const BOTO_SIGNATURE: &str = "d72bc61b91243dc29bcc1122ae7045e1ddf902348d8a908f4dceb09adced8d3d";
+    const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+
+    fn boto_headers() -> Vec<(String, String)> {
+        [
+            ("content-type", "application/x-amz-json-1.1"),
+            ("host", "localhost:5000"),
+            ("x-amz-date", "20240102T030405Z"),
+            ("x-amz-target", "AmazonEC2ContainerRegistry_V20150921.DescribeRepositories"),
+            ("user-agent", "Boto3/1.44.8 (not signed)"),
+        ]
+        .iter()
+        .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+        .collect()
+    }
+
+    fn boto_authorization(signature: &str) -> String {
+        format!(
+            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20240102/us-east-1/ecr/aws4_request, \
+             SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature={signature}"
+        )
+    }
+
+    fn at(text: &str) -> SystemTime {
+        parse_amz_date(text).expect("valid date")
+    }
+
+    #[test]
+    fn verifies_a_request_signed_by_botocore() {
+        let headers = boto_headers();
+        let request = SignedRequest {
+            method: "POST",
+            path: "/",
+            query: "",
+            headers: &headers,
+            body: br#"{"repositoryName": "foo"}"#,
+        };
+        let auth = parse_authorization(&boto_authorization(BOTO_SIGNATURE)).expect("parses");
+        assert_eq!(auth.access_key_id, "AKIDEXAMPLE");
+        assert_eq!(auth.region, "us-east-1");
+        verify(&auth, &request, SECRET, "ecr", at("20240102T031000Z"))
+            .expect("botocore's signature verifies");
+
+        // Any change to what was signed breaks it.
+        assert!(matches!(
+            verify(&auth, &request, "wrong-secret", "ecr", at("20240102T031000Z")),
+            Err(SigV4Error::Invalid(_))
+        ));
+        let tampered = SignedRequest { body: br#"{"repositoryName": "bar"}"#, ..request };
+        assert!(matches!(
+            verify(&auth, &tampered, SECRET, "ecr", at("20240102T031000Z")),
+            Err(SigV4Error::Invalid(_))
+        ));
+        let mut other_target = boto_headers();
+        other_target[3].1 = "AmazonEC2ContainerRegistry_V20150921.DeleteRepository".to_owned();
+        let retargeted = SignedRequest { headers: &other_target, ..tampered };
+        let body_ok = SignedRequest { body: br#"{"repositoryName": "foo"}"#, ..retargeted };
+        assert!(verify(&auth, &body_ok, SECRET, "ecr", at("20240102T031000Z")).is_err(), "target is signed");
+    }
+
+    #[test]
+    fn refuses_requests_outside_the_clock_window() {
+        let headers = boto_headers();
+        let request = SignedRequest {
+            method: "POST",
+            path: "/",
+            query: "",
+            headers: &headers,
+            body: br#"{"repositoryName": "foo"}"#,
+        };
+        let auth = parse_authorization(&boto_authorization(BOTO_SIGNATURE)).expect("parses");
+        let late = verify(&auth, &request, SECRET, "ecr", at("20240102T032006Z"));
+        assert_eq!(
+            late,
+            Err(SigV4Error::Invalid(
+                "Signature expired: 20240102T030405Z is now earlier than 20240102T030506Z (20240102T032006Z - 15 min.)"
+                    .to_owned()
+            ))
+        );
+        assert!(verify(&auth, &request, SECRET, "ecr", at("20240102T031904Z")).is_ok(), "inside the window");
+        let early = verify(&auth, &request, SECRET, "ecr", at("20240102T024804Z"));
+        assert!(matches!(early, Err(SigV4Error::Invalid(m)) if m.starts_with("Signature not yet current")));
+    }
+
+    #[test]
+    fn refuses_the_wrong_service_and_unsigned_host() {
+        let headers = boto_headers();
+        let request = SignedRequest { method: "POST", path: "/", query: "", headers: &headers, body: b"{}" };
+        let auth = parse_authorization(&boto_authorization(BOTO_SIGNATURE).replace("/ecr/", "/s3/"))
+            .expect("parses");
+        assert!(
+            matches!(verify(&auth, &request, SECRET, "ecr", at("20240102T030405Z")), Err(SigV4Error::Invalid(m)) if m.contains("'ecr'"))
+        );
+        let no_host = boto_authorization(BOTO_SIGNATURE).replace("content-type;host;", "content-type;");
+        let auth = parse_authorization(&no_host).expect("parses");
+        assert!(verify(&auth, &request, SECRET, "ecr", at("20240102T030405Z")).is_err());
+    }
+
+    #[test]
+    fn malformed_headers_are_incomplete_signatures() {
+        for header in [
+            "",
+            "Basic abc",
+            "AWS4-HMAC-SHA256 ",
+            "AWS4-HMAC-SHA256 Credential=a/b/c/d/e, SignedHeaders=host, Signature=00",
+            "AWS4-HMAC-SHA256 Credential=AKID/20240102/us-east-1/ecr/aws4_request, SignedHeaders=host",
+            "AWS4-HMAC-SHA256 Credential=AKID/2024010/us-east-1/ecr/aws4_request, SignedHeaders=host, Signature=",
+            "AWS4-HMAC-SHA256 Credential=AKID/20240102/us-east-1/ecr/aws4_request, SignedHeaders=;;, Signature=",
+            "AWS4-HMAC-SHA256 garbage",
+        ] {
+            assert!(matches!(parse_authorization(header), Err(SigV4Error::Incomplete(_))), "{header:?}");
+        }
+    }
+
+    #[test]
+    fn dates_round_trip() {
+        for text in ["20240102T030405Z", "19700101T000000Z", "20000229T235959Z", "20261128T100700Z"] {
+            assert_eq!(format_amz_date(at(text)), text);
+        }
+        for bad in ["2024-01-02T03:04:05Z", "20241302T030405Z", "20240102T250405Z", "20240102030405Z"] {
+            assert!(parse_amz_date(bad).is_none(), "{bad}");
+        }
+    }
+}

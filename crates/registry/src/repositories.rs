@@ -1,0 +1,169 @@
+//! Repositories as the ECR API manages them: create with settings, describe with pagination,
+//! delete; and the registry login token the ECR API hands out.
+
+use berth_core::{AccountId, RepositoryName, RepositorySettings, is_exclusion_filter};
+use berth_iam::Action;
+use berth_iam::token::IssuedToken;
+use berth_meta::{MetaError, Page, Repository};
+
+use crate::{Caller, Registry, RegistryError, RepoPath};
+
+/// Pagination tokens of DescribeRepositories name the account they page through, so a token
+/// cannot be replayed against another account's listing.
+const DESCRIBE_PAGE: &str = "describe-repositories";
+
+/// One page of repositories and the token for the next, if any.
+#[derive(Debug)]
+pub struct RepositoryPage {
+    pub repositories: Vec<Repository>,
+    pub next_token: Option<String>,
+}
+
+/// ECR's rules for tag-mutability exclusion filters.
+fn check_settings(settings: &RepositorySettings) -> Result<(), RegistryError> {
+    let filters = &settings.mutability_exclusions;
+    if settings.tag_mutability.uses_exclusions() {
+        if filters.is_empty() || filters.len() > 5 {
+            return Err(RegistryError::InvalidParameter(format!(
+                "Invalid parameter at 'imageTagMutabilityExclusionFilters' failed to satisfy constraint: \
+                 '{} requires 1 to 5 exclusion filters'",
+                settings.tag_mutability
+            )));
+        }
+    } else if !filters.is_empty() {
+        return Err(RegistryError::InvalidParameter(format!(
+            "Invalid parameter at 'imageTagMutabilityExclusionFilters' failed to satisfy constraint: \
+             'exclusion filters apply only to MUTABLE_WITH_EXCLUSION and IMMUTABLE_WITH_EXCLUSION, not {}'",
+            settings.tag_mutability
+        )));
+    }
+    if let Some(bad) = filters.iter().find(|f| !is_exclusion_filter(f)) {
+        return Err(RegistryError::InvalidParameter(format!(
+            "Invalid parameter at 'imageTagMutabilityExclusionFilters' failed to satisfy constraint: \
+             'filter {bad:?} must satisfy regular expression '^[0-9a-zA-Z._*-]{{1,128}}$''"
+        )));
+    }
+    Ok(())
+}
+
+impl Registry {
+    /// A registry token for the access key the caller signed with (GetAuthorizationToken).
+    pub async fn authorization_token(&self, caller: &Caller) -> Result<IssuedToken, RegistryError> {
+        let account = caller
+            .principal
+            .account()
+            .ok_or_else(|| RegistryError::Unauthenticated("authentication required".to_owned()))?;
+        self.check_resource(caller, Action::GetAuthorizationToken, account, "*")?;
+        let key = caller
+            .access_key_id
+            .as_deref()
+            .ok_or_else(|| RegistryError::Unauthenticated("no access key behind this request".to_owned()))?;
+        self.issue_token(key).await
+    }
+
+    /// Creates a repository with its settings and resource tags.
+    pub async fn create_repository(
+        &self,
+        caller: &Caller,
+        repo: &RepoPath,
+        settings: &RepositorySettings,
+        tags: &[(String, String)],
+    ) -> Result<Repository, RegistryError> {
+        self.check(caller, Action::CreateRepository, repo)?;
+        check_settings(settings)?;
+        self.meta.create_repository(&repo.account, &repo.name, settings, tags).await.map_err(|e| match e {
+            MetaError::AlreadyExists(_) => RegistryError::RepositoryAlreadyExists {
+                account: repo.account.to_string(),
+                name: repo.name.to_string(),
+            },
+            MetaError::NotFound(_) => {
+                RegistryError::NameUnknown { account: repo.account.to_string(), name: repo.name.to_string() }
+            }
+            other => other.into(),
+        })
+    }
+
+    /// Describes the named repositories of `account` (every one must exist and be visible), or
+    /// pages through all those the caller may describe.
+    pub async fn describe_repositories(
+        &self,
+        caller: &Caller,
+        account: &AccountId,
+        names: Option<&[RepositoryName]>,
+        next_token: Option<&str>,
+        max_results: u32,
+    ) -> Result<RepositoryPage, RegistryError> {
+        if let Some(names) = names {
+            let mut repositories = Vec::with_capacity(names.len());
+            for name in names {
+                let repo = RepoPath { account: account.clone(), name: name.clone() };
+                repositories
+                    .push(self.authorized_repository(caller, Action::DescribeRepositories, &repo).await?);
+            }
+            return Ok(RepositoryPage { repositories, next_token: None });
+        }
+        let every_repository = format!("arn:aws:ecr:{}:{account}:repository/*", self.settings.region);
+        self.check_resource(caller, Action::DescribeRepositories, account, &every_repository)?;
+        let last = match next_token {
+            None => None,
+            Some(token) => {
+                let payload = self.tokens.open_opaque(DESCRIBE_PAGE, token).ok_or_else(|| {
+                    RegistryError::InvalidParameter(
+                        "Invalid parameter at 'nextToken': the token is not valid".to_owned(),
+                    )
+                })?;
+                match payload.split_once('|') {
+                    Some((token_account, last)) if token_account == account.as_str() => Some(last.to_owned()),
+                    _ => {
+                        return Err(RegistryError::InvalidParameter(
+                            "Invalid parameter at 'nextToken': the token belongs to another listing"
+                                .to_owned(),
+                        ));
+                    }
+                }
+            }
+        };
+        let listing_last = last.map(|name| format!("{account}/{name}"));
+        // One extra row says whether another page follows.
+        let mut repositories = self
+            .meta
+            .list_repositories(
+                std::slice::from_ref(account),
+                Page { last: listing_last.as_deref(), limit: max_results + 1 },
+            )
+            .await?;
+        let next_token = if repositories.len() > max_results as usize {
+            repositories.truncate(max_results as usize);
+            repositories
+                .last()
+                .map(|r| self.tokens.sign_opaque(DESCRIBE_PAGE, &format!("{account}|{}", r.name)))
+        } else {
+            None
+        };
+        Ok(RepositoryPage { repositories, next_token })
+    }
+
+    /// Deletes a repository; with `force` also the images it holds.
+    pub async fn delete_repository(
+        &self,
+        caller: &Caller,
+        repo: &RepoPath,
+        force: bool,
+    ) -> Result<Repository, RegistryError> {
+        let repository = self.authorized_repository(caller, Action::DeleteRepository, repo).await?;
+        let uploads = self.meta.delete_repository(repository.id, force).await.map_err(|e| match e {
+            MetaError::NotEmpty(_) => RegistryError::RepositoryNotEmpty {
+                account: repo.account.to_string(),
+                name: repo.name.to_string(),
+            },
+            other => other.into(),
+        })?;
+        for id in uploads {
+            self.uploads.forget(&id);
+            if let Err(e) = self.blobs.abort_upload(&id).await {
+                tracing::warn!(upload = id, error = %e, "could not delete staged upload data");
+            }
+        }
+        Ok(repository)
+    }
+}

@@ -1,0 +1,125 @@
+//! The ECR control plane: AWS JSON 1.1 over `POST /`, signed with SigV4.
+//!
+//! One request: resolve `X-Amz-Target` to an operation, read the body (bounded), verify the
+//! signature, decode the input, run one registry operation, encode the output. Constraints of
+//! ECR's model are enforced here, since AWS clients check only minimums.
+
+mod error;
+mod operations;
+mod repositories;
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use berth_iam::sigv4::SignedRequest;
+use berth_registry::{Caller, Registry};
+use http::{HeaderValue, StatusCode, header};
+use serde::de::DeserializeOwned;
+
+use error::EcrError;
+use operations::{Operation, Target};
+
+pub(crate) const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
+
+/// Largest request body: an `UploadLayerPart` of 20 MiB, base64-encoded, with room to spare.
+const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+
+/// What every operation handler gets.
+pub(crate) struct Context<'a> {
+    registry: &'a Registry,
+    caller: Caller,
+    /// The address the client reached berth at, for `repositoryUri` and `proxyEndpoint`.
+    host: String,
+}
+
+pub(crate) async fn dispatch(State(registry): State<Arc<Registry>>, request: Request) -> Response {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let (parts, body) = request.into_parts();
+    let mut response = match handle(&registry, &parts, body).await {
+        Ok(output) => {
+            let mut response = (StatusCode::OK, output.to_string()).into_response();
+            response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+            response
+        }
+        Err(e) => e.into_response(),
+    };
+    if let Ok(id) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-amzn-requestid", id);
+    }
+    response
+}
+
+async fn handle(
+    registry: &Registry,
+    parts: &http::request::Parts,
+    body: Body,
+) -> Result<serde_json::Value, EcrError> {
+    let target = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok());
+    let operation = match operations::parse_target(target) {
+        Target::Served(op) => op,
+        Target::NotSupported(name) => {
+            return Err(EcrError::new(
+                "UnsupportedOperationException",
+                format!("berth does not support the ECR operation {name}"),
+            ));
+        }
+        Target::Unknown => {
+            return Err(EcrError::new(
+                "UnknownOperationException",
+                format!("{:?} is not an operation of the ECR API", target.unwrap_or("")),
+            ));
+        }
+    };
+    let body = axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| {
+        EcrError::new(
+            "SerializationException",
+            format!("the request body is larger than {MAX_BODY_BYTES} bytes or broke off"),
+        )
+    })?;
+
+    let headers = signed_headers(&parts.headers)?;
+    let signed = SignedRequest {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query().unwrap_or(""),
+        headers: &headers,
+        body: &body,
+    };
+    let caller = registry.authenticate_sigv4(&signed).await?;
+    let host =
+        parts.headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost").to_owned();
+    let ctx = Context { registry, caller, host };
+
+    match operation {
+        Operation::GetAuthorizationToken => repositories::get_authorization_token(&ctx, input(&body)?).await,
+        Operation::CreateRepository => repositories::create_repository(&ctx, input(&body)?).await,
+        Operation::DescribeRepositories => repositories::describe_repositories(&ctx, input(&body)?).await,
+        Operation::DeleteRepository => repositories::delete_repository(&ctx, input(&body)?).await,
+    }
+}
+
+/// The request's headers as text, names in lower case, for signature verification.
+fn signed_headers(headers: &http::HeaderMap) -> Result<Vec<(String, String)>, EcrError> {
+    headers
+        .iter()
+        .map(|(name, value)| {
+            let value = value.to_str().map_err(|_| {
+                EcrError::new("IncompleteSignatureException", format!("header {name} is not valid text"))
+            })?;
+            Ok((name.as_str().to_owned(), value.to_owned()))
+        })
+        .collect()
+}
+
+/// Decodes an operation's input; an empty body is an empty input.
+fn input<T: DeserializeOwned>(body: &[u8]) -> Result<T, EcrError> {
+    let body = if body.iter().all(u8::is_ascii_whitespace) { &b"{}"[..] } else { body };
+    serde_json::from_slice(body).map_err(|e| {
+        EcrError::new(
+            "SerializationException",
+            format!("the request body does not match the operation's input: {e}"),
+        )
+    })
+}

@@ -1,0 +1,146 @@
+//! The operations of ECR's API model, and the ones berth serves.
+
+/// Every operation in ECR's service model (2015-09-21), as named in `X-Amz-Target`.
+const MODEL_OPERATIONS: [&str; 62] = [
+    "BatchCheckLayerAvailability",
+    "BatchDeleteImage",
+    "BatchGetImage",
+    "BatchGetRepositoryScanningConfiguration",
+    "CompleteLayerUpload",
+    "CreatePullThroughCacheRule",
+    "CreateRepository",
+    "CreateRepositoryCreationTemplate",
+    "DeleteLifecyclePolicy",
+    "DeletePullThroughCacheRule",
+    "DeleteRegistryPolicy",
+    "DeleteRepository",
+    "DeleteRepositoryCreationTemplate",
+    "DeleteRepositoryPolicy",
+    "DeleteSigningConfiguration",
+    "DeregisterPullTimeUpdateExclusion",
+    "DescribeImageReplicationStatus",
+    "DescribeImageScanFindings",
+    "DescribeImageSigningStatus",
+    "DescribeImages",
+    "DescribePullThroughCacheRules",
+    "DescribeRegistry",
+    "DescribeReplicationBackfillResults",
+    "DescribeRepositories",
+    "DescribeRepositoryCreationTemplates",
+    "GetAccountSetting",
+    "GetAuthorizationToken",
+    "GetDownloadUrlForLayer",
+    "GetLifecyclePolicy",
+    "GetLifecyclePolicyPreview",
+    "GetRegistryPolicy",
+    "GetRegistryScanningConfiguration",
+    "GetRepositoryPolicy",
+    "GetSigningConfiguration",
+    "InitiateLayerUpload",
+    "ListImageReferrers",
+    "ListImages",
+    "ListPullTimeUpdateExclusions",
+    "ListReplicationBackfills",
+    "ListTagsForResource",
+    "PutAccountSetting",
+    "PutImage",
+    "PutImageScanningConfiguration",
+    "PutImageTagMutability",
+    "PutLifecyclePolicy",
+    "PutRegistryPolicy",
+    "PutRegistryScanningConfiguration",
+    "PutReplicationConfiguration",
+    "PutSigningConfiguration",
+    "RegisterPullTimeUpdateExclusion",
+    "SetRepositoryPolicy",
+    "StartImageScan",
+    "StartLifecyclePolicyPreview",
+    "StartReplicationBackfill",
+    "StopReplicationBackfill",
+    "TagResource",
+    "UntagResource",
+    "UpdateImageStorageClass",
+    "UpdatePullThroughCacheRule",
+    "UpdateRepositoryCreationTemplate",
+    "UploadLayerPart",
+    "ValidatePullThroughCacheRule",
+];
+
+/// The prefix of `X-Amz-Target` for ECR.
+pub(crate) const TARGET_PREFIX: &str = "AmazonEC2ContainerRegistry_V20150921.";
+
+/// The operations berth serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Operation {
+    CreateRepository,
+    DeleteRepository,
+    DescribeRepositories,
+    GetAuthorizationToken,
+}
+
+impl Operation {
+    const SERVED: [Self; 4] = [
+        Self::CreateRepository,
+        Self::DeleteRepository,
+        Self::DescribeRepositories,
+        Self::GetAuthorizationToken,
+    ];
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::CreateRepository => "CreateRepository",
+            Self::DeleteRepository => "DeleteRepository",
+            Self::DescribeRepositories => "DescribeRepositories",
+            Self::GetAuthorizationToken => "GetAuthorizationToken",
+        }
+    }
+}
+
+/// What an `X-Amz-Target` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Target<'a> {
+    Served(Operation),
+    /// In ECR's model, not (yet) served by berth.
+    NotSupported(&'a str),
+    /// Not an ECR operation at all.
+    Unknown,
+}
+
+pub(crate) fn parse_target(target: Option<&str>) -> Target<'_> {
+    let Some(name) = target.and_then(|t| t.strip_prefix(TARGET_PREFIX)) else {
+        return Target::Unknown;
+    };
+    if let Some(op) = Operation::SERVED.into_iter().find(|op| op.name() == name) {
+        Target::Served(op)
+    } else if MODEL_OPERATIONS.contains(&name) {
+        Target::NotSupported(name)
+    } else {
+        Target::Unknown
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_resolve_to_served_unsupported_or_unknown() {
+        fn t(s: &str) -> Target<'_> {
+            parse_target(Some(s))
+        }
+        assert_eq!(
+            t("AmazonEC2ContainerRegistry_V20150921.CreateRepository"),
+            Target::Served(Operation::CreateRepository)
+        );
+        assert_eq!(
+            t("AmazonEC2ContainerRegistry_V20150921.PutLifecyclePolicy"),
+            Target::NotSupported("PutLifecyclePolicy")
+        );
+        assert_eq!(t("AmazonEC2ContainerRegistry_V20150921.MakeCoffee"), Target::Unknown);
+        assert_eq!(t("AmazonS3.ListBuckets"), Target::Unknown);
+        assert_eq!(parse_target(None), Target::Unknown);
+        for op in Operation::SERVED {
+            assert!(MODEL_OPERATIONS.contains(&op.name()), "{} is not in the model", op.name());
+        }
+    }
+}

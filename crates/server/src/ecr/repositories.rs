@@ -1,0 +1,311 @@
+//! Repository operations and GetAuthorizationToken.
+
+use berth_core::{
+    AccountId, EncryptionType, RepositoryName, RepositorySettings, TagMutability, repository_arn,
+};
+use berth_registry::RepoPath;
+use berth_registry::Repository;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{Context, EcrError};
+
+/// Most resource tags on a repository, as ECR's.
+const MAX_TAGS: usize = 50;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct GetAuthorizationTokenInput {
+    #[serde(default)]
+    registry_ids: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ResourceTag {
+    #[serde(rename = "Key")]
+    key: String,
+    #[serde(rename = "Value")]
+    value: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ExclusionFilter {
+    filter_type: String,
+    filter: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ScanningConfiguration {
+    #[serde(default)]
+    scan_on_push: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct EncryptionConfiguration {
+    encryption_type: String,
+    #[serde(default)]
+    kms_key: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct CreateRepositoryInput {
+    registry_id: Option<String>,
+    repository_name: String,
+    #[serde(default)]
+    tags: Vec<ResourceTag>,
+    image_tag_mutability: Option<String>,
+    #[serde(default)]
+    image_tag_mutability_exclusion_filters: Vec<ExclusionFilter>,
+    image_scanning_configuration: Option<ScanningConfiguration>,
+    encryption_configuration: Option<EncryptionConfiguration>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct DescribeRepositoriesInput {
+    registry_id: Option<String>,
+    repository_names: Option<Vec<String>>,
+    next_token: Option<String>,
+    max_results: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct DeleteRepositoryInput {
+    registry_id: Option<String>,
+    repository_name: String,
+    #[serde(default)]
+    force: bool,
+}
+
+fn constraint(member: &str, rule: &str) -> EcrError {
+    EcrError::invalid_parameter(format!(
+        "Invalid parameter at '{member}' failed to satisfy constraint: '{rule}'"
+    ))
+}
+
+/// The registry (account) a request addresses: `registryId` if given, else the caller's own.
+fn registry_id(ctx: &Context<'_>, given: Option<&str>) -> Result<AccountId, EcrError> {
+    match given {
+        Some(id) => {
+            id.parse().map_err(|_| constraint("registryId", "must satisfy regular expression '[0-9]{12}'"))
+        }
+        None => ctx.caller.principal.account().cloned().ok_or_else(|| {
+            EcrError::new(
+                "UnrecognizedClientException",
+                "The security token included in the request is invalid.",
+            )
+        }),
+    }
+}
+
+fn repository_name(name: &str) -> Result<RepositoryName, EcrError> {
+    name.parse().map_err(|e: berth_core::InvalidInput| constraint("repositoryName", &e.reason))
+}
+
+/// Epoch seconds with millisecond precision, as AWS timestamps are encoded.
+fn epoch_seconds(millis: i64) -> Value {
+    json!(millis as f64 / 1000.0)
+}
+
+/// ECR's `Repository` shape.
+fn repository_json(ctx: &Context<'_>, repository: &Repository) -> Value {
+    let settings = &repository.settings;
+    let mut encryption = json!({ "encryptionType": settings.encryption.as_str() });
+    if let Some(key) = &settings.kms_key {
+        encryption["kmsKey"] = json!(key);
+    }
+    let mut out = json!({
+        "repositoryArn": repository_arn(&ctx.registry.settings().region, &repository.account_id, &repository.name),
+        "registryId": repository.account_id.as_str(),
+        "repositoryName": repository.name.as_str(),
+        "repositoryUri": format!("{}/{}/{}", ctx.host, repository.account_id, repository.name),
+        "createdAt": epoch_seconds(repository.created_at),
+        "imageTagMutability": settings.tag_mutability.as_str(),
+        "imageScanningConfiguration": { "scanOnPush": settings.scan_on_push },
+        "encryptionConfiguration": encryption,
+    });
+    if !settings.mutability_exclusions.is_empty() {
+        out["imageTagMutabilityExclusionFilters"] = json!(
+            settings
+                .mutability_exclusions
+                .iter()
+                .map(|f| json!({ "filterType": "WILDCARD", "filter": f }))
+                .collect::<Vec<_>>()
+        );
+    }
+    out
+}
+
+pub(crate) async fn get_authorization_token(
+    ctx: &Context<'_>,
+    input: GetAuthorizationTokenInput,
+) -> Result<Value, EcrError> {
+    if let Some(ids) = &input.registry_ids {
+        if ids.is_empty() || ids.len() > 10 {
+            return Err(constraint("registryIds", "must have 1 to 10 members"));
+        }
+        for id in ids {
+            registry_id(ctx, Some(id))?;
+        }
+    }
+    let token = ctx.registry.authorization_token(&ctx.caller).await?;
+    // One entry per registry asked for (the parameter is deprecated), else one.
+    let entries = input.registry_ids.as_ref().map_or(1, Vec::len);
+    let data: Vec<Value> = (0..entries)
+        .map(|_| {
+            json!({
+                "authorizationToken": token.authorization_token(),
+                "expiresAt": token.expires_at,
+                "proxyEndpoint": format!("http://{}", ctx.host),
+            })
+        })
+        .collect();
+    Ok(json!({ "authorizationData": data }))
+}
+
+fn settings_from(input: &CreateRepositoryInput) -> Result<RepositorySettings, EcrError> {
+    let tag_mutability = match &input.image_tag_mutability {
+        None => TagMutability::Mutable,
+        Some(m) => {
+            m.parse().map_err(|e: berth_core::InvalidInput| constraint("imageTagMutability", &e.reason))?
+        }
+    };
+    let mut mutability_exclusions = Vec::new();
+    for f in &input.image_tag_mutability_exclusion_filters {
+        if f.filter_type != "WILDCARD" {
+            return Err(constraint(
+                "imageTagMutabilityExclusionFilters.filterType",
+                "must be one of [WILDCARD]",
+            ));
+        }
+        mutability_exclusions.push(f.filter.clone());
+    }
+    let (encryption, kms_key) = match &input.encryption_configuration {
+        None => (EncryptionType::Aes256, None),
+        Some(c) => {
+            let kind: EncryptionType = c
+                .encryption_type
+                .parse()
+                .map_err(|e: berth_core::InvalidInput| constraint("encryptionType", &e.reason))?;
+            if let Some(key) = &c.kms_key {
+                if key.is_empty() || key.len() > 2048 {
+                    return Err(constraint("kmsKey", "must have length between 1 and 2048"));
+                }
+                if kind == EncryptionType::Aes256 {
+                    return Err(EcrError::invalid_parameter(
+                        "kmsKey can only be given with encryptionType KMS or KMS_DSSE",
+                    ));
+                }
+            }
+            (kind, c.kms_key.clone())
+        }
+    };
+    Ok(RepositorySettings {
+        tag_mutability,
+        mutability_exclusions,
+        scan_on_push: input.image_scanning_configuration.as_ref().is_some_and(|c| c.scan_on_push),
+        encryption,
+        kms_key,
+    })
+}
+
+fn resource_tags(tags: &[ResourceTag]) -> Result<Vec<(String, String)>, EcrError> {
+    if tags.len() > MAX_TAGS {
+        return Err(EcrError::new(
+            "TooManyTagsException",
+            format!("a repository can have at most {MAX_TAGS} tags"),
+        ));
+    }
+    let mut out: Vec<(String, String)> = Vec::with_capacity(tags.len());
+    for tag in tags {
+        if tag.key.is_empty() || tag.key.len() > 128 || tag.value.len() > 256 || tag.key.starts_with("aws:") {
+            return Err(EcrError::new(
+                "InvalidTagParameterException",
+                format!(
+                    "tag key {:?} must be 1 to 128 characters, not start with aws:, and its value at most 256",
+                    tag.key
+                ),
+            ));
+        }
+        if out.iter().any(|(k, _)| k == &tag.key) {
+            return Err(EcrError::new(
+                "InvalidTagParameterException",
+                format!("tag key {:?} is given twice", tag.key),
+            ));
+        }
+        out.push((tag.key.clone(), tag.value.clone()));
+    }
+    Ok(out)
+}
+
+pub(crate) async fn create_repository(
+    ctx: &Context<'_>,
+    input: CreateRepositoryInput,
+) -> Result<Value, EcrError> {
+    let repo = RepoPath {
+        account: registry_id(ctx, input.registry_id.as_deref())?,
+        name: repository_name(&input.repository_name)?,
+    };
+    let settings = settings_from(&input)?;
+    let tags = resource_tags(&input.tags)?;
+    let repository = ctx.registry.create_repository(&ctx.caller, &repo, &settings, &tags).await?;
+    Ok(json!({ "repository": repository_json(ctx, &repository) }))
+}
+
+pub(crate) async fn describe_repositories(
+    ctx: &Context<'_>,
+    input: DescribeRepositoriesInput,
+) -> Result<Value, EcrError> {
+    let account = registry_id(ctx, input.registry_id.as_deref())?;
+    let max_results = match input.max_results {
+        None => 1000,
+        Some(n @ 1..=1000) => n as u32,
+        Some(_) => return Err(constraint("maxResults", "must be between 1 and 1000")),
+    };
+    let names = match &input.repository_names {
+        None => None,
+        Some(names) if names.is_empty() || names.len() > 100 => {
+            return Err(constraint("repositoryNames", "must have 1 to 100 members"));
+        }
+        Some(names) => Some(names.iter().map(|n| repository_name(n)).collect::<Result<Vec<_>, _>>()?),
+    };
+    if names.is_some() && (input.next_token.is_some() || input.max_results.is_some()) {
+        return Err(EcrError::invalid_parameter(
+            "nextToken and maxResults cannot be used with repositoryNames",
+        ));
+    }
+    let page = ctx
+        .registry
+        .describe_repositories(
+            &ctx.caller,
+            &account,
+            names.as_deref(),
+            input.next_token.as_deref(),
+            max_results,
+        )
+        .await?;
+    let mut out = json!({
+        "repositories": page.repositories.iter().map(|r| repository_json(ctx, r)).collect::<Vec<_>>(),
+    });
+    if let Some(token) = page.next_token {
+        out["nextToken"] = json!(token);
+    }
+    Ok(out)
+}
+
+pub(crate) async fn delete_repository(
+    ctx: &Context<'_>,
+    input: DeleteRepositoryInput,
+) -> Result<Value, EcrError> {
+    let repo = RepoPath {
+        account: registry_id(ctx, input.registry_id.as_deref())?,
+        name: repository_name(&input.repository_name)?,
+    };
+    let repository = ctx.registry.delete_repository(&ctx.caller, &repo, input.force).await?;
+    Ok(json!({ "repository": repository_json(ctx, &repository) }))
+}

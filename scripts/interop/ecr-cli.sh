@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# The ECR control plane through the real aws CLI, pointed at berth by AWS_ENDPOINT_URL_ECR.
+# Usage: ecr-cli.sh --endpoint http://HOST:PORT --access-key-id ID --secret-file FILE --account ACCOUNT
+# Prints PASS/FAIL/SKIP lines and ends with "N passed, M failed, K skipped".
+set -uo pipefail
+
+ENDPOINT="" KEY_ID="" SECRET_FILE="" ACCOUNT=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --endpoint) ENDPOINT=$2; shift 2 ;;
+        --access-key-id) KEY_ID=$2; shift 2 ;;
+        --secret-file) SECRET_FILE=$2; shift 2 ;;
+        --account) ACCOUNT=$2; shift 2 ;;
+        *) echo "unknown argument $1" >&2; exit 2 ;;
+    esac
+done
+PASSED=0 FAILED=0 SKIPPED=0
+pass() { echo "PASS $1"; PASSED=$((PASSED + 1)); }
+fail() { echo "FAIL $1: $2"; FAILED=$((FAILED + 1)); }
+finish() { echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"; [ "$FAILED" = 0 ]; exit $?; }
+
+if ! command -v aws >/dev/null 2>&1; then
+    echo "SKIP aws-cli: the aws CLI is not installed (pip install awscli)"
+    SKIPPED=1
+    finish
+fi
+export AWS_ACCESS_KEY_ID=$KEY_ID AWS_SECRET_ACCESS_KEY AWS_DEFAULT_REGION=us-east-1 AWS_ENDPOINT_URL_ECR=$ENDPOINT
+AWS_SECRET_ACCESS_KEY=$(cat "$SECRET_FILE")
+export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_MAX_ATTEMPTS=1
+OUT=$(mktemp)
+trap 'rm -f "$OUT"' EXIT
+
+# expect_error NAME EXCEPTION CMD...: the command fails with that exception in its message.
+expect_error() {
+    local name=$1 exception=$2; shift 2
+    if timeout 60 "$@" >"$OUT" 2>&1; then
+        fail "$name" "succeeded; expected $exception"
+    elif grep -q "($exception)" "$OUT"; then
+        pass "$name"
+    else
+        fail "$name" "expected $exception, got: $(tr '\n' ' ' <"$OUT" | head -c 300)"
+    fi
+}
+
+repo=cli/python-base-$$
+if timeout 60 aws ecr create-repository --repository-name "$repo" --image-tag-mutability IMMUTABLE \
+    --image-scanning-configuration scanOnPush=true --tags Key=team,Value=ml >"$OUT" 2>&1 &&
+    jq -e --arg u "${ENDPOINT#http://}/$ACCOUNT/$repo" \
+        '.repository.repositoryUri == $u and .repository.imageTagMutability == "IMMUTABLE"
+         and .repository.imageScanningConfiguration.scanOnPush == true
+         and .repository.encryptionConfiguration.encryptionType == "AES256"' "$OUT" >/dev/null; then
+    pass cli-create-repository
+else
+    fail cli-create-repository "$(tr '\n' ' ' <"$OUT" | head -c 300)"
+fi
+
+if timeout 60 aws ecr describe-repositories --repository-names "$repo" >"$OUT" 2>&1 &&
+    jq -e --arg r "$repo" '.repositories[0].repositoryName == $r' "$OUT" >/dev/null; then
+    pass cli-describe-repositories
+else
+    fail cli-describe-repositories "$(tr '\n' ' ' <"$OUT" | head -c 300)"
+fi
+
+# Pagination: the CLI follows nextToken by itself with --page-size.
+for i in 1 2 3 4 5 6 7; do
+    timeout 60 aws ecr create-repository --repository-name "cli/page-$$-$i" >/dev/null 2>&1
+done
+if timeout 60 aws ecr describe-repositories --page-size 3 >"$OUT" 2>&1 &&
+    [ "$(jq "[.repositories[].repositoryName | select(startswith(\"cli/page-$$-\"))] | length" "$OUT")" = 7 ] &&
+    [ "$(jq '[.repositories[].repositoryName] | length == (unique | length)' "$OUT")" = true ]; then
+    pass cli-paginate-describe-repositories
+else
+    fail cli-paginate-describe-repositories "$(tr '\n' ' ' <"$OUT" | head -c 300)"
+fi
+
+expect_error cli-repository-not-found RepositoryNotFoundException \
+    aws ecr describe-repositories --repository-names "cli/missing-$$"
+expect_error cli-repository-already-exists RepositoryAlreadyExistsException \
+    aws ecr create-repository --repository-name "$repo"
+expect_error cli-invalid-name InvalidParameterException \
+    aws ecr create-repository --repository-name "Upper/Case"
+expect_error cli-invalid-mutability InvalidParameterException \
+    aws ecr create-repository --repository-name "cli/bad-$$" --image-tag-mutability SOMETIMES
+expect_error cli-bad-secret InvalidSignatureException \
+    env AWS_SECRET_ACCESS_KEY=not-the-secret aws ecr describe-repositories
+expect_error cli-unknown-key UnrecognizedClientException \
+    env AWS_ACCESS_KEY_ID=AKIAUNKNOWNKEY000001 aws ecr describe-repositories
+expect_error cli-unsupported-operation UnsupportedOperationException \
+    aws ecr get-lifecycle-policy --repository-name "$repo"
+
+if timeout 60 aws ecr get-login-password >"$OUT" 2>&1 && [ "$(wc -l <"$OUT")" = 1 ] && [ -s "$OUT" ]; then
+    pass cli-get-login-password
+else
+    fail cli-get-login-password "$(head -c 300 "$OUT")"
+fi
+
+if timeout 60 aws ecr delete-repository --repository-name "$repo" >"$OUT" 2>&1 &&
+    timeout 60 aws ecr describe-repositories --repository-names "$repo" >/dev/null 2>&1; then
+    fail cli-delete-repository "still described after delete"
+elif grep -q "$repo" "$OUT"; then
+    pass cli-delete-repository
+else
+    fail cli-delete-repository "$(tr '\n' ' ' <"$OUT" | head -c 300)"
+fi
+
+# Repositories the OCI suite pushed into are not empty: delete needs --force.
+if timeout 60 aws ecr describe-repositories --repository-names interop/skopeo-oci >/dev/null 2>&1; then
+    expect_error cli-delete-non-empty RepositoryNotEmptyException \
+        aws ecr delete-repository --repository-name interop/skopeo-oci
+    if timeout 60 aws ecr delete-repository --repository-name interop/skopeo-oci --force >/dev/null 2>&1; then
+        pass cli-delete-force
+    else
+        fail cli-delete-force "delete --force failed"
+    fi
+else
+    echo "SKIP cli-delete-non-empty: no image was pushed to interop/skopeo-oci"
+    SKIPPED=$((SKIPPED + 1))
+fi
+finish
