@@ -13,7 +13,9 @@ pub use digest::{Digest, DigestAlgorithm};
 pub use error::InvalidInput;
 pub use manifest::{Descriptor, MAX_MANIFEST_BYTES, Manifest, ManifestKind, media_types};
 pub use names::{AccountId, Reference, RepositoryName, Tag, repository_arn};
-pub use repository::{EncryptionType, RepositorySettings, TagMutability, is_exclusion_filter};
+pub use repository::{
+    EncryptionType, RepositorySettings, TagMutability, is_exclusion_filter, wildcard_matches,
+};
 
 #[cfg(test)]
 mod fuzz;

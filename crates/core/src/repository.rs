@@ -96,6 +96,43 @@ pub struct RepositorySettings {
     pub kms_key: Option<String>,
 }
 
+impl RepositorySettings {
+    /// Whether a tag, once pushed, may be moved to another image.
+    pub fn tag_may_move(&self, tag: &str) -> bool {
+        let excluded = self.mutability_exclusions.iter().any(|f| wildcard_matches(f, tag));
+        match self.tag_mutability {
+            TagMutability::Mutable => true,
+            TagMutability::Immutable => false,
+            TagMutability::ImmutableWithExclusion => excluded,
+            TagMutability::MutableWithExclusion => !excluded,
+        }
+    }
+}
+
+/// Matches `text` against a pattern where `*` stands for any run of characters (also none).
+pub fn wildcard_matches(pattern: &str, text: &str) -> bool {
+    let (p, t) = (pattern.as_bytes(), text.as_bytes());
+    let (mut pi, mut ti) = (0, 0);
+    // Where the last `*` was, and where in the text it started matching: backtrack there.
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && p[pi] == b'*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if pi < p.len() && p[pi] == t[ti] {
+            pi += 1;
+            ti += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == b'*')
+}
+
 /// Whether an exclusion filter is valid: 1 to 128 of `[0-9a-zA-Z._*-]`.
 pub fn is_exclusion_filter(filter: &str) -> bool {
     (1..=128).contains(&filter.len())
@@ -116,6 +153,36 @@ mod tests {
         }
         let err = "mutable".parse::<TagMutability>().expect_err("case matters");
         assert!(err.reason.contains("MUTABLE, IMMUTABLE"), "{err}");
+    }
+
+    #[test]
+    fn wildcards_match_any_run() {
+        for (pattern, text, expected) in [
+            ("latest", "latest", true),
+            ("latest", "latest2", false),
+            ("dev-*", "dev-123", true),
+            ("dev-*", "dev-", true),
+            ("dev-*", "prod-1", false),
+            ("*", "", true),
+            ("*-rc*", "v1-rc2", true),
+            ("a*b*c", "aXXbYYc", true),
+            ("a*b*c", "aXXbYY", false),
+            ("**", "x", true),
+        ] {
+            assert_eq!(wildcard_matches(pattern, text), expected, "{pattern} vs {text}");
+        }
+    }
+
+    #[test]
+    fn tag_mutability_with_exclusions() {
+        let mut s = RepositorySettings { tag_mutability: TagMutability::Immutable, ..Default::default() };
+        assert!(!s.tag_may_move("latest"));
+        s.tag_mutability = TagMutability::ImmutableWithExclusion;
+        s.mutability_exclusions = vec!["latest".to_owned(), "dev-*".to_owned()];
+        assert!(s.tag_may_move("latest") && s.tag_may_move("dev-7") && !s.tag_may_move("v1.0.0"));
+        s.tag_mutability = TagMutability::MutableWithExclusion;
+        assert!(!s.tag_may_move("latest") && s.tag_may_move("v1.0.0"));
+        assert!(RepositorySettings::default().tag_may_move("anything"));
     }
 
     #[test]

@@ -194,7 +194,7 @@ async fn manifests_require_their_references(store: &dyn MetaStore) {
         blobs: vec![digest(10), digest(12)],
         manifests: vec![],
     };
-    match store.put_manifest(r, &image, Some(&tag("v1"))).await {
+    match store.put_manifest(r, &image, Some(&tag("v1")), true).await {
         Err(MetaError::MissingReferences(missing)) => assert_eq!(missing, vec![digest(12)]),
         other => panic!("expected missing references, got {other:?}"),
     }
@@ -202,7 +202,7 @@ async fn manifests_require_their_references(store: &dyn MetaStore) {
     assert_eq!(store.resolve_tag(r, &tag("v1")).await.expect("get"), None);
 
     store_blob(store, r, 12).await;
-    store.put_manifest(r, &image, Some(&tag("v1"))).await.expect("put");
+    store.put_manifest(r, &image, Some(&tag("v1")), true).await.expect("put");
     let got = store.resolve_tag(r, &tag("v1")).await.expect("get").expect("tagged");
     assert_eq!(got.digest, digest(11));
 
@@ -214,14 +214,14 @@ async fn manifests_require_their_references(store: &dyn MetaStore) {
         blobs: vec![],
         manifests: vec![digest(11), digest(14)],
     };
-    assert!(matches!(store.put_manifest(r, &index, None).await, Err(MetaError::MissingReferences(_))));
+    assert!(matches!(store.put_manifest(r, &index, None, true).await, Err(MetaError::MissingReferences(_))));
     let index = NewManifest {
         content: blob_for_manifest(),
         record: manifest(13, None),
         blobs: vec![],
         manifests: vec![digest(11)],
     };
-    store.put_manifest(r, &index, None).await.expect("index");
+    store.put_manifest(r, &index, None, true).await.expect("index");
 }
 
 async fn tags_move_list_in_order_and_delete(store: &dyn MetaStore) {
@@ -235,7 +235,7 @@ async fn tags_move_list_in_order_and_delete(store: &dyn MetaStore) {
             blobs: vec![],
             manifests: vec![],
         };
-        store.put_manifest(r, &m, Some(&tag(t))).await.expect("put");
+        store.put_manifest(r, &m, Some(&tag(t)), true).await.expect("put");
     }
     let m = NewManifest {
         content: blob_for_manifest(),
@@ -243,8 +243,21 @@ async fn tags_move_list_in_order_and_delete(store: &dyn MetaStore) {
         blobs: vec![],
         manifests: vec![],
     };
-    store.put_manifest(r, &m, Some(&tag("b"))).await.expect("move tag");
+    store.put_manifest(r, &m, Some(&tag("b")), true).await.expect("move tag");
     assert_eq!(store.resolve_tag(r, &tag("b")).await.expect("get").map(|m| m.digest), Some(digest(21)));
+    let m = NewManifest {
+        content: blob_for_manifest(),
+        record: manifest(20, None),
+        blobs: vec![],
+        manifests: vec![],
+    };
+    assert!(
+        matches!(store.put_manifest(r, &m, Some(&tag("b")), false).await, Err(MetaError::AlreadyExists(_))),
+        "an immutable tag moved"
+    );
+    assert_eq!(store.resolve_tag(r, &tag("b")).await.expect("get").map(|m| m.digest), Some(digest(21)));
+    store.put_manifest(r, &m, Some(&tag("fresh")), false).await.expect("a new tag may be created");
+    assert!(store.delete_tag(r, &tag("fresh")).await.expect("delete"));
     let all = store.list_tags(r, Page { last: None, limit: 10 }).await.expect("list");
     assert_eq!(all, ["a", "b", "c"]);
     let page = store.list_tags(r, Page { last: Some("a"), limit: 1 }).await.expect("list");
@@ -265,7 +278,7 @@ async fn referrers_and_manifest_deletion(store: &dyn MetaStore) {
         blobs: vec![],
         manifests: vec![],
     };
-    store.put_manifest(r, &subject, Some(&tag("v1"))).await.expect("put");
+    store.put_manifest(r, &subject, Some(&tag("v1")), true).await.expect("put");
     for n in [32, 31] {
         let m = NewManifest {
             content: blob_for_manifest(),
@@ -273,7 +286,7 @@ async fn referrers_and_manifest_deletion(store: &dyn MetaStore) {
             blobs: vec![],
             manifests: vec![],
         };
-        store.put_manifest(r, &m, None).await.expect("referrer");
+        store.put_manifest(r, &m, None, true).await.expect("referrer");
     }
     let refs = store.referrers(r, &digest(30)).await.expect("referrers");
     assert_eq!(refs.iter().map(|m| m.digest.clone()).collect::<Vec<_>>(), vec![digest(31), digest(32)]);
@@ -315,7 +328,7 @@ async fn repositories_keep_their_settings_and_delete_only_when_asked(store: &dyn
         blobs: vec![],
         manifests: vec![],
     };
-    store.put_manifest(r, &m, Some(&tag("v1"))).await.expect("put");
+    store.put_manifest(r, &m, Some(&tag("v1")), true).await.expect("put");
     store.create_upload(&upload("u-del", r)).await.expect("upload");
     assert!(matches!(store.delete_repository(r, false).await, Err(MetaError::NotEmpty(_))));
     assert_eq!(store.delete_repository(r, true).await.expect("force delete"), ["u-del"]);

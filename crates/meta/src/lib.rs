@@ -213,13 +213,15 @@ pub trait MetaStore: Send + Sync {
 
     // Manifests and tags.
     /// In one transaction: checks every reference, records the manifest's content blob (unless
-    /// its digest is stored already) and the manifest, and points `tag` at it. Returns whether
+    /// its digest is stored already) and the manifest, and points `tag` at it. An existing tag
+    /// is refused with `AlreadyExists` unless `tag_may_move`. Returns whether
     /// `manifest.content` was recorded; if not, its bytes are unused.
     async fn put_manifest(
         &self,
         repository_id: i64,
         manifest: &NewManifest,
         tag: Option<&Tag>,
+        tag_may_move: bool,
     ) -> Result<bool, MetaError>;
     async fn get_manifest(
         &self,

@@ -591,10 +591,23 @@ impl MetaStore for SqliteMetaStore {
         repository_id: i64,
         manifest: &NewManifest,
         tag: Option<&Tag>,
+        tag_may_move: bool,
     ) -> Result<bool, MetaError> {
         let record = &manifest.record;
         let digest = record.digest.to_string();
         let mut tx = self.writer.begin().await.map_err(backend)?;
+        if let (Some(tag), false) = (tag, tag_may_move) {
+            let taken: Option<i64> =
+                sqlx::query_scalar("SELECT 1 FROM tags WHERE repository_id = ? AND name = ?")
+                    .bind(repository_id)
+                    .bind(tag.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+            if taken.is_some() {
+                return Err(MetaError::AlreadyExists(format!("tag {tag}")));
+            }
+        }
 
         let mut missing = Vec::new();
         for blob in &manifest.blobs {

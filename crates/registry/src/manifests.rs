@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use berth_blob::{ByteStream, Hasher};
 use berth_core::{Digest, DigestAlgorithm, Manifest, Reference, Tag};
 use berth_iam::Action;
-use berth_meta::{BlobRecord, ManifestRecord, NewManifest, Page, Repository, Upload, now_millis};
+use berth_meta::{BlobRecord, ManifestRecord, MetaError, NewManifest, Page, Repository, Upload, now_millis};
 use futures_util::StreamExt;
 
 use crate::{Caller, Registry, RegistryError, RepoPath};
@@ -134,12 +134,20 @@ impl Registry {
             blobs: manifest.required_blobs().map(|d| d.digest.clone()).collect(),
             manifests: manifest.manifests.iter().map(|d| d.digest.clone()).collect(),
         };
-        let stored = self.meta.put_manifest(repository.id, &new, tag).await;
+        let tag_may_move = tag.is_none_or(|t| repository.settings.tag_may_move(t.as_str()));
+        let stored = self.meta.put_manifest(repository.id, &new, tag, tag_may_move).await;
         if fresh && !matches!(stored, Ok(true)) {
             // The content was not recorded (refused, or stored concurrently): drop our copy.
             self.blobs.delete(&berth_blob::BlobLocation(content.location)).await?;
         }
-        stored?;
+        stored.map_err(|e| match (e, tag) {
+            (MetaError::AlreadyExists(_), Some(tag)) => RegistryError::TagInvalid(format!(
+                "The image tag '{tag}' already exists in the '{}' repository and cannot be overwritten because the \
+                 repository is immutable.",
+                repo.name
+            )),
+            (other, _) => other.into(),
+        })?;
         Ok(PutManifestOutcome { digest, subject: new.record.subject })
     }
 

@@ -151,6 +151,71 @@ impl Berth {
     }
 }
 
+impl Berth {
+    /// The owner's root access key, as first start wrote it.
+    pub fn owner_credentials(&self) -> (String, String) {
+        let text = std::fs::read_to_string(self.dir.join("bootstrap-credentials")).expect("credentials file");
+        let field = |name: &str| {
+            text.lines()
+                .filter_map(|l| l.split_once('='))
+                .find(|(k, _)| k.trim() == name)
+                .map(|(_, v)| v.trim().to_owned())
+                .expect("field")
+        };
+        (field("aws_access_key_id"), field("aws_secret_access_key"))
+    }
+
+    /// Calls an ECR API operation as the owner's root, signed with SigV4 as the AWS SDKs sign.
+    pub async fn ecr(&self, operation: &str, input: serde_json::Value) -> (u16, serde_json::Value) {
+        let (key, secret) = self.owner_credentials();
+        self.ecr_as(&key, &secret, operation, input).await
+    }
+
+    /// Calls an ECR API operation signed with the given credentials.
+    pub async fn ecr_as(
+        &self,
+        key: &str,
+        secret: &str,
+        operation: &str,
+        input: serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+        let body = input.to_string();
+        let host = format!("127.0.0.1:{}", self.port);
+        let target = format!("AmazonEC2ContainerRegistry_V20150921.{operation}");
+        let headers = [
+            ("content-type", "application/x-amz-json-1.1"),
+            ("host", host.as_str()),
+            ("x-amz-target", target.as_str()),
+        ];
+        let identity = aws_credential_types::Credentials::new(key, secret, None, None, "test").into();
+        let params = aws_sigv4::sign::v4::SigningParams::builder()
+            .identity(&identity)
+            .region("us-east-1")
+            .name("ecr")
+            .time(std::time::SystemTime::now())
+            .settings(SigningSettings::default())
+            .build()
+            .expect("signing params")
+            .into();
+        let url = format!("{}/", self.url);
+        let signable =
+            SignableRequest::new("POST", &url, headers.iter().copied(), SignableBody::Bytes(body.as_bytes()))
+                .expect("signable");
+        let (instructions, _) = sign(signable, &params).expect("sign").into_parts();
+        let mut request = self.client.post(&url).body(body.clone());
+        for (name, value) in headers.iter().filter(|(n, _)| *n != "host") {
+            request = request.header(*name, *value);
+        }
+        for (name, value) in instructions.headers() {
+            request = request.header(name, value);
+        }
+        let response = request.send().await.expect("send");
+        let status = response.status().as_u16();
+        (status, response.json_or_null().await)
+    }
+}
+
 /// An OCI image manifest; `extra` is spliced in as further top-level fields (`,"k":v`).
 pub fn image_manifest_bytes(
     config: &str,

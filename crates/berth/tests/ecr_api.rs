@@ -1,0 +1,125 @@
+//! The ECR control plane over real HTTP with SigV4, and how its settings act on the OCI surface.
+
+mod common;
+
+use common::*;
+use reqwest::Method;
+use serde_json::json;
+
+#[tokio::test]
+async fn immutable_tags_cannot_be_moved_or_repushed() {
+    let berth = Berth::start().await;
+    let (status, out) = berth
+        .ecr(
+            "CreateRepository",
+            json!({"repositoryName": "mlops/python-base", "imageTagMutability": "IMMUTABLE_WITH_EXCLUSION",
+                   "imageTagMutabilityExclusionFilters": [{"filterType": "WILDCARD", "filter": "latest"}]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(out["repository"]["imageTagMutability"], "IMMUTABLE_WITH_EXCLUSION");
+
+    let r = repo("mlops/python-base");
+    berth.push_image(&r, "v1.0.0", br#"{"os":"linux","n":1}"#, b"layer one").await;
+    berth.push_image(&r, "latest", br#"{"os":"linux","n":1}"#, b"layer one").await;
+    let (second, _) = berth.image_manifest(&r, br#"{"os":"linux","n":2}"#, b"layer two").await;
+
+    let refused = berth.put_manifest(&r, "v1.0.0", OCI_MANIFEST, &second).await;
+    assert_eq!(refused.status(), 400);
+    let body: serde_json::Value = refused.json_or_null().await;
+    assert_eq!(body["errors"][0]["code"], "TAG_INVALID");
+    assert_eq!(
+        body["errors"][0]["message"],
+        "The image tag 'v1.0.0' already exists in the 'mlops/python-base' repository and cannot be overwritten \
+         because the repository is immutable."
+    );
+    // ECR refuses even a push of the same manifest under an immutable tag.
+    let (first, _) = berth.image_manifest(&r, br#"{"os":"linux","n":1}"#, b"layer one").await;
+    assert_eq!(berth.put_manifest(&r, "v1.0.0", OCI_MANIFEST, &first).await.status(), 400);
+    // The excluded tag moves freely.
+    assert_eq!(berth.put_manifest(&r, "latest", OCI_MANIFEST, &second).await.status(), 201);
+    let tags: serde_json::Value = berth
+        .req(Method::GET, &format!("/v2/{r}/tags/list"))
+        .send()
+        .await
+        .expect("send")
+        .json_or_null()
+        .await;
+    assert_eq!(tags["tags"], json!(["latest", "v1.0.0"]));
+}
+
+#[tokio::test]
+async fn protocol_errors_name_the_problem() {
+    let berth = Berth::start().await;
+    let (status, out) = berth.ecr("MakeCoffee", json!({})).await;
+    assert_eq!((status, out["__type"].as_str()), (400, Some("UnknownOperationException")));
+    let (status, out) = berth.ecr("PutLifecyclePolicy", json!({})).await;
+    assert_eq!((status, out["__type"].as_str()), (400, Some("UnsupportedOperationException")));
+    assert!(out["message"].as_str().is_some_and(|m| m.contains("PutLifecyclePolicy")), "{out}");
+    let (status, out) = berth.ecr("CreateRepository", json!({"repositoryName": 5})).await;
+    assert_eq!((status, out["__type"].as_str()), (400, Some("SerializationException")));
+    let (status, out) = berth.ecr("CreateRepository", json!({"repositoryName": "a".repeat(257)})).await;
+    assert_eq!((status, out["__type"].as_str()), (400, Some("InvalidParameterException")));
+    let (status, out) = berth.ecr_as("AKIANOSUCHKEY0000001", "x", "DescribeRepositories", json!({})).await;
+    assert_eq!((status, out["__type"].as_str()), (400, Some("UnrecognizedClientException")));
+    let (key, _) = berth.owner_credentials();
+    let (status, out) = berth.ecr_as(&key, "not-the-secret", "DescribeRepositories", json!({})).await;
+    assert_eq!((status, out["__type"].as_str()), (400, Some("InvalidSignatureException")));
+
+    // Unsigned: the header carries the exception name too.
+    let unsigned = berth
+        .anon(Method::POST, "/")
+        .header("x-amz-target", "AmazonEC2ContainerRegistry_V20150921.DescribeRepositories")
+        .header("content-type", "application/x-amz-json-1.1")
+        .body("{}")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(unsigned.status(), 403);
+    assert_eq!(unsigned.headers()["x-amzn-errortype"], "MissingAuthenticationTokenException");
+}
+
+#[tokio::test]
+async fn describe_pages_are_complete_and_tokens_stay_in_their_account() {
+    let berth = Berth::start().await;
+    for i in 0..9 {
+        let (status, out) =
+            berth.ecr("CreateRepository", json!({"repositoryName": format!("page/r{i}")})).await;
+        assert_eq!(status, 200, "{out}");
+    }
+    let mut seen = Vec::new();
+    let mut token = None;
+    loop {
+        let mut input = json!({"maxResults": 4});
+        if let Some(t) = &token {
+            input["nextToken"] = json!(t);
+        }
+        let (status, out) = berth.ecr("DescribeRepositories", input).await;
+        assert_eq!(status, 200, "{out}");
+        seen.extend(
+            out["repositories"].as_array().expect("list").iter().map(|r| r["repositoryName"].clone()),
+        );
+        match out["nextToken"].as_str() {
+            Some(t) => token = Some(t.to_owned()),
+            None => break,
+        }
+    }
+    let expected: Vec<_> = (0..9).map(|i| json!(format!("page/r{i}"))).collect();
+    assert_eq!(seen, expected);
+
+    // A token of this account's listing is no key to another account's.
+    let (_, first) = berth.ecr("DescribeRepositories", json!({"maxResults": 2})).await;
+    let token = first["nextToken"].as_str().expect("token").to_owned();
+    let (status, out) =
+        berth.ecr("DescribeRepositories", json!({"registryId": "111111111111", "nextToken": token})).await;
+    assert_eq!(status, 400, "{out}");
+    let refusal = out["__type"].as_str().unwrap_or_default();
+    assert!(["AccessDeniedException", "InvalidParameterException"].contains(&refusal), "{out}");
+    // Tampering with the token is noticed.
+    let (_, first) = berth.ecr("DescribeRepositories", json!({"maxResults": 2})).await;
+    let token = first["nextToken"].as_str().expect("token");
+    let swapped = if &token[4..5] == "A" { "B" } else { "A" };
+    let tampered = format!("{}{swapped}{}", &token[..4], &token[5..]);
+    let (status, out) = berth.ecr("DescribeRepositories", json!({"nextToken": tampered})).await;
+    assert_eq!((status, out["__type"].as_str()), (400, Some("InvalidParameterException")), "{out}");
+}
