@@ -123,3 +123,152 @@ async fn describe_pages_are_complete_and_tokens_stay_in_their_account() {
     let (status, out) = berth.ecr("DescribeRepositories", json!({"nextToken": tampered})).await;
     assert_eq!((status, out["__type"].as_str()), (400, Some("InvalidParameterException")), "{out}");
 }
+
+#[tokio::test]
+async fn one_image_model_behind_both_surfaces() {
+    let berth = Berth::start().await;
+    let r = repo("both/app");
+    let config = br#"{"architecture":"amd64","os":"linux"}"#;
+    let layer = vec![5u8; 3000];
+    let digest = berth.push_image(&r, "v1", config, &layer).await;
+
+    // Pushed with the OCI API, described by the ECR API with its true size and tags.
+    let (status, out) = berth.ecr("DescribeImages", json!({"repositoryName": "both/app"})).await;
+    assert_eq!(status, 200, "{out}");
+    let detail = &out["imageDetails"][0];
+    assert_eq!(detail["imageDigest"], digest.as_str());
+    assert_eq!(detail["imageTags"], json!(["v1"]));
+    assert_eq!(detail["imageSizeInBytes"], (config.len() + layer.len()) as u64);
+    assert_eq!(detail["imageManifestMediaType"], OCI_MANIFEST);
+    assert_eq!(detail["artifactMediaType"], OCI_CONFIG);
+    assert!(detail["imagePushedAt"].as_f64().is_some_and(|t| t > 1.7e9), "{detail}");
+    assert!(detail.get("lastRecordedPullTime").is_none(), "never pulled yet");
+
+    // A pull through the OCI API is recorded.
+    let pulled = berth
+        .req(Method::GET, &format!("/v2/{r}/manifests/v1"))
+        .header("accept", OCI_MANIFEST)
+        .send()
+        .await
+        .expect("send");
+    let manifest = pulled.bytes().await.expect("body");
+    let (_, out) = berth
+        .ecr("DescribeImages", json!({"repositoryName": "both/app", "imageIds": [{"imageTag": "v1"}]}))
+        .await;
+    assert!(out["imageDetails"][0]["lastRecordedPullTime"].as_f64().is_some(), "{out}");
+
+    // BatchGetImage returns the very bytes; failures are per image.
+    let (status, out) = berth
+        .ecr(
+            "BatchGetImage",
+            json!({"repositoryName": "both/app", "imageIds": [{"imageTag": "v1"}, {"imageTag": "nope"}, {"imageDigest": "sha256:zz"}]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(out["images"][0]["imageManifest"].as_str().map(str::as_bytes), Some(manifest.as_ref()));
+    assert_eq!(out["images"][0]["imageId"], json!({"imageDigest": digest, "imageTag": "v1"}));
+    let codes: Vec<_> =
+        out["failures"].as_array().expect("failures").iter().map(|f| f["failureCode"].clone()).collect();
+    assert_eq!(codes, vec![json!("ImageNotFound"), json!("InvalidImageDigest")]);
+    let (_, out) = berth
+        .ecr(
+            "BatchGetImage",
+            json!({"repositoryName": "both/app", "imageIds": [{"imageTag": "v1"}],
+                   "acceptedMediaTypes": ["application/vnd.docker.distribution.manifest.v2+json"]}),
+        )
+        .await;
+    assert_eq!(out["failures"][0]["failureCode"], "UnsupportedImageType");
+
+    // PutImage under a new tag; docker-style clients pull it at once.
+    let (status, out) = berth
+        .ecr(
+            "PutImage",
+            json!({"repositoryName": "both/app", "imageTag": "v2", "imageManifest": String::from_utf8_lossy(&manifest)}),
+        )
+        .await;
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(out["image"]["imageId"], json!({"imageDigest": digest, "imageTag": "v2"}));
+    let (status, out) = berth
+        .ecr(
+            "PutImage",
+            json!({"repositoryName": "both/app", "imageTag": "v2", "imageManifest": String::from_utf8_lossy(&manifest)}),
+        )
+        .await;
+    assert_eq!((status, out["__type"].as_str()), (400, Some("ImageAlreadyExistsException")), "{out}");
+    let via_oci = berth
+        .req(Method::GET, &format!("/v2/{r}/manifests/v2"))
+        .header("accept", OCI_MANIFEST)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(via_oci.status(), 200);
+
+    // ListImages: one entry per tag.
+    let (_, out) = berth.ecr("ListImages", json!({"repositoryName": "both/app"})).await;
+    assert_eq!(
+        out["imageIds"],
+        json!([{"imageDigest": digest, "imageTag": "v1"}, {"imageDigest": digest, "imageTag": "v2"}])
+    );
+
+    // BatchDeleteImage of a tag removes it from the OCI tag list at once; the last tag takes
+    // the image with it.
+    let (_, out) = berth
+        .ecr("BatchDeleteImage", json!({"repositoryName": "both/app", "imageIds": [{"imageTag": "v1"}]}))
+        .await;
+    assert_eq!(out["imageIds"], json!([{"imageDigest": digest, "imageTag": "v1"}]), "{out}");
+    let tags: serde_json::Value = berth
+        .req(Method::GET, &format!("/v2/{r}/tags/list"))
+        .send()
+        .await
+        .expect("send")
+        .json_or_null()
+        .await;
+    assert_eq!(tags["tags"], json!(["v2"]));
+    berth
+        .ecr("BatchDeleteImage", json!({"repositoryName": "both/app", "imageIds": [{"imageTag": "v2"}]}))
+        .await;
+    let gone = berth
+        .req(Method::GET, &format!("/v2/{r}/manifests/{digest}"))
+        .header("accept", OCI_MANIFEST)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(gone.status(), 404);
+    let (_, out) = berth
+        .ecr("BatchDeleteImage", json!({"repositoryName": "both/app", "imageIds": [{"imageTag": "v2"}]}))
+        .await;
+    assert_eq!(out["failures"][0]["failureCode"], "ImageNotFound");
+}
+
+#[tokio::test]
+async fn image_listings_page_completely() {
+    let berth = Berth::start().await;
+    let r = repo("pages/app");
+    for i in 0..23 {
+        berth
+            .push_image(&r, &format!("t{i:02}"), format!(r#"{{"n":{i}}}"#).as_bytes(), b"shared layer")
+            .await;
+    }
+    for (operation, key) in [("ListImages", "imageIds"), ("DescribeImages", "imageDetails")] {
+        let mut seen = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut input = json!({"repositoryName": "pages/app", "maxResults": 7});
+            if let Some(t) = &token {
+                input["nextToken"] = json!(t);
+            }
+            let (status, out) = berth.ecr(operation, input).await;
+            assert_eq!(status, 200, "{out}");
+            let page = out[key].as_array().expect("page");
+            assert!(page.len() <= 7);
+            seen.extend(page.iter().map(|i| i["imageDigest"].clone()));
+            match out["nextToken"].as_str() {
+                Some(t) => token = Some(t.to_owned()),
+                None => break,
+            }
+        }
+        let mut unique = seen.clone();
+        unique.dedup();
+        assert_eq!((seen.len(), unique.len()), (23, 23), "{operation} skipped or repeated an image");
+    }
+}

@@ -3,8 +3,8 @@
 use berth_core::{AccountId, Digest, EncryptionType, RepositoryName, RepositorySettings, Tag, TagMutability};
 
 use crate::{
-    AccessKey, Account, BlobCommit, BlobRecord, ManifestRecord, MetaError, MetaStore, NewManifest, Page,
-    Upload, now_millis,
+    AccessKey, Account, BlobCommit, BlobRecord, ImageDetail, ManifestRecord, MetaError, MetaStore,
+    NewManifest, Page, TagFilter, Upload, now_millis,
 };
 
 fn digest(n: u8) -> Digest {
@@ -41,6 +41,8 @@ fn manifest(n: u8, subject: Option<Digest>) -> ManifestRecord {
         subject,
         sealed_annotations: Vec::new(),
         pushed_at: now_millis(),
+        image_size: u64::from(n) * 7,
+        last_pulled_at: None,
     }
 }
 
@@ -74,6 +76,7 @@ pub async fn run(store: &dyn MetaStore) {
     tags_move_list_in_order_and_delete(store).await;
     referrers_and_manifest_deletion(store).await;
     repositories_keep_their_settings_and_delete_only_when_asked(store).await;
+    images_list_with_their_tags_in_pages(store).await;
 }
 
 async fn accounts_and_keys(store: &dyn MetaStore) {
@@ -337,4 +340,72 @@ async fn repositories_keep_their_settings_and_delete_only_when_asked(store: &dyn
 
     let empty = store.create_repository(&a, &name("settings/empty"), &settings, &[]).await.expect("create");
     assert_eq!(store.delete_repository(empty.id, false).await.expect("delete empty"), Vec::<String>::new());
+}
+
+async fn images_list_with_their_tags_in_pages(store: &dyn MetaStore) {
+    let r = repo(store, "images/x").await;
+    for n in [50, 51, 52] {
+        store_blob(store, r, n).await;
+    }
+    let put = |n: u8, t: Option<&'static str>| {
+        let m = NewManifest {
+            content: blob_for_manifest(),
+            record: manifest(n, None),
+            blobs: vec![],
+            manifests: vec![],
+        };
+        async move { store.put_manifest(r, &m, t.map(tag).as_ref(), true).await.expect("put") }
+    };
+    put(50, Some("b")).await;
+    put(50, Some("a")).await;
+    put(51, None).await;
+    put(52, Some("c")).await;
+
+    let all =
+        store.describe_images(r, TagFilter::Any, Page { last: None, limit: 10 }).await.expect("describe");
+    let shape: Vec<(Digest, Vec<String>)> =
+        all.iter().map(|d: &ImageDetail| (d.record.digest.clone(), d.tags.clone())).collect();
+    assert_eq!(
+        shape,
+        vec![
+            (digest(50), vec!["a".to_owned(), "b".to_owned()]),
+            (digest(51), vec![]),
+            (digest(52), vec!["c".to_owned()]),
+        ]
+    );
+    assert_eq!(all[0].record.image_size, 350);
+    let untagged = store
+        .describe_images(r, TagFilter::Untagged, Page { last: None, limit: 10 })
+        .await
+        .expect("describe");
+    assert_eq!(untagged.iter().map(|d| d.record.digest.clone()).collect::<Vec<_>>(), vec![digest(51)]);
+    let first = digest(50).to_string();
+    let after = store
+        .describe_images(r, TagFilter::Tagged, Page { last: Some(&first), limit: 10 })
+        .await
+        .expect("page");
+    assert_eq!(after.iter().map(|d| d.record.digest.clone()).collect::<Vec<_>>(), vec![digest(52)]);
+
+    let ids = store.list_images(r, TagFilter::Any, None, 10).await.expect("list");
+    assert_eq!(
+        ids,
+        vec![
+            (digest(50), Some("a".to_owned())),
+            (digest(50), Some("b".to_owned())),
+            (digest(51), None),
+            (digest(52), Some("c".to_owned())),
+        ]
+    );
+    let d50 = digest(50);
+    let page = store.list_images(r, TagFilter::Any, Some((&d50, "a")), 2).await.expect("page");
+    assert_eq!(page, vec![(digest(50), Some("b".to_owned())), (digest(51), None)]);
+    let tagged = store.list_images(r, TagFilter::Tagged, None, 10).await.expect("tagged");
+    assert_eq!(tagged.len(), 3);
+    assert_eq!(store.manifest_tags(r, &digest(50)).await.expect("tags"), ["a", "b"]);
+
+    store.record_pull(r, &digest(52), 12_345).await.expect("pull");
+    assert_eq!(
+        store.get_manifest(r, &digest(52)).await.expect("get").and_then(|m| m.last_pulled_at),
+        Some(12_345)
+    );
 }

@@ -102,6 +102,27 @@ pub struct ManifestRecord {
     /// every other piece of manifest content; empty when there are none.
     pub sealed_annotations: Vec<u8>,
     pub pushed_at: Millis,
+    /// The image's size as ECR reports it: config and layers of an image, the largest child
+    /// of an index.
+    pub image_size: u64,
+    /// When the image was last pulled, recorded at most about once a minute.
+    pub last_pulled_at: Option<Millis>,
+}
+
+/// Which images a listing includes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TagFilter {
+    #[default]
+    Any,
+    Tagged,
+    Untagged,
+}
+
+/// An image and its tags, as DescribeImages shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageDetail {
+    pub record: ManifestRecord,
+    pub tags: Vec<String>,
 }
 
 /// A manifest to record, with what it references.
@@ -230,6 +251,26 @@ pub trait MetaStore: Send + Sync {
     ) -> Result<Option<ManifestRecord>, MetaError>;
     async fn resolve_tag(&self, repository_id: i64, tag: &Tag) -> Result<Option<ManifestRecord>, MetaError>;
     async fn list_tags(&self, repository_id: i64, page: Page<'_>) -> Result<Vec<String>, MetaError>;
+    /// Images with their tags, ordered by digest, after the digest `page.last`.
+    async fn describe_images(
+        &self,
+        repository_id: i64,
+        filter: TagFilter,
+        page: Page<'_>,
+    ) -> Result<Vec<ImageDetail>, MetaError>;
+    /// One (digest, tag) pair per tag, and (digest, None) per untagged image, ordered by digest
+    /// then tag, after `after`.
+    async fn list_images(
+        &self,
+        repository_id: i64,
+        filter: TagFilter,
+        after: Option<(&Digest, &str)>,
+        limit: u32,
+    ) -> Result<Vec<(Digest, Option<String>)>, MetaError>;
+    /// The tags pointing at a manifest, in order.
+    async fn manifest_tags(&self, repository_id: i64, digest: &Digest) -> Result<Vec<String>, MetaError>;
+    /// Records that a manifest was pulled at `at`.
+    async fn record_pull(&self, repository_id: i64, digest: &Digest, at: Millis) -> Result<(), MetaError>;
     /// Manifests whose subject is `subject`, ordered by digest.
     async fn referrers(&self, repository_id: i64, subject: &Digest)
     -> Result<Vec<ManifestRecord>, MetaError>;

@@ -11,8 +11,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 use crate::{
-    AccessKey, Account, BlobCommit, BlobRecord, ManifestRecord, MetaError, MetaStore, Millis, NewManifest,
-    Page, Repository, Upload, now_millis,
+    AccessKey, Account, BlobCommit, BlobRecord, ImageDetail, ManifestRecord, MetaError, MetaStore, Millis,
+    NewManifest, Page, Repository, TagFilter, Upload, now_millis,
 };
 
 pub struct SqliteMetaStore {
@@ -40,8 +40,11 @@ fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-const MANIFEST_COLUMNS: &str =
-    "digest, media_type, artifact_type, size, subject_digest, sealed_annotations, pushed_at";
+const MANIFEST_COLUMNS: &str = "digest, media_type, artifact_type, size, subject_digest, sealed_annotations, \
+     pushed_at, image_size, last_pulled_at";
+/// The same columns, qualified for queries that join manifests as `m`.
+const MANIFEST_COLUMNS_M: &str = "m.digest, m.media_type, m.artifact_type, m.size, m.subject_digest, \
+     m.sealed_annotations, m.pushed_at, m.image_size, m.last_pulled_at";
 
 fn manifest_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ManifestRecord, MetaError> {
     let subject: Option<String> = row.get(4);
@@ -53,6 +56,8 @@ fn manifest_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ManifestRecord, Me
         subject: subject.as_deref().map(|s| parse(s, "digest")).transpose()?,
         sealed_annotations: row.get(5),
         pushed_at: row.get(6),
+        image_size: to_u64(row.get(7)),
+        last_pulled_at: row.get(8),
     })
 }
 
@@ -667,7 +672,7 @@ impl MetaStore for SqliteMetaStore {
         .map_err(backend)?;
 
         sqlx::query(&format!(
-            "INSERT INTO manifests (repository_id, {MANIFEST_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            "INSERT INTO manifests (repository_id, {MANIFEST_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (repository_id, digest) DO NOTHING"
         ))
         .bind(repository_id)
@@ -678,6 +683,8 @@ impl MetaStore for SqliteMetaStore {
         .bind(record.subject.as_ref().map(ToString::to_string))
         .bind(&record.sealed_annotations)
         .bind(record.pushed_at)
+        .bind(to_i64(record.image_size))
+        .bind(record.last_pulled_at)
         .execute(&mut *tx)
         .await
         .map_err(backend)?;
@@ -731,11 +738,11 @@ impl MetaStore for SqliteMetaStore {
     }
 
     async fn resolve_tag(&self, repository_id: i64, tag: &Tag) -> Result<Option<ManifestRecord>, MetaError> {
-        let row = sqlx::query(
-            "SELECT m.digest, m.media_type, m.artifact_type, m.size, m.subject_digest, m.sealed_annotations, m.pushed_at
+        let row = sqlx::query(&format!(
+            "SELECT {MANIFEST_COLUMNS_M}
              FROM tags t JOIN manifests m ON m.repository_id = t.repository_id AND m.digest = t.manifest_digest
-             WHERE t.repository_id = ? AND t.name = ?",
-        )
+             WHERE t.repository_id = ? AND t.name = ?"
+        ))
         .bind(repository_id)
         .bind(tag.as_str())
         .fetch_optional(&self.reader)
@@ -752,6 +759,93 @@ impl MetaStore for SqliteMetaStore {
             .fetch_all(&self.reader)
             .await
             .map_err(backend)
+    }
+
+    async fn describe_images(
+        &self,
+        repository_id: i64,
+        filter: TagFilter,
+        page: Page<'_>,
+    ) -> Result<Vec<ImageDetail>, MetaError> {
+        let tagged = "EXISTS (SELECT 1 FROM tags t WHERE t.repository_id = m.repository_id AND t.manifest_digest = m.digest)";
+        let condition = match filter {
+            TagFilter::Any => "1".to_owned(),
+            TagFilter::Tagged => tagged.to_owned(),
+            TagFilter::Untagged => format!("NOT {tagged}"),
+        };
+        let rows = sqlx::query(&format!(
+            "SELECT {MANIFEST_COLUMNS_M},
+                    (SELECT group_concat(name, char(10)) FROM (SELECT t.name FROM tags t
+                      WHERE t.repository_id = m.repository_id AND t.manifest_digest = m.digest ORDER BY t.name))
+             FROM manifests m WHERE m.repository_id = ? AND m.digest > ? AND {condition}
+             ORDER BY m.digest LIMIT ?"
+        ))
+        .bind(repository_id)
+        .bind(page.last.unwrap_or(""))
+        .bind(i64::from(page.limit))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        rows.iter()
+            .map(|row| {
+                let tags: Option<String> = row.get(9);
+                Ok(ImageDetail {
+                    record: manifest_from_row(row)?,
+                    tags: tags.map(|t| t.split('\n').map(str::to_owned).collect()).unwrap_or_default(),
+                })
+            })
+            .collect()
+    }
+
+    async fn list_images(
+        &self,
+        repository_id: i64,
+        filter: TagFilter,
+        after: Option<(&Digest, &str)>,
+        limit: u32,
+    ) -> Result<Vec<(Digest, Option<String>)>, MetaError> {
+        let condition = match filter {
+            TagFilter::Any => "1",
+            TagFilter::Tagged => "t.name IS NOT NULL",
+            TagFilter::Untagged => "t.name IS NULL",
+        };
+        let (after_digest, after_tag) = after.map(|(d, t)| (d.to_string(), t.to_owned())).unwrap_or_default();
+        let rows: Vec<(String, Option<String>)> = sqlx::query_as(&format!(
+            "SELECT m.digest, t.name FROM manifests m
+             LEFT JOIN tags t ON t.repository_id = m.repository_id AND t.manifest_digest = m.digest
+             WHERE m.repository_id = ? AND {condition} AND (m.digest, COALESCE(t.name, '')) > (?, ?)
+             ORDER BY m.digest, COALESCE(t.name, '') LIMIT ?"
+        ))
+        .bind(repository_id)
+        .bind(after_digest)
+        .bind(after_tag)
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        rows.into_iter().map(|(digest, tag)| Ok((parse(&digest, "digest")?, tag))).collect()
+    }
+
+    async fn manifest_tags(&self, repository_id: i64, digest: &Digest) -> Result<Vec<String>, MetaError> {
+        sqlx::query_scalar(
+            "SELECT name FROM tags WHERE repository_id = ? AND manifest_digest = ? ORDER BY name",
+        )
+        .bind(repository_id)
+        .bind(digest.to_string())
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)
+    }
+
+    async fn record_pull(&self, repository_id: i64, digest: &Digest, at: Millis) -> Result<(), MetaError> {
+        sqlx::query("UPDATE manifests SET last_pulled_at = ? WHERE repository_id = ? AND digest = ?")
+            .bind(at)
+            .bind(repository_id)
+            .bind(digest.to_string())
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?;
+        Ok(())
     }
 
     async fn referrers(

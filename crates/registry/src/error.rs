@@ -26,6 +26,13 @@ pub enum RegistryError {
     ManifestBlobUnknown(Vec<Digest>),
     #[error("{0}")]
     TagInvalid(String),
+    /// A push to an existing tag of an immutable repository.
+    #[error("{0}")]
+    TagImmutable(String),
+    #[error("{0}")]
+    ImageNotFound(String),
+    #[error("{0}")]
+    ImageAlreadyExists(String),
     #[error("blob unknown to registry: {0}")]
     BlobUnknown(Digest),
     #[error("upload unknown: {0}")]

@@ -8,7 +8,9 @@
 
 mod access;
 mod error;
+mod images;
 mod manifests;
+mod pulls;
 mod repositories;
 mod uploads;
 
@@ -23,7 +25,9 @@ use berth_meta::MetaStore;
 pub use access::BootstrapCredentials;
 pub use berth_blob::ByteStream;
 pub use berth_meta::Repository;
+pub use berth_meta::{ImageDetail, TagFilter};
 pub use error::RegistryError;
+pub use images::{FoundImage, ImageFailure, ImageIdInput, ImageRef};
 pub use manifests::{ManifestContent, PutManifestOutcome, Referrer};
 pub use repositories::RepositoryPage;
 pub use uploads::{BlobContent, UploadStatus};
@@ -94,6 +98,7 @@ pub struct Registry {
     tokens: TokenSigner,
     settings: Settings,
     uploads: uploads::UploadStates,
+    pulls: pulls::PullRecorder,
 }
 
 impl Registry {
@@ -105,7 +110,15 @@ impl Registry {
         settings: Settings,
     ) -> Result<Self, RegistryError> {
         let tokens = access::token_signer(meta.as_ref(), kms.as_ref()).await?;
-        Ok(Self { meta, blobs, kms, tokens, settings, uploads: uploads::UploadStates::default() })
+        Ok(Self {
+            meta,
+            blobs,
+            kms,
+            tokens,
+            settings,
+            uploads: uploads::UploadStates::default(),
+            pulls: pulls::PullRecorder::default(),
+        })
     }
 
     /// The embedded default over one data directory: the local key file `master.key`, SQLite

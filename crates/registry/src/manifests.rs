@@ -54,14 +54,15 @@ impl Registry {
         found.ok_or_else(|| RegistryError::ManifestUnknown(format!("{reference} is not in this repository")))
     }
 
-    /// A manifest's metadata (HEAD), refused if `accept` excludes its media type.
-    pub async fn head_manifest(
+    /// The repository and the manifest a reference names, refused if `accept` excludes its
+    /// media type.
+    async fn find_accepted(
         &self,
         caller: &Caller,
         repo: &RepoPath,
         reference: &Reference,
         accept: &[String],
-    ) -> Result<ManifestRecord, RegistryError> {
+    ) -> Result<(Repository, ManifestRecord), RegistryError> {
         let repository = self.authorized_repository(caller, Action::BatchGetImage, repo).await?;
         let record = self.find_manifest(&repository, reference).await?;
         if !accepts(accept, &record.media_type) {
@@ -70,10 +71,21 @@ impl Registry {
                 record.media_type
             )));
         }
-        Ok(record)
+        Ok((repository, record))
     }
 
-    /// A manifest's bytes (GET).
+    /// A manifest's metadata (HEAD), refused if `accept` excludes its media type.
+    pub async fn head_manifest(
+        &self,
+        caller: &Caller,
+        repo: &RepoPath,
+        reference: &Reference,
+        accept: &[String],
+    ) -> Result<ManifestRecord, RegistryError> {
+        Ok(self.find_accepted(caller, repo, reference, accept).await?.1)
+    }
+
+    /// A manifest's bytes (GET); counts as a pull of the image.
     pub async fn get_manifest(
         &self,
         caller: &Caller,
@@ -81,7 +93,17 @@ impl Registry {
         reference: &Reference,
         accept: &[String],
     ) -> Result<ManifestContent, RegistryError> {
-        let record = self.head_manifest(caller, repo, reference, accept).await?;
+        let (repository, record) = self.find_accepted(caller, repo, reference, accept).await?;
+        let bytes = self.manifest_bytes(&record).await?;
+        self.pulls.note(self.meta.as_ref(), repository.id, &record.digest).await;
+        Ok(ManifestContent { record, bytes })
+    }
+
+    /// Reads and decrypts a manifest's stored bytes.
+    pub(crate) async fn manifest_bytes(
+        &self,
+        record: &ManifestRecord,
+    ) -> Result<bytes::Bytes, RegistryError> {
         let blob = self.meta.get_blob(&record.digest).await?.ok_or_else(|| {
             RegistryError::Internal(format!("content of manifest {} is missing", record.digest))
         })?;
@@ -90,7 +112,7 @@ impl Registry {
         while let Some(chunk) = stream.next().await {
             bytes.extend_from_slice(&chunk.map_err(|e| RegistryError::Internal(e.to_string()))?);
         }
-        Ok(ManifestContent { record, bytes: bytes.into() })
+        Ok(bytes.into())
     }
 
     /// Stores a manifest under a tag or its digest, after checking that it parses, that its
@@ -127,6 +149,8 @@ impl Registry {
             subject: manifest.subject.as_ref().map(|s| s.digest.clone()),
             sealed_annotations: self.seal_annotations(&manifest.annotations).await?,
             pushed_at: now_millis(),
+            image_size: self.image_size(&repository, &manifest).await?,
+            last_pulled_at: None,
         };
         let new = NewManifest {
             record,
@@ -141,7 +165,7 @@ impl Registry {
             self.blobs.delete(&berth_blob::BlobLocation(content.location)).await?;
         }
         stored.map_err(|e| match (e, tag) {
-            (MetaError::AlreadyExists(_), Some(tag)) => RegistryError::TagInvalid(format!(
+            (MetaError::AlreadyExists(_), Some(tag)) => RegistryError::TagImmutable(format!(
                 "The image tag '{tag}' already exists in the '{}' repository and cannot be overwritten because the \
                  repository is immutable.",
                 repo.name
@@ -149,6 +173,21 @@ impl Registry {
             (other, _) => other.into(),
         })?;
         Ok(PutManifestOutcome { digest, subject: new.record.subject })
+    }
+
+    /// ECR's image size: config plus layers of an image; the largest child of an index.
+    async fn image_size(&self, repository: &Repository, manifest: &Manifest) -> Result<u64, RegistryError> {
+        if manifest.kind == berth_core::ManifestKind::Image {
+            return Ok(manifest.config.iter().chain(&manifest.layers).map(|d| d.size).sum());
+        }
+        let mut largest = 0;
+        for child in &manifest.manifests {
+            // A missing child is refused by the transaction that records the index.
+            if let Some(record) = self.meta.get_manifest(repository.id, &child.digest).await? {
+                largest = largest.max(record.image_size);
+            }
+        }
+        Ok(largest)
     }
 
     /// Writes a manifest's bytes as an encrypted blob unless the registry holds them already;

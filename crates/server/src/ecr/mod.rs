@@ -5,6 +5,7 @@
 //! ECR's model are enforced here, since AWS clients check only minimums.
 
 mod error;
+mod images;
 mod operations;
 mod repositories;
 
@@ -97,6 +98,11 @@ async fn handle(
         Operation::CreateRepository => repositories::create_repository(&ctx, input(&body)?).await,
         Operation::DescribeRepositories => repositories::describe_repositories(&ctx, input(&body)?).await,
         Operation::DeleteRepository => repositories::delete_repository(&ctx, input(&body)?).await,
+        Operation::DescribeImages => images::describe_images(&ctx, input(&body)?).await,
+        Operation::ListImages => images::list_images(&ctx, input(&body)?).await,
+        Operation::BatchGetImage => images::batch_get_image(&ctx, input(&body)?).await,
+        Operation::BatchDeleteImage => images::batch_delete_image(&ctx, input(&body)?).await,
+        Operation::PutImage => images::put_image(&ctx, input(&body)?).await,
     }
 }
 

@@ -72,26 +72,41 @@ pub(crate) const TARGET_PREFIX: &str = "AmazonEC2ContainerRegistry_V20150921.";
 /// The operations berth serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Operation {
+    BatchDeleteImage,
+    BatchGetImage,
     CreateRepository,
     DeleteRepository,
+    DescribeImages,
     DescribeRepositories,
     GetAuthorizationToken,
+    ListImages,
+    PutImage,
 }
 
 impl Operation {
-    const SERVED: [Self; 4] = [
+    pub(crate) const SERVED: [Self; 9] = [
+        Self::BatchDeleteImage,
+        Self::BatchGetImage,
         Self::CreateRepository,
         Self::DeleteRepository,
+        Self::DescribeImages,
         Self::DescribeRepositories,
         Self::GetAuthorizationToken,
+        Self::ListImages,
+        Self::PutImage,
     ];
 
     pub(crate) fn name(self) -> &'static str {
         match self {
+            Self::BatchDeleteImage => "BatchDeleteImage",
+            Self::BatchGetImage => "BatchGetImage",
             Self::CreateRepository => "CreateRepository",
             Self::DeleteRepository => "DeleteRepository",
+            Self::DescribeImages => "DescribeImages",
             Self::DescribeRepositories => "DescribeRepositories",
             Self::GetAuthorizationToken => "GetAuthorizationToken",
+            Self::ListImages => "ListImages",
+            Self::PutImage => "PutImage",
         }
     }
 }

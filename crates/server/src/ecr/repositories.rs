@@ -82,14 +82,14 @@ pub(crate) struct DeleteRepositoryInput {
     force: bool,
 }
 
-fn constraint(member: &str, rule: &str) -> EcrError {
+pub(super) fn constraint(member: &str, rule: &str) -> EcrError {
     EcrError::invalid_parameter(format!(
         "Invalid parameter at '{member}' failed to satisfy constraint: '{rule}'"
     ))
 }
 
 /// The registry (account) a request addresses: `registryId` if given, else the caller's own.
-fn registry_id(ctx: &Context<'_>, given: Option<&str>) -> Result<AccountId, EcrError> {
+pub(super) fn registry_id(ctx: &Context<'_>, given: Option<&str>) -> Result<AccountId, EcrError> {
     match given {
         Some(id) => {
             id.parse().map_err(|_| constraint("registryId", "must satisfy regular expression '[0-9]{12}'"))
@@ -103,12 +103,12 @@ fn registry_id(ctx: &Context<'_>, given: Option<&str>) -> Result<AccountId, EcrE
     }
 }
 
-fn repository_name(name: &str) -> Result<RepositoryName, EcrError> {
+pub(super) fn repository_name(name: &str) -> Result<RepositoryName, EcrError> {
     name.parse().map_err(|e: berth_core::InvalidInput| constraint("repositoryName", &e.reason))
 }
 
 /// Epoch seconds with millisecond precision, as AWS timestamps are encoded.
-fn epoch_seconds(millis: i64) -> Value {
+pub(super) fn epoch_seconds(millis: i64) -> Value {
     json!(millis as f64 / 1000.0)
 }
 

@@ -47,7 +47,8 @@ fn status_and_code(error: &RegistryError) -> (StatusCode, &'static str) {
         E::ManifestUnknown(_) => (StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN"),
         E::ManifestInvalid(_) => (StatusCode::BAD_REQUEST, "MANIFEST_INVALID"),
         E::ManifestBlobUnknown(_) => (StatusCode::BAD_REQUEST, "MANIFEST_BLOB_UNKNOWN"),
-        E::TagInvalid(_) => (StatusCode::BAD_REQUEST, "TAG_INVALID"),
+        E::TagInvalid(_) | E::TagImmutable(_) => (StatusCode::BAD_REQUEST, "TAG_INVALID"),
+        E::ImageNotFound(_) => (StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN"),
         E::BlobUnknown(_) => (StatusCode::NOT_FOUND, "BLOB_UNKNOWN"),
         E::UploadUnknown(_) => (StatusCode::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN"),
         E::DigestInvalid(_) => (StatusCode::BAD_REQUEST, "DIGEST_INVALID"),
@@ -56,9 +57,10 @@ fn status_and_code(error: &RegistryError) -> (StatusCode, &'static str) {
         E::BodyInterrupted(_) => (StatusCode::BAD_REQUEST, "BLOB_UPLOAD_INVALID"),
         E::Unsupported(_) => (StatusCode::BAD_REQUEST, "UNSUPPORTED"),
         // Control-plane refusals; the OCI surface does not produce them, but maps them sensibly.
-        E::RepositoryAlreadyExists { .. } | E::RepositoryNotEmpty { .. } | E::InvalidParameter(_) => {
-            (StatusCode::BAD_REQUEST, "UNSUPPORTED")
-        }
+        E::RepositoryAlreadyExists { .. }
+        | E::RepositoryNotEmpty { .. }
+        | E::InvalidParameter(_)
+        | E::ImageAlreadyExists(_) => (StatusCode::BAD_REQUEST, "UNSUPPORTED"),
         E::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN"),
     }
 }
