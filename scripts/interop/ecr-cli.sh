@@ -103,6 +103,33 @@ else
     fail cli-delete-repository "$(tr '\n' ' ' <"$OUT" | head -c 300)"
 fi
 
+# Images the OCI clients pushed, seen through the API: describe, list, batch-get, put, delete.
+img_repo=interop/skopeo-v2s2
+if timeout 60 aws ecr describe-images --repository-name "$img_repo" >"$OUT" 2>&1 &&
+    jq -e '.imageDetails | length > 0 and all(.imageSizeInBytes > 0 and (.imageTags | length) > 0)' "$OUT" >/dev/null; then
+    pass cli-describe-images
+    if timeout 60 aws ecr batch-get-image --repository-name "$img_repo" --image-ids imageTag=v1 \
+        --query 'images[0].imageManifest' --output text >"$OUT.manifest" 2>&1 &&
+        timeout 60 aws ecr put-image --repository-name "$img_repo" --image-tag cli-copy \
+            --image-manifest "file://$OUT.manifest" >"$OUT" 2>&1 &&
+        timeout 60 aws ecr list-images --repository-name "$img_repo" >"$OUT" 2>&1 &&
+        jq -e '[.imageIds[].imageTag] | index("cli-copy") != null' "$OUT" >/dev/null; then
+        pass cli-batch-get-put-list-image
+    else
+        fail cli-batch-get-put-list-image "$(tr '\n' ' ' <"$OUT" | head -c 300)"
+    fi
+    if timeout 60 aws ecr batch-delete-image --repository-name "$img_repo" --image-ids imageTag=cli-copy >"$OUT" 2>&1 &&
+        jq -e '.imageIds[0].imageTag == "cli-copy" and (.failures | length) == 0' "$OUT" >/dev/null; then
+        pass cli-batch-delete-image
+    else
+        fail cli-batch-delete-image "$(tr '\n' ' ' <"$OUT" | head -c 300)"
+    fi
+    rm -f "$OUT.manifest"
+else
+    echo "SKIP cli-images: no image was pushed to $img_repo ($(head -c 200 "$OUT"))"
+    SKIPPED=$((SKIPPED + 1))
+fi
+
 # Repositories the OCI suite pushed into are not empty: delete needs --force.
 if timeout 60 aws ecr describe-repositories --repository-names interop/skopeo-oci >/dev/null 2>&1; then
     expect_error cli-delete-non-empty RepositoryNotEmptyException \

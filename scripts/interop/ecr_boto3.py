@@ -145,6 +145,99 @@ check("boto3-clock-skew-10-minutes-accepted", lambda: skewed(10))
 expect_error("boto3-clock-skew-20-minutes-refused", "InvalidSignatureException", lambda: skewed(-20))
 expect_error("boto3-unsupported-operation", "UnsupportedOperationException",
              lambda: ecr.get_lifecycle_policy(repositoryName=repo))
+# Images and layers: one layer and config uploaded through the layer API, then 1,000 images
+# (distinct by an annotation) put by manifest, paged through 7 at a time.
+import hashlib
+import json
+
+images_repo = f"boto3/images-{pid}"
+
+
+def upload_layer(data):
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    upload = ecr.initiate_layer_upload(repositoryName=images_repo)["uploadId"]
+    half = len(data) // 2
+    ecr.upload_layer_part(repositoryName=images_repo, uploadId=upload, partFirstByte=0, partLastByte=half - 1,
+                          layerPartBlob=data[:half])
+    ecr.upload_layer_part(repositoryName=images_repo, uploadId=upload, partFirstByte=half,
+                          partLastByte=len(data) - 1, layerPartBlob=data[half:])
+    done = ecr.complete_layer_upload(repositoryName=images_repo, uploadId=upload, layerDigests=[digest])
+    assert done["layerDigest"] == digest, done
+    return digest
+
+
+def manifest(i, config, layer):
+    return json.dumps({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config[0], "size": config[1]},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": layer[0], "size": layer[1]}],
+        "annotations": {"index": str(i)},
+    })
+
+
+state = {}
+
+
+def layers_and_images():
+    ecr.create_repository(repositoryName=images_repo)
+    config_bytes, layer_bytes = b'{"os":"linux","architecture":"amd64"}', bytes(range(256)) * 400
+    config, layer = (upload_layer(config_bytes), len(config_bytes)), (upload_layer(layer_bytes), len(layer_bytes))
+    avail = ecr.batch_check_layer_availability(repositoryName=images_repo, layerDigests=[layer[0]])
+    assert avail["layers"][0]["layerAvailability"] == "AVAILABLE", avail
+    state["config"], state["layer"] = config, layer
+    for i in range(1000):
+        ecr.put_image(repositoryName=images_repo, imageManifest=manifest(i, config, layer), imageTag=f"t{i:04d}")
+
+
+check("boto3-put-1000-images", layers_and_images)
+
+
+def paginate_images():
+    seen = []
+    for page in ecr.get_paginator("list_images").paginate(repositoryName=images_repo,
+                                                          PaginationConfig={"PageSize": 7}):
+        assert len(page["imageIds"]) <= 7
+        seen += [i["imageTag"] for i in page["imageIds"]]
+    assert len(seen) == 1000 and len(set(seen)) == 1000, (len(seen), len(set(seen)))
+    details = []
+    for page in ecr.get_paginator("describe_images").paginate(repositoryName=images_repo,
+                                                              PaginationConfig={"PageSize": 7}):
+        details += page["imageDetails"]
+    assert len({d["imageDigest"] for d in details}) == 1000
+    size = state["config"][1] + state["layer"][1]
+    assert all(d["imageSizeInBytes"] == size for d in details), details[0]
+
+
+check("boto3-paginate-1000-images-by-7", paginate_images)
+
+
+def get_and_delete():
+    got = ecr.batch_get_image(repositoryName=images_repo, imageIds=[{"imageTag": "t0007"}, {"imageTag": "missing"}])
+    assert json.loads(got["images"][0]["imageManifest"])["annotations"]["index"] == "7", got
+    assert got["failures"][0]["failureCode"] == "ImageNotFound", got["failures"]
+    deleted = ecr.batch_delete_image(repositoryName=images_repo, imageIds=[{"imageTag": "t0007"}])
+    assert deleted["imageIds"][0]["imageTag"] == "t0007" and not deleted["failures"], deleted
+    left = ecr.list_images(repositoryName=images_repo, filter={"tagStatus": "TAGGED"}, maxResults=1000)["imageIds"]
+    assert "t0007" not in {i.get("imageTag") for i in left} and len(left) == 999
+
+
+check("boto3-batch-get-and-delete", get_and_delete)
+expect_error("boto3-image-already-exists", "ImageAlreadyExistsException",
+             lambda: ecr.put_image(repositoryName=images_repo, imageTag="t0001",
+                                   imageManifest=manifest(1, state["config"], state["layer"])))
+expect_error("boto3-digest-does-not-match", "ImageDigestDoesNotMatchException",
+             lambda: ecr.put_image(repositoryName=images_repo, imageDigest="sha256:" + "0" * 64,
+                                   imageManifest=manifest(5000, state["config"], state["layer"])))
+expect_error("boto3-layers-not-found", "LayersNotFoundException",
+             lambda: ecr.get_download_url_for_layer(repositoryName=images_repo, layerDigest="sha256:" + "1" * 64))
+expect_error("boto3-upload-not-found", "UploadNotFoundException",
+             lambda: ecr.upload_layer_part(repositoryName=images_repo, uploadId="00000000-0000-0000-0000-000000000000",
+                                           partFirstByte=0, partLastByte=0, layerPartBlob=b"x"))
+expect_error("boto3-image-not-found", "ImageNotFoundException",
+             lambda: ecr.describe_images(repositoryName=images_repo, imageIds=[{"imageTag": "missing"}]))
+expect_error("boto3-repository-not-empty", "RepositoryNotEmptyException",
+             lambda: ecr.delete_repository(repositoryName=images_repo))
+check("boto3-delete-with-force", lambda: ecr.delete_repository(repositoryName=images_repo, force=True))
 check("boto3-delete-repository", lambda: ecr.delete_repository(repositoryName=repo))
 expect_error("boto3-deleted-is-gone", "RepositoryNotFoundException",
              lambda: ecr.describe_repositories(repositoryNames=[repo]))

@@ -272,3 +272,185 @@ async fn image_listings_page_completely() {
         assert_eq!((seen.len(), unique.len()), (23, 23), "{operation} skipped or repeated an image");
     }
 }
+
+/// The operations berth serves from ECR's model.
+const SERVED: [&str; 21] = [
+    "BatchCheckLayerAvailability",
+    "BatchDeleteImage",
+    "BatchGetImage",
+    "CompleteLayerUpload",
+    "CreateRepository",
+    "DeleteRepository",
+    "DescribeImages",
+    "DescribeRegistry",
+    "DescribeRepositories",
+    "GetAuthorizationToken",
+    "GetDownloadUrlForLayer",
+    "InitiateLayerUpload",
+    "ListImageReferrers",
+    "ListImages",
+    "ListTagsForResource",
+    "PutImage",
+    "PutImageScanningConfiguration",
+    "PutImageTagMutability",
+    "TagResource",
+    "UntagResource",
+    "UploadLayerPart",
+];
+
+#[tokio::test]
+async fn every_operation_of_the_model_is_served_or_named_as_unsupported() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/reference/ecr-operations.json");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        println!(
+            "SKIPPED: ECR's service model is not at {} (it lives beside the repository)",
+            path.display()
+        );
+        return;
+    };
+    let model: serde_json::Value = serde_json::from_str(&text).expect("the model is JSON");
+    let operations = model["operations"].as_object().expect("operations");
+    assert!(operations.len() >= 60, "the model lists {} operations", operations.len());
+    let berth = Berth::start().await;
+    for name in SERVED {
+        assert!(operations.contains_key(name), "{name} is not in ECR's model");
+    }
+    for name in operations.keys() {
+        let (status, out) = berth.ecr(name, json!({})).await;
+        let kind = out["__type"].as_str().unwrap_or("");
+        if SERVED.contains(&name.as_str()) {
+            assert!(
+                !["UnsupportedOperationException", "UnknownOperationException"].contains(&kind)
+                    && status != 500,
+                "{name} is not served: {status} {out}"
+            );
+        } else {
+            assert_eq!((status, kind), (400, "UnsupportedOperationException"), "{name}: {out}");
+            assert!(out["message"].as_str().is_some_and(|m| m.contains(name.as_str())), "{name}: {out}");
+        }
+    }
+    println!(
+        "{} operations in the model: {} served, the rest refused by name",
+        operations.len(),
+        SERVED.len()
+    );
+}
+
+#[tokio::test]
+async fn layers_upload_in_parts_and_download_by_url() {
+    use base64::Engine;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    let berth = Berth::start().await;
+    berth.ecr("CreateRepository", json!({"repositoryName": "layers/app"})).await;
+    let layer: Vec<u8> = (0..100_000u32).map(|i| (i % 253) as u8).collect();
+    let digest = sha256(&layer);
+
+    let (status, out) = berth.ecr("InitiateLayerUpload", json!({"repositoryName": "layers/app"})).await;
+    assert_eq!(status, 200, "{out}");
+    let upload = out["uploadId"].as_str().expect("upload id").to_owned();
+    let part = |first: usize, last: usize| {
+        json!({"repositoryName": "layers/app", "uploadId": upload, "partFirstByte": first, "partLastByte": last,
+               "layerPartBlob": b64(&layer[first..=last])})
+    };
+    let (status, out) = berth.ecr("UploadLayerPart", part(60_000, 99_999)).await;
+    assert_eq!((status, out["__type"].as_str()), (400, Some("InvalidLayerPartException")), "{out}");
+    let (status, out) = berth.ecr("UploadLayerPart", part(0, 59_999)).await;
+    assert_eq!((status, &out["lastByteReceived"]), (200, &json!(59_999)), "{out}");
+    let (_, out) = berth.ecr("UploadLayerPart", part(60_000, 99_999)).await;
+    assert_eq!(out["lastByteReceived"], 99_999);
+    let wrong = sha256(b"something else");
+    let (status, out) = berth
+        .ecr(
+            "CompleteLayerUpload",
+            json!({"repositoryName": "layers/app", "uploadId": upload, "layerDigests": [wrong]}),
+        )
+        .await;
+    assert_eq!((status, out["__type"].as_str()), (400, Some("InvalidLayerException")), "{out}");
+    let (status, out) = berth
+        .ecr(
+            "CompleteLayerUpload",
+            json!({"repositoryName": "layers/app", "uploadId": upload, "layerDigests": [digest]}),
+        )
+        .await;
+    assert_eq!((status, &out["layerDigest"]), (200, &json!(digest)), "{out}");
+
+    let (_, out) = berth
+        .ecr(
+            "BatchCheckLayerAvailability",
+            json!({"repositoryName": "layers/app", "layerDigests": [digest, wrong]}),
+        )
+        .await;
+    assert_eq!(out["layers"][0]["layerAvailability"], "AVAILABLE");
+    assert_eq!(out["layers"][0]["layerSize"], layer.len());
+    assert_eq!(out["failures"][0]["failureCode"], "MissingLayerDigest");
+
+    // The download URL works without other credentials, for this blob only.
+    let (_, out) = berth
+        .ecr("GetDownloadUrlForLayer", json!({"repositoryName": "layers/app", "layerDigest": digest}))
+        .await;
+    let url = out["downloadUrl"].as_str().expect("url").to_owned();
+    let fetched = berth.client.get(&url).send().await.expect("send");
+    assert_eq!(fetched.status(), 200);
+    assert_eq!(fetched.bytes().await.expect("body").as_ref(), layer.as_slice());
+    let other_blob = url.replace(&digest, &wrong);
+    assert_eq!(berth.client.get(&other_blob).send().await.expect("send").status(), 401);
+    let (status, out) = berth
+        .ecr("GetDownloadUrlForLayer", json!({"repositoryName": "layers/app", "layerDigest": wrong}))
+        .await;
+    assert_eq!((status, out["__type"].as_str()), (400, Some("LayersNotFoundException")), "{out}");
+}
+
+#[tokio::test]
+async fn repository_settings_and_resource_tags_change_through_the_api() {
+    let berth = Berth::start().await;
+    let (_, created) = berth.ecr("CreateRepository", json!({"repositoryName": "tags/app"})).await;
+    let arn = created["repository"]["repositoryArn"].as_str().expect("arn").to_owned();
+    let (status, out) = berth
+        .ecr("TagResource", json!({"resourceArn": arn, "tags": [{"Key": "team", "Value": "ml"}, {"Key": "env", "Value": "dev"}]}))
+        .await;
+    assert_eq!(status, 200, "{out}");
+    berth.ecr("UntagResource", json!({"resourceArn": arn, "tagKeys": ["env"]})).await;
+    let (_, out) = berth.ecr("ListTagsForResource", json!({"resourceArn": arn})).await;
+    assert_eq!(out["tags"], json!([{"Key": "team", "Value": "ml"}]));
+    let too_many: Vec<_> = (0..51).map(|i| json!({"Key": format!("k{i}"), "Value": "v"})).collect();
+    let (status, out) = berth.ecr("TagResource", json!({"resourceArn": arn, "tags": too_many})).await;
+    assert_eq!((status, out["__type"].as_str()), (400, Some("TooManyTagsException")), "{out}");
+    let (status, out) = berth
+        .ecr(
+            "ListTagsForResource",
+            json!({"resourceArn": "arn:aws:ecr:us-east-1:000000000000:repository/tags/none"}),
+        )
+        .await;
+    assert_eq!((status, out["__type"].as_str()), (400, Some("RepositoryNotFoundException")), "{out}");
+
+    let (status, out) = berth
+        .ecr(
+            "PutImageTagMutability",
+            json!({"repositoryName": "tags/app", "imageTagMutability": "IMMUTABLE"}),
+        )
+        .await;
+    assert_eq!((status, &out["imageTagMutability"]), (200, &json!("IMMUTABLE")), "{out}");
+    let (status, out) = berth
+        .ecr(
+            "PutImageTagMutability",
+            json!({"repositoryName": "tags/app", "imageTagMutability": "MUTABLE_WITH_EXCLUSION"}),
+        )
+        .await;
+    assert_eq!(
+        (status, out["__type"].as_str()),
+        (400, Some("InvalidParameterException")),
+        "needs filters: {out}"
+    );
+    berth
+        .ecr(
+            "PutImageScanningConfiguration",
+            json!({"repositoryName": "tags/app", "imageScanningConfiguration": {"scanOnPush": true}}),
+        )
+        .await;
+    let (_, out) = berth.ecr("DescribeRepositories", json!({"repositoryNames": ["tags/app"]})).await;
+    assert_eq!(out["repositories"][0]["imageTagMutability"], "IMMUTABLE");
+    assert_eq!(out["repositories"][0]["imageScanningConfiguration"]["scanOnPush"], true);
+    let (_, out) = berth.ecr("DescribeRegistry", json!({})).await;
+    assert_eq!(out, json!({"registryId": ACCOUNT, "replicationConfiguration": {"rules": []}}));
+}

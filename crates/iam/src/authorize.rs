@@ -20,8 +20,14 @@ pub enum Action {
     GetDownloadUrlForLayer,
     InitiateLayerUpload,
     ListImages,
+    ListTagsForResource,
     PutImage,
+    PutImageScanningConfiguration,
+    PutImageTagMutability,
+    TagResource,
+    UntagResource,
     UploadLayerPart,
+    DescribeRegistry,
 }
 
 impl Action {
@@ -40,6 +46,12 @@ impl Action {
             Self::GetDownloadUrlForLayer => "ecr:GetDownloadUrlForLayer",
             Self::InitiateLayerUpload => "ecr:InitiateLayerUpload",
             Self::ListImages => "ecr:ListImages",
+            Self::ListTagsForResource => "ecr:ListTagsForResource",
+            Self::PutImageScanningConfiguration => "ecr:PutImageScanningConfiguration",
+            Self::PutImageTagMutability => "ecr:PutImageTagMutability",
+            Self::TagResource => "ecr:TagResource",
+            Self::UntagResource => "ecr:UntagResource",
+            Self::DescribeRegistry => "ecr:DescribeRegistry",
             Self::PutImage => "ecr:PutImage",
             Self::UploadLayerPart => "ecr:UploadLayerPart",
         }

@@ -319,6 +319,36 @@ async fn repositories_keep_their_settings_and_delete_only_when_asked(store: &dyn
     assert!(matches!(orphan, Err(MetaError::NotFound(_))));
     let read = store.get_repository(&a, &name("settings/x")).await.expect("get").expect("exists");
     assert_eq!(read.settings, settings, "settings survive a read back");
+    assert_eq!(store.repository_tags(created.id).await.expect("tags"), tags);
+    store
+        .tag_repository(
+            created.id,
+            &[("team".to_owned(), "ops".to_owned()), ("env".to_owned(), "dev".to_owned())],
+            3,
+        )
+        .await
+        .expect("tag");
+    assert_eq!(
+        store.repository_tags(created.id).await.expect("tags"),
+        [("env".to_owned(), "dev".to_owned()), ("team".to_owned(), "ops".to_owned())]
+    );
+    let over = [("a".to_owned(), "1".to_owned()), ("b".to_owned(), "2".to_owned())];
+    assert!(matches!(store.tag_repository(created.id, &over, 3).await, Err(MetaError::LimitExceeded(_))));
+    assert_eq!(store.repository_tags(created.id).await.expect("tags").len(), 2, "nothing half-written");
+    store.untag_repository(created.id, &["env".to_owned(), "absent".to_owned()]).await.expect("untag");
+    assert_eq!(
+        store.repository_tags(created.id).await.expect("tags"),
+        [("team".to_owned(), "ops".to_owned())]
+    );
+    let changed = RepositorySettings {
+        tag_mutability: TagMutability::Mutable,
+        mutability_exclusions: vec![],
+        ..settings.clone()
+    };
+    store.update_repository_settings(created.id, &changed).await.expect("update");
+    let read = store.get_repository(&a, &name("settings/x")).await.expect("get").expect("exists");
+    assert_eq!(read.settings, changed);
+    store.update_repository_settings(created.id, &settings).await.expect("restore");
     let pushed = store.ensure_repository(&a, &name("settings/x")).await.expect("ensure");
     assert_eq!(pushed.settings, settings, "create-on-push keeps an existing repository's settings");
 

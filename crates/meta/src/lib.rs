@@ -28,6 +28,8 @@ pub enum MetaError {
     AlreadyExists(String),
     #[error("{0} still holds images")]
     NotEmpty(String),
+    #[error("{0}")]
+    LimitExceeded(String),
     #[error("{0} does not exist")]
     NotFound(String),
     #[error("the manifest references content this repository does not hold: {}", list(.0))]
@@ -187,6 +189,23 @@ pub trait MetaStore: Send + Sync {
     /// Deletes a repository; unless `force`, only if it holds no images (`NotEmpty`). Returns
     /// the ids of the uploads that were in progress in it, whose staged data is now unused.
     async fn delete_repository(&self, repository_id: i64, force: bool) -> Result<Vec<String>, MetaError>;
+    /// Replaces a repository's settings.
+    async fn update_repository_settings(
+        &self,
+        repository_id: i64,
+        settings: &RepositorySettings,
+    ) -> Result<(), MetaError>;
+    /// A repository's resource tags, ordered by key.
+    async fn repository_tags(&self, repository_id: i64) -> Result<Vec<(String, String)>, MetaError>;
+    /// Adds or overwrites resource tags, refusing (`LimitExceeded`) to pass `max` tags in all.
+    async fn tag_repository(
+        &self,
+        repository_id: i64,
+        tags: &[(String, String)],
+        max: usize,
+    ) -> Result<(), MetaError>;
+    /// Removes resource tags by key; absent keys are ignored.
+    async fn untag_repository(&self, repository_id: i64, keys: &[String]) -> Result<(), MetaError>;
     /// Returns the repository, creating it with default settings (in an existing account) if
     /// absent.
     async fn ensure_repository(

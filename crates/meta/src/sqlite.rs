@@ -354,6 +354,80 @@ impl MetaStore for SqliteMetaStore {
         Ok(uploads)
     }
 
+    async fn update_repository_settings(
+        &self,
+        repository_id: i64,
+        settings: &RepositorySettings,
+    ) -> Result<(), MetaError> {
+        sqlx::query(
+            "UPDATE repositories SET tag_mutability = ?, mutability_exclusions = ?, scan_on_push = ?,
+                                     encryption_type = ?, kms_key = ? WHERE id = ?",
+        )
+        .bind(settings.tag_mutability.as_str())
+        .bind(settings.mutability_exclusions.join(","))
+        .bind(settings.scan_on_push)
+        .bind(settings.encryption.as_str())
+        .bind(&settings.kms_key)
+        .bind(repository_id)
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn repository_tags(&self, repository_id: i64) -> Result<Vec<(String, String)>, MetaError> {
+        sqlx::query_as("SELECT key, value FROM repository_tags WHERE repository_id = ? ORDER BY key")
+            .bind(repository_id)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(backend)
+    }
+
+    async fn tag_repository(
+        &self,
+        repository_id: i64,
+        tags: &[(String, String)],
+        max: usize,
+    ) -> Result<(), MetaError> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        for (key, value) in tags {
+            sqlx::query(
+                "INSERT INTO repository_tags (repository_id, key, value) VALUES (?, ?, ?)
+                 ON CONFLICT (repository_id, key) DO UPDATE SET value = excluded.value",
+            )
+            .bind(repository_id)
+            .bind(key)
+            .bind(value)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        }
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM repository_tags WHERE repository_id = ?")
+            .bind(repository_id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(backend)?;
+        if usize::try_from(count).unwrap_or(usize::MAX) > max {
+            return Err(MetaError::LimitExceeded(format!("a repository can have at most {max} tags")));
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(())
+    }
+
+    async fn untag_repository(&self, repository_id: i64, keys: &[String]) -> Result<(), MetaError> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        for key in keys {
+            sqlx::query("DELETE FROM repository_tags WHERE repository_id = ? AND key = ?")
+                .bind(repository_id)
+                .bind(key)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(())
+    }
+
     async fn ensure_repository(
         &self,
         account: &AccountId,

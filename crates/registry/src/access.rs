@@ -153,17 +153,21 @@ impl Registry {
             }
         })?;
         // A token dies with its key: disabled or deleted keys end every token issued to them.
-        let key = self
-            .meta
-            .get_access_key(&claims.access_key_id)
-            .await?
-            .filter(|k| k.active)
-            .ok_or_else(|| unauthenticated("the access key behind this token is disabled or deleted"))?;
+        self.caller_for_key(&claims.access_key_id)
+            .await
+            .map_err(|_| unauthenticated("the access key behind this token is disabled or deleted"))
+    }
+
+    /// The caller an active access key stands for.
+    pub(crate) async fn caller_for_key(&self, access_key_id: &str) -> Result<Caller, RegistryError> {
+        let key = self.meta.get_access_key(access_key_id).await?.filter(|k| k.active).ok_or_else(|| {
+            RegistryError::Unauthenticated(format!("access key {access_key_id} is not active"))
+        })?;
         let principal = match key.user_name {
             None => Principal::Root { account: key.account_id },
             Some(name) => Principal::User { account: key.account_id, name },
         };
-        Ok(Caller { principal, access_key_id: Some(claims.access_key_id) })
+        Ok(Caller { principal, access_key_id: Some(key.access_key_id) })
     }
 
     /// Asks the one evaluator whether `caller` may perform `action` on `repo`.

@@ -33,6 +33,14 @@ pub enum RegistryError {
     ImageNotFound(String),
     #[error("{0}")]
     ImageAlreadyExists(String),
+    #[error("{0}")]
+    LayersNotFound(String),
+    #[error("{0}")]
+    LayerAlreadyExists(String),
+    #[error("{0}")]
+    EmptyUpload(String),
+    #[error("{0}")]
+    TooManyTags(String),
     #[error("blob unknown to registry: {0}")]
     BlobUnknown(Digest),
     #[error("upload unknown: {0}")]

@@ -334,3 +334,28 @@ impl Registry {
         Ok(ImageRef { digest: outcome.digest, tag: tag.map(ToString::to_string) })
     }
 }
+
+const REFERRERS_PAGE: &str = "list-image-referrers";
+
+impl Registry {
+    /// A page token for ListImageReferrers, bound to the repository and subject.
+    pub fn seal_referrers_token(&self, repo: &RepoPath, subject: &Digest, last: &str) -> String {
+        seal_page(self, REFERRERS_PAGE, repo, &format!("{subject}|{last}"))
+    }
+
+    /// The last digest a ListImageReferrers token says was returned.
+    pub fn open_referrers_token(
+        &self,
+        repo: &RepoPath,
+        subject: &Digest,
+        token: &str,
+    ) -> Result<String, RegistryError> {
+        let after = open_page(self, REFERRERS_PAGE, repo, Some(token))?.unwrap_or_default();
+        match after.split_once('|') {
+            Some((for_subject, last)) if for_subject == subject.to_string() => Ok(last.to_owned()),
+            _ => Err(RegistryError::InvalidParameter(
+                "Invalid parameter at 'nextToken': the token belongs to another listing".to_owned(),
+            )),
+        }
+    }
+}

@@ -9,6 +9,7 @@
 mod access;
 mod error;
 mod images;
+mod layers;
 mod manifests;
 mod pulls;
 mod repositories;
@@ -28,8 +29,9 @@ pub use berth_meta::Repository;
 pub use berth_meta::{ImageDetail, TagFilter};
 pub use error::RegistryError;
 pub use images::{FoundImage, ImageFailure, ImageIdInput, ImageRef};
+pub use layers::{DOWNLOAD_URL_LIFETIME, LayerCheck};
 pub use manifests::{ManifestContent, PutManifestOutcome, Referrer};
-pub use repositories::RepositoryPage;
+pub use repositories::{MAX_RESOURCE_TAGS, RepositoryPage};
 pub use uploads::{BlobContent, UploadStatus};
 
 /// Settings the services need from the configuration.

@@ -167,3 +167,85 @@ impl Registry {
         Ok(repository)
     }
 }
+
+/// Most resource tags on a repository, as ECR's.
+pub const MAX_RESOURCE_TAGS: usize = 50;
+
+impl Registry {
+    /// PutImageTagMutability and PutImageScanningConfiguration: changes what ECR lets change.
+    pub async fn update_repository_settings(
+        &self,
+        caller: &Caller,
+        repo: &RepoPath,
+        action: Action,
+        change: impl FnOnce(&mut RepositorySettings),
+    ) -> Result<RepositorySettings, RegistryError> {
+        let repository = self.authorized_repository(caller, action, repo).await?;
+        let mut settings = repository.settings.clone();
+        change(&mut settings);
+        check_settings(&settings)?;
+        self.meta.update_repository_settings(repository.id, &settings).await?;
+        Ok(settings)
+    }
+
+    /// The repository an ARN names: `arn:aws:ecr:<region>:<account>:repository/<name>`.
+    pub fn repository_from_arn(&self, arn: &str) -> Result<RepoPath, RegistryError> {
+        let invalid = || {
+            RegistryError::InvalidParameter(format!(
+                "Invalid parameter at 'resourceArn': {arn:?} is not a repository ARN"
+            ))
+        };
+        let rest = arn.strip_prefix("arn:aws:ecr:").ok_or_else(invalid)?;
+        let (region, rest) = rest.split_once(':').ok_or_else(invalid)?;
+        let (account, name) = rest.split_once(":repository/").ok_or_else(invalid)?;
+        if region != self.settings.region {
+            return Err(RegistryError::InvalidParameter(format!(
+                "Invalid parameter at 'resourceArn': this registry serves region {}, not {region}",
+                self.settings.region
+            )));
+        }
+        Ok(RepoPath {
+            account: account.parse().map_err(|_| invalid())?,
+            name: name.parse().map_err(|_| invalid())?,
+        })
+    }
+
+    pub async fn repository_tags(
+        &self,
+        caller: &Caller,
+        repo: &RepoPath,
+    ) -> Result<Vec<(String, String)>, RegistryError> {
+        let repository = self.authorized_repository(caller, Action::ListTagsForResource, repo).await?;
+        Ok(self.meta.repository_tags(repository.id).await?)
+    }
+
+    pub async fn tag_repository(
+        &self,
+        caller: &Caller,
+        repo: &RepoPath,
+        tags: &[(String, String)],
+    ) -> Result<(), RegistryError> {
+        let repository = self.authorized_repository(caller, Action::TagResource, repo).await?;
+        self.meta.tag_repository(repository.id, tags, MAX_RESOURCE_TAGS).await.map_err(|e| match e {
+            MetaError::LimitExceeded(m) => RegistryError::TooManyTags(m),
+            other => other.into(),
+        })
+    }
+
+    pub async fn untag_repository(
+        &self,
+        caller: &Caller,
+        repo: &RepoPath,
+        keys: &[String],
+    ) -> Result<(), RegistryError> {
+        let repository = self.authorized_repository(caller, Action::UntagResource, repo).await?;
+        Ok(self.meta.untag_repository(repository.id, keys).await?)
+    }
+}
+
+impl Registry {
+    /// DescribeRegistry: whether the caller may describe its registry.
+    pub fn describe_registry(&self, caller: &Caller, account: &AccountId) -> Result<(), RegistryError> {
+        self.check_resource(caller, Action::DescribeRegistry, account, "*")
+    }
+}

@@ -13,6 +13,9 @@ use axum::Router;
 use axum::routing::get;
 use berth_registry::Registry;
 
+/// The query parameter of a blob URL handed out by GetDownloadUrlForLayer.
+pub(crate) const DOWNLOAD_TOKEN_PARAM: &str = "X-Berth-Token";
+
 /// Builds the router for all surfaces.
 pub fn router(registry: Arc<Registry>) -> Router {
     Router::new()

@@ -271,3 +271,98 @@ pub(crate) async fn put_image(ctx: &Context<'_>, input: PutImageInput) -> Result
         }
     }))
 }
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct SubjectIdentifier {
+    image_digest: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ReferrersFilter {
+    artifact_types: Option<Vec<String>>,
+    artifact_status: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ListImageReferrersInput {
+    registry_id: Option<String>,
+    repository_name: String,
+    subject_id: SubjectIdentifier,
+    filter: Option<ReferrersFilter>,
+    next_token: Option<String>,
+    max_results: Option<i64>,
+}
+
+pub(crate) async fn list_image_referrers(
+    ctx: &Context<'_>,
+    input: ListImageReferrersInput,
+) -> Result<Value, EcrError> {
+    let repo = repo(ctx, input.registry_id.as_deref(), &input.repository_name)?;
+    let subject: Digest = input
+        .subject_id
+        .image_digest
+        .parse()
+        .map_err(|e: berth_core::InvalidInput| constraint("subjectId.imageDigest", &e.reason))?;
+    let filter = input.filter.unwrap_or_default();
+    let types = filter.artifact_types.unwrap_or_default();
+    if types.len() > 5 {
+        return Err(constraint("filter.artifactTypes", "must have at most 5 members"));
+    }
+    if let Some(status) = &filter.artifact_status {
+        if !["ACTIVE", "ARCHIVED", "ACTIVATING", "ANY"].contains(&status.as_str()) {
+            return Err(constraint(
+                "filter.artifactStatus",
+                "must be one of [ACTIVE, ARCHIVED, ACTIVATING, ANY]",
+            ));
+        }
+    }
+    let max = match input.max_results {
+        None => 50,
+        Some(n @ 1..=50) => n as usize,
+        Some(_) => return Err(constraint("maxResults", "must be between 1 and 50")),
+    };
+    let mut referrers = ctx.registry.referrers(&ctx.caller, &repo, &subject, None).await?;
+    referrers
+        .retain(|r| types.is_empty() || r.record.artifact_type.as_ref().is_some_and(|t| types.contains(t)));
+    // Referrers come ordered by digest; the token is the last digest of the page.
+    let start = match &input.next_token {
+        None => 0,
+        Some(token) => {
+            let last = ctx.registry.open_referrers_token(&repo, &subject, token)?;
+            referrers.iter().position(|r| r.record.digest.to_string() > last).unwrap_or(referrers.len())
+        }
+    };
+    let page: Vec<_> = referrers.iter().skip(start).take(max).collect();
+    let next = (start + page.len() < referrers.len())
+        .then(|| {
+            page.last()
+                .map(|r| ctx.registry.seal_referrers_token(&repo, &subject, &r.record.digest.to_string()))
+        })
+        .flatten();
+    let items: Vec<Value> = page
+        .iter()
+        .map(|r| {
+            let mut item = json!({
+                "digest": r.record.digest.to_string(),
+                "mediaType": r.record.media_type,
+                "size": r.record.size,
+                "artifactStatus": "ACTIVE",
+            });
+            if let Some(t) = &r.record.artifact_type {
+                item["artifactType"] = json!(t);
+            }
+            if !r.annotations.is_empty() {
+                item["annotations"] = json!(r.annotations);
+            }
+            item
+        })
+        .collect();
+    let mut out = json!({ "referrers": items });
+    if let Some(token) = next {
+        out["nextToken"] = json!(token);
+    }
+    Ok(out)
+}

@@ -6,6 +6,7 @@
 
 mod error;
 mod images;
+mod layers;
 mod operations;
 mod repositories;
 
@@ -103,6 +104,22 @@ async fn handle(
         Operation::BatchGetImage => images::batch_get_image(&ctx, input(&body)?).await,
         Operation::BatchDeleteImage => images::batch_delete_image(&ctx, input(&body)?).await,
         Operation::PutImage => images::put_image(&ctx, input(&body)?).await,
+        Operation::ListImageReferrers => images::list_image_referrers(&ctx, input(&body)?).await,
+        Operation::BatchCheckLayerAvailability => {
+            layers::batch_check_layer_availability(&ctx, input(&body)?).await
+        }
+        Operation::GetDownloadUrlForLayer => layers::get_download_url_for_layer(&ctx, input(&body)?).await,
+        Operation::InitiateLayerUpload => layers::initiate_layer_upload(&ctx, input(&body)?).await,
+        Operation::UploadLayerPart => layers::upload_layer_part(&ctx, input(&body)?).await,
+        Operation::CompleteLayerUpload => layers::complete_layer_upload(&ctx, input(&body)?).await,
+        Operation::DescribeRegistry => repositories::describe_registry(&ctx, input(&body)?).await,
+        Operation::PutImageTagMutability => repositories::put_image_tag_mutability(&ctx, input(&body)?).await,
+        Operation::PutImageScanningConfiguration => {
+            repositories::put_image_scanning_configuration(&ctx, input(&body)?).await
+        }
+        Operation::TagResource => repositories::tag_resource(&ctx, input(&body)?).await,
+        Operation::UntagResource => repositories::untag_resource(&ctx, input(&body)?).await,
+        Operation::ListTagsForResource => repositories::list_tags_for_resource(&ctx, input(&body)?).await,
     }
 }
 

@@ -72,41 +72,77 @@ pub(crate) const TARGET_PREFIX: &str = "AmazonEC2ContainerRegistry_V20150921.";
 /// The operations berth serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Operation {
+    BatchCheckLayerAvailability,
     BatchDeleteImage,
     BatchGetImage,
+    CompleteLayerUpload,
     CreateRepository,
     DeleteRepository,
     DescribeImages,
+    DescribeRegistry,
     DescribeRepositories,
     GetAuthorizationToken,
+    GetDownloadUrlForLayer,
+    InitiateLayerUpload,
+    ListImageReferrers,
     ListImages,
+    ListTagsForResource,
     PutImage,
+    PutImageScanningConfiguration,
+    PutImageTagMutability,
+    TagResource,
+    UntagResource,
+    UploadLayerPart,
 }
 
 impl Operation {
-    pub(crate) const SERVED: [Self; 9] = [
+    pub(crate) const SERVED: [Self; 21] = [
+        Self::BatchCheckLayerAvailability,
         Self::BatchDeleteImage,
         Self::BatchGetImage,
+        Self::CompleteLayerUpload,
         Self::CreateRepository,
         Self::DeleteRepository,
         Self::DescribeImages,
+        Self::DescribeRegistry,
         Self::DescribeRepositories,
         Self::GetAuthorizationToken,
+        Self::GetDownloadUrlForLayer,
+        Self::InitiateLayerUpload,
+        Self::ListImageReferrers,
         Self::ListImages,
+        Self::ListTagsForResource,
         Self::PutImage,
+        Self::PutImageScanningConfiguration,
+        Self::PutImageTagMutability,
+        Self::TagResource,
+        Self::UntagResource,
+        Self::UploadLayerPart,
     ];
 
     pub(crate) fn name(self) -> &'static str {
         match self {
+            Self::BatchCheckLayerAvailability => "BatchCheckLayerAvailability",
             Self::BatchDeleteImage => "BatchDeleteImage",
             Self::BatchGetImage => "BatchGetImage",
+            Self::CompleteLayerUpload => "CompleteLayerUpload",
             Self::CreateRepository => "CreateRepository",
             Self::DeleteRepository => "DeleteRepository",
             Self::DescribeImages => "DescribeImages",
+            Self::DescribeRegistry => "DescribeRegistry",
             Self::DescribeRepositories => "DescribeRepositories",
             Self::GetAuthorizationToken => "GetAuthorizationToken",
+            Self::GetDownloadUrlForLayer => "GetDownloadUrlForLayer",
+            Self::InitiateLayerUpload => "InitiateLayerUpload",
+            Self::ListImageReferrers => "ListImageReferrers",
             Self::ListImages => "ListImages",
+            Self::ListTagsForResource => "ListTagsForResource",
             Self::PutImage => "PutImage",
+            Self::PutImageScanningConfiguration => "PutImageScanningConfiguration",
+            Self::PutImageTagMutability => "PutImageTagMutability",
+            Self::TagResource => "TagResource",
+            Self::UntagResource => "UntagResource",
+            Self::UploadLayerPart => "UploadLayerPart",
         }
     }
 }

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::{Context, EcrError};
 
 /// Most resource tags on a repository, as ECR's.
-const MAX_TAGS: usize = 50;
+const MAX_TAGS: usize = berth_registry::MAX_RESOURCE_TAGS;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -308,4 +308,159 @@ pub(crate) async fn delete_repository(
     };
     let repository = ctx.registry.delete_repository(&ctx.caller, &repo, input.force).await?;
     Ok(json!({ "repository": repository_json(ctx, &repository) }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct PutImageTagMutabilityInput {
+    registry_id: Option<String>,
+    repository_name: String,
+    image_tag_mutability: String,
+    #[serde(default)]
+    image_tag_mutability_exclusion_filters: Vec<ExclusionFilter>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct PutImageScanningConfigurationInput {
+    registry_id: Option<String>,
+    repository_name: String,
+    image_scanning_configuration: ScanningConfiguration,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct TagResourceInput {
+    resource_arn: String,
+    tags: Vec<ResourceTag>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct UntagResourceInput {
+    resource_arn: String,
+    tag_keys: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ListTagsForResourceInput {
+    resource_arn: String,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct DescribeRegistryInput {}
+
+fn exclusion_filters_json(filters: &[String]) -> Value {
+    json!(filters.iter().map(|f| json!({ "filterType": "WILDCARD", "filter": f })).collect::<Vec<_>>())
+}
+
+pub(crate) async fn put_image_tag_mutability(
+    ctx: &Context<'_>,
+    input: PutImageTagMutabilityInput,
+) -> Result<Value, EcrError> {
+    let repo = RepoPath {
+        account: registry_id(ctx, input.registry_id.as_deref())?,
+        name: repository_name(&input.repository_name)?,
+    };
+    let mutability: TagMutability = input
+        .image_tag_mutability
+        .parse()
+        .map_err(|e: berth_core::InvalidInput| constraint("imageTagMutability", &e.reason))?;
+    let mut filters = Vec::new();
+    for f in &input.image_tag_mutability_exclusion_filters {
+        if f.filter_type != "WILDCARD" {
+            return Err(constraint(
+                "imageTagMutabilityExclusionFilters.filterType",
+                "must be one of [WILDCARD]",
+            ));
+        }
+        filters.push(f.filter.clone());
+    }
+    let settings = ctx
+        .registry
+        .update_repository_settings(&ctx.caller, &repo, berth_iam::Action::PutImageTagMutability, |s| {
+            s.tag_mutability = mutability;
+            s.mutability_exclusions = filters;
+        })
+        .await?;
+    let mut out = json!({
+        "registryId": repo.account.as_str(),
+        "repositoryName": repo.name.as_str(),
+        "imageTagMutability": settings.tag_mutability.as_str(),
+    });
+    if !settings.mutability_exclusions.is_empty() {
+        out["imageTagMutabilityExclusionFilters"] = exclusion_filters_json(&settings.mutability_exclusions);
+    }
+    Ok(out)
+}
+
+pub(crate) async fn put_image_scanning_configuration(
+    ctx: &Context<'_>,
+    input: PutImageScanningConfigurationInput,
+) -> Result<Value, EcrError> {
+    let repo = RepoPath {
+        account: registry_id(ctx, input.registry_id.as_deref())?,
+        name: repository_name(&input.repository_name)?,
+    };
+    let scan_on_push = input.image_scanning_configuration.scan_on_push;
+    let settings = ctx
+        .registry
+        .update_repository_settings(
+            &ctx.caller,
+            &repo,
+            berth_iam::Action::PutImageScanningConfiguration,
+            |s| {
+                s.scan_on_push = scan_on_push;
+            },
+        )
+        .await?;
+    Ok(json!({
+        "registryId": repo.account.as_str(),
+        "repositoryName": repo.name.as_str(),
+        "imageScanningConfiguration": { "scanOnPush": settings.scan_on_push },
+    }))
+}
+
+pub(crate) async fn tag_resource(ctx: &Context<'_>, input: TagResourceInput) -> Result<Value, EcrError> {
+    let repo = ctx.registry.repository_from_arn(&input.resource_arn)?;
+    if input.tags.is_empty() {
+        return Err(constraint("tags", "must have at least 1 member"));
+    }
+    let tags = resource_tags(&input.tags)?;
+    ctx.registry.tag_repository(&ctx.caller, &repo, &tags).await?;
+    Ok(json!({}))
+}
+
+pub(crate) async fn untag_resource(ctx: &Context<'_>, input: UntagResourceInput) -> Result<Value, EcrError> {
+    let repo = ctx.registry.repository_from_arn(&input.resource_arn)?;
+    if input.tag_keys.is_empty() || input.tag_keys.len() > MAX_TAGS {
+        return Err(constraint("tagKeys", "must have 1 to 50 members"));
+    }
+    if let Some(bad) = input.tag_keys.iter().find(|k| k.is_empty() || k.len() > 128) {
+        return Err(EcrError::new(
+            "InvalidTagParameterException",
+            format!("tag key {bad:?} must be 1 to 128 characters"),
+        ));
+    }
+    ctx.registry.untag_repository(&ctx.caller, &repo, &input.tag_keys).await?;
+    Ok(json!({}))
+}
+
+pub(crate) async fn list_tags_for_resource(
+    ctx: &Context<'_>,
+    input: ListTagsForResourceInput,
+) -> Result<Value, EcrError> {
+    let repo = ctx.registry.repository_from_arn(&input.resource_arn)?;
+    let tags = ctx.registry.repository_tags(&ctx.caller, &repo).await?;
+    Ok(json!({ "tags": tags.iter().map(|(k, v)| json!({ "Key": k, "Value": v })).collect::<Vec<_>>() }))
+}
+
+pub(crate) async fn describe_registry(
+    ctx: &Context<'_>,
+    _input: DescribeRegistryInput,
+) -> Result<Value, EcrError> {
+    let account = registry_id(ctx, None)?;
+    ctx.registry.describe_registry(&ctx.caller, &account)?;
+    Ok(json!({ "registryId": account.as_str(), "replicationConfiguration": { "rules": [] } }))
 }

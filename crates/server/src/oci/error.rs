@@ -49,6 +49,7 @@ fn status_and_code(error: &RegistryError) -> (StatusCode, &'static str) {
         E::ManifestBlobUnknown(_) => (StatusCode::BAD_REQUEST, "MANIFEST_BLOB_UNKNOWN"),
         E::TagInvalid(_) | E::TagImmutable(_) => (StatusCode::BAD_REQUEST, "TAG_INVALID"),
         E::ImageNotFound(_) => (StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN"),
+        E::LayersNotFound(_) => (StatusCode::NOT_FOUND, "BLOB_UNKNOWN"),
         E::BlobUnknown(_) => (StatusCode::NOT_FOUND, "BLOB_UNKNOWN"),
         E::UploadUnknown(_) => (StatusCode::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN"),
         E::DigestInvalid(_) => (StatusCode::BAD_REQUEST, "DIGEST_INVALID"),
@@ -60,7 +61,10 @@ fn status_and_code(error: &RegistryError) -> (StatusCode, &'static str) {
         E::RepositoryAlreadyExists { .. }
         | E::RepositoryNotEmpty { .. }
         | E::InvalidParameter(_)
-        | E::ImageAlreadyExists(_) => (StatusCode::BAD_REQUEST, "UNSUPPORTED"),
+        | E::ImageAlreadyExists(_)
+        | E::LayerAlreadyExists(_)
+        | E::EmptyUpload(_)
+        | E::TooManyTags(_) => (StatusCode::BAD_REQUEST, "UNSUPPORTED"),
         E::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN"),
     }
 }

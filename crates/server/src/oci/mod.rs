@@ -211,6 +211,13 @@ async fn handle(
         }
         (OciPath::Blob { name, digest }, m) => {
             let repo = parse_repo(name, &caller)?;
+            // A URL from GetDownloadUrlForLayer carries its own, blob-bound authorization.
+            let caller = match (param(query, crate::DOWNLOAD_TOKEN_PARAM)?, m) {
+                (Some(token), &Method::GET | &Method::HEAD) => {
+                    registry.caller_from_download_token(&token, &repo, &parse_digest(digest)?).await?
+                }
+                _ => caller,
+            };
             match *m {
                 Method::GET => get_blob(registry, &caller, &repo, digest, headers, true).await,
                 Method::HEAD => get_blob(registry, &caller, &repo, digest, headers, false).await,

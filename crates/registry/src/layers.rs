@@ -1,0 +1,154 @@
+//! Layers through the ECR API: availability checks, download URLs served by berth itself, and
+//! the three-step upload (initiate, parts, complete) on the same upload machinery as OCI.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use berth_core::Digest;
+use berth_iam::Action;
+
+use crate::{ByteStream, Caller, Registry, RegistryError, RepoPath, UploadStatus};
+
+/// How long a download URL works.
+pub const DOWNLOAD_URL_LIFETIME: Duration = Duration::from_secs(3600);
+const DOWNLOAD_URL: &str = "download-url";
+
+/// A layer's availability in a repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LayerCheck {
+    Available { digest: Digest, size: u64 },
+    Missing { digest: String, code: &'static str, reason: String },
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+impl Registry {
+    /// BatchCheckLayerAvailability.
+    pub async fn check_layers(
+        &self,
+        caller: &Caller,
+        repo: &RepoPath,
+        digests: &[String],
+    ) -> Result<Vec<LayerCheck>, RegistryError> {
+        let repository =
+            self.authorized_repository(caller, Action::BatchCheckLayerAvailability, repo).await?;
+        let mut out = Vec::with_capacity(digests.len());
+        for raw in digests {
+            let Ok(digest) = raw.parse::<Digest>() else {
+                out.push(LayerCheck::Missing {
+                    digest: raw.clone(),
+                    code: "InvalidLayerDigest",
+                    reason: "Invalid layer digest".to_owned(),
+                });
+                continue;
+            };
+            out.push(match self.meta.repository_blob(repository.id, &digest).await? {
+                Some(blob) => LayerCheck::Available { digest, size: blob.size },
+                None => LayerCheck::Missing {
+                    digest: raw.clone(),
+                    code: "MissingLayerDigest",
+                    reason: "Requested layer not found".to_owned(),
+                },
+            });
+        }
+        Ok(out)
+    }
+
+    /// GetDownloadUrlForLayer: a signed token that lets the blob URL be fetched without other
+    /// credentials until it expires or the caller's key is disabled.
+    pub async fn download_token(
+        &self,
+        caller: &Caller,
+        repo: &RepoPath,
+        digest: &Digest,
+    ) -> Result<String, RegistryError> {
+        let repository = self.authorized_repository(caller, Action::GetDownloadUrlForLayer, repo).await?;
+        if self.meta.repository_blob(repository.id, digest).await?.is_none() {
+            return Err(RegistryError::LayersNotFound(format!(
+                "The layer '{digest}' does not exist in the repository with name '{}' in the registry with id '{}'",
+                repo.name, repo.account
+            )));
+        }
+        let key = caller
+            .access_key_id
+            .as_deref()
+            .ok_or_else(|| RegistryError::Unauthenticated("no access key behind this request".to_owned()))?;
+        let expires = unix_now() + DOWNLOAD_URL_LIFETIME.as_secs();
+        Ok(self.tokens.sign_opaque(DOWNLOAD_URL, &format!("{repo}|{digest}|{expires}|{key}")))
+    }
+
+    /// The caller a download token stands for, if it is valid for exactly this blob.
+    pub async fn caller_from_download_token(
+        &self,
+        token: &str,
+        repo: &RepoPath,
+        digest: &Digest,
+    ) -> Result<Caller, RegistryError> {
+        let refused = || {
+            RegistryError::Unauthenticated(
+                "the download URL is not valid for this blob, or has expired".to_owned(),
+            )
+        };
+        let payload = self.tokens.open_opaque(DOWNLOAD_URL, token).ok_or_else(refused)?;
+        let mut parts = payload.split('|');
+        let (Some(for_repo), Some(for_digest), Some(expires), Some(key), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(refused());
+        };
+        let expires: u64 = expires.parse().map_err(|_| refused())?;
+        if for_repo != repo.to_string() || for_digest != digest.to_string() || unix_now() >= expires {
+            return Err(refused());
+        }
+        self.caller_for_key(key).await.map_err(|_| refused())
+    }
+
+    /// InitiateLayerUpload: like an OCI upload start, but the repository must exist.
+    pub async fn initiate_layer_upload(
+        &self,
+        caller: &Caller,
+        repo: &RepoPath,
+    ) -> Result<UploadStatus, RegistryError> {
+        self.authorized_repository(caller, Action::InitiateLayerUpload, repo).await?;
+        self.start_upload(caller, repo).await
+    }
+
+    /// UploadLayerPart: bytes `first..=last` of the layer.
+    pub async fn upload_layer_part(
+        &self,
+        caller: &Caller,
+        repo: &RepoPath,
+        upload_id: &str,
+        first: u64,
+        last: u64,
+        part: ByteStream,
+    ) -> Result<UploadStatus, RegistryError> {
+        self.upload_chunk(caller, repo, upload_id, Some((first, last)), part).await
+    }
+
+    /// CompleteLayerUpload: verifies the digest and stores the layer; refuses an empty upload
+    /// and a layer the repository already holds, as ECR does.
+    pub async fn complete_layer_upload(
+        &self,
+        caller: &Caller,
+        repo: &RepoPath,
+        upload_id: &str,
+        digest: &Digest,
+    ) -> Result<Digest, RegistryError> {
+        let status = self.upload_status(caller, repo, upload_id).await?;
+        if status.length == 0 {
+            return Err(RegistryError::EmptyUpload(format!(
+                "The upload {upload_id} contains no layer parts"
+            )));
+        }
+        let repository = self.authorized_repository(caller, Action::CompleteLayerUpload, repo).await?;
+        if self.meta.repository_blob(repository.id, digest).await?.is_some() {
+            return Err(RegistryError::LayerAlreadyExists(format!(
+                "The layer '{digest}' already exists in the repository with name '{}' in the registry with id '{}'",
+                repo.name, repo.account
+            )));
+        }
+        self.complete_upload(caller, repo, upload_id, digest, None, None).await
+    }
+}
