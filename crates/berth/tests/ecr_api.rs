@@ -274,16 +274,19 @@ async fn image_listings_page_completely() {
 }
 
 /// The operations berth serves from ECR's model.
-const SERVED: [&str; 21] = [
+const SERVED: [&str; 25] = [
     "BatchCheckLayerAvailability",
     "BatchDeleteImage",
     "BatchGetImage",
     "CompleteLayerUpload",
     "CreateRepository",
+    "CreateRepositoryCreationTemplate",
     "DeleteRepository",
+    "DeleteRepositoryCreationTemplate",
     "DescribeImages",
     "DescribeRegistry",
     "DescribeRepositories",
+    "DescribeRepositoryCreationTemplates",
     "GetAuthorizationToken",
     "GetDownloadUrlForLayer",
     "InitiateLayerUpload",
@@ -295,6 +298,7 @@ const SERVED: [&str; 21] = [
     "PutImageTagMutability",
     "TagResource",
     "UntagResource",
+    "UpdateRepositoryCreationTemplate",
     "UploadLayerPart",
 ];
 
@@ -453,4 +457,81 @@ async fn repository_settings_and_resource_tags_change_through_the_api() {
     assert_eq!(out["repositories"][0]["imageScanningConfiguration"]["scanOnPush"], true);
     let (_, out) = berth.ecr("DescribeRegistry", json!({})).await;
     assert_eq!(out, json!({"registryId": ACCOUNT, "replicationConfiguration": {"rules": []}}));
+}
+
+#[tokio::test]
+async fn creation_templates_shape_repositories_created_on_push() {
+    let berth = Berth::start().await;
+    let (status, out) = berth
+        .ecr(
+            "CreateRepositoryCreationTemplate",
+            json!({"prefix": "mlops/", "appliedFor": ["CREATE_ON_PUSH"], "imageTagMutability": "IMMUTABLE",
+                   "resourceTags": [{"Key": "team", "Value": "ml"}], "description": "ML base images"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(out["repositoryCreationTemplate"]["prefix"], "mlops/");
+    let (status, out) = berth
+        .ecr("CreateRepositoryCreationTemplate", json!({"prefix": "ROOT", "appliedFor": ["CREATE_ON_PUSH"],
+                                                        "resourceTags": [{"Key": "owner", "Value": "platform"}]}))
+        .await;
+    assert_eq!(status, 200, "{out}");
+    let (status, out) = berth
+        .ecr("CreateRepositoryCreationTemplate", json!({"prefix": "ROOT", "appliedFor": ["CREATE_ON_PUSH"]}))
+        .await;
+    assert_eq!((status, out["__type"].as_str()), (400, Some("TemplateAlreadyExistsException")));
+    let (status, out) = berth
+        .ecr(
+            "CreateRepositoryCreationTemplate",
+            json!({"prefix": "Bad Prefix", "appliedFor": ["CREATE_ON_PUSH"]}),
+        )
+        .await;
+    assert_eq!((status, out["__type"].as_str()), (400, Some("InvalidParameterException")));
+
+    // Pushing creates the repository with the most specific template.
+    let digest = berth.push_image(&repo("mlops/python-base"), "v1", br#"{"os":"linux"}"#, b"l").await;
+    let (_, out) = berth.ecr("DescribeRepositories", json!({"repositoryNames": ["mlops/python-base"]})).await;
+    assert_eq!(out["repositories"][0]["imageTagMutability"], "IMMUTABLE", "{out}");
+    let arn = out["repositories"][0]["repositoryArn"].as_str().expect("arn").to_owned();
+    let (_, tags) = berth.ecr("ListTagsForResource", json!({"resourceArn": arn})).await;
+    assert_eq!(tags["tags"], json!([{"Key": "team", "Value": "ml"}]));
+    let (second, _) =
+        berth.image_manifest(&repo("mlops/python-base"), br#"{"os":"linux","v":2}"#, b"l").await;
+    assert_eq!(
+        berth.put_manifest(&repo("mlops/python-base"), "v1", OCI_MANIFEST, &second).await.status(),
+        400
+    );
+    assert!(!digest.is_empty());
+    berth.push_image(&repo("other/app"), "v1", br#"{"os":"linux"}"#, b"l").await;
+    let (_, out) = berth.ecr("DescribeRepositories", json!({"repositoryNames": ["other/app"]})).await;
+    assert_eq!(out["repositories"][0]["imageTagMutability"], "MUTABLE");
+    let arn = out["repositories"][0]["repositoryArn"].as_str().expect("arn").to_owned();
+    let (_, tags) = berth.ecr("ListTagsForResource", json!({"resourceArn": arn})).await;
+    assert_eq!(
+        tags["tags"],
+        json!([{"Key": "owner", "Value": "platform"}]),
+        "ROOT applies when nothing else does"
+    );
+
+    let (status, out) = berth
+        .ecr("UpdateRepositoryCreationTemplate", json!({"prefix": "mlops/", "imageTagMutability": "MUTABLE"}))
+        .await;
+    assert_eq!(
+        (status, &out["repositoryCreationTemplate"]["imageTagMutability"]),
+        (200, &json!("MUTABLE")),
+        "{out}"
+    );
+    assert_eq!(out["repositoryCreationTemplate"]["description"], "ML base images", "untouched fields stay");
+    let (_, out) = berth.ecr("DescribeRepositoryCreationTemplates", json!({})).await;
+    let prefixes: Vec<_> = out["repositoryCreationTemplates"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|t| t["prefix"].clone())
+        .collect();
+    assert_eq!(prefixes, vec![json!("ROOT"), json!("mlops/")]);
+    let (status, _) = berth.ecr("DeleteRepositoryCreationTemplate", json!({"prefix": "mlops/"})).await;
+    assert_eq!(status, 200);
+    let (status, out) = berth.ecr("DeleteRepositoryCreationTemplate", json!({"prefix": "mlops/"})).await;
+    assert_eq!((status, out["__type"].as_str()), (400, Some("TemplateNotFoundException")));
 }

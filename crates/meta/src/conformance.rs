@@ -77,6 +77,46 @@ pub async fn run(store: &dyn MetaStore) {
     referrers_and_manifest_deletion(store).await;
     repositories_keep_their_settings_and_delete_only_when_asked(store).await;
     images_list_with_their_tags_in_pages(store).await;
+    creation_templates_round_trip(store).await;
+}
+
+async fn creation_templates_round_trip(store: &dyn MetaStore) {
+    let a: AccountId = "111111111111".parse().expect("account");
+    let template = crate::CreationTemplate {
+        prefix: "mlops/".to_owned(),
+        description: Some("ML images".to_owned()),
+        settings: RepositorySettings {
+            tag_mutability: TagMutability::ImmutableWithExclusion,
+            mutability_exclusions: vec!["latest".to_owned()],
+            scan_on_push: false,
+            encryption: EncryptionType::Aes256,
+            kms_key: None,
+        },
+        resource_tags: vec![("team".to_owned(), "ml".to_owned())],
+        repository_policy: Some("{}".to_owned()),
+        lifecycle_policy: None,
+        applied_for: vec!["CREATE_ON_PUSH".to_owned(), "REPLICATION".to_owned()],
+        custom_role_arn: None,
+        created_at: 1,
+        updated_at: 1,
+    };
+    store.put_creation_template(&a, &template, false).await.expect("create");
+    assert!(matches!(
+        store.put_creation_template(&a, &template, false).await,
+        Err(MetaError::AlreadyExists(_))
+    ));
+    let mut root = template.clone();
+    root.prefix = "ROOT".to_owned();
+    assert!(matches!(store.put_creation_template(&a, &root, true).await, Err(MetaError::NotFound(_))));
+    store.put_creation_template(&a, &root, false).await.expect("create root");
+    let mut changed = template.clone();
+    changed.resource_tags = vec![];
+    changed.updated_at = 2;
+    store.put_creation_template(&a, &changed, true).await.expect("replace");
+    assert_eq!(store.creation_templates(&a).await.expect("list"), vec![root.clone(), changed]);
+    assert!(store.delete_creation_template(&a, "ROOT").await.expect("delete"));
+    assert!(!store.delete_creation_template(&a, "ROOT").await.expect("delete"));
+    assert_eq!(store.creation_templates(&a).await.expect("list").len(), 1);
 }
 
 async fn accounts_and_keys(store: &dyn MetaStore) {

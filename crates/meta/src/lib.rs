@@ -139,6 +139,25 @@ pub struct NewManifest {
     pub manifests: Vec<Digest>,
 }
 
+/// A repository creation template: what repositories whose name starts with `prefix` get
+/// when they are created (on push, for `CREATE_ON_PUSH`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreationTemplate {
+    /// A name prefix, or `ROOT` for every repository.
+    pub prefix: String,
+    pub description: Option<String>,
+    /// Mutability, exclusions and encryption; `scan_on_push` is not part of a template.
+    pub settings: RepositorySettings,
+    pub resource_tags: Vec<(String, String)>,
+    pub repository_policy: Option<String>,
+    pub lifecycle_policy: Option<String>,
+    /// `REPLICATION`, `PULL_THROUGH_CACHE`, `CREATE_ON_PUSH`.
+    pub applied_for: Vec<String>,
+    pub custom_role_arn: Option<String>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
 /// What committing an upload did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BlobCommit {
@@ -206,6 +225,18 @@ pub trait MetaStore: Send + Sync {
     ) -> Result<(), MetaError>;
     /// Removes resource tags by key; absent keys are ignored.
     async fn untag_repository(&self, repository_id: i64, keys: &[String]) -> Result<(), MetaError>;
+    /// Stores a creation template: a new one (`AlreadyExists` if the prefix is taken) or a
+    /// replacement (`NotFound` if it is not).
+    async fn put_creation_template(
+        &self,
+        account: &AccountId,
+        template: &CreationTemplate,
+        replace: bool,
+    ) -> Result<(), MetaError>;
+    /// Every creation template of an account, ordered by prefix.
+    async fn creation_templates(&self, account: &AccountId) -> Result<Vec<CreationTemplate>, MetaError>;
+    /// Deletes a creation template; false if there was none.
+    async fn delete_creation_template(&self, account: &AccountId, prefix: &str) -> Result<bool, MetaError>;
     /// Returns the repository, creating it with default settings (in an existing account) if
     /// absent.
     async fn ensure_repository(

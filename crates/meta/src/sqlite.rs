@@ -11,8 +11,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 use crate::{
-    AccessKey, Account, BlobCommit, BlobRecord, ImageDetail, ManifestRecord, MetaError, MetaStore, Millis,
-    NewManifest, Page, Repository, TagFilter, Upload, now_millis,
+    AccessKey, Account, BlobCommit, BlobRecord, CreationTemplate, ImageDetail, ManifestRecord, MetaError,
+    MetaStore, Millis, NewManifest, Page, Repository, TagFilter, Upload, now_millis,
 };
 
 pub struct SqliteMetaStore {
@@ -426,6 +426,134 @@ impl MetaStore for SqliteMetaStore {
         }
         tx.commit().await.map_err(backend)?;
         Ok(())
+    }
+
+    async fn put_creation_template(
+        &self,
+        account: &AccountId,
+        template: &CreationTemplate,
+        replace: bool,
+    ) -> Result<(), MetaError> {
+        let t = template;
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        let exists: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM creation_templates WHERE account_id = ? AND prefix = ?")
+                .bind(account.as_str())
+                .bind(&t.prefix)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(backend)?;
+        match (exists.is_some(), replace) {
+            (true, false) => return Err(MetaError::AlreadyExists(format!("template {}", t.prefix))),
+            (false, true) => return Err(MetaError::NotFound(format!("template {}", t.prefix))),
+            _ => {}
+        }
+        sqlx::query("DELETE FROM creation_template_tags WHERE account_id = ? AND prefix = ?")
+            .bind(account.as_str())
+            .bind(&t.prefix)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        sqlx::query(
+            "INSERT INTO creation_templates (account_id, prefix, description, tag_mutability, mutability_exclusions,
+                 encryption_type, kms_key, repository_policy, lifecycle_policy, applied_for, custom_role_arn,
+                 created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (account_id, prefix) DO UPDATE SET description = excluded.description,
+                 tag_mutability = excluded.tag_mutability, mutability_exclusions = excluded.mutability_exclusions,
+                 encryption_type = excluded.encryption_type, kms_key = excluded.kms_key,
+                 repository_policy = excluded.repository_policy, lifecycle_policy = excluded.lifecycle_policy,
+                 applied_for = excluded.applied_for, custom_role_arn = excluded.custom_role_arn,
+                 updated_at = excluded.updated_at",
+        )
+        .bind(account.as_str())
+        .bind(&t.prefix)
+        .bind(&t.description)
+        .bind(t.settings.tag_mutability.as_str())
+        .bind(t.settings.mutability_exclusions.join(","))
+        .bind(t.settings.encryption.as_str())
+        .bind(&t.settings.kms_key)
+        .bind(&t.repository_policy)
+        .bind(&t.lifecycle_policy)
+        .bind(t.applied_for.join(","))
+        .bind(&t.custom_role_arn)
+        .bind(t.created_at)
+        .bind(t.updated_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        for (key, value) in &t.resource_tags {
+            sqlx::query(
+                "INSERT INTO creation_template_tags (account_id, prefix, key, value) VALUES (?, ?, ?, ?)",
+            )
+            .bind(account.as_str())
+            .bind(&t.prefix)
+            .bind(key)
+            .bind(value)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(())
+    }
+
+    async fn creation_templates(&self, account: &AccountId) -> Result<Vec<CreationTemplate>, MetaError> {
+        let rows = sqlx::query(
+            "SELECT prefix, description, tag_mutability, mutability_exclusions, encryption_type, kms_key,
+                    repository_policy, lifecycle_policy, applied_for, custom_role_arn, created_at, updated_at
+             FROM creation_templates WHERE account_id = ? ORDER BY prefix",
+        )
+        .bind(account.as_str())
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        let tags: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT prefix, key, value FROM creation_template_tags WHERE account_id = ? ORDER BY prefix, key",
+        )
+        .bind(account.as_str())
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        let split =
+            |text: String| text.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect::<Vec<_>>();
+        rows.iter()
+            .map(|row| {
+                let prefix: String = row.get(0);
+                Ok(CreationTemplate {
+                    description: row.get(1),
+                    settings: RepositorySettings {
+                        tag_mutability: parse(row.get::<&str, _>(2), "tag mutability")?,
+                        mutability_exclusions: split(row.get(3)),
+                        scan_on_push: false,
+                        encryption: parse(row.get::<&str, _>(4), "encryption type")?,
+                        kms_key: row.get(5),
+                    },
+                    resource_tags: tags
+                        .iter()
+                        .filter(|(p, _, _)| p == &prefix)
+                        .map(|(_, k, v)| (k.clone(), v.clone()))
+                        .collect(),
+                    repository_policy: row.get(6),
+                    lifecycle_policy: row.get(7),
+                    applied_for: split(row.get(8)),
+                    custom_role_arn: row.get(9),
+                    created_at: row.get(10),
+                    updated_at: row.get(11),
+                    prefix,
+                })
+            })
+            .collect()
+    }
+
+    async fn delete_creation_template(&self, account: &AccountId, prefix: &str) -> Result<bool, MetaError> {
+        let done = sqlx::query("DELETE FROM creation_templates WHERE account_id = ? AND prefix = ?")
+            .bind(account.as_str())
+            .bind(prefix)
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected() > 0)
     }
 
     async fn ensure_repository(

@@ -41,6 +41,10 @@ pub enum RegistryError {
     EmptyUpload(String),
     #[error("{0}")]
     TooManyTags(String),
+    #[error("{0}")]
+    TemplateAlreadyExists(String),
+    #[error("{0}")]
+    TemplateNotFound(String),
     #[error("blob unknown to registry: {0}")]
     BlobUnknown(Digest),
     #[error("upload unknown: {0}")]

@@ -13,6 +13,7 @@ mod layers;
 mod manifests;
 mod pulls;
 mod repositories;
+mod templates;
 mod uploads;
 
 use std::sync::Arc;
@@ -25,7 +26,7 @@ use berth_meta::MetaStore;
 
 pub use access::BootstrapCredentials;
 pub use berth_blob::ByteStream;
-pub use berth_meta::Repository;
+pub use berth_meta::{CreationTemplate, Repository};
 pub use berth_meta::{ImageDetail, TagFilter};
 pub use error::RegistryError;
 pub use images::{FoundImage, ImageFailure, ImageIdInput, ImageRef};

@@ -92,7 +92,24 @@ impl Registry {
         self.new_upload(&repository).await
     }
 
+    /// The repository, created on first push with the settings of the creation template that
+    /// matches its name (if any).
     pub(crate) async fn ensure_repository(&self, repo: &RepoPath) -> Result<Repository, RegistryError> {
+        if let Some(existing) = self.meta.get_repository(&repo.account, &repo.name).await? {
+            return Ok(existing);
+        }
+        if let Some(template) = self.template_for_push(repo).await? {
+            let created = self
+                .meta
+                .create_repository(&repo.account, &repo.name, &template.settings, &template.resource_tags)
+                .await;
+            match created {
+                Ok(repository) => return Ok(repository),
+                // Another push created it first.
+                Err(berth_meta::MetaError::AlreadyExists(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
         self.meta.ensure_repository(&repo.account, &repo.name).await.map_err(|e| match e {
             berth_meta::MetaError::NotFound(_) => {
                 RegistryError::NameUnknown { account: repo.account.to_string(), name: repo.name.to_string() }

@@ -45,6 +45,8 @@ impl From<RegistryError> for EcrError {
             E::LayerAlreadyExists(_) => "LayerAlreadyExistsException",
             E::EmptyUpload(_) => "EmptyUploadException",
             E::TooManyTags(_) => "TooManyTagsException",
+            E::TemplateAlreadyExists(_) => "TemplateAlreadyExistsException",
+            E::TemplateNotFound(_) => "TemplateNotFoundException",
             E::TagImmutable(_) => "ImageTagAlreadyExistsException",
             E::BlobUnknown(_) | E::ManifestBlobUnknown(_) => "LayersNotFoundException",
             E::UploadUnknown(_) => "UploadNotFoundException",

@@ -9,6 +9,7 @@ mod images;
 mod layers;
 mod operations;
 mod repositories;
+mod templates;
 
 use std::sync::Arc;
 
@@ -120,6 +121,10 @@ async fn handle(
         Operation::TagResource => repositories::tag_resource(&ctx, input(&body)?).await,
         Operation::UntagResource => repositories::untag_resource(&ctx, input(&body)?).await,
         Operation::ListTagsForResource => repositories::list_tags_for_resource(&ctx, input(&body)?).await,
+        Operation::CreateRepositoryCreationTemplate => templates::create(&ctx, input(&body)?).await,
+        Operation::UpdateRepositoryCreationTemplate => templates::update(&ctx, input(&body)?).await,
+        Operation::DescribeRepositoryCreationTemplates => templates::describe(&ctx, input(&body)?).await,
+        Operation::DeleteRepositoryCreationTemplate => templates::delete(&ctx, input(&body)?).await,
     }
 }
 

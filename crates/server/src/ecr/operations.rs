@@ -77,10 +77,13 @@ pub(crate) enum Operation {
     BatchGetImage,
     CompleteLayerUpload,
     CreateRepository,
+    CreateRepositoryCreationTemplate,
     DeleteRepository,
+    DeleteRepositoryCreationTemplate,
     DescribeImages,
     DescribeRegistry,
     DescribeRepositories,
+    DescribeRepositoryCreationTemplates,
     GetAuthorizationToken,
     GetDownloadUrlForLayer,
     InitiateLayerUpload,
@@ -92,20 +95,24 @@ pub(crate) enum Operation {
     PutImageTagMutability,
     TagResource,
     UntagResource,
+    UpdateRepositoryCreationTemplate,
     UploadLayerPart,
 }
 
 impl Operation {
-    pub(crate) const SERVED: [Self; 21] = [
+    pub(crate) const SERVED: [Self; 25] = [
         Self::BatchCheckLayerAvailability,
         Self::BatchDeleteImage,
         Self::BatchGetImage,
         Self::CompleteLayerUpload,
         Self::CreateRepository,
+        Self::CreateRepositoryCreationTemplate,
         Self::DeleteRepository,
+        Self::DeleteRepositoryCreationTemplate,
         Self::DescribeImages,
         Self::DescribeRegistry,
         Self::DescribeRepositories,
+        Self::DescribeRepositoryCreationTemplates,
         Self::GetAuthorizationToken,
         Self::GetDownloadUrlForLayer,
         Self::InitiateLayerUpload,
@@ -117,6 +124,7 @@ impl Operation {
         Self::PutImageTagMutability,
         Self::TagResource,
         Self::UntagResource,
+        Self::UpdateRepositoryCreationTemplate,
         Self::UploadLayerPart,
     ];
 
@@ -127,10 +135,13 @@ impl Operation {
             Self::BatchGetImage => "BatchGetImage",
             Self::CompleteLayerUpload => "CompleteLayerUpload",
             Self::CreateRepository => "CreateRepository",
+            Self::CreateRepositoryCreationTemplate => "CreateRepositoryCreationTemplate",
             Self::DeleteRepository => "DeleteRepository",
+            Self::DeleteRepositoryCreationTemplate => "DeleteRepositoryCreationTemplate",
             Self::DescribeImages => "DescribeImages",
             Self::DescribeRegistry => "DescribeRegistry",
             Self::DescribeRepositories => "DescribeRepositories",
+            Self::DescribeRepositoryCreationTemplates => "DescribeRepositoryCreationTemplates",
             Self::GetAuthorizationToken => "GetAuthorizationToken",
             Self::GetDownloadUrlForLayer => "GetDownloadUrlForLayer",
             Self::InitiateLayerUpload => "InitiateLayerUpload",
@@ -142,6 +153,7 @@ impl Operation {
             Self::PutImageTagMutability => "PutImageTagMutability",
             Self::TagResource => "TagResource",
             Self::UntagResource => "UntagResource",
+            Self::UpdateRepositoryCreationTemplate => "UpdateRepositoryCreationTemplate",
             Self::UploadLayerPart => "UploadLayerPart",
         }
     }

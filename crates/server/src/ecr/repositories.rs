@@ -21,7 +21,7 @@ pub(crate) struct GetAuthorizationTokenInput {
 }
 
 #[derive(Deserialize)]
-pub(crate) struct ResourceTag {
+pub(super) struct ResourceTag {
     #[serde(rename = "Key")]
     key: String,
     #[serde(rename = "Value")]
@@ -30,24 +30,24 @@ pub(crate) struct ResourceTag {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct ExclusionFilter {
-    filter_type: String,
-    filter: String,
+pub(super) struct ExclusionFilter {
+    pub(super) filter_type: String,
+    pub(super) filter: String,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct ScanningConfiguration {
+pub(super) struct ScanningConfiguration {
     #[serde(default)]
     scan_on_push: bool,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct EncryptionConfiguration {
-    encryption_type: String,
+pub(super) struct EncryptionConfiguration {
+    pub(super) encryption_type: String,
     #[serde(default)]
-    kms_key: Option<String>,
+    pub(super) kms_key: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -214,7 +214,7 @@ fn settings_from(input: &CreateRepositoryInput) -> Result<RepositorySettings, Ec
     })
 }
 
-fn resource_tags(tags: &[ResourceTag]) -> Result<Vec<(String, String)>, EcrError> {
+pub(super) fn resource_tags(tags: &[ResourceTag]) -> Result<Vec<(String, String)>, EcrError> {
     if tags.len() > MAX_TAGS {
         return Err(EcrError::new(
             "TooManyTagsException",

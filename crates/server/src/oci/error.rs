@@ -64,7 +64,9 @@ fn status_and_code(error: &RegistryError) -> (StatusCode, &'static str) {
         | E::ImageAlreadyExists(_)
         | E::LayerAlreadyExists(_)
         | E::EmptyUpload(_)
-        | E::TooManyTags(_) => (StatusCode::BAD_REQUEST, "UNSUPPORTED"),
+        | E::TooManyTags(_)
+        | E::TemplateAlreadyExists(_)
+        | E::TemplateNotFound(_) => (StatusCode::BAD_REQUEST, "UNSUPPORTED"),
         E::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN"),
     }
 }

@@ -1,0 +1,184 @@
+//! Repository creation templates: settings that repositories created on push receive, chosen
+//! by the longest matching name prefix (`ROOT` matches every name).
+
+use berth_core::AccountId;
+use berth_iam::Action;
+use berth_meta::{CreationTemplate, MetaError, now_millis};
+
+use crate::{Caller, Registry, RegistryError, RepoPath};
+
+/// The prefix that matches every repository.
+pub(crate) const ROOT_PREFIX: &str = "ROOT";
+/// What a template can be applied for.
+pub(crate) const APPLIED_FOR: [&str; 3] = ["REPLICATION", "PULL_THROUGH_CACHE", "CREATE_ON_PUSH"];
+/// Most templates per registry.
+const MAX_TEMPLATES: usize = 50;
+
+/// Whether `prefix` covers the repository `name`: `ROOT`, the name itself, or a namespace of it.
+fn covers(prefix: &str, name: &str) -> bool {
+    if prefix == ROOT_PREFIX {
+        return true;
+    }
+    let namespace = prefix.trim_end_matches('/');
+    name == namespace || name.strip_prefix(namespace).is_some_and(|rest| rest.starts_with('/'))
+}
+
+fn check_template(template: &CreationTemplate) -> Result<(), RegistryError> {
+    let invalid = |m: String| RegistryError::InvalidParameter(m);
+    let prefix = &template.prefix;
+    let namespace = prefix.trim_end_matches('/');
+    let name_like = namespace.parse::<berth_core::RepositoryName>().is_ok()
+        || (namespace.len() == 1 && namespace.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
+    if prefix != ROOT_PREFIX && (prefix.len() > 256 || !name_like) {
+        return Err(invalid(format!(
+            "Invalid parameter at 'prefix' failed to satisfy constraint: '{prefix:?} must be ROOT or a repository name \
+             prefix, optionally ending in /'"
+        )));
+    }
+    if template.applied_for.is_empty()
+        || template.applied_for.iter().any(|a| !APPLIED_FOR.contains(&a.as_str()))
+    {
+        return Err(invalid(format!(
+            "Invalid parameter at 'appliedFor' failed to satisfy constraint: 'must be 1 to 3 of [{}]'",
+            APPLIED_FOR.join(", ")
+        )));
+    }
+    if template.description.as_ref().is_some_and(|d| d.len() > 256) {
+        return Err(invalid("Invalid parameter at 'description': at most 256 characters".to_owned()));
+    }
+    for (name, text, max) in [
+        ("repositoryPolicy", &template.repository_policy, 10_240),
+        ("lifecyclePolicy", &template.lifecycle_policy, 30_720),
+    ] {
+        if text.as_ref().is_some_and(|t| t.len() > max) {
+            return Err(invalid(format!("Invalid parameter at '{name}': at most {max} characters")));
+        }
+    }
+    Ok(())
+}
+
+impl Registry {
+    fn check_templates(
+        &self,
+        caller: &Caller,
+        action: Action,
+        account: &AccountId,
+    ) -> Result<(), RegistryError> {
+        self.check_resource(caller, action, account, "*")
+    }
+
+    /// The template that applies to a repository created on push, if any.
+    pub(crate) async fn template_for_push(
+        &self,
+        repo: &RepoPath,
+    ) -> Result<Option<CreationTemplate>, RegistryError> {
+        let templates = self.meta.creation_templates(&repo.account).await?;
+        Ok(templates
+            .into_iter()
+            .filter(|t| {
+                t.applied_for.iter().any(|a| a == "CREATE_ON_PUSH") && covers(&t.prefix, repo.name.as_str())
+            })
+            // The most specific prefix wins; ROOT only when nothing else matches.
+            .max_by_key(
+                |t| if t.prefix == ROOT_PREFIX { 0 } else { t.prefix.trim_end_matches('/').len() + 1 },
+            ))
+    }
+
+    pub async fn create_creation_template(
+        &self,
+        caller: &Caller,
+        account: &AccountId,
+        mut template: CreationTemplate,
+    ) -> Result<CreationTemplate, RegistryError> {
+        self.check_templates(caller, Action::CreateRepositoryCreationTemplate, account)?;
+        check_template(&template)?;
+        if self.meta.creation_templates(account).await?.len() >= MAX_TEMPLATES {
+            return Err(RegistryError::InvalidParameter(format!(
+                "a registry can have at most {MAX_TEMPLATES} templates"
+            )));
+        }
+        let now = now_millis();
+        (template.created_at, template.updated_at) = (now, now);
+        self.meta.put_creation_template(account, &template, false).await.map_err(|e| match e {
+            MetaError::AlreadyExists(_) => RegistryError::TemplateAlreadyExists(format!(
+                "The repository creation template with prefix '{}' already exists",
+                template.prefix
+            )),
+            other => other.into(),
+        })?;
+        Ok(template)
+    }
+
+    /// Replaces a template's settings with `change` applied to the stored one.
+    pub async fn update_creation_template(
+        &self,
+        caller: &Caller,
+        account: &AccountId,
+        prefix: &str,
+        change: impl FnOnce(&mut CreationTemplate),
+    ) -> Result<CreationTemplate, RegistryError> {
+        self.check_templates(caller, Action::UpdateRepositoryCreationTemplate, account)?;
+        let mut template = self.find_template(account, prefix).await?;
+        change(&mut template);
+        check_template(&template)?;
+        template.updated_at = now_millis();
+        self.meta.put_creation_template(account, &template, true).await?;
+        Ok(template)
+    }
+
+    pub async fn describe_creation_templates(
+        &self,
+        caller: &Caller,
+        account: &AccountId,
+        prefixes: Option<&[String]>,
+    ) -> Result<Vec<CreationTemplate>, RegistryError> {
+        self.check_templates(caller, Action::DescribeRepositoryCreationTemplates, account)?;
+        let mut templates = self.meta.creation_templates(account).await?;
+        if let Some(prefixes) = prefixes {
+            templates.retain(|t| prefixes.contains(&t.prefix));
+        }
+        Ok(templates)
+    }
+
+    pub async fn delete_creation_template(
+        &self,
+        caller: &Caller,
+        account: &AccountId,
+        prefix: &str,
+    ) -> Result<CreationTemplate, RegistryError> {
+        self.check_templates(caller, Action::DeleteRepositoryCreationTemplate, account)?;
+        let template = self.find_template(account, prefix).await?;
+        self.meta.delete_creation_template(account, prefix).await?;
+        Ok(template)
+    }
+
+    async fn find_template(
+        &self,
+        account: &AccountId,
+        prefix: &str,
+    ) -> Result<CreationTemplate, RegistryError> {
+        self.meta.creation_templates(account).await?.into_iter().find(|t| t.prefix == prefix).ok_or_else(
+            || {
+                RegistryError::TemplateNotFound(format!(
+                    "The repository creation template with prefix '{prefix}' does not exist"
+                ))
+            },
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::covers;
+
+    #[test]
+    fn prefixes_cover_namespaces_not_substrings() {
+        assert!(covers("ROOT", "anything/at/all"));
+        assert!(covers("mlops/", "mlops/python-base"));
+        assert!(covers("mlops", "mlops/python-base"));
+        assert!(covers("mlops", "mlops"));
+        assert!(!covers("mlops", "mlopsx/base"));
+        assert!(!covers("mlops/", "ml/base"));
+        assert!(covers("team/a", "team/a/b"));
+    }
+}
