@@ -1,5 +1,6 @@
 //! The `berth` command: `serve` runs the registry; `login-password` prints a registry password.
 
+mod admin;
 mod config;
 mod data_dir;
 
@@ -32,6 +33,11 @@ enum Command {
         #[arg(long)]
         listen: Option<String>,
     },
+    /// Administer accounts and access keys (works on the data directory of a running server).
+    Admin {
+        #[command(subcommand)]
+        command: admin::AdminCommand,
+    },
     /// Print a registry password for `docker login --username AWS`, valid for 12 hours.
     LoginPassword {
         /// The access key to issue it for; default: the owner's bootstrap key.
@@ -44,7 +50,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let listen = match &cli.command {
         Command::Serve { listen } => listen.clone(),
-        Command::LoginPassword { .. } => None,
+        Command::LoginPassword { .. } | Command::Admin { .. } => None,
     };
     let overrides = Overrides { listen, data_dir: cli.data_dir.clone() };
     let config = match config::load(cli.config.as_deref(), &ProcessEnv, &overrides) {
@@ -69,6 +75,12 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve { .. } => serve(config).await,
             Command::LoginPassword { access_key_id } => login_password(config, access_key_id).await,
+            Command::Admin { command } => {
+                let registry = data_dir::open(&config).await?;
+                let result = admin::run(&registry, command).await;
+                registry.close().await;
+                result
+            }
         }
     });
     match result {

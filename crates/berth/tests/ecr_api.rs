@@ -274,21 +274,25 @@ async fn image_listings_page_completely() {
 }
 
 /// The operations berth serves from ECR's model.
-const SERVED: [&str; 25] = [
+const SERVED: [&str; 31] = [
     "BatchCheckLayerAvailability",
     "BatchDeleteImage",
     "BatchGetImage",
     "CompleteLayerUpload",
     "CreateRepository",
     "CreateRepositoryCreationTemplate",
+    "DeleteRegistryPolicy",
     "DeleteRepository",
     "DeleteRepositoryCreationTemplate",
+    "DeleteRepositoryPolicy",
     "DescribeImages",
     "DescribeRegistry",
     "DescribeRepositories",
     "DescribeRepositoryCreationTemplates",
     "GetAuthorizationToken",
     "GetDownloadUrlForLayer",
+    "GetRegistryPolicy",
+    "GetRepositoryPolicy",
     "InitiateLayerUpload",
     "ListImageReferrers",
     "ListImages",
@@ -296,6 +300,8 @@ const SERVED: [&str; 25] = [
     "PutImage",
     "PutImageScanningConfiguration",
     "PutImageTagMutability",
+    "PutRegistryPolicy",
+    "SetRepositoryPolicy",
     "TagResource",
     "UntagResource",
     "UpdateRepositoryCreationTemplate",

@@ -4,10 +4,14 @@
 
 mod authorize;
 mod keys;
+pub mod policy;
+mod policy_eval;
 mod principal;
 pub mod sigv4;
+mod time;
 pub mod token;
 
-pub use authorize::{Action, AuthzRequest, Decision, authorize};
+pub use authorize::{Action, AuthzRequest, Decision, Policies, authorize};
 pub use keys::{AccessKeyPair, generate_access_key, is_access_key_id};
+pub use policy_eval::ContextKeys;
 pub use principal::Principal;

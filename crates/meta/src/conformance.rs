@@ -78,6 +78,25 @@ pub async fn run(store: &dyn MetaStore) {
     repositories_keep_their_settings_and_delete_only_when_asked(store).await;
     images_list_with_their_tags_in_pages(store).await;
     creation_templates_round_trip(store).await;
+    policies_are_stored_per_repository_and_registry(store).await;
+}
+
+async fn policies_are_stored_per_repository_and_registry(store: &dyn MetaStore) {
+    let a: AccountId = "111111111111".parse().expect("account");
+    let r = repo(store, "policies/x").await;
+    assert_eq!(store.repository_policy(&a, &name("policies/x")).await.expect("get"), None);
+    assert_eq!(store.set_repository_policy(r, Some("one")).await.expect("set"), None);
+    assert_eq!(store.set_repository_policy(r, Some("two")).await.expect("set").as_deref(), Some("one"));
+    assert_eq!(store.repository_policy(&a, &name("policies/x")).await.expect("get").as_deref(), Some("two"));
+    assert_eq!(store.repository_policy(&a, &name("policies/none")).await.expect("get"), None);
+    assert_eq!(store.set_repository_policy(r, None).await.expect("delete").as_deref(), Some("two"));
+    assert_eq!(store.repository_policy(&a, &name("policies/x")).await.expect("get"), None);
+
+    assert_eq!(store.registry_policy(&a).await.expect("get"), None);
+    store.set_registry_policy(&a, Some("reg")).await.expect("set");
+    assert_eq!(store.registry_policy(&a).await.expect("get").as_deref(), Some("reg"));
+    assert_eq!(store.set_registry_policy(&a, None).await.expect("delete").as_deref(), Some("reg"));
+    assert_eq!(store.registry_policy(&a).await.expect("get"), None);
 }
 
 async fn creation_templates_round_trip(store: &dyn MetaStore) {
@@ -136,6 +155,8 @@ async fn accounts_and_keys(store: &dyn MetaStore) {
         created_at: now_millis(),
     };
     store.create_access_key(&key).await.expect("create key");
+    assert_eq!(store.list_access_keys(&key.account_id).await.expect("list"), vec![key.clone()]);
+    assert!(store.list_accounts().await.expect("accounts").iter().any(|a| a.id == key.account_id));
     assert_eq!(store.get_access_key(&key.access_key_id).await.expect("get"), Some(key.clone()));
     store.set_access_key_active(&key.access_key_id, false).await.expect("disable");
     let disabled = store.get_access_key(&key.access_key_id).await.expect("get").expect("key");

@@ -182,7 +182,10 @@ pub trait MetaStore: Send + Sync {
     // Accounts and keys.
     async fn create_account(&self, account: &Account) -> Result<(), MetaError>;
     async fn get_account(&self, id: &AccountId) -> Result<Option<Account>, MetaError>;
+    async fn list_accounts(&self) -> Result<Vec<Account>, MetaError>;
     async fn create_access_key(&self, key: &AccessKey) -> Result<(), MetaError>;
+    /// An account's access keys (of its root and its users), ordered by id.
+    async fn list_access_keys(&self, account: &AccountId) -> Result<Vec<AccessKey>, MetaError>;
     async fn get_access_key(&self, access_key_id: &str) -> Result<Option<AccessKey>, MetaError>;
     async fn set_access_key_active(&self, access_key_id: &str, active: bool) -> Result<(), MetaError>;
     async fn delete_access_key(&self, access_key_id: &str) -> Result<(), MetaError>;
@@ -237,6 +240,26 @@ pub trait MetaStore: Send + Sync {
     async fn creation_templates(&self, account: &AccountId) -> Result<Vec<CreationTemplate>, MetaError>;
     /// Deletes a creation template; false if there was none.
     async fn delete_creation_template(&self, account: &AccountId, prefix: &str) -> Result<bool, MetaError>;
+    /// The policy text of a repository, by name (the repository may not exist: `None`).
+    async fn repository_policy(
+        &self,
+        account: &AccountId,
+        name: &RepositoryName,
+    ) -> Result<Option<String>, MetaError>;
+    /// Sets or, with `None`, removes a repository's policy; returns the previous text.
+    async fn set_repository_policy(
+        &self,
+        repository_id: i64,
+        policy: Option<&str>,
+    ) -> Result<Option<String>, MetaError>;
+    /// The registry policy of an account.
+    async fn registry_policy(&self, account: &AccountId) -> Result<Option<String>, MetaError>;
+    /// Sets or, with `None`, removes an account's registry policy; returns the previous text.
+    async fn set_registry_policy(
+        &self,
+        account: &AccountId,
+        policy: Option<&str>,
+    ) -> Result<Option<String>, MetaError>;
     /// Returns the repository, creating it with default settings (in an existing account) if
     /// absent.
     async fn ensure_repository(

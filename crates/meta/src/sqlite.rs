@@ -174,6 +174,29 @@ impl MetaStore for SqliteMetaStore {
         .transpose()
     }
 
+    async fn list_accounts(&self) -> Result<Vec<Account>, MetaError> {
+        let rows: Vec<(String, String, i64)> =
+            sqlx::query_as("SELECT id, name, created_at FROM accounts ORDER BY id")
+                .fetch_all(&self.reader)
+                .await
+                .map_err(backend)?;
+        rows.into_iter()
+            .map(|(id, name, created_at)| Ok(Account { id: parse(&id, "account id")?, name, created_at }))
+            .collect()
+    }
+
+    async fn list_access_keys(&self, account: &AccountId) -> Result<Vec<AccessKey>, MetaError> {
+        let rows = sqlx::query(
+            "SELECT access_key_id, account_id, user_name, sealed_secret, active, created_at
+             FROM access_keys WHERE account_id = ? ORDER BY access_key_id",
+        )
+        .bind(account.as_str())
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        rows.iter().map(access_key_from_row).collect()
+    }
+
     async fn create_access_key(&self, key: &AccessKey) -> Result<(), MetaError> {
         sqlx::query(
             "INSERT INTO access_keys (access_key_id, account_id, user_name, sealed_secret, active, created_at)
@@ -340,6 +363,7 @@ impl MetaStore for SqliteMetaStore {
             .map_err(backend)?;
         // Children first: manifests' references and tags go with the manifests.
         for sql in [
+            "DELETE FROM repository_policies WHERE repository_id = ?",
             "DELETE FROM tags WHERE repository_id = ?",
             "DELETE FROM manifest_references WHERE repository_id = ?",
             "DELETE FROM manifests WHERE repository_id = ?",
@@ -426,6 +450,88 @@ impl MetaStore for SqliteMetaStore {
         }
         tx.commit().await.map_err(backend)?;
         Ok(())
+    }
+
+    async fn repository_policy(
+        &self,
+        account: &AccountId,
+        name: &RepositoryName,
+    ) -> Result<Option<String>, MetaError> {
+        sqlx::query_scalar(
+            "SELECT p.policy FROM repository_policies p JOIN repositories r ON r.id = p.repository_id
+             WHERE r.account_id = ? AND r.name = ?",
+        )
+        .bind(account.as_str())
+        .bind(name.as_str())
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(backend)
+    }
+
+    async fn set_repository_policy(
+        &self,
+        repository_id: i64,
+        policy: Option<&str>,
+    ) -> Result<Option<String>, MetaError> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        let previous: Option<String> =
+            sqlx::query_scalar("SELECT policy FROM repository_policies WHERE repository_id = ?")
+                .bind(repository_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(backend)?;
+        match policy {
+            Some(text) => sqlx::query(
+                "INSERT INTO repository_policies (repository_id, policy, updated_at) VALUES (?, ?, ?)
+                 ON CONFLICT (repository_id) DO UPDATE SET policy = excluded.policy, updated_at = excluded.updated_at",
+            )
+            .bind(repository_id)
+            .bind(text)
+            .bind(now_millis()),
+            None => sqlx::query("DELETE FROM repository_policies WHERE repository_id = ?").bind(repository_id),
+        }
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(previous)
+    }
+
+    async fn registry_policy(&self, account: &AccountId) -> Result<Option<String>, MetaError> {
+        sqlx::query_scalar("SELECT policy FROM registry_policies WHERE account_id = ?")
+            .bind(account.as_str())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend)
+    }
+
+    async fn set_registry_policy(
+        &self,
+        account: &AccountId,
+        policy: Option<&str>,
+    ) -> Result<Option<String>, MetaError> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        let previous: Option<String> =
+            sqlx::query_scalar("SELECT policy FROM registry_policies WHERE account_id = ?")
+                .bind(account.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(backend)?;
+        match policy {
+            Some(text) => sqlx::query(
+                "INSERT INTO registry_policies (account_id, policy, updated_at) VALUES (?, ?, ?)
+                 ON CONFLICT (account_id) DO UPDATE SET policy = excluded.policy, updated_at = excluded.updated_at",
+            )
+            .bind(account.as_str())
+            .bind(text)
+            .bind(now_millis()),
+            None => sqlx::query("DELETE FROM registry_policies WHERE account_id = ?").bind(account.as_str()),
+        }
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(previous)
     }
 
     async fn put_creation_template(

@@ -4,9 +4,10 @@
 use std::time::SystemTime;
 
 use berth_core::{AccountId, repository_arn};
+use berth_iam::policy::{self, PolicyKind};
 use berth_iam::sigv4::{self, SigV4Error, SignedRequest};
 use berth_iam::token::{IssuedToken, TokenError, TokenSigner};
-use berth_iam::{Action, AuthzRequest, Decision, Principal, authorize};
+use berth_iam::{Action, AuthzRequest, Decision, Policies, Principal, authorize};
 use berth_kms::{DataKey, KeyProvider};
 use berth_meta::{AccessKey, Account, MetaError, MetaStore, Repository, now_millis};
 
@@ -79,7 +80,7 @@ impl Registry {
         Ok(Some(credentials))
     }
 
-    async fn store_access_key(
+    pub(crate) async fn store_access_key(
         &self,
         account: &AccountId,
         user_name: Option<String>,
@@ -137,7 +138,7 @@ impl Registry {
             None => Principal::Root { account: key.account_id },
             Some(name) => Principal::User { account: key.account_id, name },
         };
-        Ok(Caller { principal, access_key_id: Some(key.access_key_id) })
+        Ok(Caller::new(principal, Some(key.access_key_id)))
     }
 
     /// Checks HTTP Basic credentials: user `AWS` and a registry token as the password.
@@ -167,35 +168,74 @@ impl Registry {
             None => Principal::Root { account: key.account_id },
             Some(name) => Principal::User { account: key.account_id, name },
         };
-        Ok(Caller { principal, access_key_id: Some(key.access_key_id) })
+        Ok(Caller::new(principal, Some(key.access_key_id)))
     }
 
-    /// Asks the one evaluator whether `caller` may perform `action` on `repo`.
-    pub(crate) fn check(
+    /// Asks the one evaluator whether `caller` may perform `action` on `repo`, under the
+    /// repository's policy and its account's registry policy.
+    pub(crate) async fn check(
         &self,
         caller: &Caller,
         action: Action,
         repo: &RepoPath,
     ) -> Result<(), RegistryError> {
         let arn = repository_arn(&self.settings.region, &repo.account, &repo.name);
-        self.check_resource(caller, action, &repo.account, &arn)
+        let repository_policy = self.meta.repository_policy(&repo.account, &repo.name).await?;
+        self.decide(caller, action, &repo.account, &arn, repository_policy.as_deref(), Some(repo)).await
     }
 
-    /// Asks the one evaluator about any resource of `account` named by `arn`.
-    pub(crate) fn check_resource(
+    /// Asks the one evaluator about a resource of `account` that is not one repository (a
+    /// registry-wide action, or every repository at once), under the registry policy.
+    pub(crate) async fn check_resource(
         &self,
         caller: &Caller,
         action: Action,
         account: &AccountId,
         arn: &str,
     ) -> Result<(), RegistryError> {
+        self.decide(caller, action, account, arn, None, None).await
+    }
+
+    async fn decide(
+        &self,
+        caller: &Caller,
+        action: Action,
+        account: &AccountId,
+        arn: &str,
+        repository_policy: Option<&str>,
+        repo: Option<&RepoPath>,
+    ) -> Result<(), RegistryError> {
+        let registry_policy = self.meta.registry_policy(account).await?;
+        // Stored policies were validated when set; one that no longer parses grants nothing.
+        let parse = |text: &str| match policy::parse(text, PolicyKind::Resource) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                tracing::error!(resource = arn, error = %e, "a stored policy does not parse; ignoring it");
+                None
+            }
+        };
+        let resource = repository_policy.and_then(parse);
+        let registry = registry_policy.as_deref().and_then(parse);
+        let mut context = caller.context.clone();
+        if let (Some(repo), true) = (repo, resource.is_some() || registry.is_some()) {
+            // Resource tags are read only when a policy could ask about them.
+            if let Some(repository) = self.meta.get_repository(&repo.account, &repo.name).await? {
+                for (key, value) in self.meta.repository_tags(repository.id).await? {
+                    for prefix in ["aws:resourcetag/", "ecr:resourcetag/"] {
+                        context.insert(format!("{prefix}{}", key.to_ascii_lowercase()), vec![value.clone()]);
+                    }
+                }
+            }
+        }
         let request = AuthzRequest {
             principal: &caller.principal,
             action,
             resource_account: account,
             resource_arn: arn,
+            context: &context,
         };
-        match authorize(&request) {
+        let policies = Policies { identity: &[], resource: resource.as_ref(), registry: registry.as_ref() };
+        match authorize(&request, &policies) {
             Decision::Allow => Ok(()),
             // Without credentials the right answer is a challenge, not a refusal.
             Decision::Deny(_) if caller.principal == Principal::Anonymous => {
@@ -212,7 +252,7 @@ impl Registry {
         action: Action,
         repo: &RepoPath,
     ) -> Result<Repository, RegistryError> {
-        self.check(caller, action, repo)?;
+        self.check(caller, action, repo).await?;
         self.meta.get_repository(&repo.account, &repo.name).await?.ok_or_else(|| RegistryError::NameUnknown {
             account: repo.account.to_string(),
             name: repo.name.to_string(),

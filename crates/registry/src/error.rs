@@ -45,6 +45,10 @@ pub enum RegistryError {
     TemplateAlreadyExists(String),
     #[error("{0}")]
     TemplateNotFound(String),
+    #[error("{0}")]
+    RepositoryPolicyNotFound(String),
+    #[error("{0}")]
+    RegistryPolicyNotFound(String),
     #[error("blob unknown to registry: {0}")]
     BlobUnknown(Digest),
     #[error("upload unknown: {0}")]

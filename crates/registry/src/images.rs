@@ -298,7 +298,7 @@ impl Registry {
         tag: Option<&Tag>,
         digest: Option<&Digest>,
     ) -> Result<ImageRef, RegistryError> {
-        self.check(caller, Action::PutImage, repo)?;
+        self.check(caller, Action::PutImage, repo).await?;
         if let Some(expected) = digest {
             let actual = berth_blob::Hasher::digest_of(expected.algorithm(), &manifest);
             if &actual != expected {

@@ -7,10 +7,12 @@
 //! calls and [`RegistryError`] into their wire formats.
 
 mod access;
+mod admin;
 mod error;
 mod images;
 mod layers;
 mod manifests;
+mod policies;
 mod pulls;
 mod repositories;
 mod templates;
@@ -25,6 +27,7 @@ use berth_kms::KeyProvider;
 use berth_meta::MetaStore;
 
 pub use access::BootstrapCredentials;
+pub use admin::NewAccessKey;
 pub use berth_blob::ByteStream;
 pub use berth_meta::{CreationTemplate, Repository};
 pub use berth_meta::{ImageDetail, TagFilter};
@@ -57,11 +60,27 @@ pub struct Caller {
     pub principal: Principal,
     /// The access key the caller's token was issued to, if any.
     pub access_key_id: Option<String>,
+    /// What the request says about itself for policy conditions (`aws:SourceIp`,
+    /// `aws:SecureTransport`), lower-cased keys.
+    pub context: berth_iam::ContextKeys,
 }
 
 impl Caller {
     pub fn anonymous() -> Self {
-        Self { principal: Principal::Anonymous, access_key_id: None }
+        Self::new(Principal::Anonymous, None)
+    }
+
+    pub fn new(principal: Principal, access_key_id: Option<String>) -> Self {
+        Self { principal, access_key_id, context: berth_iam::ContextKeys::new() }
+    }
+
+    /// Adds the request's transport facts to the caller, for policy conditions.
+    pub fn with_request(mut self, source_ip: Option<std::net::IpAddr>, secure_transport: bool) -> Self {
+        if let Some(ip) = source_ip {
+            self.context.insert("aws:sourceip".to_owned(), vec![ip.to_string()]);
+        }
+        self.context.insert("aws:securetransport".to_owned(), vec![secure_transport.to_string()]);
+        self
     }
 }
 

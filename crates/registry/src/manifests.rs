@@ -125,7 +125,7 @@ impl Registry {
         content_type: Option<&str>,
         bytes: bytes::Bytes,
     ) -> Result<PutManifestOutcome, RegistryError> {
-        self.check(caller, Action::PutImage, repo)?;
+        self.check(caller, Action::PutImage, repo).await?;
         let manifest = Manifest::parse(&bytes, content_type).map_err(RegistryError::ManifestInvalid)?;
         let (digest, tag) = match reference {
             Reference::Digest(expected) => {
@@ -296,11 +296,17 @@ impl Registry {
         last: Option<&str>,
         limit: u32,
     ) -> Result<Vec<String>, RegistryError> {
-        let mut accounts = self.visible_accounts(caller);
-        accounts.retain(|account| {
+        let mut accounts = Vec::new();
+        for account in self.visible_accounts(caller) {
             let every_repository = format!("arn:aws:ecr:{}:{account}:repository/*", self.settings.region);
-            self.check_resource(caller, Action::DescribeRepositories, account, &every_repository).is_ok()
-        });
+            if self
+                .check_resource(caller, Action::DescribeRepositories, &account, &every_repository)
+                .await
+                .is_ok()
+            {
+                accounts.push(account);
+            }
+        }
         let repositories = self.meta.list_repositories(&accounts, Page { last, limit }).await?;
         Ok(repositories.iter().map(|r| format!("{}/{}", r.account_id, r.name)).collect())
     }

@@ -53,7 +53,7 @@ impl Registry {
             .principal
             .account()
             .ok_or_else(|| RegistryError::Unauthenticated("authentication required".to_owned()))?;
-        self.check_resource(caller, Action::GetAuthorizationToken, account, "*")?;
+        self.check_resource(caller, Action::GetAuthorizationToken, account, "*").await?;
         let key = caller
             .access_key_id
             .as_deref()
@@ -69,7 +69,7 @@ impl Registry {
         settings: &RepositorySettings,
         tags: &[(String, String)],
     ) -> Result<Repository, RegistryError> {
-        self.check(caller, Action::CreateRepository, repo)?;
+        self.check(caller, Action::CreateRepository, repo).await?;
         check_settings(settings)?;
         self.meta.create_repository(&repo.account, &repo.name, settings, tags).await.map_err(|e| match e {
             MetaError::AlreadyExists(_) => RegistryError::RepositoryAlreadyExists {
@@ -103,7 +103,7 @@ impl Registry {
             return Ok(RepositoryPage { repositories, next_token: None });
         }
         let every_repository = format!("arn:aws:ecr:{}:{account}:repository/*", self.settings.region);
-        self.check_resource(caller, Action::DescribeRepositories, account, &every_repository)?;
+        self.check_resource(caller, Action::DescribeRepositories, account, &every_repository).await?;
         let last = match next_token {
             None => None,
             Some(token) => {
@@ -245,7 +245,7 @@ impl Registry {
 
 impl Registry {
     /// DescribeRegistry: whether the caller may describe its registry.
-    pub fn describe_registry(&self, caller: &Caller, account: &AccountId) -> Result<(), RegistryError> {
-        self.check_resource(caller, Action::DescribeRegistry, account, "*")
+    pub async fn describe_registry(&self, caller: &Caller, account: &AccountId) -> Result<(), RegistryError> {
+        self.check_resource(caller, Action::DescribeRegistry, account, "*").await
     }
 }

@@ -58,13 +58,13 @@ fn check_template(template: &CreationTemplate) -> Result<(), RegistryError> {
 }
 
 impl Registry {
-    fn check_templates(
+    async fn check_templates(
         &self,
         caller: &Caller,
         action: Action,
         account: &AccountId,
     ) -> Result<(), RegistryError> {
-        self.check_resource(caller, action, account, "*")
+        self.check_resource(caller, action, account, "*").await
     }
 
     /// The template that applies to a repository created on push, if any.
@@ -90,7 +90,7 @@ impl Registry {
         account: &AccountId,
         mut template: CreationTemplate,
     ) -> Result<CreationTemplate, RegistryError> {
-        self.check_templates(caller, Action::CreateRepositoryCreationTemplate, account)?;
+        self.check_templates(caller, Action::CreateRepositoryCreationTemplate, account).await?;
         check_template(&template)?;
         if self.meta.creation_templates(account).await?.len() >= MAX_TEMPLATES {
             return Err(RegistryError::InvalidParameter(format!(
@@ -117,7 +117,7 @@ impl Registry {
         prefix: &str,
         change: impl FnOnce(&mut CreationTemplate),
     ) -> Result<CreationTemplate, RegistryError> {
-        self.check_templates(caller, Action::UpdateRepositoryCreationTemplate, account)?;
+        self.check_templates(caller, Action::UpdateRepositoryCreationTemplate, account).await?;
         let mut template = self.find_template(account, prefix).await?;
         change(&mut template);
         check_template(&template)?;
@@ -132,7 +132,7 @@ impl Registry {
         account: &AccountId,
         prefixes: Option<&[String]>,
     ) -> Result<Vec<CreationTemplate>, RegistryError> {
-        self.check_templates(caller, Action::DescribeRepositoryCreationTemplates, account)?;
+        self.check_templates(caller, Action::DescribeRepositoryCreationTemplates, account).await?;
         let mut templates = self.meta.creation_templates(account).await?;
         if let Some(prefixes) = prefixes {
             templates.retain(|t| prefixes.contains(&t.prefix));
@@ -146,7 +146,7 @@ impl Registry {
         account: &AccountId,
         prefix: &str,
     ) -> Result<CreationTemplate, RegistryError> {
-        self.check_templates(caller, Action::DeleteRepositoryCreationTemplate, account)?;
+        self.check_templates(caller, Action::DeleteRepositoryCreationTemplate, account).await?;
         let template = self.find_template(account, prefix).await?;
         self.meta.delete_creation_template(account, prefix).await?;
         Ok(template)

@@ -87,7 +87,7 @@ impl Registry {
         caller: &Caller,
         repo: &RepoPath,
     ) -> Result<UploadStatus, RegistryError> {
-        self.check(caller, Action::InitiateLayerUpload, repo)?;
+        self.check(caller, Action::InitiateLayerUpload, repo).await?;
         let repository = self.ensure_repository(repo).await?;
         self.new_upload(&repository).await
     }
@@ -143,7 +143,7 @@ impl Registry {
         digest: &Digest,
         from: Option<&RepoPath>,
     ) -> Result<Result<Digest, UploadStatus>, RegistryError> {
-        self.check(caller, Action::InitiateLayerUpload, target)?;
+        self.check(caller, Action::InitiateLayerUpload, target).await?;
         let repository = self.ensure_repository(target).await?;
         if let Some(from) = from {
             // Reading from the source needs the same permission as pulling the blob there; a

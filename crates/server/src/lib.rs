@@ -16,6 +16,11 @@ use berth_registry::Registry;
 /// The query parameter of a blob URL handed out by GetDownloadUrlForLayer.
 pub(crate) const DOWNLOAD_TOKEN_PARAM: &str = "X-Berth-Token";
 
+/// The client's address, when the listener recorded it (`into_make_service_with_connect_info`).
+pub(crate) fn source_ip(extensions: &http::Extensions) -> Option<std::net::IpAddr> {
+    extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip())
+}
+
 /// Builds the router for all surfaces.
 pub fn router(registry: Arc<Registry>) -> Router {
     Router::new()

@@ -216,6 +216,51 @@ impl Berth {
     }
 }
 
+impl Berth {
+    /// Runs `berth admin ...` on this registry's data directory and returns its JSON output.
+    pub fn admin(&self, args: &[&str]) -> serde_json::Value {
+        let out = Command::new(env!("CARGO_BIN_EXE_berth"))
+            .arg("admin")
+            .args(args)
+            .arg("--data-dir")
+            .arg(&self.dir)
+            .env("BERTH_LOG", "warn")
+            .output()
+            .expect("berth admin runs");
+        assert!(
+            out.status.success(),
+            "berth admin {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("berth admin prints JSON")
+    }
+
+    /// Creates an account with a root key; returns (access key id, secret).
+    pub fn account_with_key(&self, account: &str) -> (String, String) {
+        self.admin(&["account", "create", account, "--name", "test"]);
+        let key = self.admin(&["key", "create", "--account", account]);
+        (
+            key["accessKeyId"].as_str().expect("key id").to_owned(),
+            key["secretAccessKey"].as_str().expect("secret").to_owned(),
+        )
+    }
+
+    /// A registry password for a key, as `aws ecr get-login-password` gets it.
+    pub async fn password_for(&self, key: &str, secret: &str) -> String {
+        use base64::Engine;
+        let (status, out) = self.ecr_as(key, secret, "GetAuthorizationToken", serde_json::json!({})).await;
+        assert_eq!(status, 200, "{out}");
+        let token = out["authorizationData"][0]["authorizationToken"].as_str().expect("token");
+        let decoded = base64::engine::general_purpose::STANDARD.decode(token).expect("base64");
+        String::from_utf8(decoded).expect("utf8").split_once(':').expect("AWS:password").1.to_owned()
+    }
+
+    /// A request with the given registry password.
+    pub fn req_with(&self, password: &str, method: Method, path: &str) -> RequestBuilder {
+        self.client.request(method, format!("{}{path}", self.url)).basic_auth("AWS", Some(password))
+    }
+}
+
 /// An OCI image manifest; `extra` is spliced in as further top-level fields (`,"k":v`).
 pub fn image_manifest_bytes(
     config: &str,

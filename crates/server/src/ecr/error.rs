@@ -47,6 +47,8 @@ impl From<RegistryError> for EcrError {
             E::TooManyTags(_) => "TooManyTagsException",
             E::TemplateAlreadyExists(_) => "TemplateAlreadyExistsException",
             E::TemplateNotFound(_) => "TemplateNotFoundException",
+            E::RepositoryPolicyNotFound(_) => "RepositoryPolicyNotFoundException",
+            E::RegistryPolicyNotFound(_) => "RegistryPolicyNotFoundException",
             E::TagImmutable(_) => "ImageTagAlreadyExistsException",
             E::BlobUnknown(_) | E::ManifestBlobUnknown(_) => "LayersNotFoundException",
             E::UploadUnknown(_) => "UploadNotFoundException",

@@ -8,6 +8,7 @@ mod error;
 mod images;
 mod layers;
 mod operations;
+mod policies;
 mod repositories;
 mod templates;
 
@@ -90,7 +91,9 @@ async fn handle(
         headers: &headers,
         body: &body,
     };
-    let caller = registry.authenticate_sigv4(&signed).await?;
+    // berth serves plain HTTP; TLS is terminated in front of it when there is any.
+    let caller =
+        registry.authenticate_sigv4(&signed).await?.with_request(crate::source_ip(&parts.extensions), false);
     let host =
         parts.headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost").to_owned();
     let ctx = Context { registry, caller, host };
@@ -122,6 +125,12 @@ async fn handle(
         Operation::UntagResource => repositories::untag_resource(&ctx, input(&body)?).await,
         Operation::ListTagsForResource => repositories::list_tags_for_resource(&ctx, input(&body)?).await,
         Operation::CreateRepositoryCreationTemplate => templates::create(&ctx, input(&body)?).await,
+        Operation::SetRepositoryPolicy => policies::set_repository_policy(&ctx, input(&body)?).await,
+        Operation::GetRepositoryPolicy => policies::get_repository_policy(&ctx, input(&body)?).await,
+        Operation::DeleteRepositoryPolicy => policies::delete_repository_policy(&ctx, input(&body)?).await,
+        Operation::PutRegistryPolicy => policies::put_registry_policy(&ctx, input(&body)?).await,
+        Operation::GetRegistryPolicy => policies::get_registry_policy(&ctx, input(&body)?).await,
+        Operation::DeleteRegistryPolicy => policies::delete_registry_policy(&ctx, input(&body)?).await,
         Operation::UpdateRepositoryCreationTemplate => templates::update(&ctx, input(&body)?).await,
         Operation::DescribeRepositoryCreationTemplates => templates::describe(&ctx, input(&body)?).await,
         Operation::DeleteRepositoryCreationTemplate => templates::delete(&ctx, input(&body)?).await,

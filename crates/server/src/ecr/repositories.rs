@@ -461,6 +461,6 @@ pub(crate) async fn describe_registry(
     _input: DescribeRegistryInput,
 ) -> Result<Value, EcrError> {
     let account = registry_id(ctx, None)?;
-    ctx.registry.describe_registry(&ctx.caller, &account)?;
+    ctx.registry.describe_registry(&ctx.caller, &account).await?;
     Ok(json!({ "registryId": account.as_str(), "replicationConfiguration": { "rules": [] } }))
 }

@@ -66,7 +66,9 @@ fn status_and_code(error: &RegistryError) -> (StatusCode, &'static str) {
         | E::EmptyUpload(_)
         | E::TooManyTags(_)
         | E::TemplateAlreadyExists(_)
-        | E::TemplateNotFound(_) => (StatusCode::BAD_REQUEST, "UNSUPPORTED"),
+        | E::TemplateNotFound(_)
+        | E::RepositoryPolicyNotFound(_)
+        | E::RegistryPolicyNotFound(_) => (StatusCode::BAD_REQUEST, "UNSUPPORTED"),
         E::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN"),
     }
 }

@@ -174,20 +174,17 @@ fn accept_list(headers: &HeaderMap) -> Vec<String> {
 /// Every `/v2/` request: authenticate, route, run one registry operation, render.
 async fn dispatch(State(registry): State<Arc<Registry>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let result = handle(&registry, &parts.method, &parts.uri, &parts.headers, body).await;
+    let result = handle(&registry, &parts, body).await;
     let mut response = result.unwrap_or_else(IntoResponse::into_response);
     response.headers_mut().insert(API_VERSION, HeaderValue::from_static("registry/2.0"));
     response
 }
 
-async fn handle(
-    registry: &Registry,
-    method: &Method,
-    uri: &http::Uri,
-    headers: &HeaderMap,
-    body: Body,
-) -> OciResult {
-    let caller = crate::auth::caller(registry, headers).await?;
+async fn handle(registry: &Registry, parts: &http::request::Parts, body: Body) -> OciResult {
+    let (method, uri, headers) = (&parts.method, &parts.uri, &parts.headers);
+    let caller = crate::auth::caller(registry, headers)
+        .await?
+        .with_request(crate::source_ip(&parts.extensions), false);
     let query = uri.query();
     let Some(path) = route::parse(uri.path()) else {
         registry.require_authenticated(&caller)?;

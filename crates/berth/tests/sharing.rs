@@ -1,0 +1,185 @@
+//! Cross-account sharing through repository and registry policies, end to end over both
+//! surfaces: the shared account publishes, the accounts it names pull, nobody else learns
+//! anything.
+
+mod common;
+
+use common::*;
+use reqwest::Method;
+use serde_json::json;
+
+const CROSS_ACCOUNT_PULL: &str = r#"{"Version":"2012-10-17","Statement":[{"Sid":"Pull","Effect":"Allow",
+    "Principal":{"AWS":["arn:aws:iam::111111111111:root","222222222222"]},
+    "Action":["ecr:BatchGetImage","ecr:GetDownloadUrlForLayer","ecr:BatchCheckLayerAvailability"]}]}"#;
+
+#[tokio::test]
+async fn the_shared_account_publishes_and_only_named_accounts_pull() {
+    let berth = Berth::start().await;
+    let (dev_key, dev_secret) = berth.account_with_key("111111111111");
+    let (other_key, other_secret) = berth.account_with_key("333333333333");
+    berth.ecr("CreateRepository", json!({"repositoryName": "mlops/python-base"})).await;
+    let r = repo("mlops/python-base");
+    let digest = berth.push_image(&r, "v1", br#"{"os":"linux"}"#, b"base layer").await;
+    let layer = sha256(b"base layer");
+
+    let dev = berth.password_for(&dev_key, &dev_secret).await;
+    let other = berth.password_for(&other_key, &other_secret).await;
+    let pull = |password: &str, path: String| {
+        berth.req_with(password, Method::GET, &path).header("accept", OCI_MANIFEST).send()
+    };
+
+    // Before the policy, the other account is refused, and cannot tell the repository exists.
+    let denied = pull(&dev, format!("/v2/{r}/manifests/v1")).await.expect("send");
+    assert_eq!(denied.status(), 403);
+    let missing =
+        pull(&dev, format!("/v2/{}/manifests/v1", repo("mlops/does-not-exist"))).await.expect("send");
+    assert_eq!(missing.status(), 403, "a missing repository answers like a forbidden one");
+
+    let (status, out) = berth
+        .ecr(
+            "SetRepositoryPolicy",
+            json!({"repositoryName": "mlops/python-base", "policyText": CROSS_ACCOUNT_PULL}),
+        )
+        .await;
+    assert_eq!(status, 200, "{out}");
+
+    // The named account pulls: manifest and layer.
+    let got = pull(&dev, format!("/v2/{r}/manifests/v1")).await.expect("send");
+    assert_eq!(got.status(), 200);
+    assert_eq!(sha256(&got.bytes().await.expect("body")), digest);
+    let blob = pull(&dev, format!("/v2/{r}/blobs/{layer}")).await.expect("send");
+    assert_eq!(blob.bytes().await.expect("body").as_ref(), b"base layer");
+    // ...but cannot push, delete or list tags.
+    let push =
+        berth.req_with(&dev, Method::POST, &format!("/v2/{r}/blobs/uploads/")).send().await.expect("send");
+    assert_eq!(push.status(), 403);
+    let delete = berth
+        .req_with(&dev, Method::DELETE, &format!("/v2/{r}/manifests/{digest}"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(delete.status(), 403);
+    // The ECR API agrees: the named account may batch-get, not describe or read the policy.
+    let (status, out) = berth
+        .ecr_as(&dev_key, &dev_secret, "BatchGetImage",
+                json!({"registryId": ACCOUNT, "repositoryName": "mlops/python-base", "imageIds": [{"imageTag": "v1"}]}))
+        .await;
+    assert_eq!(
+        (status, out["images"][0]["imageId"]["imageDigest"].as_str()),
+        (200, Some(digest.as_str())),
+        "{out}"
+    );
+    let (status, out) = berth
+        .ecr_as(
+            &dev_key,
+            &dev_secret,
+            "GetRepositoryPolicy",
+            json!({"registryId": ACCOUNT, "repositoryName": "mlops/python-base"}),
+        )
+        .await;
+    assert_eq!((status, out["__type"].as_str()), (400, Some("AccessDeniedException")), "{out}");
+
+    // Everyone else still gets nothing.
+    let refused = pull(&other, format!("/v2/{r}/manifests/v1")).await.expect("send");
+    assert_eq!(refused.status(), 403);
+    let anonymous = berth.anon(Method::GET, &format!("/v2/{r}/manifests/v1")).send().await.expect("send");
+    assert_eq!(anonymous.status(), 401);
+}
+
+#[tokio::test]
+async fn public_read_explicit_deny_and_lockout_protection() {
+    let berth = Berth::start().await;
+    berth.ecr("CreateRepository", json!({"repositoryName": "public/tools"})).await;
+    let r = repo("public/tools");
+    let digest = berth.push_image(&r, "v1", br#"{"os":"linux","p":1}"#, b"public layer").await;
+    let public = r#"{"Version":"2012-10-17","Statement":[
+        {"Sid":"Public","Effect":"Allow","Principal":"*","Action":["ecr:BatchGetImage","ecr:GetDownloadUrlForLayer"]},
+        {"Sid":"NoDeletes","Effect":"Deny","Principal":"*","Action":"ecr:BatchDeleteImage"}]}"#;
+    let (status, out) = berth
+        .ecr("SetRepositoryPolicy", json!({"repositoryName": "public/tools", "policyText": public}))
+        .await;
+    assert_eq!(status, 200, "{out}");
+
+    // Anonymous pulls work; anonymous pushes are challenged.
+    let got = berth
+        .anon(Method::GET, &format!("/v2/{r}/manifests/v1"))
+        .header("accept", OCI_MANIFEST)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(got.status(), 200);
+    let push = berth.anon(Method::POST, &format!("/v2/{r}/blobs/uploads/")).send().await.expect("send");
+    assert_eq!(push.status(), 401);
+    // The explicit deny binds even the owner's root.
+    let delete =
+        berth.req(Method::DELETE, &format!("/v2/{r}/manifests/{digest}")).send().await.expect("send");
+    assert_eq!(delete.status(), 403);
+    let (status, out) = berth
+        .ecr("BatchDeleteImage", json!({"repositoryName": "public/tools", "imageIds": [{"imageTag": "v1"}]}))
+        .await;
+    assert_eq!((status, out["__type"].as_str()), (400, Some("AccessDeniedException")), "{out}");
+    assert!(out["message"].as_str().is_some_and(|m| m.ends_with("with an explicit deny")), "{out}");
+
+    // A policy that would lock the owner out is refused; with force, only a partial lockout passes.
+    let lockout =
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"ecr:*"}]}"#;
+    for force in [false, true] {
+        let (status, out) = berth
+            .ecr(
+                "SetRepositoryPolicy",
+                json!({"repositoryName": "public/tools", "policyText": lockout, "force": force}),
+            )
+            .await;
+        assert_eq!((status, out["__type"].as_str()), (400, Some("InvalidParameterException")), "{out}");
+    }
+    let no_set = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"ecr:SetRepositoryPolicy"}]}"#;
+    let (status, _) = berth
+        .ecr("SetRepositoryPolicy", json!({"repositoryName": "public/tools", "policyText": no_set}))
+        .await;
+    assert_eq!(status, 400, "refused without force");
+    let (status, _) = berth
+        .ecr(
+            "SetRepositoryPolicy",
+            json!({"repositoryName": "public/tools", "policyText": no_set, "force": true}),
+        )
+        .await;
+    assert_eq!(status, 200, "accepted with force");
+    let (status, _) = berth.ecr("DeleteRepositoryPolicy", json!({"repositoryName": "public/tools"})).await;
+    assert_eq!(status, 200, "the owner can still delete it");
+    let (status, out) = berth.ecr("GetRepositoryPolicy", json!({"repositoryName": "public/tools"})).await;
+    assert_eq!((status, out["__type"].as_str()), (400, Some("RepositoryPolicyNotFoundException")));
+
+    // Invalid policies say which statement is wrong.
+    let bad = r#"{"Version":"2012-10-17","Statement":[{"Sid":"Ok","Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage"},
+        {"Sid":"Broken","Effect":"Allow","Principal":{"AWS":"not-an-account"},"Action":"ecr:BatchGetImage"}]}"#;
+    let (status, out) =
+        berth.ecr("SetRepositoryPolicy", json!({"repositoryName": "public/tools", "policyText": bad})).await;
+    assert_eq!((status, out["__type"].as_str()), (400, Some("InvalidParameterException")));
+    assert!(
+        out["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("statement 2 (Sid \"Broken\")") && m.contains("Principal not found")),
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn a_registry_policy_shares_every_repository_of_a_prefix() {
+    let berth = Berth::start().await;
+    let (key, secret) = berth.account_with_key("222222222222");
+    berth.push_image(&repo("prod/api"), "v1", br#"{"os":"linux","a":1}"#, b"api").await;
+    berth.push_image(&repo("dev/api"), "v1", br#"{"os":"linux","a":2}"#, b"dev api").await;
+    let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::222222222222:root"},
+        "Action":["ecr:BatchGetImage"],"Resource":"arn:aws:ecr:us-east-1:000000000000:repository/prod/*"}]}"#;
+    let (status, out) = berth.ecr("PutRegistryPolicy", json!({"policyText": policy})).await;
+    assert_eq!(status, 200, "{out}");
+    let password = berth.password_for(&key, &secret).await;
+    let get =
+        |path: String| berth.req_with(&password, Method::GET, &path).header("accept", OCI_MANIFEST).send();
+    assert_eq!(get(format!("/v2/{}/manifests/v1", repo("prod/api"))).await.expect("send").status(), 200);
+    assert_eq!(get(format!("/v2/{}/manifests/v1", repo("dev/api"))).await.expect("send").status(), 403);
+    let (_, out) = berth.ecr("GetRegistryPolicy", json!({})).await;
+    assert_eq!(out["policyText"], policy);
+    berth.ecr("DeleteRegistryPolicy", json!({})).await;
+    assert_eq!(get(format!("/v2/{}/manifests/v1", repo("prod/api"))).await.expect("send").status(), 403);
+}
