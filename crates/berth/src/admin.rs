@@ -11,10 +11,67 @@ pub(crate) enum AdminCommand {
     /// Accounts: `create <12-digit id> [--name NAME]`, `list`.
     #[command(subcommand)]
     Account(AccountCommand),
-    /// Access keys of an account's root: `create --account ID`, `list --account ID`,
-    /// `disable KEY`, `enable KEY`, `delete KEY`.
+    /// Access keys of an account's root or of a user: `create --account ID [--user NAME]`,
+    /// `list --account ID`, `disable KEY`, `enable KEY`, `delete KEY`.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// IAM users: `create --account ID NAME [--path /team/]`, `list --account ID`,
+    /// `delete --account ID NAME`, and their identity policies with `policy put|list|delete`.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Subcommand)]
+pub(crate) enum UserCommand {
+    Create {
+        #[arg(long)]
+        account: String,
+        name: String,
+        #[arg(long, default_value = "/")]
+        path: String,
+    },
+    List {
+        #[arg(long)]
+        account: String,
+    },
+    Delete {
+        #[arg(long)]
+        account: String,
+        name: String,
+    },
+    /// Identity policies: `put --account ID --user NAME --name POLICY --file FILE`,
+    /// `list --account ID --user NAME`, `delete --account ID --user NAME --name POLICY`.
+    #[command(subcommand)]
+    Policy(UserPolicyCommand),
+}
+
+#[derive(Subcommand)]
+pub(crate) enum UserPolicyCommand {
+    Put {
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        name: String,
+        /// The policy document (JSON); `-` reads standard input.
+        #[arg(long)]
+        file: String,
+    },
+    List {
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        user: String,
+    },
+    Delete {
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        name: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -32,6 +89,8 @@ pub(crate) enum KeyCommand {
     Create {
         #[arg(long)]
         account: String,
+        #[arg(long)]
+        user: Option<String>,
     },
     List {
         #[arg(long)]
@@ -68,10 +127,14 @@ pub(crate) async fn run(registry: &Registry, command: AdminCommand) -> Result<()
                     .collect::<Vec<_>>()
             )
         }
-        AdminCommand::Key(KeyCommand::Create { account }) => {
-            let key = registry.admin_create_key(&account_id(&account)?).await.map_err(|e| e.to_string())?;
+        AdminCommand::Key(KeyCommand::Create { account, user }) => {
+            let key = registry
+                .admin_create_key(&account_id(&account)?, user.as_deref())
+                .await
+                .map_err(|e| e.to_string())?;
             json!({
                 "accountId": key.account.as_str(),
+                "user": user,
                 "accessKeyId": key.access_key_id,
                 "secretAccessKey": key.secret_access_key,
             })
@@ -101,7 +164,64 @@ pub(crate) async fn run(registry: &Registry, command: AdminCommand) -> Result<()
             registry.admin_delete_key(&access_key_id).await.map_err(|e| e.to_string())?;
             json!({ "accessKeyId": access_key_id, "deleted": true })
         }
+        AdminCommand::User(command) => user(registry, command).await?,
     };
     println!("{output}");
     Ok(())
+}
+
+async fn user(registry: &Registry, command: UserCommand) -> Result<serde_json::Value, String> {
+    Ok(match command {
+        UserCommand::Create { account, name, path } => {
+            let arn = registry
+                .admin_create_user(&account_id(&account)?, &name, &path)
+                .await
+                .map_err(|e| e.to_string())?;
+            json!({ "userName": name, "path": path, "arn": arn })
+        }
+        UserCommand::List { account } => {
+            let users = registry.admin_list_users(&account_id(&account)?).await.map_err(|e| e.to_string())?;
+            json!(
+                users
+                    .iter()
+                    .map(|(name, path)| json!({ "userName": name, "path": path }))
+                    .collect::<Vec<_>>()
+            )
+        }
+        UserCommand::Delete { account, name } => {
+            registry.admin_delete_user(&account_id(&account)?, &name).await.map_err(|e| e.to_string())?;
+            json!({ "userName": name, "deleted": true })
+        }
+        UserCommand::Policy(UserPolicyCommand::Put { account, user, name, file }) => {
+            let text = if file == "-" {
+                std::io::read_to_string(std::io::stdin()).map_err(|e| format!("reading the policy: {e}"))?
+            } else {
+                std::fs::read_to_string(&file).map_err(|e| format!("{file}: {e}"))?
+            };
+            registry
+                .admin_put_user_policy(&account_id(&account)?, &user, &name, &text)
+                .await
+                .map_err(|e| e.to_string())?;
+            json!({ "userName": user, "policyName": name })
+        }
+        UserCommand::Policy(UserPolicyCommand::List { account, user }) => {
+            let policies = registry
+                .admin_user_policies(&account_id(&account)?, &user)
+                .await
+                .map_err(|e| e.to_string())?;
+            json!(
+                policies
+                    .iter()
+                    .map(|(name, text)| json!({ "policyName": name, "policyDocument": text }))
+                    .collect::<Vec<_>>()
+            )
+        }
+        UserCommand::Policy(UserPolicyCommand::Delete { account, user, name }) => {
+            registry
+                .admin_delete_user_policy(&account_id(&account)?, &user, &name)
+                .await
+                .map_err(|e| e.to_string())?;
+            json!({ "userName": user, "policyName": name, "deleted": true })
+        }
+    })
 }

@@ -183,3 +183,74 @@ async fn a_registry_policy_shares_every_repository_of_a_prefix() {
     berth.ecr("DeleteRegistryPolicy", json!({})).await;
     assert_eq!(get(format!("/v2/{}/manifests/v1", repo("prod/api"))).await.expect("send").status(), 403);
 }
+
+#[tokio::test]
+async fn users_pull_across_accounts_only_with_an_identity_policy() {
+    let berth = Berth::start().await;
+    berth.account_with_key("111111111111");
+    berth.admin(&["user", "create", "--account", "111111111111", "dev", "--path", "/team/"]);
+    berth.admin(&["user", "create", "--account", "111111111111", "nobody"]);
+    let dev_key = berth.admin(&["key", "create", "--account", "111111111111", "--user", "dev"]);
+    let nobody_key = berth.admin(&["key", "create", "--account", "111111111111", "--user", "nobody"]);
+    let policy_file = berth.data_dir().with_extension("dev-policy.json");
+    std::fs::write(
+        &policy_file,
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow",
+            "Action":["ecr:BatchGetImage","ecr:GetDownloadUrlForLayer","ecr:BatchCheckLayerAvailability"],
+            "Resource":"arn:aws:ecr:*:000000000000:repository/mlops/*"},
+           {"Effect":"Allow","Action":"ecr:GetAuthorizationToken","Resource":"*"}]}"#,
+    )
+    .expect("write policy");
+    let path = policy_file.to_str().expect("utf8 path");
+    berth.admin(&[
+        "user",
+        "policy",
+        "put",
+        "--account",
+        "111111111111",
+        "--user",
+        "dev",
+        "--name",
+        "pull",
+        "--file",
+        path,
+    ]);
+
+    berth.ecr("CreateRepository", json!({"repositoryName": "mlops/python-base"})).await;
+    let r = repo("mlops/python-base");
+    berth.push_image(&r, "v1", br#"{"os":"linux","u":1}"#, b"user layer").await;
+    berth
+        .ecr(
+            "SetRepositoryPolicy",
+            json!({"repositoryName": "mlops/python-base", "policyText": CROSS_ACCOUNT_PULL}),
+        )
+        .await;
+
+    let key = |v: &serde_json::Value, f: &str| v[f].as_str().expect("field").to_owned();
+    let dev = berth.password_for(&key(&dev_key, "accessKeyId"), &key(&dev_key, "secretAccessKey")).await;
+    let get = |password: &str| {
+        berth
+            .req_with(password, Method::GET, &format!("/v2/{r}/manifests/v1"))
+            .header("accept", OCI_MANIFEST)
+            .send()
+    };
+    assert_eq!(get(&dev).await.expect("send").status(), 200, "identity policy + repository policy: pull");
+    let push =
+        berth.req_with(&dev, Method::POST, &format!("/v2/{r}/blobs/uploads/")).send().await.expect("send");
+    assert_eq!(push.status(), 403, "pull-only identity policy: no push");
+
+    // Without an identity policy, the user's own account cannot grant it a token at all.
+    let (status, out) = berth
+        .ecr_as(
+            &key(&nobody_key, "accessKeyId"),
+            &key(&nobody_key, "secretAccessKey"),
+            "GetAuthorizationToken",
+            json!({}),
+        )
+        .await;
+    assert_eq!((status, out["__type"].as_str()), (400, Some("AccessDeniedException")), "{out}");
+
+    // Disabling the key ends every token issued to it.
+    berth.admin(&["key", "disable", &key(&dev_key, "accessKeyId")]);
+    assert_eq!(get(&dev).await.expect("send").status(), 401);
+}

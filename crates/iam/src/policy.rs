@@ -237,7 +237,9 @@ fn principals(value: &Value) -> Result<Vec<PrincipalEntry>, String> {
                     }
                     "Service" => out.extend(ids.into_iter().map(PrincipalEntry::Service)),
                     other => {
-                        return Err(format!("Principal type {other:?} is not supported (use AWS or Service)"));
+                        return Err(format!(
+                            "Principal type {other:?} is not supported (use AWS or Service)"
+                        ));
                     }
                 }
             }

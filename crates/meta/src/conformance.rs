@@ -79,6 +79,37 @@ pub async fn run(store: &dyn MetaStore) {
     images_list_with_their_tags_in_pages(store).await;
     creation_templates_round_trip(store).await;
     policies_are_stored_per_repository_and_registry(store).await;
+    users_own_their_policies_and_keys(store).await;
+}
+
+async fn users_own_their_policies_and_keys(store: &dyn MetaStore) {
+    let a: AccountId = "111111111111".parse().expect("account");
+    store.create_user(&a, "dev", "/team/").await.expect("create");
+    assert!(matches!(store.create_user(&a, "dev", "/").await, Err(MetaError::AlreadyExists(_))));
+    let missing: AccountId = "555555555555".parse().expect("account");
+    assert!(matches!(store.create_user(&missing, "dev", "/").await, Err(MetaError::NotFound(_))));
+    assert_eq!(store.list_users(&a).await.expect("list"), [("dev".to_owned(), "/team/".to_owned())]);
+    store.put_user_policy(&a, "dev", "pull", "{1}").await.expect("put");
+    store.put_user_policy(&a, "dev", "pull", "{2}").await.expect("replace");
+    assert!(matches!(store.put_user_policy(&a, "ghost", "pull", "{}").await, Err(MetaError::NotFound(_))));
+    assert_eq!(store.user_policies(&a, "dev").await.expect("list"), [("pull".to_owned(), "{2}".to_owned())]);
+    let key = AccessKey {
+        access_key_id: "AKIAUSERKEY000000001".to_owned(),
+        account_id: a.clone(),
+        user_name: Some("dev".to_owned()),
+        sealed_secret: vec![1],
+        active: true,
+        created_at: now_millis(),
+    };
+    store.create_access_key(&key).await.expect("key");
+    assert!(store.delete_user(&a, "dev").await.expect("delete"));
+    assert_eq!(
+        store.get_access_key(&key.access_key_id).await.expect("get"),
+        None,
+        "the user's keys go with it"
+    );
+    assert!(store.user_policies(&a, "dev").await.expect("list").is_empty());
+    assert!(!store.delete_user_policy(&a, "dev", "pull").await.expect("delete"));
 }
 
 async fn policies_are_stored_per_repository_and_registry(store: &dyn MetaStore) {

@@ -183,6 +183,33 @@ pub trait MetaStore: Send + Sync {
     async fn create_account(&self, account: &Account) -> Result<(), MetaError>;
     async fn get_account(&self, id: &AccountId) -> Result<Option<Account>, MetaError>;
     async fn list_accounts(&self) -> Result<Vec<Account>, MetaError>;
+    /// Creates an IAM user (`path` like `/` or `/team/`); `AlreadyExists` if the name is taken.
+    async fn create_user(&self, account: &AccountId, name: &str, path: &str) -> Result<(), MetaError>;
+    /// An account's users as (name, path), ordered by name.
+    async fn list_users(&self, account: &AccountId) -> Result<Vec<(String, String)>, MetaError>;
+    /// Deletes a user with its keys and policies; false if there was none.
+    async fn delete_user(&self, account: &AccountId, name: &str) -> Result<bool, MetaError>;
+    /// Attaches (or replaces) a named identity policy; `NotFound` if the user does not exist.
+    async fn put_user_policy(
+        &self,
+        account: &AccountId,
+        user: &str,
+        policy_name: &str,
+        policy: &str,
+    ) -> Result<(), MetaError>;
+    /// A user's identity policies as (name, text), ordered by name.
+    async fn user_policies(
+        &self,
+        account: &AccountId,
+        user: &str,
+    ) -> Result<Vec<(String, String)>, MetaError>;
+    /// Detaches a named identity policy; false if there was none.
+    async fn delete_user_policy(
+        &self,
+        account: &AccountId,
+        user: &str,
+        policy_name: &str,
+    ) -> Result<bool, MetaError>;
     async fn create_access_key(&self, key: &AccessKey) -> Result<(), MetaError>;
     /// An account's access keys (of its root and its users), ordered by id.
     async fn list_access_keys(&self, account: &AccountId) -> Result<Vec<AccessKey>, MetaError>;

@@ -185,6 +185,120 @@ impl MetaStore for SqliteMetaStore {
             .collect()
     }
 
+    async fn create_user(&self, account: &AccountId, name: &str, path: &str) -> Result<(), MetaError> {
+        sqlx::query("INSERT INTO users (account_id, name, path, created_at) VALUES (?, ?, ?, ?)")
+            .bind(account.as_str())
+            .bind(name)
+            .bind(path)
+            .bind(now_millis())
+            .execute(&self.writer)
+            .await
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    MetaError::AlreadyExists(format!("user {name}"))
+                } else if e.as_database_error().is_some_and(|d| d.is_foreign_key_violation()) {
+                    MetaError::NotFound(format!("account {account}"))
+                } else {
+                    backend(e)
+                }
+            })?;
+        Ok(())
+    }
+
+    async fn list_users(&self, account: &AccountId) -> Result<Vec<(String, String)>, MetaError> {
+        sqlx::query_as("SELECT name, path FROM users WHERE account_id = ? ORDER BY name")
+            .bind(account.as_str())
+            .fetch_all(&self.reader)
+            .await
+            .map_err(backend)
+    }
+
+    async fn delete_user(&self, account: &AccountId, name: &str) -> Result<bool, MetaError> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        sqlx::query("DELETE FROM access_keys WHERE account_id = ? AND user_name = ?")
+            .bind(account.as_str())
+            .bind(name)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        sqlx::query("DELETE FROM user_policies WHERE account_id = ? AND user_name = ?")
+            .bind(account.as_str())
+            .bind(name)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let deleted = sqlx::query("DELETE FROM users WHERE account_id = ? AND name = ?")
+            .bind(account.as_str())
+            .bind(name)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?
+            .rows_affected()
+            > 0;
+        tx.commit().await.map_err(backend)?;
+        Ok(deleted)
+    }
+
+    async fn put_user_policy(
+        &self,
+        account: &AccountId,
+        user: &str,
+        policy_name: &str,
+        policy: &str,
+    ) -> Result<(), MetaError> {
+        sqlx::query(
+            "INSERT INTO user_policies (account_id, user_name, policy_name, policy) VALUES (?, ?, ?, ?)
+             ON CONFLICT (account_id, user_name, policy_name) DO UPDATE SET policy = excluded.policy",
+        )
+        .bind(account.as_str())
+        .bind(user)
+        .bind(policy_name)
+        .bind(policy)
+        .execute(&self.writer)
+        .await
+        .map_err(|e| {
+            if e.as_database_error().is_some_and(|d| d.is_foreign_key_violation()) {
+                MetaError::NotFound(format!("user {user}"))
+            } else {
+                backend(e)
+            }
+        })?;
+        Ok(())
+    }
+
+    async fn user_policies(
+        &self,
+        account: &AccountId,
+        user: &str,
+    ) -> Result<Vec<(String, String)>, MetaError> {
+        sqlx::query_as(
+            "SELECT policy_name, policy FROM user_policies WHERE account_id = ? AND user_name = ? ORDER BY policy_name",
+        )
+        .bind(account.as_str())
+        .bind(user)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)
+    }
+
+    async fn delete_user_policy(
+        &self,
+        account: &AccountId,
+        user: &str,
+        policy_name: &str,
+    ) -> Result<bool, MetaError> {
+        let done = sqlx::query(
+            "DELETE FROM user_policies WHERE account_id = ? AND user_name = ? AND policy_name = ?",
+        )
+        .bind(account.as_str())
+        .bind(user)
+        .bind(policy_name)
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected() > 0)
+    }
+
     async fn list_access_keys(&self, account: &AccountId) -> Result<Vec<AccessKey>, MetaError> {
         let rows = sqlx::query(
             "SELECT access_key_id, account_id, user_name, sealed_secret, active, created_at

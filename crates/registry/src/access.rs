@@ -136,7 +136,19 @@ impl Registry {
         sigv4::verify(&auth, request, &secret, "ecr", SystemTime::now()).map_err(RegistryError::Signature)?;
         let principal = match key.user_name {
             None => Principal::Root { account: key.account_id },
-            Some(name) => Principal::User { account: key.account_id, name },
+            Some(name) => {
+                // The ARN carries the user's path: arn:aws:iam::<account>:user/<path><name>.
+                let users = self.meta.list_users(&key.account_id).await?;
+                let path = users
+                    .into_iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, p)| p)
+                    .unwrap_or_else(|| "/".to_owned());
+                Principal::User {
+                    account: key.account_id,
+                    name: format!("{}{name}", path.trim_start_matches('/')),
+                }
+            }
         };
         Ok(Caller::new(principal, Some(key.access_key_id)))
     }
@@ -227,6 +239,7 @@ impl Registry {
                 }
             }
         }
+        let identity = self.identity_policies(&caller.principal).await?;
         let request = AuthzRequest {
             principal: &caller.principal,
             action,
@@ -234,7 +247,8 @@ impl Registry {
             resource_arn: arn,
             context: &context,
         };
-        let policies = Policies { identity: &[], resource: resource.as_ref(), registry: registry.as_ref() };
+        let policies =
+            Policies { identity: &identity, resource: resource.as_ref(), registry: registry.as_ref() };
         match authorize(&request, &policies) {
             Decision::Allow => Ok(()),
             // Without credentials the right answer is a challenge, not a refusal.
@@ -243,6 +257,23 @@ impl Registry {
             }
             Decision::Deny(message) => Err(RegistryError::Denied(message)),
         }
+    }
+
+    /// The identity policies attached to a user (none for roots and anonymous callers).
+    async fn identity_policies(&self, principal: &Principal) -> Result<Vec<policy::Policy>, RegistryError> {
+        let Principal::User { account, name } = principal else { return Ok(Vec::new()) };
+        let plain = name.rsplit('/').next().unwrap_or(name);
+        let texts = self.meta.user_policies(account, plain).await?;
+        Ok(texts
+            .iter()
+            .filter_map(|(policy_name, text)| match policy::parse(text, PolicyKind::Identity) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    tracing::error!(user = %principal, policy = policy_name, error = %e, "a stored identity policy does not parse; ignoring it");
+                    None
+                }
+            })
+            .collect())
     }
 
     /// Authorizes, then finds the repository (which only an authorized caller learns about).

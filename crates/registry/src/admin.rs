@@ -34,14 +34,26 @@ impl Registry {
         Ok(self.meta.list_accounts().await?)
     }
 
-    /// Creates a root access key for an existing account.
-    pub async fn admin_create_key(&self, account: &AccountId) -> Result<NewAccessKey, RegistryError> {
+    /// Creates an access key for an account's root, or for one of its users.
+    pub async fn admin_create_key(
+        &self,
+        account: &AccountId,
+        user: Option<&str>,
+    ) -> Result<NewAccessKey, RegistryError> {
         if self.meta.get_account(account).await?.is_none() {
             return Err(RegistryError::InvalidParameter(format!("account {account} does not exist")));
         }
+        if let Some(user) = user {
+            if !self.meta.list_users(account).await?.iter().any(|(name, _)| name == user) {
+                return Err(RegistryError::InvalidParameter(format!(
+                    "user {user} does not exist in account {account}"
+                )));
+            }
+        }
         let pair = berth_iam::generate_access_key()
             .ok_or_else(|| RegistryError::Internal("random source failed".to_owned()))?;
-        self.store_access_key(account, None, &pair.access_key_id, &pair.secret_access_key).await?;
+        self.store_access_key(account, user.map(str::to_owned), &pair.access_key_id, &pair.secret_access_key)
+            .await?;
         Ok(NewAccessKey {
             access_key_id: pair.access_key_id,
             secret_access_key: pair.secret_access_key,
@@ -70,5 +82,109 @@ impl Registry {
             MetaError::NotFound(m) => RegistryError::InvalidParameter(format!("{m} does not exist")),
             other => other.into(),
         })
+    }
+}
+
+/// IAM's rules for user names: 1 to 64 of letters, digits and `+=,.@_-`.
+fn check_user_name(name: &str) -> Result<(), RegistryError> {
+    if (1..=64).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b))
+    {
+        Ok(())
+    } else {
+        Err(RegistryError::InvalidParameter(format!(
+            "user name {name:?} must be 1 to 64 letters, digits or +=,.@_-"
+        )))
+    }
+}
+
+/// IAM's rules for paths: `/`, or `/`-delimited segments beginning and ending with `/`.
+fn check_user_path(path: &str) -> Result<(), RegistryError> {
+    let ok = path.len() <= 512
+        && path.starts_with('/')
+        && path.ends_with('/')
+        && !path.contains("//")
+        && path.bytes().all(|b| (0x21..=0x7e).contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(RegistryError::InvalidParameter(format!("path {path:?} must look like / or /team/")))
+    }
+}
+
+impl Registry {
+    pub async fn admin_create_user(
+        &self,
+        account: &AccountId,
+        name: &str,
+        path: &str,
+    ) -> Result<String, RegistryError> {
+        check_user_name(name)?;
+        check_user_path(path)?;
+        self.meta.create_user(account, name, path).await.map_err(|e| match e {
+            MetaError::AlreadyExists(_) => {
+                RegistryError::InvalidParameter(format!("user {name} already exists in account {account}"))
+            }
+            MetaError::NotFound(m) => RegistryError::InvalidParameter(format!("{m} does not exist")),
+            other => other.into(),
+        })?;
+        Ok(format!("arn:aws:iam::{account}:user{path}{name}"))
+    }
+
+    pub async fn admin_list_users(
+        &self,
+        account: &AccountId,
+    ) -> Result<Vec<(String, String)>, RegistryError> {
+        Ok(self.meta.list_users(account).await?)
+    }
+
+    pub async fn admin_delete_user(&self, account: &AccountId, name: &str) -> Result<(), RegistryError> {
+        if self.meta.delete_user(account, name).await? {
+            Ok(())
+        } else {
+            Err(RegistryError::InvalidParameter(format!("user {name} does not exist in account {account}")))
+        }
+    }
+
+    /// Attaches an identity policy to a user, after validating it as one.
+    pub async fn admin_put_user_policy(
+        &self,
+        account: &AccountId,
+        user: &str,
+        policy_name: &str,
+        text: &str,
+    ) -> Result<(), RegistryError> {
+        if policy_name.is_empty() || policy_name.len() > 128 {
+            return Err(RegistryError::InvalidParameter(
+                "a policy name must be 1 to 128 characters".to_owned(),
+            ));
+        }
+        berth_iam::policy::parse(text, berth_iam::policy::PolicyKind::Identity)
+            .map_err(|e| RegistryError::InvalidParameter(format!("invalid identity policy: {e}")))?;
+        self.meta.put_user_policy(account, user, policy_name, text).await.map_err(|e| match e {
+            MetaError::NotFound(m) => RegistryError::InvalidParameter(format!("{m} does not exist")),
+            other => other.into(),
+        })
+    }
+
+    pub async fn admin_user_policies(
+        &self,
+        account: &AccountId,
+        user: &str,
+    ) -> Result<Vec<(String, String)>, RegistryError> {
+        Ok(self.meta.user_policies(account, user).await?)
+    }
+
+    pub async fn admin_delete_user_policy(
+        &self,
+        account: &AccountId,
+        user: &str,
+        policy_name: &str,
+    ) -> Result<(), RegistryError> {
+        if self.meta.delete_user_policy(account, user, policy_name).await? {
+            Ok(())
+        } else {
+            Err(RegistryError::InvalidParameter(format!("user {user} has no policy {policy_name}")))
+        }
     }
 }

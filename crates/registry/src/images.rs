@@ -311,7 +311,11 @@ impl Registry {
             digest.map_or(berth_core::DigestAlgorithm::Sha256, Digest::algorithm),
             &manifest,
         );
-        if let Some(repository) = self.meta.get_repository(&repo.account, &repo.name).await? {
+        // Unlike an OCI push, PutImage does not create the repository.
+        let repository = self.meta.get_repository(&repo.account, &repo.name).await?.ok_or_else(|| {
+            RegistryError::NameUnknown { account: repo.account.to_string(), name: repo.name.to_string() }
+        })?;
+        {
             let unchanged = match tag {
                 Some(t) => self.meta.resolve_tag(repository.id, t).await?.is_some_and(|m| m.digest == actual),
                 None => self.meta.get_manifest(repository.id, &actual).await?.is_some(),

@@ -11,6 +11,7 @@ use crate::{Caller, Registry, RegistryError, RepoPath};
 pub(crate) const ROOT_PREFIX: &str = "ROOT";
 /// What a template can be applied for.
 pub(crate) const APPLIED_FOR: [&str; 3] = ["REPLICATION", "PULL_THROUGH_CACHE", "CREATE_ON_PUSH"];
+const TEMPLATES_PAGE: &str = "describe-creation-templates";
 /// Most templates per registry.
 const MAX_TEMPLATES: usize = 50;
 
@@ -126,18 +127,43 @@ impl Registry {
         Ok(template)
     }
 
+    /// Templates ordered by prefix, `max` at a time; the token names the last prefix returned.
     pub async fn describe_creation_templates(
         &self,
         caller: &Caller,
         account: &AccountId,
         prefixes: Option<&[String]>,
-    ) -> Result<Vec<CreationTemplate>, RegistryError> {
+        next_token: Option<&str>,
+        max: usize,
+    ) -> Result<(Vec<CreationTemplate>, Option<String>), RegistryError> {
         self.check_templates(caller, Action::DescribeRepositoryCreationTemplates, account).await?;
         let mut templates = self.meta.creation_templates(account).await?;
         if let Some(prefixes) = prefixes {
             templates.retain(|t| prefixes.contains(&t.prefix));
         }
-        Ok(templates)
+        if let Some(token) = next_token {
+            let payload = self.tokens.open_opaque(TEMPLATES_PAGE, token).ok_or_else(|| {
+                RegistryError::InvalidParameter(
+                    "Invalid parameter at 'nextToken': the token is not valid".to_owned(),
+                )
+            })?;
+            let (for_account, last) = payload.split_once('|').unwrap_or(("", ""));
+            if for_account != account.as_str() {
+                return Err(RegistryError::InvalidParameter(
+                    "Invalid parameter at 'nextToken': the token belongs to another listing".to_owned(),
+                ));
+            }
+            templates.retain(|t| t.prefix.as_str() > last);
+        }
+        let next = if templates.len() > max {
+            templates.truncate(max);
+            templates
+                .last()
+                .map(|t| self.tokens.sign_opaque(TEMPLATES_PAGE, &format!("{account}|{}", t.prefix)))
+        } else {
+            None
+        };
+        Ok((templates, next))
     }
 
     pub async fn delete_creation_template(

@@ -167,20 +167,32 @@ pub(crate) async fn update(ctx: &Context<'_>, input: TemplateInput) -> Result<Va
 
 pub(crate) async fn describe(ctx: &Context<'_>, input: DescribeTemplatesInput) -> Result<Value, EcrError> {
     let account = registry_id(ctx, None)?;
-    if input.max_results.is_some_and(|n| !(1..=1000).contains(&n)) {
-        return Err(constraint("maxResults", "must be between 1 and 1000"));
-    }
+    let max = match input.max_results {
+        None => 1000,
+        Some(n @ 1..=1000) => n as usize,
+        Some(_) => return Err(constraint("maxResults", "must be between 1 and 1000")),
+    };
     if input.prefixes.as_ref().is_some_and(|p| p.len() > 100) {
         return Err(constraint("prefixes", "must have at most 100 members"));
     }
-    // A registry holds at most 50 templates: one page always holds them all.
-    let _ = input.next_token;
-    let templates =
-        ctx.registry.describe_creation_templates(&ctx.caller, &account, input.prefixes.as_deref()).await?;
-    Ok(json!({
+    let (templates, next) = ctx
+        .registry
+        .describe_creation_templates(
+            &ctx.caller,
+            &account,
+            input.prefixes.as_deref(),
+            input.next_token.as_deref(),
+            max,
+        )
+        .await?;
+    let mut out = json!({
         "registryId": account.as_str(),
         "repositoryCreationTemplates": templates.iter().map(template_json).collect::<Vec<_>>(),
-    }))
+    });
+    if let Some(token) = next {
+        out["nextToken"] = json!(token);
+    }
+    Ok(out)
 }
 
 pub(crate) async fn delete(ctx: &Context<'_>, input: DeleteTemplateInput) -> Result<Value, EcrError> {
