@@ -9,6 +9,9 @@ mod policy_eval;
 mod principal;
 pub mod sigv4;
 mod time;
+
+#[cfg(test)]
+mod fuzz;
 pub mod token;
 
 pub use authorize::{Action, AuthzRequest, Decision, Policies, authorize};
