@@ -7,12 +7,14 @@ mod digest;
 mod error;
 mod manifest;
 mod names;
+mod pattern;
 mod repository;
 
 pub use digest::{Digest, DigestAlgorithm};
 pub use error::InvalidInput;
 pub use manifest::{Descriptor, MAX_MANIFEST_BYTES, Manifest, ManifestKind, media_types};
 pub use names::{AccountId, Reference, RepositoryName, Tag, repository_arn};
+pub use pattern::glob_matches;
 pub use repository::{
     EncryptionType, RepositorySettings, TagMutability, is_exclusion_filter, wildcard_matches,
 };

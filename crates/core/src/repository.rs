@@ -111,26 +111,7 @@ impl RepositorySettings {
 
 /// Matches `text` against a pattern where `*` stands for any run of characters (also none).
 pub fn wildcard_matches(pattern: &str, text: &str) -> bool {
-    let (p, t) = (pattern.as_bytes(), text.as_bytes());
-    let (mut pi, mut ti) = (0, 0);
-    // Where the last `*` was, and where in the text it started matching: backtrack there.
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if pi < p.len() && p[pi] == b'*' {
-            star = Some((pi, ti));
-            pi += 1;
-        } else if pi < p.len() && p[pi] == t[ti] {
-            pi += 1;
-            ti += 1;
-        } else if let Some((sp, st)) = star {
-            pi = sp + 1;
-            ti = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|&c| c == b'*')
+    crate::glob_matches(pattern, text, false)
 }
 
 /// Whether an exclusion filter is valid: 1 to 128 of `[0-9a-zA-Z._*-]`.

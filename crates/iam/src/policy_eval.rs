@@ -9,26 +9,7 @@ use crate::policy::{Condition, Matcher, Operator, PrincipalEntry, SetQualifier, 
 
 /// Glob matching with `*` (any run) and `?` (one character).
 pub(crate) fn glob(pattern: &str, text: &str, ignore_case: bool) -> bool {
-    let eq = |a: char, b: char| if ignore_case { a.eq_ignore_ascii_case(&b) } else { a == b };
-    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
-    let (mut pi, mut ti) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if pi < p.len() && p[pi] == '*' {
-            star = Some((pi, ti));
-            pi += 1;
-        } else if pi < p.len() && (p[pi] == '?' || eq(p[pi], t[ti])) {
-            pi += 1;
-            ti += 1;
-        } else if let Some((sp, st)) = star {
-            pi = sp + 1;
-            ti = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|&c| c == '*')
+    berth_core::glob_matches(pattern, text, ignore_case)
 }
 
 /// How specifically a resource-policy statement names the caller.

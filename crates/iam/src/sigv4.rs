@@ -344,20 +344,28 @@ mod tests {
     /// `get-vanilla-query`, whose query is empty).
     #[test]
     fn verifies_the_aws_suite_get_vanilla_vector() {
-        let headers: Vec<(String, String)> = [("host", "example.amazonaws.com"), ("x-amz-date", "20150830T123600Z")]
-            .iter()
-            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
-            .collect();
+        let headers: Vec<(String, String)> =
+            [("host", "example.amazonaws.com"), ("x-amz-date", "20150830T123600Z")]
+                .iter()
+                .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+                .collect();
         let header = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, \
                       SignedHeaders=host;x-amz-date, \
                       Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31";
         let auth = parse_authorization(header).expect("parses");
         let request = SignedRequest { method: "GET", path: "/", query: "", headers: &headers, body: b"" };
-        verify(&auth, &request, SECRET, "service", at("20150830T123600Z")).expect("the suite's signature verifies");
+        verify(&auth, &request, SECRET, "service", at("20150830T123600Z"))
+            .expect("the suite's signature verifies");
         let post = SignedRequest { method: "POST", ..request };
-        assert!(verify(&auth, &post, SECRET, "service", at("20150830T123600Z")).is_err(), "the method is signed");
+        assert!(
+            verify(&auth, &post, SECRET, "service", at("20150830T123600Z")).is_err(),
+            "the method is signed"
+        );
         let query = SignedRequest { query: "a=b", ..request };
-        assert!(verify(&auth, &query, SECRET, "service", at("20150830T123600Z")).is_err(), "the query is signed");
+        assert!(
+            verify(&auth, &query, SECRET, "service", at("20150830T123600Z")).is_err(),
+            "the query is signed"
+        );
     }
 
     #[test]
