@@ -177,7 +177,12 @@ async fn one_image_model_behind_both_surfaces() {
                    "acceptedMediaTypes": ["application/vnd.docker.distribution.manifest.v2+json"]}),
         )
         .await;
-    assert_eq!(out["failures"][0]["failureCode"], "UnsupportedImageType");
+    assert_eq!(out["failures"][0]["failureCode"], "ImageNotFound");
+    assert!(
+        out["failures"][0]["failureReason"].as_str().is_some_and(|r| r.contains("acceptedMediaTypes")),
+        "{out}"
+    );
+    assert!(out["images"].as_array().is_some_and(Vec::is_empty));
 
     // PutImage under a new tag; docker-style clients pull it at once.
     let (status, out) = berth

@@ -228,9 +228,10 @@ impl Registry {
                 continue;
             };
             if accepted_media_types.is_some_and(|types| !types.iter().any(|t| t == &record.media_type)) {
+                // ECR's failure codes have none for this; the image is not found in an accepted type.
                 failures.push(ImageFailure::new(
                     id,
-                    "UnsupportedImageType",
+                    "ImageNotFound",
                     format!("the image is a {}, which acceptedMediaTypes does not list", record.media_type),
                 ));
                 continue;
