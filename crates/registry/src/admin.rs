@@ -43,12 +43,12 @@ impl Registry {
         if self.meta.get_account(account).await?.is_none() {
             return Err(RegistryError::InvalidParameter(format!("account {account} does not exist")));
         }
-        if let Some(user) = user {
-            if !self.meta.list_users(account).await?.iter().any(|(name, _)| name == user) {
-                return Err(RegistryError::InvalidParameter(format!(
-                    "user {user} does not exist in account {account}"
-                )));
-            }
+        if let Some(user) = user
+            && !self.meta.list_users(account).await?.iter().any(|(name, _)| name == user)
+        {
+            return Err(RegistryError::InvalidParameter(format!(
+                "user {user} does not exist in account {account}"
+            )));
         }
         let pair = berth_iam::generate_access_key()
             .ok_or_else(|| RegistryError::Internal("random source failed".to_owned()))?;
