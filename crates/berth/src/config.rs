@@ -16,6 +16,8 @@ pub(crate) struct Config {
     pub(crate) region: String,
     pub(crate) max_blob_bytes: u64,
     pub(crate) log: String,
+    /// Wildcard domain for host-style repository addresses (`<account>.<domain>/<name>`).
+    pub(crate) host_domain: Option<String>,
     pub(crate) bootstrap: Bootstrap,
 }
 
@@ -38,6 +40,7 @@ impl Default for Config {
             region: "us-east-1".to_owned(),
             max_blob_bytes: 52_000 * 1024 * 1024,
             log: "info".to_owned(),
+            host_domain: None,
             bootstrap: Bootstrap::default(),
         }
     }
@@ -95,6 +98,7 @@ pub(crate) fn load(file: Option<&Path>, env: &dyn Env, flags: &Overrides) -> Res
             "BERTH_DATA_DIR" => config.data_dir = PathBuf::from(value),
             "BERTH_REGION" => config.region = value,
             "BERTH_LOG" => config.log = value,
+            "BERTH_HOST_DOMAIN" => config.host_domain = Some(value),
             "BERTH_MAX_BLOB_BYTES" => match value.parse() {
                 Ok(n) => config.max_blob_bytes = n,
                 Err(_) => problems.push(format!("BERTH_MAX_BLOB_BYTES: {value:?} is not a number of bytes")),
@@ -141,6 +145,15 @@ pub(crate) fn load(file: Option<&Path>, env: &dyn Env, flags: &Overrides) -> Res
             "BERTH_BOOTSTRAP_ACCESS_KEY_ID and BERTH_BOOTSTRAP_SECRET_ACCESS_KEY must be set together"
                 .to_owned(),
         ),
+    }
+    if let Some(domain) = &config.host_domain
+        && (domain.is_empty()
+            || domain.len() > 253
+            || !domain.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+            || domain.starts_with('.')
+            || domain.ends_with('.'))
+    {
+        problems.push(format!("host_domain: {domain:?} is not a domain name like registry.example.com"));
     }
     if config.max_blob_bytes == 0 {
         problems.push("max_blob_bytes: must be positive".to_owned());

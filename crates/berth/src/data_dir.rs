@@ -26,7 +26,11 @@ pub(crate) async fn open(config: &Config) -> Result<Arc<Registry>, String> {
         .mode(0o700)
         .create(dir)
         .map_err(|e| format!("cannot create data directory {}: {e}", dir.display()))?;
-    let settings = Settings { region: config.region.clone(), max_blob_bytes: config.max_blob_bytes };
+    let settings = Settings {
+        region: config.region.clone(),
+        max_blob_bytes: config.max_blob_bytes,
+        host_domain: config.host_domain.clone(),
+    };
     let registry = Registry::open_embedded(dir, settings).await.map_err(|e| e.to_string())?;
 
     let owner = config.bootstrap.account_id.parse().map_err(|e: berth_core::InvalidInput| e.to_string())?;

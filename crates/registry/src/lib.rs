@@ -45,12 +45,61 @@ pub struct Settings {
     pub region: String,
     /// Largest blob accepted, in bytes.
     pub max_blob_bytes: u64,
+    /// A wildcard domain for host-style addresses (`<account>.<domain>/<name>`, as ECR's);
+    /// `None` for path style (`<host>/<account>/<name>`).
+    pub host_domain: Option<String>,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         // ECR's maximum layer size: 52,000 MiB.
-        Self { region: "us-east-1".to_owned(), max_blob_bytes: 52_000 * 1024 * 1024 }
+        Self { region: "us-east-1".to_owned(), max_blob_bytes: 52_000 * 1024 * 1024, host_domain: None }
+    }
+}
+
+#[cfg(test)]
+mod settings_tests {
+    use super::Settings;
+
+    #[test]
+    fn repository_uris_follow_the_configured_style() {
+        let account = "123456789012".parse().expect("account");
+        let path = Settings::default();
+        assert_eq!(
+            path.repository_uri("127.0.0.1:5000", &account, "mlops/base"),
+            "127.0.0.1:5000/123456789012/mlops/base"
+        );
+        let host = Settings { host_domain: Some("registry.example.com".to_owned()), ..Settings::default() };
+        assert_eq!(
+            host.repository_uri("ignored", &account, "mlops/base"),
+            "123456789012.registry.example.com/mlops/base"
+        );
+        assert_eq!(host.account_of_host("123456789012.registry.example.com:5000"), Some(account.clone()));
+        assert_eq!(host.account_of_host("123456789012.registry.example.com"), Some(account));
+        assert_eq!(host.account_of_host("123456789012.other.example.com"), None);
+        assert_eq!(host.account_of_host("registry.example.com"), None);
+        assert_eq!(path.account_of_host("123456789012.registry.example.com"), None);
+    }
+}
+
+impl Settings {
+    /// A repository's address: host style when a wildcard domain is configured, else path
+    /// style under the host the client used.
+    pub fn repository_uri(&self, request_host: &str, account: &berth_core::AccountId, name: &str) -> String {
+        match &self.host_domain {
+            Some(domain) => format!("{account}.{domain}/{name}"),
+            None => format!("{request_host}/{account}/{name}"),
+        }
+    }
+
+    /// The account a host-style `Host` header (`<account>.<domain>[:port]`) names, if any.
+    pub fn account_of_host(&self, host: &str) -> Option<berth_core::AccountId> {
+        let domain = self.host_domain.as_deref()?;
+        let host = host
+            .rsplit_once(':')
+            .map_or(host, |(h, port)| if port.bytes().all(|b| b.is_ascii_digit()) { h } else { host });
+        let (account, rest) = host.split_once('.')?;
+        if rest.eq_ignore_ascii_case(domain) { account.parse().ok() } else { None }
     }
 }
 

@@ -22,8 +22,12 @@ struct Fixture {
 }
 
 async fn fixture() -> Fixture {
+    fixture_with(Settings::default()).await
+}
+
+async fn fixture_with(settings: Settings) -> Fixture {
     let dir = tempfile::tempdir().expect("tempdir");
-    let registry = Registry::open_embedded(dir.path(), Settings::default()).await.expect("registry");
+    let registry = Registry::open_embedded(dir.path(), settings).await.expect("registry");
     let credentials = BootstrapCredentials {
         access_key_id: KEY_ID.to_owned(),
         secret_access_key: "router-test-secret-0000000000000000000000".to_owned(),
@@ -151,4 +155,30 @@ async fn bad_names_and_paths_are_client_errors() {
             "{path}"
         );
     }
+}
+
+#[tokio::test]
+async fn host_style_addresses_name_the_account_in_the_host() {
+    let settings = Settings { host_domain: Some("registry.test".to_owned()), ..Settings::default() };
+    let f = fixture_with(settings).await;
+    let push = Request::post(format!("/v2/app/blobs/uploads/?digest={BLOB_DIGEST}"))
+        .header("host", "000000000000.registry.test:5000")
+        .header("authorization", &f.auth)
+        .body(Body::from(BLOB))
+        .expect("request");
+    let (status, _, _) = send(&f, push).await;
+    assert_eq!(status, StatusCode::CREATED);
+    // The same blob, path style: host style is another address for the same repository.
+    let head = Request::head(format!("/v2/000000000000/app/blobs/{BLOB_DIGEST}"))
+        .header("authorization", &f.auth)
+        .body(Body::empty())
+        .expect("request");
+    assert_eq!(send(&f, head).await.0, StatusCode::OK);
+    // Another account's host is another account's registry.
+    let other = Request::head(format!("/v2/app/blobs/{BLOB_DIGEST}"))
+        .header("host", "111111111111.registry.test")
+        .header("authorization", &f.auth)
+        .body(Body::empty())
+        .expect("request");
+    assert_eq!(send(&f, other).await.0, StatusCode::FORBIDDEN);
 }

@@ -123,7 +123,7 @@ fn repository_json(ctx: &Context<'_>, repository: &Repository) -> Value {
         "repositoryArn": repository_arn(&ctx.registry.settings().region, &repository.account_id, &repository.name),
         "registryId": repository.account_id.as_str(),
         "repositoryName": repository.name.as_str(),
-        "repositoryUri": format!("{}/{}/{}", ctx.host, repository.account_id, repository.name),
+        "repositoryUri": ctx.registry.settings().repository_uri(&ctx.host, &repository.account_id, repository.name.as_str()),
         "createdAt": epoch_seconds(repository.created_at),
         "imageTagMutability": settings.tag_mutability.as_str(),
         "imageScanningConfiguration": { "scanOnPush": settings.scan_on_push },
@@ -161,7 +161,10 @@ pub(crate) async fn get_authorization_token(
             json!({
                 "authorizationToken": token.authorization_token(),
                 "expiresAt": token.expires_at,
-                "proxyEndpoint": format!("http://{}", ctx.host),
+                "proxyEndpoint": match &ctx.registry.settings().host_domain {
+                    Some(domain) => format!("http://{}.{domain}", ctx.caller.principal.account().map_or("", |a| a.as_str())),
+                    None => format!("http://{}", ctx.host),
+                },
             })
         })
         .collect();

@@ -96,7 +96,20 @@ fn parse_digest(s: &str) -> Result<Digest, OciError> {
     Digest::from_str(s).map_err(|e| RegistryError::DigestInvalid(e.to_string()).into())
 }
 
-fn parse_repo(name: &str, caller: &Caller) -> Result<RepoPath, OciError> {
+fn parse_repo(
+    name: &str,
+    caller: &Caller,
+    host_account: Option<&berth_core::AccountId>,
+) -> Result<RepoPath, OciError> {
+    let full;
+    let name = match host_account {
+        // Host style: `<account>.<domain>/v2/<name>/...` carries the account in the host.
+        Some(account) => {
+            full = format!("{account}/{name}");
+            full.as_str()
+        }
+        None => name,
+    };
     name.parse().map_err(|e| {
         // Without credentials nothing is allowed anyway: challenge first, explain after.
         if caller.principal == berth_iam::Principal::Anonymous {
@@ -186,6 +199,10 @@ async fn handle(registry: &Registry, parts: &http::request::Parts, body: Body) -
         .await?
         .with_request(crate::source_ip(&parts.extensions), false);
     let query = uri.query();
+    let host_account = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| registry.settings().account_of_host(h));
     let Some(path) = route::parse(uri.path()) else {
         registry.require_authenticated(&caller)?;
         return Err(OciError::no_such_endpoint(uri.path()));
@@ -197,7 +214,7 @@ async fn handle(registry: &Registry, parts: &http::request::Parts, body: Body) -
         }
         (OciPath::Catalog, &Method::GET) => catalog(registry, &caller, query).await,
         (OciPath::Manifest { name, reference }, m) => {
-            let repo = parse_repo(name, &caller)?;
+            let repo = parse_repo(name, &caller, host_account.as_ref())?;
             match *m {
                 Method::GET => get_manifest(registry, &caller, &repo, reference, headers, true).await,
                 Method::HEAD => get_manifest(registry, &caller, &repo, reference, headers, false).await,
@@ -207,7 +224,7 @@ async fn handle(registry: &Registry, parts: &http::request::Parts, body: Body) -
             }
         }
         (OciPath::Blob { name, digest }, m) => {
-            let repo = parse_repo(name, &caller)?;
+            let repo = parse_repo(name, &caller, host_account.as_ref())?;
             // A URL from GetDownloadUrlForLayer carries its own, blob-bound authorization.
             let caller = match (param(query, crate::DOWNLOAD_TOKEN_PARAM)?, m) {
                 (Some(token), &Method::GET | &Method::HEAD) => {
@@ -227,11 +244,11 @@ async fn handle(registry: &Registry, parts: &http::request::Parts, body: Body) -
             }
         }
         (OciPath::Uploads { name }, &Method::POST) => {
-            let repo = parse_repo(name, &caller)?;
+            let repo = parse_repo(name, &caller, host_account.as_ref())?;
             start_upload(registry, &caller, &repo, query, body).await
         }
         (OciPath::Upload { name, id }, m) => {
-            let repo = parse_repo(name, &caller)?;
+            let repo = parse_repo(name, &caller, host_account.as_ref())?;
             let location = format!("/v2/{repo}/blobs/uploads/{id}");
             let with_location = |e: RegistryError| OciError {
                 error: e,
@@ -268,11 +285,11 @@ async fn handle(registry: &Registry, parts: &http::request::Parts, body: Body) -
             }
         }
         (OciPath::Tags { name }, &Method::GET) => {
-            let repo = parse_repo(name, &caller)?;
+            let repo = parse_repo(name, &caller, host_account.as_ref())?;
             list_tags(registry, &caller, &repo, query).await
         }
         (OciPath::Referrers { name, digest }, &Method::GET) => {
-            let repo = parse_repo(name, &caller)?;
+            let repo = parse_repo(name, &caller, host_account.as_ref())?;
             referrers(registry, &caller, &repo, digest, query).await
         }
         _ => {
