@@ -149,11 +149,11 @@ impl Registry {
             // Reading from the source needs the same permission as pulling the blob there; a
             // refusal is not an error here, the client just uploads the bytes itself.
             let source = self.authorized_repository(caller, Action::GetDownloadUrlForLayer, from).await;
-            if let Ok(source) = source {
-                if self.meta.repository_blob(source.id, digest).await?.is_some() {
-                    self.meta.link_blob(repository.id, digest).await?;
-                    return Ok(Ok(digest.clone()));
-                }
+            if let Ok(source) = source
+                && self.meta.repository_blob(source.id, digest).await?.is_some()
+            {
+                self.meta.link_blob(repository.id, digest).await?;
+                return Ok(Ok(digest.clone()));
             }
         }
         Ok(Err(self.new_upload(&repository).await?))

@@ -184,10 +184,10 @@ pub(crate) async fn list_images(ctx: &Context<'_>, input: ListImagesInput) -> Re
 pub(crate) async fn batch_get_image(ctx: &Context<'_>, input: BatchGetImageInput) -> Result<Value, EcrError> {
     let repo = repo(ctx, input.registry_id.as_deref(), &input.repository_name)?;
     let ids = image_ids(&input.image_ids)?;
-    if let Some(types) = &input.accepted_media_types {
-        if types.is_empty() || types.len() > 100 {
-            return Err(constraint("acceptedMediaTypes", "must have 1 to 100 members"));
-        }
+    if let Some(types) = &input.accepted_media_types
+        && (types.is_empty() || types.len() > 100)
+    {
+        return Err(constraint("acceptedMediaTypes", "must have 1 to 100 members"));
     }
     let (found, failures) =
         ctx.registry.batch_get_image(&ctx.caller, &repo, &ids, input.accepted_media_types.as_deref()).await?;
@@ -311,13 +311,13 @@ pub(crate) async fn list_image_referrers(
     if types.len() > 5 {
         return Err(constraint("filter.artifactTypes", "must have at most 5 members"));
     }
-    if let Some(status) = &filter.artifact_status {
-        if !["ACTIVE", "ARCHIVED", "ACTIVATING", "ANY"].contains(&status.as_str()) {
-            return Err(constraint(
-                "filter.artifactStatus",
-                "must be one of [ACTIVE, ARCHIVED, ACTIVATING, ANY]",
-            ));
-        }
+    if let Some(status) = &filter.artifact_status
+        && !["ACTIVE", "ARCHIVED", "ACTIVATING", "ANY"].contains(&status.as_str())
+    {
+        return Err(constraint(
+            "filter.artifactStatus",
+            "must be one of [ACTIVE, ARCHIVED, ACTIVATING, ANY]",
+        ));
     }
     let max = match input.max_results {
         None => 50,

@@ -88,13 +88,11 @@ fn apply(input: TemplateInput, t: &mut CreationTemplate) -> Result<(), EcrError>
             .encryption_type
             .parse()
             .map_err(|e: berth_core::InvalidInput| constraint("encryptionType", &e.reason))?;
-        if let Some(key) = &c.kms_key {
-            if !key.is_empty() && !key.starts_with("arn:aws") {
-                return Err(constraint(
-                    "encryptionConfiguration.kmsKey",
-                    "must be empty or a full KMS key ARN",
-                ));
-            }
+        if let Some(key) = &c.kms_key
+            && !key.is_empty()
+            && !key.starts_with("arn:aws")
+        {
+            return Err(constraint("encryptionConfiguration.kmsKey", "must be empty or a full KMS key ARN"));
         }
         t.settings.kms_key = c.kms_key.filter(|k| !k.is_empty());
     }
