@@ -28,6 +28,11 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
     e.as_database_error().is_some_and(|d| d.is_unique_violation())
 }
 
+/// Maps a unique-constraint violation to `AlreadyExists(what)`, anything else to `Backend`.
+fn exists_or_backend(what: String) -> impl FnOnce(sqlx::Error) -> MetaError {
+    move |e| if is_unique_violation(&e) { MetaError::AlreadyExists(what) } else { backend(e) }
+}
+
 fn parse<T: FromStr>(text: &str, what: &str) -> Result<T, MetaError> {
     text.parse().map_err(|_| MetaError::Malformed(format!("{what} {text:?}")))
 }
@@ -148,13 +153,7 @@ impl MetaStore for SqliteMetaStore {
             .bind(account.created_at)
             .execute(&self.writer)
             .await
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    MetaError::AlreadyExists(format!("account {}", account.id))
-                } else {
-                    backend(e)
-                }
-            })?;
+            .map_err(exists_or_backend(format!("account {}", account.id)))?;
         Ok(())
     }
 
@@ -324,13 +323,7 @@ impl MetaStore for SqliteMetaStore {
         .bind(key.created_at)
         .execute(&self.writer)
         .await
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                MetaError::AlreadyExists(format!("access key {}", key.access_key_id))
-            } else {
-                backend(e)
-            }
-        })?;
+        .map_err(exists_or_backend(format!("access key {}", key.access_key_id)))?;
         Ok(())
     }
 
@@ -432,13 +425,7 @@ impl MetaStore for SqliteMetaStore {
         .bind(&settings.kms_key)
         .fetch_one(&mut *tx)
         .await
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                MetaError::AlreadyExists(format!("repository {account}/{name}"))
-            } else {
-                backend(e)
-            }
-        })?;
+        .map_err(exists_or_backend(format!("repository {account}/{name}")))?;
         for (key, value) in tags {
             sqlx::query("INSERT INTO repository_tags (repository_id, key, value) VALUES (?, ?, ?)")
                 .bind(id)
