@@ -4,7 +4,7 @@
 
 use berth_core::{Digest, Reference, Tag};
 use berth_iam::Action;
-use berth_meta::{ImageDetail, Page, Repository, TagFilter};
+use berth_meta::{ImageDetail, ManifestRecord, Page, Repository, TagFilter};
 
 use crate::{Caller, ManifestContent, Registry, RegistryError, RepoPath};
 
@@ -70,12 +70,13 @@ fn seal_page(registry: &Registry, purpose: &str, repo: &RepoPath, after: &str) -
 }
 
 impl Registry {
-    /// Resolves one image id of a request, or says why it cannot be.
+    /// Resolves one image id of a request to the image and its manifest record, or says why
+    /// it cannot be.
     async fn resolve_image(
         &self,
         repository: &Repository,
         id: &ImageIdInput,
-    ) -> Result<ImageRef, ImageFailure> {
+    ) -> Result<(ImageRef, ManifestRecord), ImageFailure> {
         let digest = match &id.digest {
             None => None,
             Some(d) => Some(
@@ -118,7 +119,7 @@ impl Registry {
                 ));
             }
         }
-        Ok(ImageRef { digest: record.digest, tag: tag.map(|t| t.to_string()) })
+        Ok((ImageRef { digest: record.digest.clone(), tag: tag.map(|t| t.to_string()) }, record))
     }
 
     /// DescribeImages: the named images (all must exist), or a page of all of them.
@@ -135,7 +136,7 @@ impl Registry {
         if let Some(ids) = ids {
             let mut details = Vec::with_capacity(ids.len());
             for id in ids {
-                let image = self.resolve_image(&repository, id).await.map_err(|f| {
+                let (image, record) = self.resolve_image(&repository, id).await.map_err(|f| {
                     RegistryError::ImageNotFound(format!(
                         "The image with imageId {{imageDigest:'{}', imageTag:'{}'}} does not exist within the repository \
                          with name '{}' in the registry with id '{}'",
@@ -145,10 +146,6 @@ impl Registry {
                         repo.account
                     ))
                 })?;
-                let record =
-                    self.meta.get_manifest(repository.id, &image.digest).await?.ok_or_else(|| {
-                        RegistryError::ImageNotFound(format!("image {} was deleted meanwhile", image.digest))
-                    })?;
                 let tags = self.meta.manifest_tags(repository.id, &image.digest).await?;
                 if !details.iter().any(|d: &ImageDetail| d.record.digest == record.digest) {
                     details.push(ImageDetail { record, tags });
@@ -216,16 +213,12 @@ impl Registry {
         let repository = self.authorized_repository(caller, Action::BatchGetImage, repo).await?;
         let (mut found, mut failures) = (Vec::new(), Vec::new());
         for id in ids {
-            let image = match self.resolve_image(&repository, id).await {
-                Ok(image) => image,
+            let (image, record) = match self.resolve_image(&repository, id).await {
+                Ok(found) => found,
                 Err(failure) => {
                     failures.push(failure);
                     continue;
                 }
-            };
-            let Some(record) = self.meta.get_manifest(repository.id, &image.digest).await? else {
-                failures.push(ImageFailure::new(id, "ImageNotFound", "Requested image not found"));
-                continue;
             };
             if accepted_media_types.is_some_and(|types| !types.iter().any(|t| t == &record.media_type)) {
                 // ECR's failure codes have none for this; the image is not found in an accepted type.
@@ -255,7 +248,7 @@ impl Registry {
         let (mut deleted, mut failures) = (Vec::new(), Vec::new());
         for id in ids {
             let image = match self.resolve_image(&repository, id).await {
-                Ok(image) => image,
+                Ok((image, _)) => image,
                 Err(failure) => {
                     failures.push(failure);
                     continue;
