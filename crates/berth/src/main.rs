@@ -7,6 +7,7 @@ mod data_dir;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
@@ -43,6 +44,9 @@ enum Command {
         /// The access key to issue it for; default: the owner's bootstrap key.
         #[arg(long)]
         access_key_id: Option<String>,
+        /// Seconds the password stays valid, for a job that needs it briefly (1 to 43200).
+        #[arg(long, default_value_t = 43_200, value_parser = clap::value_parser!(u64).range(1..=43_200))]
+        valid_for: u64,
     },
 }
 
@@ -74,7 +78,9 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve { .. } => serve(config).await,
-            Command::LoginPassword { access_key_id } => login_password(config, access_key_id).await,
+            Command::LoginPassword { access_key_id, valid_for } => {
+                login_password(config, access_key_id, Duration::from_secs(valid_for)).await
+            }
             Command::Admin { command } => {
                 let registry = data_dir::open(&config).await?;
                 let result = admin::run(&registry, command).await;
@@ -137,13 +143,17 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-async fn login_password(config: Config, access_key_id: Option<String>) -> Result<(), String> {
+async fn login_password(
+    config: Config,
+    access_key_id: Option<String>,
+    valid_for: Duration,
+) -> Result<(), String> {
     let registry = data_dir::open(&config).await?;
     let access_key_id = match access_key_id {
         Some(id) => id,
         None => data_dir::bootstrap_access_key_id(&config)?,
     };
-    let token = registry.issue_token(&access_key_id).await.map_err(|e| e.to_string())?;
+    let token = registry.issue_token_for(&access_key_id, valid_for).await.map_err(|e| e.to_string())?;
     println!("{}", token.password);
     registry.close().await;
     Ok(())

@@ -1,17 +1,24 @@
-//! The isolation matrix: every OCI route and ECR operation, for every kind of caller, against
-//! repositories under every kind of policy. Each cell's expectation comes from the policy's
-//! plain meaning; the test counts unexpected allows and unexpected denials.
+//! The isolation matrix: every OCI route and every served ECR operation, for every kind of
+//! caller, against repositories under every kind of policy. Each cell's expectation comes from
+//! the policy's plain meaning; the test counts unexpected allows and unexpected denials.
+//!
+//! Mutating cells are chosen so that an allowed call leaves the state every later cell relies
+//! on (a re-put of the same manifest, a delete of what is not there, a policy put back).
 
 mod common;
 
 use std::collections::BTreeSet;
+use std::time::{Duration, SystemTime};
 
 use common::*;
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{Value, json};
 
 const PULL: [&str; 3] =
     ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"];
+const PUBLIC: [&str; 2] = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"];
+const DENIED_TO_ALL: [&str; 2] = ["ecr:BatchDeleteImage", "ecr:PutImage"];
+const REGION: &str = "us-east-1";
 
 /// The repositories under test and the actions each policy grants (to whom) or denies.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -21,6 +28,8 @@ enum Shape {
     PublicRead,
     ExplicitDeny,
 }
+
+const SHAPES: [Shape; 4] = [Shape::NoPolicy, Shape::CrossAccountPull, Shape::PublicRead, Shape::ExplicitDeny];
 
 impl Shape {
     fn name(self) -> &'static str {
@@ -33,19 +42,24 @@ impl Shape {
     }
 
     fn policy(self) -> Option<String> {
-        let statement = |effect: &str, principal: &str, actions: &[&str]| json!({"Effect": effect, "Principal": serde_json::from_str::<serde_json::Value>(principal).expect("json"), "Action": actions});
         let statements = match self {
             Shape::NoPolicy => return None,
-            Shape::CrossAccountPull => vec![statement("Allow", r#"{"AWS":"111111111111"}"#, &PULL)],
-            Shape::PublicRead => {
-                vec![statement("Allow", r#""*""#, &["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"])]
-            }
-            Shape::ExplicitDeny => {
-                vec![statement("Deny", r#""*""#, &["ecr:BatchDeleteImage", "ecr:PutImage"])]
-            }
+            Shape::CrossAccountPull => vec![statement("Allow", json!({"AWS": "111111111111"}), &PULL)],
+            Shape::PublicRead => vec![statement("Allow", json!("*"), &PUBLIC)],
+            Shape::ExplicitDeny => vec![statement("Deny", json!("*"), &DENIED_TO_ALL)],
         };
         Some(json!({"Version": "2012-10-17", "Statement": statements}).to_string())
     }
+}
+
+fn statement(effect: &str, principal: Value, actions: &[&str]) -> Value {
+    json!({"Effect": effect, "Principal": principal, "Action": actions})
+}
+
+/// A policy that names an account none of the callers belongs to: putting it changes no cell.
+fn inert_policy(actions: &[&str]) -> String {
+    json!({"Version": "2012-10-17", "Statement": [statement("Allow", json!({"AWS": "444444444444"}), actions)]})
+        .to_string()
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -58,11 +72,12 @@ enum Who {
     OtherRoot,
     OtherUserWithout,
     Anonymous,
+    ExpiredToken,
     DisabledKey,
     BadSignature,
 }
 
-const CALLERS: [Who; 10] = [
+const CALLERS: [Who; 11] = [
     Who::OwnerRoot,
     Who::OwnerUserWithPolicy,
     Who::OwnerUserWithout,
@@ -71,19 +86,41 @@ const CALLERS: [Who; 10] = [
     Who::OtherRoot,
     Who::OtherUserWithout,
     Who::Anonymous,
+    Who::ExpiredToken,
     Who::DisabledKey,
     Who::BadSignature,
 ];
 
+impl Who {
+    /// A valid, unexpired credential whose identity side allows `ecr:*` (roots, policied users).
+    fn has_identity_allow(self) -> bool {
+        matches!(
+            self,
+            Who::OwnerRoot
+                | Who::OwnerUserWithPolicy
+                | Who::AllowedRoot
+                | Who::AllowedUserWithPolicy
+                | Who::OtherRoot
+        )
+    }
+
+    fn is_owner(self) -> bool {
+        matches!(self, Who::OwnerRoot | Who::OwnerUserWithPolicy)
+    }
+
+    /// Holds a registry token that still works (users without GetAuthorizationToken get none).
+    fn has_registry_token(self) -> bool {
+        self.has_identity_allow()
+    }
+}
+
 /// Whether `who` may perform `action` on a repository of `shape`, by the rules of DESIGN.
 fn expected(who: Who, shape: Shape, action: &str) -> bool {
-    let denied = shape == Shape::ExplicitDeny && ["ecr:BatchDeleteImage", "ecr:PutImage"].contains(&action);
-    let public =
-        shape == Shape::PublicRead && ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"].contains(&action);
-    let shared = shape == Shape::CrossAccountPull && PULL.contains(&action);
-    if denied {
+    if shape == Shape::ExplicitDeny && DENIED_TO_ALL.contains(&action) {
         return false;
     }
+    let public = shape == Shape::PublicRead && PUBLIC.contains(&action);
+    let shared = shape == Shape::CrossAccountPull && PULL.contains(&action);
     match who {
         // The owner's identity side (root, or a user with ecr:* on *) allows everything.
         Who::OwnerRoot | Who::OwnerUserWithPolicy => true,
@@ -94,19 +131,116 @@ fn expected(who: Who, shape: Shape, action: &str) -> bool {
         Who::OtherRoot => public,
         Who::OtherUserWithout => false,
         Who::Anonymous => public,
-        Who::DisabledKey | Who::BadSignature => false,
+        Who::ExpiredToken | Who::DisabledKey | Who::BadSignature => false,
     }
 }
 
+/// How a caller presents itself on each surface.
 struct Credentials {
-    password: String,
-    key: String,
-    secret: String,
+    /// The registry password for `/v2/` (basic auth as `AWS`); `None` for anonymous.
+    password: Option<String>,
+    /// The key that signs ECR API calls, when-signed; `None` for anonymous.
+    signer: Option<(String, String, SystemTime)>,
 }
+
+/// One repository of the matrix, with what its cells need.
+struct Subject {
+    shape: Shape,
+    repo: String,
+    manifest: Vec<u8>,
+    digest: String,
+    layer: String,
+    /// An upload the owner began over the OCI API (its path), and two over the ECR API.
+    oci_upload: String,
+    part_upload: String,
+    complete_upload: String,
+}
+
+#[derive(Default)]
+struct Tally {
+    cells: usize,
+    allows: BTreeSet<String>,
+    denials: BTreeSet<String>,
+}
+
+impl Tally {
+    fn record(&mut self, allowed: bool, expected: bool, cell: String) {
+        self.cells += 1;
+        match (allowed, expected) {
+            (true, false) => {
+                self.allows.insert(cell);
+            }
+            (false, true) => {
+                self.denials.insert(cell);
+            }
+            _ => {}
+        }
+    }
+}
+
+const REFUSALS: [&str; 4] = [
+    "AccessDeniedException",
+    "UnrecognizedClientException",
+    "InvalidSignatureException",
+    "MissingAuthenticationTokenException",
+];
 
 #[tokio::test]
 async fn zero_unexpected_allows_across_the_matrix() {
     let berth = Berth::start().await;
+    let creds = callers(&berth).await;
+    let subjects = subjects(&berth).await;
+    let public_repo = repo(Shape::PublicRead.name());
+
+    let mut tally = Tally::default();
+    let mut ecr_operations = BTreeSet::new();
+    for (who, c) in &creds {
+        oci_registry_cells(&berth, *who, c, &mut tally).await;
+        for s in &subjects {
+            oci_repository_cells(&berth, *who, c, s, &public_repo, &mut tally).await;
+            for (operation, input) in repository_operations(s) {
+                ecr_operations.insert(operation);
+                let (status, kind) = call(&berth, c, operation, input).await;
+                let expect = expected(*who, s.shape, &action_of(operation)) && *who != Who::Anonymous;
+                let allowed = !REFUSALS.contains(&kind.as_str());
+                tally.record(
+                    allowed,
+                    expect,
+                    format!("{who:?} {:?} {operation} -> {status} {kind}", s.shape),
+                );
+                if operation == "DeleteRepositoryPolicy" && allowed {
+                    restore_policy(&berth, s.shape).await;
+                }
+            }
+        }
+        for (operation, owner_registry_only, input) in registry_operations(*who) {
+            ecr_operations.insert(operation);
+            let (status, kind) = call(&berth, c, operation, input).await;
+            let expect = who.has_identity_allow() && (who.is_owner() || !owner_registry_only);
+            let allowed = !REFUSALS.contains(&kind.as_str());
+            tally.record(allowed, expect, format!("{who:?} registry {operation} -> {status} {kind}"));
+        }
+    }
+
+    let unlisted: Vec<_> = SERVED_OPERATIONS.iter().filter(|op| !ecr_operations.contains(*op)).collect();
+    assert!(unlisted.is_empty(), "served ECR operations missing from the matrix: {unlisted:?}");
+    println!(
+        "isolation matrix: {} cells ({} callers, {} repository shapes, every OCI route, {} ECR operations), \
+         {} unexpected allows, {} unexpected denials",
+        tally.cells,
+        CALLERS.len(),
+        SHAPES.len(),
+        ecr_operations.len(),
+        tally.allows.len(),
+        tally.denials.len()
+    );
+    let list = |cells: &BTreeSet<String>| cells.iter().cloned().collect::<Vec<_>>().join("\n");
+    assert!(tally.allows.is_empty(), "unexpected allows:\n{}", list(&tally.allows));
+    assert!(tally.denials.is_empty(), "unexpected denials:\n{}", list(&tally.denials));
+}
+
+/// Accounts, users and keys for every caller, and how each presents itself.
+async fn callers(berth: &Berth) -> Vec<(Who, Credentials)> {
     let (owner_key, owner_secret) = berth.owner_credentials();
     berth.account_with_key("111111111111");
     berth.account_with_key("333333333333");
@@ -116,221 +250,314 @@ async fn zero_unexpected_allows_across_the_matrix() {
         r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecr:*","Resource":"*"}]}"#,
     )
     .expect("write");
+    let policy_path = policy_file.to_str().expect("path").to_owned();
+    let pair = |key: &Value| {
+        let text = |f: &str| key[f].as_str().expect("field").to_owned();
+        (text("accessKeyId"), text("secretAccessKey"))
+    };
     let user = |account: &str, name: &str, with_policy: bool| {
         berth.admin(&["user", "create", "--account", account, name]);
         if with_policy {
-            let file = policy_file.to_str().expect("path");
-            berth.admin(&[
-                "user",
-                "policy",
-                "put",
-                "--account",
-                account,
-                "--user",
-                name,
-                "--name",
-                "all",
-                "--file",
-                file,
-            ]);
+            let args =
+                ["user", "policy", "put", "--account", account, "--user", name, "--name", "all", "--file"];
+            berth.admin(&[&args[..], &[policy_path.as_str()]].concat());
         }
-        let key = berth.admin(&["key", "create", "--account", account, "--user", name]);
-        (
-            key["accessKeyId"].as_str().expect("id").to_owned(),
-            key["secretAccessKey"].as_str().expect("secret").to_owned(),
-        )
+        pair(&berth.admin(&["key", "create", "--account", account, "--user", name]))
     };
-    let keys = [
-        (Who::OwnerUserWithPolicy, user(ACCOUNT, "ci", true)),
-        (Who::OwnerUserWithout, user(ACCOUNT, "intern", false)),
-        (Who::AllowedUserWithPolicy, user("111111111111", "dev", true)),
-        (Who::OtherUserWithout, user("333333333333", "x", false)),
-    ];
-    let allowed_root = berth.admin(&["key", "create", "--account", "111111111111"]);
-    let other_root = berth.admin(&["key", "create", "--account", "333333333333"]);
-    let disabled = berth.admin(&["key", "create", "--account", ACCOUNT]);
-
-    // Every repository holds one image; the policies go on last.
-    let mut images = Vec::new();
-    for shape in [Shape::NoPolicy, Shape::CrossAccountPull, Shape::PublicRead, Shape::ExplicitDeny] {
-        let r = repo(shape.name());
-        let layer = format!("layer of {}", shape.name());
-        let digest = berth
-            .push_image(&r, "v1", format!(r#"{{"n":"{}"}}"#, shape.name()).as_bytes(), layer.as_bytes())
-            .await;
-        images.push((shape, digest, sha256(layer.as_bytes())));
-    }
-    for (shape, _, _) in &images {
-        if let Some(policy) = shape.policy() {
-            let (status, out) = berth
-                .ecr("SetRepositoryPolicy", json!({"repositoryName": shape.name(), "policyText": policy}))
-                .await;
-            assert_eq!(status, 200, "{out}");
-        }
-    }
-
-    let text = |v: &serde_json::Value, f: &str| v[f].as_str().expect("field").to_owned();
+    let now = SystemTime::now();
     let mut creds = Vec::new();
     for who in CALLERS {
         let (key, secret) = match who {
-            Who::OwnerRoot => (owner_key.clone(), owner_secret.clone()),
-            Who::AllowedRoot => (text(&allowed_root, "accessKeyId"), text(&allowed_root, "secretAccessKey")),
-            Who::OtherRoot => (text(&other_root, "accessKeyId"), text(&other_root, "secretAccessKey")),
-            Who::DisabledKey => (text(&disabled, "accessKeyId"), text(&disabled, "secretAccessKey")),
-            Who::BadSignature => (owner_key.clone(), "not-the-secret".to_owned()),
-            Who::Anonymous => (String::new(), String::new()),
-            other => keys.iter().find(|(w, _)| *w == other).map(|(_, k)| k.clone()).expect("user key"),
+            Who::OwnerRoot | Who::ExpiredToken => (owner_key.clone(), owner_secret.clone()),
+            Who::OwnerUserWithPolicy => user(ACCOUNT, "ci", true),
+            Who::OwnerUserWithout => user(ACCOUNT, "intern", false),
+            Who::AllowedRoot => pair(&berth.admin(&["key", "create", "--account", "111111111111"])),
+            Who::AllowedUserWithPolicy => user("111111111111", "dev", true),
+            Who::OtherRoot => pair(&berth.admin(&["key", "create", "--account", "333333333333"])),
+            Who::OtherUserWithout => user("333333333333", "x", false),
+            Who::DisabledKey => pair(&berth.admin(&["key", "create", "--account", ACCOUNT])),
+            Who::BadSignature => (owner_key.clone(), "not-the-secret-of-this-key".to_owned()),
+            Who::Anonymous => {
+                creds.push((who, Credentials { password: None, signer: None }));
+                continue;
+            }
         };
-        // Users without GetAuthorizationToken permission get no token: they present garbage.
         let password = match who {
-            Who::Anonymous | Who::BadSignature => "not-a-token".to_owned(),
-            Who::OwnerUserWithout | Who::OtherUserWithout => "no-token-for-this-user".to_owned(),
+            // A user without GetAuthorizationToken gets no token: it presents garbage.
+            Who::OwnerUserWithout | Who::OtherUserWithout | Who::BadSignature => "not-a-token".to_owned(),
+            // The owner's own token, issued to live three seconds; it works, then it expires.
+            Who::ExpiredToken => {
+                let password = short_lived_password(berth.data_dir(), &key, 3);
+                let r = berth.req_with(&password, Method::GET, "/v2/").send().await.expect("send");
+                assert_eq!(r.status(), 200, "a fresh short-lived token works");
+                password
+            }
             _ => berth.password_for(&key, &secret).await,
         };
-        creds.push((who, Credentials { password, key, secret }));
-    }
-    berth.admin(&["key", "disable", &text(&disabled, "accessKeyId")]);
-
-    let mut unexpected_allows = BTreeSet::new();
-    let mut unexpected_denials = BTreeSet::new();
-    let mut cells = 0;
-    for (who, c) in &creds {
-        for (shape, digest, layer) in &images {
-            let r = repo(shape.name());
-            // OCI routes, each with the ECR action it maps to.
-            let oci: [(&str, Method, String); 8] = [
-                ("ecr:BatchGetImage", Method::GET, format!("/v2/{r}/manifests/v1")),
-                ("ecr:BatchGetImage", Method::HEAD, format!("/v2/{r}/manifests/{digest}")),
-                ("ecr:GetDownloadUrlForLayer", Method::GET, format!("/v2/{r}/blobs/{layer}")),
-                ("ecr:BatchCheckLayerAvailability", Method::HEAD, format!("/v2/{r}/blobs/{layer}")),
-                ("ecr:InitiateLayerUpload", Method::POST, format!("/v2/{r}/blobs/uploads/")),
-                ("ecr:ListImages", Method::GET, format!("/v2/{r}/tags/list")),
-                ("ecr:BatchGetImage", Method::GET, format!("/v2/{r}/referrers/{digest}")),
-                (
-                    "ecr:BatchDeleteImage",
-                    Method::DELETE,
-                    format!("/v2/{r}/manifests/{}", sha256(b"not there")),
-                ),
-            ];
-            for (action, method, path) in oci {
-                let request = berth
-                    .client
-                    .request(method.clone(), format!("{}{path}", berth.url))
-                    .header("accept", OCI_MANIFEST);
-                let request = if *who == Who::Anonymous {
-                    request
-                } else {
-                    request.basic_auth("AWS", Some(&c.password))
-                };
-                let status = request.send().await.expect("send").status().as_u16();
-                let allowed = status != 401 && status != 403;
-                // A user without GetAuthorizationToken holds no registry token: it cannot sign in.
-                let has_token = !matches!(who, Who::OwnerUserWithout | Who::OtherUserWithout);
-                let expect = expected(*who, *shape, action) && has_token;
-                record(
-                    &mut unexpected_allows,
-                    &mut unexpected_denials,
-                    allowed,
-                    expect,
-                    format!("{who:?} {shape:?} {method} {path} -> {status}"),
-                );
-                cells += 1;
-            }
-            // ECR operations, each named by its own action.
-            let name = shape.name();
-            let ecr: [(&str, &str, serde_json::Value); 7] = [
-                (
-                    "ecr:BatchGetImage",
-                    "BatchGetImage",
-                    json!({"repositoryName": name, "imageIds": [{"imageTag": "v1"}]}),
-                ),
-                ("ecr:DescribeImages", "DescribeImages", json!({"repositoryName": name})),
-                ("ecr:ListImages", "ListImages", json!({"repositoryName": name})),
-                (
-                    "ecr:BatchCheckLayerAvailability",
-                    "BatchCheckLayerAvailability",
-                    json!({"repositoryName": name, "layerDigests": [layer]}),
-                ),
-                (
-                    "ecr:GetDownloadUrlForLayer",
-                    "GetDownloadUrlForLayer",
-                    json!({"repositoryName": name, "layerDigest": layer}),
-                ),
-                ("ecr:GetRepositoryPolicy", "GetRepositoryPolicy", json!({"repositoryName": name})),
-                (
-                    "ecr:BatchDeleteImage",
-                    "BatchDeleteImage",
-                    json!({"repositoryName": name, "imageIds": [{"imageTag": "nope"}]}),
-                ),
-            ];
-            for (action, operation, mut input) in ecr {
-                input["registryId"] = json!(ACCOUNT);
-                let (status, out) = if *who == Who::Anonymous {
-                    let r = berth
-                        .anon(Method::POST, "/")
-                        .header("x-amz-target", format!("AmazonEC2ContainerRegistry_V20150921.{operation}"))
-                        .header("content-type", "application/x-amz-json-1.1")
-                        .body(input.to_string())
-                        .send()
-                        .await
-                        .expect("send");
-                    let status = r.status().as_u16();
-                    (status, r.json_or_null().await)
-                } else {
-                    berth.ecr_as(&c.key, &c.secret, operation, input).await
-                };
-                let kind = out["__type"].as_str().unwrap_or("");
-                let refusals = [
-                    "AccessDeniedException",
-                    "UnrecognizedClientException",
-                    "InvalidSignatureException",
-                    "MissingAuthenticationTokenException",
-                ];
-                let allowed = !refusals.contains(&kind);
-                // GetRepositoryPolicy on a repository without one is an allowed call that finds nothing.
-                let expect = expected(*who, *shape, action) && !(*who == Who::Anonymous);
-                record(
-                    &mut unexpected_allows,
-                    &mut unexpected_denials,
-                    allowed,
-                    expect,
-                    format!("{who:?} {shape:?} {operation} -> {status} {kind}"),
-                );
-                cells += 1;
-            }
+        // An expired credential on the ECR API: a request signed 20 minutes ago.
+        let signed_at = if who == Who::ExpiredToken { now - Duration::from_secs(20 * 60) } else { now };
+        if who == Who::DisabledKey {
+            // The key worked (it got a token above); now it is disabled, with the token it issued.
+            berth.admin(&["key", "disable", &key]);
         }
+        creds.push((who, Credentials { password: Some(password), signer: Some((key, secret, signed_at)) }));
     }
-    println!(
-        "isolation matrix: {cells} cells, {} unexpected allows, {} unexpected denials",
-        unexpected_allows.len(),
-        unexpected_denials.len()
-    );
-    assert!(
-        unexpected_allows.is_empty(),
-        "unexpected allows:\n{}",
-        unexpected_allows.iter().cloned().collect::<Vec<_>>().join("\n")
-    );
-    assert!(
-        unexpected_denials.is_empty(),
-        "unexpected denials:\n{}",
-        unexpected_denials.iter().cloned().collect::<Vec<_>>().join("\n")
-    );
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    creds
 }
 
-fn record(
-    allows: &mut BTreeSet<String>,
-    denials: &mut BTreeSet<String>,
-    allowed: bool,
-    expected: bool,
-    cell: String,
-) {
-    match (allowed, expected) {
-        (true, false) => {
-            allows.insert(cell);
-        }
-        (false, true) => {
-            denials.insert(cell);
-        }
-        _ => {}
+/// One image per shape, the policies on last, and the uploads the owner leaves open.
+async fn subjects(berth: &Berth) -> Vec<Subject> {
+    let mut subjects = Vec::new();
+    for shape in SHAPES {
+        let r = repo(shape.name());
+        let layer_bytes = format!("layer of {}", shape.name());
+        let config = format!(r#"{{"n":"{}"}}"#, shape.name());
+        let (manifest, digest) = berth.image_manifest(&r, config.as_bytes(), layer_bytes.as_bytes()).await;
+        let pushed = berth.put_manifest(&r, "v1", OCI_MANIFEST, &manifest).await;
+        assert_eq!(pushed.status(), 201);
+        let begun = berth.req(Method::POST, &format!("/v2/{r}/blobs/uploads/")).send().await.expect("send");
+        assert_eq!(begun.status(), 202);
+        let location = begun.headers()["location"].to_str().expect("location").to_owned();
+        let oci_upload = location.strip_prefix(&berth.url).unwrap_or(&location).to_owned();
+        let (part_upload, complete_upload) = (ecr_upload(berth, shape).await, ecr_upload(berth, shape).await);
+        subjects.push(Subject {
+            shape,
+            repo: r,
+            manifest,
+            digest,
+            layer: sha256(layer_bytes.as_bytes()),
+            oci_upload,
+            part_upload,
+            complete_upload,
+        });
     }
+    for shape in SHAPES {
+        if let Some(policy) = shape.policy() {
+            let input = json!({"repositoryName": shape.name(), "policyText": policy});
+            let (status, out) = berth.ecr("SetRepositoryPolicy", input).await;
+            assert_eq!(status, 200, "{out}");
+        }
+    }
+    subjects
+}
+
+async fn ecr_upload(berth: &Berth, shape: Shape) -> String {
+    let (status, out) = berth.ecr("InitiateLayerUpload", json!({"repositoryName": shape.name()})).await;
+    assert_eq!(status, 200, "{out}");
+    out["uploadId"].as_str().expect("uploadId").to_owned()
+}
+
+/// Puts a shape's policy back after a cell deleted it.
+async fn restore_policy(berth: &Berth, shape: Shape) {
+    let (status, out) = match shape.policy() {
+        Some(policy) => {
+            berth
+                .ecr("SetRepositoryPolicy", json!({"repositoryName": shape.name(), "policyText": policy}))
+                .await
+        }
+        None => return,
+    };
+    assert_eq!(status, 200, "restoring the policy of {shape:?}: {out}");
+}
+
+/// The routes that name no repository: the version check and the catalog, which must list
+/// nothing of the owner's to a caller who may not describe its repositories.
+async fn oci_registry_cells(berth: &Berth, who: Who, c: &Credentials, tally: &mut Tally) {
+    for path in ["/v2/", "/v2/_catalog"] {
+        let response = oci_request(berth, c, Method::GET, path).send().await.expect("send");
+        let status = response.status().as_u16();
+        let allowed = status != 401 && status != 403;
+        tally.record(allowed, who.has_registry_token(), format!("{who:?} GET {path} -> {status}"));
+        if path == "/v2/_catalog" && allowed {
+            let listed = response.json_or_null().await;
+            let owners = listed["repositories"]
+                .as_array()
+                .map(|names| {
+                    names.iter().filter(|n| n.as_str().is_some_and(|n| n.starts_with(ACCOUNT))).count()
+                })
+                .unwrap_or(0);
+            tally.record(
+                owners > 0,
+                who.is_owner(),
+                format!("{who:?} catalog lists {owners} of the owner's"),
+            );
+        }
+    }
+}
+
+async fn oci_repository_cells(
+    berth: &Berth,
+    who: Who,
+    c: &Credentials,
+    s: &Subject,
+    public_repo: &str,
+    tally: &mut Tally,
+) {
+    let (r, digest, layer, upload) = (&s.repo, &s.digest, &s.layer, &s.oci_upload);
+    let absent = sha256(b"not there");
+    let public_layer = sha256(format!("layer of {}", Shape::PublicRead.name()).as_bytes());
+    let routes: [(&str, Method, String); 15] = [
+        ("ecr:BatchGetImage", Method::GET, format!("/v2/{r}/manifests/v1")),
+        ("ecr:BatchGetImage", Method::HEAD, format!("/v2/{r}/manifests/{digest}")),
+        ("ecr:PutImage", Method::PUT, format!("/v2/{r}/manifests/v1")),
+        ("ecr:BatchDeleteImage", Method::DELETE, format!("/v2/{r}/manifests/{absent}")),
+        ("ecr:GetDownloadUrlForLayer", Method::GET, format!("/v2/{r}/blobs/{layer}")),
+        ("ecr:BatchCheckLayerAvailability", Method::HEAD, format!("/v2/{r}/blobs/{layer}")),
+        ("ecr:BatchDeleteImage", Method::DELETE, format!("/v2/{r}/blobs/{absent}")),
+        ("ecr:InitiateLayerUpload", Method::POST, format!("/v2/{r}/blobs/uploads/")),
+        (
+            "ecr:InitiateLayerUpload",
+            Method::POST,
+            format!("/v2/{r}/blobs/uploads/?mount={public_layer}&from={public_repo}"),
+        ),
+        ("ecr:UploadLayerPart", Method::PATCH, upload.clone()),
+        ("ecr:UploadLayerPart", Method::GET, upload.clone()),
+        ("ecr:CompleteLayerUpload", Method::PUT, format!("{upload}{}digest={absent}", query_joiner(upload))),
+        ("ecr:UploadLayerPart", Method::DELETE, upload.clone()),
+        ("ecr:ListImages", Method::GET, format!("/v2/{r}/tags/list")),
+        ("ecr:BatchGetImage", Method::GET, format!("/v2/{r}/referrers/{digest}")),
+    ];
+    for (action, method, path) in routes {
+        let mut request = oci_request(berth, c, method.clone(), &path).header("accept", OCI_MANIFEST);
+        if method == Method::PUT && path.contains("/manifests/") {
+            request = request.header("content-type", OCI_MANIFEST).body(s.manifest.clone());
+        } else if method == Method::PATCH {
+            request = request.header("content-type", "application/octet-stream").body("x");
+        }
+        let status = request.send().await.expect("send").status().as_u16();
+        let allowed = status != 401 && status != 403;
+        let expect = expected(who, s.shape, action) && (who.has_registry_token() || who == Who::Anonymous);
+        tally.record(allowed, expect, format!("{who:?} {:?} {method} {path} -> {status}", s.shape));
+        if path.contains("?mount=") {
+            // A mount needs push on the target and read on the source; otherwise it is an upload.
+            let may_mount = expect && expected(who, Shape::PublicRead, "ecr:GetDownloadUrlForLayer");
+            tally.record(
+                status == 201,
+                may_mount,
+                format!("{who:?} {:?} mount from public -> {status}", s.shape),
+            );
+        }
+    }
+}
+
+/// The IAM action that authorizes an operation: its own name, but for ListImageReferrers, which
+/// ECR authorizes as `ecr:BatchGetImage`.
+fn action_of(operation: &str) -> String {
+    match operation {
+        "ListImageReferrers" => "ecr:BatchGetImage".to_owned(),
+        other => format!("ecr:{other}"),
+    }
+}
+
+fn query_joiner(path: &str) -> &'static str {
+    if path.contains('?') { "&" } else { "?" }
+}
+
+fn oci_request(berth: &Berth, c: &Credentials, method: Method, path: &str) -> reqwest::RequestBuilder {
+    match &c.password {
+        Some(password) => berth.req_with(password, method, path),
+        None => berth.anon(method, path),
+    }
+}
+
+/// The ECR operations on one repository, with inputs that an allowed caller can repeat.
+fn repository_operations(s: &Subject) -> Vec<(&'static str, Value)> {
+    let name = s.shape.name();
+    let arn = format!("arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{name}");
+    let manifest = String::from_utf8(s.manifest.clone()).expect("manifest is UTF-8");
+    let own_policy = s.shape.policy().unwrap_or_else(|| inert_policy(&["ecr:ListImages"]));
+    let ops = vec![
+        ("BatchGetImage", json!({"repositoryName": name, "imageIds": [{"imageTag": "v1"}]})),
+        ("DescribeImages", json!({"repositoryName": name})),
+        ("ListImages", json!({"repositoryName": name})),
+        ("BatchCheckLayerAvailability", json!({"repositoryName": name, "layerDigests": [s.layer]})),
+        ("GetDownloadUrlForLayer", json!({"repositoryName": name, "layerDigest": s.layer})),
+        ("ListImageReferrers", json!({"repositoryName": name, "subjectId": {"imageDigest": s.digest}})),
+        ("DescribeRepositories", json!({"repositoryNames": [name]})),
+        ("ListTagsForResource", json!({"resourceArn": arn})),
+        ("GetRepositoryPolicy", json!({"repositoryName": name})),
+        ("BatchDeleteImage", json!({"repositoryName": name, "imageIds": [{"imageTag": "nope"}]})),
+        // The same manifest under the same tag: ImageAlreadyExists when allowed.
+        ("PutImage", json!({"repositoryName": name, "imageManifest": manifest, "imageTag": "v1"})),
+        ("InitiateLayerUpload", json!({"repositoryName": name})),
+        (
+            "UploadLayerPart",
+            json!({"repositoryName": name, "uploadId": s.part_upload, "partFirstByte": 0,
+                   "partLastByte": 0, "layerPartBlob": "eA=="}),
+        ),
+        (
+            "CompleteLayerUpload",
+            json!({"repositoryName": name, "uploadId": s.complete_upload,
+                   "layerDigests": [sha256(b"never uploaded")]}),
+        ),
+        // The repository holds an image, so without force this is RepositoryNotEmpty.
+        ("DeleteRepository", json!({"repositoryName": name})),
+        ("PutImageTagMutability", json!({"repositoryName": name, "imageTagMutability": "MUTABLE"})),
+        (
+            "PutImageScanningConfiguration",
+            json!({"repositoryName": name, "imageScanningConfiguration": {"scanOnPush": false}}),
+        ),
+        ("TagResource", json!({"resourceArn": arn, "tags": [{"Key": "matrix", "Value": "yes"}]})),
+        ("UntagResource", json!({"resourceArn": arn, "tagKeys": ["absent"]})),
+        ("SetRepositoryPolicy", json!({"repositoryName": name, "policyText": own_policy})),
+        // Last: an allowed delete is followed by the owner putting the shape's policy back.
+        ("DeleteRepositoryPolicy", json!({"repositoryName": name})),
+    ];
+    ops.into_iter()
+        .map(|(op, mut input)| {
+            if input.get("repositoryName").is_some() || op == "DescribeRepositories" {
+                input["registryId"] = json!(ACCOUNT);
+            }
+            (op, input)
+        })
+        .collect()
+}
+
+/// The ECR operations on a registry: `true` marks those aimed at the owner's registry (only the
+/// owner may), the others act on the caller's own registry (any caller its identity allows).
+fn registry_operations(who: Who) -> Vec<(&'static str, bool, Value)> {
+    let slug = format!("{who:?}").to_lowercase();
+    let prefix = format!("tmpl-{slug}");
+    vec![
+        (
+            "CreateRepository",
+            true,
+            json!({"registryId": ACCOUNT, "repositoryName": format!("made-by/{slug}")}),
+        ),
+        ("DescribeRepositories", true, json!({"registryId": ACCOUNT})),
+        ("GetAuthorizationToken", false, json!({})),
+        ("DescribeRegistry", false, json!({})),
+        ("PutRegistryPolicy", false, json!({"policyText": inert_policy(&["ecr:ReplicateImage"])})),
+        ("GetRegistryPolicy", false, json!({})),
+        ("DeleteRegistryPolicy", false, json!({})),
+        (
+            "CreateRepositoryCreationTemplate",
+            false,
+            json!({"prefix": prefix, "appliedFor": ["CREATE_ON_PUSH"]}),
+        ),
+        ("DescribeRepositoryCreationTemplates", false, json!({})),
+        ("UpdateRepositoryCreationTemplate", false, json!({"prefix": prefix, "description": "updated"})),
+        ("DeleteRepositoryCreationTemplate", false, json!({"prefix": prefix})),
+    ]
+}
+
+/// Calls an ECR operation as the caller: signed with its key at its clock, or unsigned.
+async fn call(berth: &Berth, c: &Credentials, operation: &str, input: Value) -> (u16, String) {
+    let (status, out) = match &c.signer {
+        Some((key, secret, at)) => berth.ecr_signed_at(key, secret, operation, input, *at).await,
+        None => {
+            let response = berth
+                .anon(Method::POST, "/")
+                .header("x-amz-target", format!("AmazonEC2ContainerRegistry_V20150921.{operation}"))
+                .header("content-type", "application/x-amz-json-1.1")
+                .body(input.to_string())
+                .send()
+                .await
+                .expect("send");
+            let status = response.status().as_u16();
+            (status, response.json_or_null().await)
+        }
+    };
+    (status, out["__type"].as_str().unwrap_or("").to_owned())
 }

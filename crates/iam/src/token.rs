@@ -70,7 +70,12 @@ impl TokenSigner {
     }
 
     pub fn issue(&self, access_key_id: &str, now: SystemTime) -> IssuedToken {
-        let expires_at = unix_seconds(now + TOKEN_LIFETIME);
+        self.issue_for(access_key_id, now, TOKEN_LIFETIME)
+    }
+
+    /// A token that lives `lifetime`, at most [`TOKEN_LIFETIME`] (short-lived tokens for jobs).
+    pub fn issue_for(&self, access_key_id: &str, now: SystemTime, lifetime: Duration) -> IssuedToken {
+        let expires_at = unix_seconds(now + lifetime.min(TOKEN_LIFETIME));
         let payload = format!("v1|{access_key_id}|{expires_at}");
         let tag = hmac::sign(&self.key, payload.as_bytes());
         IssuedToken {
@@ -140,6 +145,16 @@ mod tests {
         let later = now + TOKEN_LIFETIME - Duration::from_secs(1);
         assert!(signer().verify(&token.password, later).is_ok());
         assert_eq!(signer().verify(&token.password, now + TOKEN_LIFETIME), Err(TokenError::Expired));
+    }
+
+    #[test]
+    fn short_lived_tokens_expire_early_and_none_outlives_twelve_hours() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let short = signer().issue_for("AKIAEXAMPLE000000001", now, Duration::from_secs(60));
+        assert!(signer().verify(&short.password, now + Duration::from_secs(59)).is_ok());
+        assert_eq!(signer().verify(&short.password, now + Duration::from_secs(60)), Err(TokenError::Expired));
+        let long = signer().issue_for("AKIAEXAMPLE000000001", now, Duration::from_secs(48 * 3600));
+        assert_eq!(long.expires_at, 1_700_000_000 + 12 * 3600);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Authentication (registry tokens), the authorization gate every operation passes, and the
 //! first-start bootstrap of the owner account.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use berth_core::{AccountId, repository_arn};
 use berth_iam::policy::{self, PolicyKind};
@@ -107,8 +107,17 @@ impl Registry {
 
     /// Issues a registry token for an active access key.
     pub async fn issue_token(&self, access_key_id: &str) -> Result<IssuedToken, RegistryError> {
+        self.issue_token_for(access_key_id, berth_iam::token::TOKEN_LIFETIME).await
+    }
+
+    /// Issues a registry token that lives `lifetime` (at most the standard 12 hours).
+    pub async fn issue_token_for(
+        &self,
+        access_key_id: &str,
+        lifetime: Duration,
+    ) -> Result<IssuedToken, RegistryError> {
         match self.meta.get_access_key(access_key_id).await? {
-            Some(key) if key.active => Ok(self.tokens.issue(access_key_id, SystemTime::now())),
+            Some(key) if key.active => Ok(self.tokens.issue_for(access_key_id, SystemTime::now(), lifetime)),
             _ => Err(RegistryError::Unauthenticated(format!(
                 "The access key {access_key_id} does not exist or is disabled"
             ))),

@@ -15,6 +15,41 @@ pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 pub const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 
+/// The ECR operations berth serves; `ecr_api` proves it is exactly the served set.
+pub const SERVED_OPERATIONS: [&str; 31] = [
+    "BatchCheckLayerAvailability",
+    "BatchDeleteImage",
+    "BatchGetImage",
+    "CompleteLayerUpload",
+    "CreateRepository",
+    "CreateRepositoryCreationTemplate",
+    "DeleteRegistryPolicy",
+    "DeleteRepository",
+    "DeleteRepositoryCreationTemplate",
+    "DeleteRepositoryPolicy",
+    "DescribeImages",
+    "DescribeRegistry",
+    "DescribeRepositories",
+    "DescribeRepositoryCreationTemplates",
+    "GetAuthorizationToken",
+    "GetDownloadUrlForLayer",
+    "GetRegistryPolicy",
+    "GetRepositoryPolicy",
+    "InitiateLayerUpload",
+    "ListImageReferrers",
+    "ListImages",
+    "ListTagsForResource",
+    "PutImage",
+    "PutImageScanningConfiguration",
+    "PutImageTagMutability",
+    "PutRegistryPolicy",
+    "SetRepositoryPolicy",
+    "TagResource",
+    "UntagResource",
+    "UpdateRepositoryCreationTemplate",
+    "UploadLayerPart",
+];
+
 pub struct Berth {
     child: Option<Child>,
     pub url: String,
@@ -179,6 +214,18 @@ impl Berth {
         operation: &str,
         input: serde_json::Value,
     ) -> (u16, serde_json::Value) {
+        self.ecr_signed_at(key, secret, operation, input, std::time::SystemTime::now()).await
+    }
+
+    /// Calls an ECR API operation signed at `time` (a caller whose clock is off).
+    pub async fn ecr_signed_at(
+        &self,
+        key: &str,
+        secret: &str,
+        operation: &str,
+        input: serde_json::Value,
+        time: std::time::SystemTime,
+    ) -> (u16, serde_json::Value) {
         use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
         let body = input.to_string();
         let host = format!("127.0.0.1:{}", self.port);
@@ -193,7 +240,7 @@ impl Berth {
             .identity(&identity)
             .region("us-east-1")
             .name("ecr")
-            .time(std::time::SystemTime::now())
+            .time(time)
             .settings(SigningSettings::default())
             .build()
             .expect("signing params")
@@ -283,8 +330,19 @@ impl Drop for Berth {
 
 /// Runs `berth login-password` on a data directory.
 pub fn login_password(dir: &Path) -> String {
+    run_login_password(dir, &[])
+}
+
+/// Runs `berth login-password` for an access key with a lifetime in seconds.
+pub fn short_lived_password(dir: &Path, access_key_id: &str, seconds: u64) -> String {
+    run_login_password(dir, &["--access-key-id", access_key_id, "--valid-for", &seconds.to_string()])
+}
+
+fn run_login_password(dir: &Path, args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_berth"))
-        .args(["login-password", "--data-dir"])
+        .arg("login-password")
+        .args(args)
+        .arg("--data-dir")
         .arg(dir)
         .env("BERTH_LOG", "warn")
         .output()
