@@ -35,7 +35,8 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 # the rest are recommends that --no-install-recommends would drop: crun/runc
 # as OCI runtime, uidmap for user namespaces, fuse-overlayfs as an overlay
 # alternative to the vfs storage the suite uses. apache2-utils gives htpasswd
-# (bcrypt) to the reference harness; curl and jq are used by run.sh.
+# (bcrypt) to the reference harness; curl and jq are used by run.sh; faketime
+# gives the aws CLI a skewed clock in the shared-registry scenario.
 declare -a PKGS=(
     "skopeo:/usr/bin/skopeo"
     "podman:/usr/bin/podman"
@@ -48,6 +49,7 @@ declare -a PKGS=(
     "apache2-utils:/usr/bin/htpasswd"
     "curl:/usr/bin/curl"
     "jq:/usr/bin/jq"
+    "faketime:/usr/bin/faketime"
 )
 if [ "$WITH_REFERENCE" = 1 ]; then
     PKGS+=("docker-registry:/usr/bin/docker-registry")

@@ -26,6 +26,8 @@ ALPINE_TARBALL=${INTEROP_ALPINE_TARBALL:-$REPO_ROOT/../shared/testdata/images/al
 T_QUICK=60   # login, inspect, list, delete, small pushes
 T_COPY=300   # image copies
 T_DAEMON=60  # dockerd start
+# shellcheck source=dockerd.sh
+. "$HERE/dockerd.sh"
 
 REGISTRY="" USERNAME="" PASSWORD_FILE="" NS="" ALLOW_NO_REFERRERS=0 KEEP=0
 usage() {
@@ -65,26 +67,11 @@ done
 LOGS=$T/logs
 mkdir -p "$LOGS" "$T/tmp"
 export TMPDIR=$T/tmp # big blob temp files of the clients land here too
-DOCKERD_PID=""
 
 cleanup() {
     local rc=$?
     set +e
-    # dockerd's own pidfile names it even if the launcher pid was a wrapper.
-    if [ -s "$T/docker/docker.pid" ]; then DOCKERD_PID=$(cat "$T/docker/docker.pid"); fi
-    if [ -n "$DOCKERD_PID" ] && kill -0 "$DOCKERD_PID" 2>/dev/null; then
-        kill "$DOCKERD_PID"
-        # dockerd stops its own containerd on the way out; give it time.
-        for _ in $(seq 1 100); do
-            kill -0 "$DOCKERD_PID" 2>/dev/null || break
-            sleep 0.2
-        done
-        kill -9 "$DOCKERD_PID" 2>/dev/null
-    fi
-    # A containerd that outlived dockerd (killed hard) is found by its pidfile.
-    if [ -f "$T/docker/exec/containerd/containerd.pid" ]; then
-        kill -9 "$(cat "$T/docker/exec/containerd/containerd.pid")" 2>/dev/null
-    fi
+    dockerd_stop "$T/docker"
     # Storage drivers and dockerd may leave mounts below $T; unmount deepest first.
     awk -v t="$T" '$5 == t || index($5, t "/") == 1 {print $5}' /proc/self/mountinfo |
         sort -r | while read -r m; do umount -l "$m" 2>/dev/null; done
@@ -644,35 +631,11 @@ docker_checks() {
         for n in "${names[@]}"; do skip "$n" "dockerd not installed"; done
         return
     fi
-    # Prefer Debian's client, the same version as its daemon, over any other
-    # docker earlier in PATH.
-    local dk=docker
-    if [ -x /usr/bin/docker ]; then dk=/usr/bin/docker; fi
-    local D=$T/docker
-    mkdir -p "$D/root" "$D/exec" "$D/cfg"
-    local -x DOCKER_HOST=unix://$D/docker.sock DOCKER_CONFIG=$D/cfg
-
-    # vfs: works on any backing filesystem, and speed is irrelevant here.
-    # No networking (bridge, iptables): push and pull run no container.
-    # --insecure-registry: loopback needs it not, any other address would.
-    dockerd --iptables=false --ip6tables=false --bridge=none \
-        --storage-driver "${INTEROP_DOCKER_STORAGE_DRIVER:-vfs}" \
-        --data-root "$D/root" --exec-root "$D/exec" --host "$DOCKER_HOST" \
-        --pidfile "$D/docker.pid" --insecure-registry "$REGISTRY" \
-        >"$LOGS/dockerd.log" 2>&1 </dev/null &
-    DOCKERD_PID=$!
-    local ok=0
-    for _ in $(seq 1 $((T_DAEMON * 2))); do
-        if timeout 5 "$dk" version >/dev/null 2>&1; then ok=1; break; fi
-        kill -0 "$DOCKERD_PID" 2>/dev/null || break
-        sleep 0.5
-    done
-    if [ "$ok" != 1 ]; then
-        local reason
-        reason=$(grep -iE 'level=(fatal|error)|failed' "$LOGS/dockerd.log" | tail -1 | cut -c1-250)
-        for n in "${names[@]}"; do skip "$n" "dockerd would not start: ${reason:-no answer in ${T_DAEMON}s}"; done
+    if ! dockerd_start "$T/docker" "$REGISTRY" "$LOGS/dockerd.log"; then
+        for n in "${names[@]}"; do skip "$n" "dockerd would not start: $DOCKERD_WHY"; done
         return
     fi
+    local dk=$DK
 
     local img="$BASE/docker:v1" id1 id2
     n=docker-login

@@ -2,8 +2,8 @@
 # The shared-registry scenario with real clients: account 123456789012 publishes
 # mlops/python-base; its repository policy lets 111111111111 and 222222222222 pull; a dev user of
 # 111111111111 with a pull-only identity policy logs in with `aws ecr get-login-password` and
-# pulls with skopeo and podman, but cannot push; account 333333333333 can neither pull nor learn
-# that the repository exists.
+# pulls with docker, skopeo and podman, but cannot push; account 333333333333 can neither pull nor
+# learn that the repository exists. The aws CLI works with a clock 10 minutes off, not 20.
 # Usage: shared-registry.sh BERTH_BINARY. Ends with "N passed, M failed, K skipped".
 set -uo pipefail
 berth=$1
@@ -19,11 +19,18 @@ for tool in aws skopeo jq python3; do
     fi
 done
 
+skip() { echo "SKIP $1: $2"; SKIPPED=$((SKIPPED + 1)); }
+# shellcheck source=dockerd.sh
+. "$(dirname "${BASH_SOURCE[0]}")/dockerd.sh"
+
 work=$(mktemp -d)
+# The private dockerd's sockets need a short path.
+docker_dir=$(mktemp -d /tmp/shdk.XXXXXX)
 pid=""
 cleanup() {
+    dockerd_stop "$docker_dir"
     if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
-    rm -rf "$work"
+    rm -rf "$work" "$docker_dir"
 }
 trap cleanup EXIT
 data=$work/data
@@ -132,8 +139,36 @@ if command -v podman >/dev/null 2>&1; then
         fail shared-dev-podman-pull "$(tail -3 "$work/out" | tr '\n' ' ')"
     fi
 else
-    echo "SKIP shared-dev-podman-pull: podman is not installed"
-    SKIPPED=$((SKIPPED + 1))
+    skip shared-dev-podman-pull "podman is not installed"
+fi
+
+# The same with docker, as the AWS docs have it: get-login-password piped into docker login.
+image=$registry/123456789012/mlops/python-base
+docker_checks=(shared-dev-docker-login shared-dev-docker-pull shared-dev-docker-cannot-push)
+if ! command -v dockerd >/dev/null 2>&1; then
+    for n in "${docker_checks[@]}"; do skip "$n" "dockerd is not installed"; done
+elif ! dockerd_start "$docker_dir" "$registry" "$work/dockerd.log"; then
+    for n in "${docker_checks[@]}"; do skip "$n" "dockerd would not start: $DOCKERD_WHY"; done
+elif ! as "$dev_key" "$dev_secret" aws ecr get-login-password |
+    timeout 60 "$DK" login --username AWS --password-stdin "$registry" >"$work/out" 2>&1; then
+    fail shared-dev-docker-login "$(tr '\n' ' ' <"$work/out")"
+else
+    pass shared-dev-docker-login
+    if timeout 120 "$DK" pull "$image:v1" >"$work/out" 2>&1 &&
+        "$DK" image inspect "$image:v1" >/dev/null 2>>"$work/out"; then
+        pass shared-dev-docker-pull
+    else
+        fail shared-dev-docker-pull "$(tail -3 "$work/out" | tr '\n' ' ')"
+    fi
+    if ! "$DK" tag "$image:v1" "$image:dev-docker" >"$work/out" 2>&1; then
+        fail shared-dev-docker-cannot-push "docker tag failed: $(tr '\n' ' ' <"$work/out")"
+    elif timeout 120 "$DK" push "$image:dev-docker" >"$work/out" 2>&1; then
+        fail shared-dev-docker-cannot-push "the dev user pushed with docker"
+    elif grep -qi "denied\|403" "$work/out"; then
+        pass shared-dev-docker-cannot-push
+    else
+        fail shared-dev-docker-cannot-push "unexpected error: $(tail -2 "$work/out" | tr '\n' ' ')"
+    fi
 fi
 if timeout 120 skopeo copy --dest-tls-verify=false "oci:$work/src:v1" \
     "docker://$registry/123456789012/mlops/python-base:dev-push" >"$work/out" 2>&1; then
@@ -161,5 +196,26 @@ if [ "$exists" = "(AccessDeniedException)" ] && [ "$exists" = "$missing" ]; then
     pass shared-other-learns-nothing
 else
     fail shared-other-learns-nothing "existing: $exists, missing: $missing"
+fi
+
+# A laptop clock 10 minutes fast still signs acceptable requests; 20 minutes slow does not, and
+# the aws CLI reports why. AWS allows 15 minutes either way.
+if command -v faketime >/dev/null 2>&1; then
+    if as "$owner_id" "$owner_secret" faketime -f +10m aws ecr describe-repositories \
+        --repository-names mlops/python-base >"$work/out" 2>&1; then
+        pass shared-cli-clock-10-minutes-fast
+    else
+        fail shared-cli-clock-10-minutes-fast "$(tr '\n' ' ' <"$work/out")"
+    fi
+    if as "$owner_id" "$owner_secret" faketime -f -20m aws ecr describe-repositories \
+        --repository-names mlops/python-base >"$work/out" 2>&1; then
+        fail shared-cli-clock-20-minutes-slow "a request signed 20 minutes ago was accepted"
+    elif grep -q "(InvalidSignatureException)" "$work/out"; then
+        pass shared-cli-clock-20-minutes-slow
+    else
+        fail shared-cli-clock-20-minutes-slow "unexpected error: $(tr '\n' ' ' <"$work/out")"
+    fi
+else
+    skip shared-cli-clock-skew "faketime is not installed"
 fi
 finish
