@@ -254,3 +254,63 @@ async fn users_pull_across_accounts_only_with_an_identity_policy() {
     berth.admin(&["key", "disable", &key(&dev_key, "accessKeyId")]);
     assert_eq!(get(&dev).await.expect("send").status(), 401);
 }
+
+#[tokio::test]
+async fn a_user_with_a_path_is_the_same_principal_on_both_surfaces() {
+    let berth = Berth::start().await;
+    berth.admin(&["user", "create", "--account", ACCOUNT, "ci", "--path", "/build/"]);
+    let ci = berth.admin(&["key", "create", "--account", ACCOUNT, "--user", "ci"]);
+    let token_only = berth.data_dir().with_extension("token-only.json");
+    std::fs::write(
+        &token_only,
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecr:GetAuthorizationToken","Resource":"*"}]}"#,
+    )
+    .expect("write policy");
+    let file = token_only.to_str().expect("utf8 path");
+    berth.admin(&[
+        "user",
+        "policy",
+        "put",
+        "--account",
+        ACCOUNT,
+        "--user",
+        "ci",
+        "--name",
+        "t",
+        "--file",
+        file,
+    ]);
+    let r = repo("build/tools");
+    berth.push_image(&r, "v1", br#"{"os":"linux","u":2}"#, b"tools layer").await;
+    // The repository policy names the user by its full ARN, path included.
+    let policy = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"AWS": format!("arn:aws:iam::{ACCOUNT}:user/build/ci")},
+        "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]}]});
+    let (status, out) = berth
+        .ecr(
+            "SetRepositoryPolicy",
+            json!({"repositoryName": "build/tools", "policyText": policy.to_string()}),
+        )
+        .await;
+    assert_eq!(status, 200, "{out}");
+
+    let text = |f: &str| ci[f].as_str().expect("field").to_owned();
+    let (key, secret) = (text("accessKeyId"), text("secretAccessKey"));
+    let (status, out) = berth
+        .ecr_as(
+            &key,
+            &secret,
+            "BatchGetImage",
+            json!({"repositoryName": "build/tools", "imageIds": [{"imageTag": "v1"}]}),
+        )
+        .await;
+    assert_eq!((status, out["images"].as_array().map(Vec::len)), (200, Some(1)), "ECR API: {out}");
+    let password = berth.password_for(&key, &secret).await;
+    let pulled = berth
+        .req_with(&password, Method::GET, &format!("/v2/{r}/manifests/v1"))
+        .header("accept", OCI_MANIFEST)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(pulled.status(), 200, "OCI API: the token stands for user/build/ci as well");
+}

@@ -143,22 +143,7 @@ impl Registry {
         let secret = String::from_utf8(secret)
             .map_err(|_| RegistryError::Internal("stored secret is not text".to_owned()))?;
         sigv4::verify(&auth, request, &secret, "ecr", SystemTime::now()).map_err(RegistryError::Signature)?;
-        let principal = match key.user_name {
-            None => Principal::Root { account: key.account_id },
-            Some(name) => {
-                // The ARN carries the user's path: arn:aws:iam::<account>:user/<path><name>.
-                let users = self.meta.list_users(&key.account_id).await?;
-                let path = users
-                    .into_iter()
-                    .find(|(n, _)| *n == name)
-                    .map(|(_, p)| p)
-                    .unwrap_or_else(|| "/".to_owned());
-                Principal::User {
-                    account: key.account_id,
-                    name: format!("{}{name}", path.trim_start_matches('/')),
-                }
-            }
-        };
+        let principal = self.principal_of(&key).await?;
         Ok(Caller::new(principal, Some(key.access_key_id)))
     }
 
@@ -185,11 +170,24 @@ impl Registry {
         let key = self.meta.get_access_key(access_key_id).await?.filter(|k| k.active).ok_or_else(|| {
             RegistryError::Unauthenticated(format!("access key {access_key_id} is not active"))
         })?;
-        let principal = match key.user_name {
-            None => Principal::Root { account: key.account_id },
-            Some(name) => Principal::User { account: key.account_id, name },
-        };
+        let principal = self.principal_of(&key).await?;
         Ok(Caller::new(principal, Some(key.access_key_id)))
+    }
+
+    /// Who an access key stands for, the same on both surfaces: its account's root, or a user
+    /// whose ARN carries its path (`arn:aws:iam::<account>:user/<path><name>`).
+    async fn principal_of(&self, key: &AccessKey) -> Result<Principal, RegistryError> {
+        let account = key.account_id.clone();
+        let Some(name) = &key.user_name else { return Ok(Principal::Root { account }) };
+        let path = self
+            .meta
+            .list_users(&account)
+            .await?
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, path)| path)
+            .unwrap_or_else(|| "/".to_owned());
+        Ok(Principal::User { account, name: format!("{}{name}", path.trim_start_matches('/')) })
     }
 
     /// Asks the one evaluator whether `caller` may perform `action` on `repo`, under the
