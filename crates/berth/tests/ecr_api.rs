@@ -324,7 +324,10 @@ async fn layers_upload_in_parts_and_download_by_url() {
     let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
     let berth = Berth::start().await;
     berth.ecr("CreateRepository", json!({"repositoryName": "layers/app"})).await;
-    let layer: Vec<u8> = (0..100_000u32).map(|i| (i % 253) as u8).collect();
+    // Every part but the last must be at least 5 MiB.
+    const MIN_PART: usize = 5 * 1024 * 1024;
+    let layer: Vec<u8> = (0..MIN_PART as u32 + 40_000).map(|i| (i % 253) as u8).collect();
+    let end = layer.len() - 1;
     let digest = sha256(&layer);
 
     let (status, out) = berth.ecr("InitiateLayerUpload", json!({"repositoryName": "layers/app"})).await;
@@ -334,12 +337,23 @@ async fn layers_upload_in_parts_and_download_by_url() {
         json!({"repositoryName": "layers/app", "uploadId": upload, "partFirstByte": first, "partLastByte": last,
                "layerPartBlob": b64(&layer[first..=last])})
     };
-    let (status, out) = berth.ecr("UploadLayerPart", part(60_000, 99_999)).await;
+    let (status, out) = berth.ecr("UploadLayerPart", part(MIN_PART, end)).await;
     assert_eq!((status, out["__type"].as_str()), (400, Some("InvalidLayerPartException")), "{out}");
-    let (status, out) = berth.ecr("UploadLayerPart", part(0, 59_999)).await;
-    assert_eq!((status, &out["lastByteReceived"]), (200, &json!(59_999)), "{out}");
-    let (_, out) = berth.ecr("UploadLayerPart", part(60_000, 99_999)).await;
-    assert_eq!(out["lastByteReceived"], 99_999);
+    assert_eq!(
+        (&out["lastValidByteReceived"], &out["uploadId"], &out["repositoryName"], &out["registryId"]),
+        (&json!(-1), &json!(upload), &json!("layers/app"), &json!(ACCOUNT)),
+        "the modeled members of InvalidLayerPartException: {out}"
+    );
+    let (status, out) = berth.ecr("UploadLayerPart", part(0, MIN_PART - 1)).await;
+    assert_eq!((status, &out["lastByteReceived"]), (200, &json!(MIN_PART - 1)), "{out}");
+    let (status, out) = berth.ecr("UploadLayerPart", part(10, 20)).await;
+    assert_eq!(
+        (status, out["__type"].as_str(), &out["lastValidByteReceived"]),
+        (400, Some("InvalidLayerPartException"), &json!(MIN_PART - 1)),
+        "an overlap: {out}"
+    );
+    let (_, out) = berth.ecr("UploadLayerPart", part(MIN_PART, end)).await;
+    assert_eq!(out["lastByteReceived"], end);
     let wrong = sha256(b"something else");
     let (status, out) = berth
         .ecr(
@@ -365,6 +379,23 @@ async fn layers_upload_in_parts_and_download_by_url() {
     assert_eq!(out["layers"][0]["layerAvailability"], "AVAILABLE");
     assert_eq!(out["layers"][0]["layerSize"], layer.len());
     assert_eq!(out["failures"][0]["failureCode"], "MissingLayerDigest");
+
+    // A layer no image references cannot be downloaded through the API yet.
+    let (status, out) = berth
+        .ecr("GetDownloadUrlForLayer", json!({"repositoryName": "layers/app", "layerDigest": digest}))
+        .await;
+    assert_eq!((status, out["__type"].as_str()), (400, Some("LayerInaccessibleException")), "{out}");
+    let config = br#"{"os":"linux"}"#;
+    let config_digest = berth.push_blob(&repo("layers/app"), config).await;
+    let manifest = image_manifest_bytes(&config_digest, config.len(), &digest, layer.len(), "");
+    let (status, out) = berth
+        .ecr(
+            "PutImage",
+            json!({"repositoryName": "layers/app", "imageTag": "v1",
+                   "imageManifest": String::from_utf8(manifest).expect("utf8")}),
+        )
+        .await;
+    assert_eq!(status, 200, "{out}");
 
     // The download URL works without other credentials, for this blob only.
     let (_, out) = berth
@@ -463,7 +494,7 @@ async fn creation_templates_shape_repositories_created_on_push() {
             json!({"prefix": "Bad Prefix", "appliedFor": ["CREATE_ON_PUSH"]}),
         )
         .await;
-    assert_eq!((status, out["__type"].as_str()), (400, Some("InvalidParameterException")));
+    assert_eq!((status, out["__type"].as_str()), (400, Some("ValidationException")));
 
     // Pushing creates the repository with the most specific template.
     let digest = berth.push_image(&repo("mlops/python-base"), "v1", br#"{"os":"linux"}"#, b"l").await;

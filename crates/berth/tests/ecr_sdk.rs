@@ -65,6 +65,13 @@ fn sdk_client(berth: &Berth, key: &str, secret: &str) -> Client {
     Client::from_conf(config)
 }
 
+/// The same client without retries, for the refusals the SDK would otherwise retry
+/// (`LimitExceededException` counts as throttling, a 500 as transient).
+fn without_retries(ecr: &Client) -> Client {
+    let config = ecr.config().to_builder().retry_config(aws_sdk_ecr::config::retry::RetryConfig::disabled());
+    Client::from_conf(config.build())
+}
+
 /// A fresh registry and an SDK client signing as its owner.
 async fn start() -> (Berth, Client) {
     let berth = Berth::start().await;
@@ -169,6 +176,10 @@ fn now_secs() -> i64 {
 const ABSENT_DIGEST: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
 /// An upload id of the right shape that names no upload.
 const ABSENT_UPLOAD: &str = "00000000-0000-4000-8000-000000000000";
+/// The smallest part of the layer API, except for the last (5 MiB).
+const MIN_PART: usize = 5 * 1024 * 1024;
+/// The largest part of the layer API (10 MiB).
+const MAX_PART: usize = 10 * 1024 * 1024;
 
 async fn create_repository(ecr: &Client, name: &str) -> aws_sdk_ecr::types::Repository {
     let out = ok(ecr.create_repository().repository_name(name).send().await, "CreateRepository");
@@ -1007,6 +1018,18 @@ async fn get_download_url_for_layer_gives_a_working_url() {
     let layer: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
     let digest = upload_layer(&ecr, "sdk/app", &layer).await;
 
+    // Only a layer some image references can be downloaded through the API.
+    refused(
+        ecr.get_download_url_for_layer().repository_name("sdk/app").layer_digest(&digest).send().await,
+        "LayerInaccessibleException",
+        GetDownloadUrlForLayerError::is_layer_inaccessible_exception,
+    );
+    let config = br#"{"os":"linux"}"#;
+    let config_digest = upload_layer(&ecr, "sdk/app", config).await;
+    let manifest = image_manifest_bytes(&config_digest, config.len(), &digest, layer.len(), "");
+    let manifest = String::from_utf8(manifest).expect("utf8");
+    ok(ecr.put_image().repository_name("sdk/app").image_manifest(manifest).send().await, "PutImage");
+
     let out = ok(
         ecr.get_download_url_for_layer().repository_name("sdk/app").layer_digest(&digest).send().await,
         "GetDownloadUrlForLayer",
@@ -1061,7 +1084,9 @@ async fn initiate_layer_upload_starts_an_upload() {
 async fn upload_layer_part_accepts_contiguous_parts_only() {
     let (_berth, ecr) = start().await;
     create_repository(&ecr, "sdk/app").await;
-    let layer: Vec<u8> = (0..50_000u32).map(|i| (i % 241) as u8).collect();
+    // Every part but the last is at least 5 MiB.
+    let layer: Vec<u8> = (0..MIN_PART as u32 + 20_000).map(|i| (i % 241) as u8).collect();
+    let end = layer.len() - 1;
     let started =
         ok(ecr.initiate_layer_upload().repository_name("sdk/app").send().await, "InitiateLayerUpload");
     let upload = started.upload_id().expect("uploadId").to_owned();
@@ -1074,18 +1099,32 @@ async fn upload_layer_part_accepts_contiguous_parts_only() {
             .layer_part_blob(Blob::new(&layer[first..=last]))
     };
 
-    refused(
-        part(30_000, 49_999).send().await,
+    let gap = refused(
+        part(MIN_PART, end).send().await,
         "InvalidLayerPartException",
         UploadLayerPartError::is_invalid_layer_part_exception,
     );
-    let out = ok(part(0, 29_999).send().await, "UploadLayerPart first");
-    assert_eq!(out.last_byte_received(), Some(29_999));
+    let UploadLayerPartError::InvalidLayerPartException(gap) = gap else { unreachable!("checked above") };
+    assert_eq!(gap.last_valid_byte_received(), Some(-1), "{gap:?}");
+    assert_eq!(gap.upload_id(), Some(upload.as_str()));
+    assert_eq!(gap.repository_name(), Some("sdk/app"));
+    assert_eq!(gap.registry_id(), Some(ACCOUNT));
+    let out = ok(part(0, MIN_PART - 1).send().await, "UploadLayerPart first");
+    assert_eq!(out.last_byte_received(), Some(MIN_PART as i64 - 1));
     assert_eq!(out.upload_id(), Some(upload.as_str()));
     assert_eq!(out.repository_name(), Some("sdk/app"));
     assert_eq!(out.registry_id(), Some(ACCOUNT));
-    let out = ok(part(30_000, 49_999).send().await, "UploadLayerPart second");
-    assert_eq!(out.last_byte_received(), Some(49_999));
+    let overlap = refused(
+        part(100, 199).send().await,
+        "InvalidLayerPartException",
+        UploadLayerPartError::is_invalid_layer_part_exception,
+    );
+    let UploadLayerPartError::InvalidLayerPartException(overlap) = overlap else {
+        unreachable!("checked above")
+    };
+    assert_eq!(overlap.last_valid_byte_received(), Some(MIN_PART as i64 - 1), "{overlap:?}");
+    let out = ok(part(MIN_PART, end).send().await, "UploadLayerPart second");
+    assert_eq!(out.last_byte_received(), Some(end as i64));
     let digest = sha256(&layer);
     ok(
         ecr.complete_layer_upload()
@@ -1281,8 +1320,18 @@ async fn create_repository_creation_template_shapes_repositories_created_on_push
             .applied_for(RctAppliedFor::CreateOnPush)
             .send()
             .await,
-        "InvalidParameterException",
-        CreateRepositoryCreationTemplateError::is_invalid_parameter_exception,
+        "ValidationException",
+        CreateRepositoryCreationTemplateError::is_validation_exception,
+    );
+    refused(
+        ecr.create_repository_creation_template()
+            .prefix("long/")
+            .description("d".repeat(257))
+            .applied_for(RctAppliedFor::CreateOnPush)
+            .send()
+            .await,
+        "ValidationException",
+        CreateRepositoryCreationTemplateError::is_validation_exception,
     );
 }
 
@@ -1314,7 +1363,7 @@ async fn describe_repository_creation_templates_lists_and_filters() {
 
     refused_with(
         ecr.describe_repository_creation_templates().max_results(0).send().await,
-        "InvalidParameterException",
+        "ValidationException",
     );
 }
 
@@ -1544,5 +1593,301 @@ async fn an_unknown_key_is_an_unrecognized_client() {
     refused_with(
         stranger.create_repository().repository_name("sdk/x").send().await,
         "UnrecognizedClientException",
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// ECR's quotas and the refusals only some inputs reach
+
+/// Starts an upload and sends `parts` of `layer` through UploadLayerPart, as (first, last).
+async fn upload_parts(ecr: &Client, name: &str, layer: &[u8], parts: &[(usize, usize)]) -> String {
+    let started = ok(ecr.initiate_layer_upload().repository_name(name).send().await, "InitiateLayerUpload");
+    let upload = started.upload_id().expect("uploadId").to_owned();
+    for &(first, last) in parts {
+        ok(
+            ecr.upload_layer_part()
+                .repository_name(name)
+                .upload_id(&upload)
+                .part_first_byte(first as i64)
+                .part_last_byte(last as i64)
+                .layer_part_blob(Blob::new(&layer[first..=last]))
+                .send()
+                .await,
+            "UploadLayerPart",
+        );
+    }
+    upload
+}
+
+#[tokio::test]
+async fn complete_layer_upload_refuses_a_short_part_before_the_last() {
+    let (_berth, ecr) = start().await;
+    create_repository(&ecr, "sdk/app").await;
+    let layer: Vec<u8> = (0..30_000u32).map(|i| (i % 239) as u8).collect();
+    let upload = upload_parts(&ecr, "sdk/app", &layer, &[(0, 9_999), (10_000, 29_999)]).await;
+    let e = refused(
+        ecr.complete_layer_upload()
+            .repository_name("sdk/app")
+            .upload_id(&upload)
+            .layer_digests(sha256(&layer))
+            .send()
+            .await,
+        "LayerPartTooSmallException",
+        CompleteLayerUploadError::is_layer_part_too_small_exception,
+    );
+    let message = e.message().unwrap_or_default();
+    assert!(message.contains("5242880") && message.contains("10000-byte"), "{message}");
+    let out = ok(
+        ecr.batch_check_layer_availability()
+            .repository_name("sdk/app")
+            .layer_digests(sha256(&layer))
+            .send()
+            .await,
+        "BatchCheckLayerAvailability",
+    );
+    assert!(out.layers().is_empty(), "nothing was stored: {out:?}");
+
+    // One part, however small, is the last part.
+    let upload = upload_parts(&ecr, "sdk/app", &layer, &[(0, 29_999)]).await;
+    ok(
+        ecr.complete_layer_upload()
+            .repository_name("sdk/app")
+            .upload_id(&upload)
+            .layer_digests(sha256(&layer))
+            .send()
+            .await,
+        "CompleteLayerUpload of one part",
+    );
+}
+
+#[tokio::test]
+async fn upload_layer_part_refuses_a_part_above_the_quota() {
+    let (_berth, ecr) = start().await;
+    create_repository(&ecr, "sdk/app").await;
+    let ecr = without_retries(&ecr);
+    let layer = vec![9u8; MAX_PART + 1];
+    let started =
+        ok(ecr.initiate_layer_upload().repository_name("sdk/app").send().await, "InitiateLayerUpload");
+    let upload = started.upload_id().expect("uploadId").to_owned();
+    let part = |last: usize| {
+        ecr.upload_layer_part()
+            .repository_name("sdk/app")
+            .upload_id(&upload)
+            .part_first_byte(0)
+            .part_last_byte(last as i64)
+            .layer_part_blob(Blob::new(&layer[..=last]))
+    };
+    let e = refused(
+        part(MAX_PART).send().await,
+        "LimitExceededException",
+        UploadLayerPartError::is_limit_exceeded_exception,
+    );
+    assert!(e.message().unwrap_or_default().contains("10485760"), "{e:?}");
+    let out = ok(part(MAX_PART - 1).send().await, "UploadLayerPart of the largest part");
+    assert_eq!(out.last_byte_received(), Some(MAX_PART as i64 - 1), "the refused part left no trace");
+}
+
+#[tokio::test]
+async fn put_image_refuses_an_index_of_missing_images() {
+    let (berth, ecr) = start().await;
+    create_repository(&ecr, "sdk/app").await;
+    let (child, size) = push_sized(&berth, "sdk/app", "child", br#"{"os":"linux"}"#, b"layer").await;
+    let index = |children: &[(&str, usize)]| {
+        let manifests: Vec<String> = children
+            .iter()
+            .map(|(d, s)| format!(r#"{{"mediaType":"{OCI_MANIFEST}","digest":"{d}","size":{s}}}"#))
+            .collect();
+        format!(r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{}]}}"#, manifests.join(","))
+    };
+    let e = refused(
+        ecr.put_image()
+            .repository_name("sdk/app")
+            .image_manifest(index(&[(&child, size), (ABSENT_DIGEST, 10)]))
+            .image_tag("multi")
+            .send()
+            .await,
+        "ReferencedImagesNotFoundException",
+        PutImageError::is_referenced_images_not_found_exception,
+    );
+    assert!(e.message().unwrap_or_default().contains(ABSENT_DIGEST), "{e:?}");
+    refused(
+        ecr.describe_images().repository_name("sdk/app").image_ids(by_tag("multi")).send().await,
+        "ImageNotFoundException",
+        DescribeImagesError::is_image_not_found_exception,
+    );
+    ok(
+        ecr.put_image()
+            .repository_name("sdk/app")
+            .image_manifest(index(&[(&child, size)]))
+            .image_tag("multi")
+            .send()
+            .await,
+        "PutImage of a complete index",
+    );
+}
+
+#[tokio::test]
+async fn put_image_refuses_a_tag_beyond_the_images_quota() {
+    let (berth, ecr) = start().await;
+    create_repository(&ecr, "sdk/app").await;
+    push_sized(&berth, "sdk/app", "t0", br#"{"os":"linux"}"#, b"layer").await;
+    let got =
+        ok(ecr.batch_get_image().repository_name("sdk/app").image_ids(by_tag("t0")).send().await, "Get");
+    let manifest = got.images()[0].image_manifest().expect("imageManifest").to_owned();
+    for i in 1..1000 {
+        ok(
+            ecr.put_image()
+                .repository_name("sdk/app")
+                .image_manifest(&manifest)
+                .image_tag(format!("t{i}"))
+                .send()
+                .await,
+            "PutImage",
+        );
+    }
+    let ecr = without_retries(&ecr);
+    let e = refused(
+        ecr.put_image().repository_name("sdk/app").image_manifest(&manifest).image_tag("t1000").send().await,
+        "LimitExceededException",
+        PutImageError::is_limit_exceeded_exception,
+    );
+    assert!(e.message().unwrap_or_default().contains("1000"), "{e:?}");
+    refused(
+        ecr.describe_images().repository_name("sdk/app").image_ids(by_tag("t1000")).send().await,
+        "ImageNotFoundException",
+        DescribeImagesError::is_image_not_found_exception,
+    );
+}
+
+#[tokio::test]
+async fn kms_encryption_is_refused_without_a_kms_key_provider() {
+    let (_berth, ecr) = start().await;
+    for kind in [EncryptionType::Kms, EncryptionType::KmsDsse] {
+        let encryption = aws_sdk_ecr::types::EncryptionConfiguration::builder()
+            .encryption_type(kind.clone())
+            .build()
+            .expect("encryption configuration");
+        let e = refused(
+            ecr.create_repository()
+                .repository_name("sdk/kms")
+                .encryption_configuration(encryption.clone())
+                .send()
+                .await,
+            "KmsException",
+            CreateRepositoryError::is_kms_exception,
+        );
+        let CreateRepositoryError::KmsException(e) = e else { unreachable!("checked above") };
+        assert!(e.kms_error().is_some_and(|k| !k.is_empty()), "{e:?}");
+        assert!(e.message().is_some_and(|m| m.contains("AES256")), "{e:?}");
+
+        // Templates of CREATE_ON_PUSH cannot promise it either (their model has no KmsException).
+        let template_encryption =
+            aws_sdk_ecr::types::EncryptionConfigurationForRepositoryCreationTemplate::builder()
+                .encryption_type(kind)
+                .build()
+                .expect("encryption configuration");
+        refused(
+            ecr.create_repository_creation_template()
+                .prefix("kms/")
+                .applied_for(RctAppliedFor::CreateOnPush)
+                .encryption_configuration(template_encryption)
+                .send()
+                .await,
+            "ValidationException",
+            CreateRepositoryCreationTemplateError::is_validation_exception,
+        );
+    }
+    refused(
+        ecr.describe_repositories().repository_names("sdk/kms").send().await,
+        "RepositoryNotFoundException",
+        DescribeRepositoriesError::is_repository_not_found_exception,
+    );
+}
+
+#[tokio::test]
+async fn a_registry_holds_at_most_fifty_creation_templates() {
+    let (_berth, ecr) = start().await;
+    for i in 0..50 {
+        ok(
+            ecr.create_repository_creation_template()
+                .prefix(format!("t{i}/"))
+                .applied_for(RctAppliedFor::CreateOnPush)
+                .send()
+                .await,
+            "CreateRepositoryCreationTemplate",
+        );
+    }
+    let ecr = without_retries(&ecr);
+    refused(
+        ecr.create_repository_creation_template()
+            .prefix("one-more/")
+            .applied_for(RctAppliedFor::CreateOnPush)
+            .send()
+            .await,
+        "LimitExceededException",
+        CreateRepositoryCreationTemplateError::is_limit_exceeded_exception,
+    );
+}
+
+#[tokio::test]
+async fn list_image_referrers_takes_at_most_five_artifact_types() {
+    let (berth, ecr) = start().await;
+    create_repository(&ecr, "sdk/app").await;
+    let (subject, _) = push_sized(&berth, "sdk/app", "v1", br#"{"os":"linux"}"#, b"layer").await;
+    let subject_id = SubjectIdentifier::builder().image_digest(&subject).build().expect("subject");
+    let filter = |n: usize| {
+        let mut filter = ListImageReferrersFilter::builder();
+        for i in 0..n {
+            filter = filter.artifact_types(format!("application/vnd.example.{i}"));
+        }
+        filter.build()
+    };
+    ok(
+        ecr.list_image_referrers()
+            .repository_name("sdk/app")
+            .subject_id(subject_id.clone())
+            .filter(filter(5))
+            .send()
+            .await,
+        "ListImageReferrers with five types",
+    );
+    refused(
+        ecr.list_image_referrers()
+            .repository_name("sdk/app")
+            .subject_id(subject_id)
+            .filter(filter(6))
+            .send()
+            .await,
+        "ValidationException",
+        ListImageReferrersError::is_validation_exception,
+    );
+}
+
+#[tokio::test]
+async fn a_storage_fault_is_a_server_exception_that_names_no_path() {
+    let (berth, ecr) = start().await;
+    create_repository(&ecr, "sdk/app").await;
+    let ecr = without_retries(&ecr);
+    // The upload staging directory stops being one.
+    let uploads = berth.data_dir().join("uploads");
+    let aside = berth.data_dir().join("uploads.aside");
+    std::fs::rename(&uploads, &aside).expect("move uploads aside");
+    std::fs::write(&uploads, b"not a directory").expect("a file in its place");
+    let result = ecr.initiate_layer_upload().repository_name("sdk/app").send().await;
+    std::fs::remove_file(&uploads).expect("remove the file");
+    std::fs::rename(&aside, &uploads).expect("restore uploads");
+    match result {
+        Err(SdkError::ServiceError(e)) => {
+            assert_eq!(e.raw().status().as_u16(), 500);
+            let e = e.into_err();
+            assert!(e.is_server_exception(), "{e:?}");
+            let message = e.message().unwrap_or_default();
+            assert!(!message.contains('/') && !message.contains("uploads"), "the message leaks: {message}");
+        }
+        other => panic!("expected ServerException, got {other:?}"),
+    }
+    ok(
+        ecr.initiate_layer_upload().repository_name("sdk/app").send().await,
+        "InitiateLayerUpload once restored",
     );
 }

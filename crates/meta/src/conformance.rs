@@ -3,8 +3,8 @@
 use berth_core::{AccountId, Digest, EncryptionType, RepositoryName, RepositorySettings, Tag, TagMutability};
 
 use crate::{
-    AccessKey, Account, BlobCommit, BlobRecord, ImageDetail, ManifestRecord, MetaError, MetaStore,
-    NewManifest, Page, TagFilter, Upload, now_millis,
+    AccessKey, Account, BlobCommit, BlobRecord, ImageDetail, LayerParts, ManifestRecord, MetaError,
+    MetaStore, NewManifest, Page, TagFilter, Upload, now_millis,
 };
 
 fn digest(n: u8) -> Digest {
@@ -29,6 +29,7 @@ fn upload(id: &str, repository_id: i64) -> Upload {
         key_id: "local:test".to_owned(),
         wrapped_key: vec![1, 2, 3],
         created_at: now_millis(),
+        parts: LayerParts::default(),
     }
 }
 
@@ -73,6 +74,7 @@ pub async fn run(store: &dyn MetaStore) {
     blobs_are_stored_once_and_linked_per_repository(store).await;
     uploads_advance_only_from_their_current_length(store).await;
     manifests_require_their_references(store).await;
+    images_have_at_most_max_tags(store).await;
     tags_move_list_in_order_and_delete(store).await;
     referrers_and_manifest_deletion(store).await;
     repositories_keep_their_settings_and_delete_only_when_asked(store).await;
@@ -264,9 +266,15 @@ async fn blobs_are_stored_once_and_linked_per_repository(store: &dyn MetaStore) 
 async fn uploads_advance_only_from_their_current_length(store: &dyn MetaStore) {
     let r = repo(store, "uploads/x").await;
     store.create_upload(&upload("u-adv", r)).await.expect("create");
-    store.advance_upload("u-adv", 0, 10).await.expect("advance");
-    assert!(matches!(store.advance_upload("u-adv", 0, 20).await, Err(MetaError::UploadMoved { .. })));
-    assert_eq!(store.get_upload(r, "u-adv").await.expect("get").map(|u| u.length), Some(10));
+    let parts = LayerParts { last: Some(10), short: None };
+    store.advance_upload("u-adv", 0, 10, parts).await.expect("advance");
+    let moved = store.advance_upload("u-adv", 0, 20, LayerParts { last: Some(20), short: Some(10) }).await;
+    assert!(matches!(moved, Err(MetaError::UploadMoved { .. })));
+    let read = store.get_upload(r, "u-adv").await.expect("get").expect("upload");
+    assert_eq!((read.length, read.parts), (10, parts), "length and parts change together or not at all");
+    let parts = LayerParts { last: Some(7), short: Some(10) };
+    store.advance_upload("u-adv", 10, 17, parts).await.expect("advance");
+    assert_eq!(store.get_upload(r, "u-adv").await.expect("get").map(|u| u.parts), Some(parts));
     let other = repo(store, "uploads/y").await;
     assert!(store.get_upload(other, "u-adv").await.expect("get").is_none(), "uploads are per repository");
     let cutoff = now_millis() + 1;
@@ -289,15 +297,17 @@ async fn manifests_require_their_references(store: &dyn MetaStore) {
         blobs: vec![digest(10), digest(12)],
         manifests: vec![],
     };
-    match store.put_manifest(r, &image, Some(&tag("v1")), true).await {
-        Err(MetaError::MissingReferences(missing)) => assert_eq!(missing, vec![digest(12)]),
+    match store.put_manifest(r, &image, Some(&tag("v1")), true, 1000).await {
+        Err(MetaError::MissingReferences { blobs, manifests }) => {
+            assert_eq!((blobs, manifests), (vec![digest(12)], vec![]));
+        }
         other => panic!("expected missing references, got {other:?}"),
     }
     assert_eq!(store.get_manifest(r, &digest(11)).await.expect("get"), None, "nothing half-written");
     assert_eq!(store.resolve_tag(r, &tag("v1")).await.expect("get"), None);
 
     store_blob(store, r, 12).await;
-    store.put_manifest(r, &image, Some(&tag("v1")), true).await.expect("put");
+    store.put_manifest(r, &image, Some(&tag("v1")), true, 1000).await.expect("put");
     let got = store.resolve_tag(r, &tag("v1")).await.expect("get").expect("tagged");
     assert_eq!(got.digest, digest(11));
 
@@ -309,14 +319,53 @@ async fn manifests_require_their_references(store: &dyn MetaStore) {
         blobs: vec![],
         manifests: vec![digest(11), digest(14)],
     };
-    assert!(matches!(store.put_manifest(r, &index, None, true).await, Err(MetaError::MissingReferences(_))));
+    match store.put_manifest(r, &index, None, true, 1000).await {
+        Err(MetaError::MissingReferences { blobs, manifests }) => {
+            assert_eq!((blobs, manifests), (vec![], vec![digest(14)]), "children are told apart from blobs");
+        }
+        other => panic!("expected missing references, got {other:?}"),
+    }
     let index = NewManifest {
         content: blob_for_manifest(),
         record: manifest(13, None),
         blobs: vec![],
         manifests: vec![digest(11)],
     };
-    store.put_manifest(r, &index, None, true).await.expect("index");
+    store.put_manifest(r, &index, None, true, 1000).await.expect("index");
+
+    // Which blobs an image of the repository uses.
+    store_blob(store, r, 15).await;
+    for (n, used) in [(10, true), (12, true), (11, true), (13, true), (15, false), (16, false)] {
+        assert_eq!(store.blob_in_use(r, &digest(n)).await.expect("in use"), used, "blob {n}");
+    }
+    let other = repo(store, "manifests/y").await;
+    assert!(!store.blob_in_use(other, &digest(10)).await.expect("in use"), "use is per repository");
+}
+
+async fn images_have_at_most_max_tags(store: &dyn MetaStore) {
+    let r = repo(store, "tag-limit/x").await;
+    store_blob(store, r, 60).await;
+    store_blob(store, r, 61).await;
+    let image = |n: u8| NewManifest {
+        content: blob_for_manifest(),
+        record: manifest(n, None),
+        blobs: vec![],
+        manifests: vec![],
+    };
+    for t in ["a", "b", "c"] {
+        store.put_manifest(r, &image(60), Some(&tag(t)), true, 3).await.expect("put");
+    }
+    let over = store.put_manifest(r, &image(60), Some(&tag("d")), true, 3).await;
+    assert!(matches!(over, Err(MetaError::LimitExceeded(_))), "{over:?}");
+    assert_eq!(store.resolve_tag(r, &tag("d")).await.expect("get"), None, "nothing half-written");
+    store
+        .put_manifest(r, &image(60), Some(&tag("a")), true, 3)
+        .await
+        .expect("a tag it has already is no new tag");
+    store.put_manifest(r, &image(60), None, true, 3).await.expect("no tag at all");
+    store.put_manifest(r, &image(61), Some(&tag("c")), true, 3).await.expect("a tag moves away");
+    store.put_manifest(r, &image(60), Some(&tag("d")), true, 3).await.expect("room again");
+    assert_eq!(store.manifest_tags(r, &digest(60)).await.expect("tags"), ["a", "b", "d"]);
 }
 
 async fn tags_move_list_in_order_and_delete(store: &dyn MetaStore) {
@@ -330,7 +379,7 @@ async fn tags_move_list_in_order_and_delete(store: &dyn MetaStore) {
             blobs: vec![],
             manifests: vec![],
         };
-        store.put_manifest(r, &m, Some(&tag(t)), true).await.expect("put");
+        store.put_manifest(r, &m, Some(&tag(t)), true, 1000).await.expect("put");
     }
     let m = NewManifest {
         content: blob_for_manifest(),
@@ -338,7 +387,7 @@ async fn tags_move_list_in_order_and_delete(store: &dyn MetaStore) {
         blobs: vec![],
         manifests: vec![],
     };
-    store.put_manifest(r, &m, Some(&tag("b")), true).await.expect("move tag");
+    store.put_manifest(r, &m, Some(&tag("b")), true, 1000).await.expect("move tag");
     assert_eq!(store.resolve_tag(r, &tag("b")).await.expect("get").map(|m| m.digest), Some(digest(21)));
     let m = NewManifest {
         content: blob_for_manifest(),
@@ -347,11 +396,14 @@ async fn tags_move_list_in_order_and_delete(store: &dyn MetaStore) {
         manifests: vec![],
     };
     assert!(
-        matches!(store.put_manifest(r, &m, Some(&tag("b")), false).await, Err(MetaError::AlreadyExists(_))),
+        matches!(
+            store.put_manifest(r, &m, Some(&tag("b")), false, 1000).await,
+            Err(MetaError::AlreadyExists(_))
+        ),
         "an immutable tag moved"
     );
     assert_eq!(store.resolve_tag(r, &tag("b")).await.expect("get").map(|m| m.digest), Some(digest(21)));
-    store.put_manifest(r, &m, Some(&tag("fresh")), false).await.expect("a new tag may be created");
+    store.put_manifest(r, &m, Some(&tag("fresh")), false, 1000).await.expect("a new tag may be created");
     assert!(store.delete_tag(r, &tag("fresh")).await.expect("delete"));
     let all = store.list_tags(r, Page { last: None, limit: 10 }).await.expect("list");
     assert_eq!(all, ["a", "b", "c"]);
@@ -373,7 +425,7 @@ async fn referrers_and_manifest_deletion(store: &dyn MetaStore) {
         blobs: vec![],
         manifests: vec![],
     };
-    store.put_manifest(r, &subject, Some(&tag("v1")), true).await.expect("put");
+    store.put_manifest(r, &subject, Some(&tag("v1")), true, 1000).await.expect("put");
     for n in [32, 31] {
         let m = NewManifest {
             content: blob_for_manifest(),
@@ -381,7 +433,7 @@ async fn referrers_and_manifest_deletion(store: &dyn MetaStore) {
             blobs: vec![],
             manifests: vec![],
         };
-        store.put_manifest(r, &m, None, true).await.expect("referrer");
+        store.put_manifest(r, &m, None, true, 1000).await.expect("referrer");
     }
     let refs = store.referrers(r, &digest(30)).await.expect("referrers");
     assert_eq!(refs.iter().map(|m| m.digest.clone()).collect::<Vec<_>>(), vec![digest(31), digest(32)]);
@@ -453,7 +505,7 @@ async fn repositories_keep_their_settings_and_delete_only_when_asked(store: &dyn
         blobs: vec![],
         manifests: vec![],
     };
-    store.put_manifest(r, &m, Some(&tag("v1")), true).await.expect("put");
+    store.put_manifest(r, &m, Some(&tag("v1")), true, 1000).await.expect("put");
     store.create_upload(&upload("u-del", r)).await.expect("upload");
     assert!(matches!(store.delete_repository(r, false).await, Err(MetaError::NotEmpty(_))));
     assert_eq!(store.delete_repository(r, true).await.expect("force delete"), ["u-del"]);
@@ -476,7 +528,7 @@ async fn images_list_with_their_tags_in_pages(store: &dyn MetaStore) {
             blobs: vec![],
             manifests: vec![],
         };
-        async move { store.put_manifest(r, &m, t.map(tag).as_ref(), true).await.expect("put") }
+        async move { store.put_manifest(r, &m, t.map(tag).as_ref(), true, 1000).await.expect("put") }
     };
     put(50, Some("b")).await;
     put(50, Some("a")).await;

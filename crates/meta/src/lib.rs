@@ -32,8 +32,10 @@ pub enum MetaError {
     LimitExceeded(String),
     #[error("{0} does not exist")]
     NotFound(String),
-    #[error("the manifest references content this repository does not hold: {}", list(.0))]
-    MissingReferences(Vec<Digest>),
+    /// A manifest names content the repository does not hold: `blobs` (config, layers) and
+    /// `manifests` (children of an index), each in the manifest's order.
+    #[error("the manifest references content this repository does not hold: {}", list(.blobs, .manifests))]
+    MissingReferences { blobs: Vec<Digest>, manifests: Vec<Digest> },
     #[error("the upload was changed by another request (expected length {expected})")]
     UploadMoved { expected: u64 },
     #[error("stored data is malformed: {0}")]
@@ -42,8 +44,8 @@ pub enum MetaError {
     Backend(Box<dyn std::error::Error + Send + Sync>),
 }
 
-fn list(digests: &[Digest]) -> String {
-    digests.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+fn list(blobs: &[Digest], manifests: &[Digest]) -> String {
+    blobs.iter().chain(manifests).map(ToString::to_string).collect::<Vec<_>>().join(", ")
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,6 +93,18 @@ pub struct Upload {
     pub key_id: String,
     pub wrapped_key: Vec<u8>,
     pub created_at: Millis,
+    /// The sizes of the parts sent through the ECR layer API, for its part-size rule.
+    pub parts: LayerParts,
+}
+
+/// What the ECR layer API's parts of an upload looked like, recorded with the upload's length
+/// so that both always change together. Chunks of the OCI API leave it as it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LayerParts {
+    /// The size of the most recent part.
+    pub last: Option<u64>,
+    /// The size of the first part, other than the last one, that was below the minimum part size.
+    pub short: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -310,6 +324,9 @@ pub trait MetaStore: Send + Sync {
     ) -> Result<Option<BlobRecord>, MetaError>;
     /// The blob, if the registry stores it at all (for mounts and deduplication).
     async fn get_blob(&self, digest: &Digest) -> Result<Option<BlobRecord>, MetaError>;
+    /// Whether a manifest of the repository references the blob (as config, layer or child), or
+    /// the blob is a manifest of the repository itself.
+    async fn blob_in_use(&self, repository_id: i64, digest: &Digest) -> Result<bool, MetaError>;
     /// Records that `repository_id` holds an already stored blob.
     async fn link_blob(&self, repository_id: i64, digest: &Digest) -> Result<(), MetaError>;
     /// Forgets that `repository_id` holds a blob; false if it did not.
@@ -326,8 +343,15 @@ pub trait MetaStore: Send + Sync {
     // Uploads.
     async fn create_upload(&self, upload: &Upload) -> Result<(), MetaError>;
     async fn get_upload(&self, repository_id: i64, id: &str) -> Result<Option<Upload>, MetaError>;
-    /// Moves an upload's length from `expected` to `length`, failing if another request moved it.
-    async fn advance_upload(&self, id: &str, expected: u64, length: u64) -> Result<(), MetaError>;
+    /// Moves an upload's length from `expected` to `length` and records its `parts`, failing if
+    /// another request moved it.
+    async fn advance_upload(
+        &self,
+        id: &str,
+        expected: u64,
+        length: u64,
+        parts: LayerParts,
+    ) -> Result<(), MetaError>;
     async fn delete_upload(&self, id: &str) -> Result<(), MetaError>;
     /// Ids of uploads last written before `before`, at most `limit` of them.
     async fn stale_uploads(&self, before: Millis, limit: u32) -> Result<Vec<String>, MetaError>;
@@ -335,14 +359,16 @@ pub trait MetaStore: Send + Sync {
     // Manifests and tags.
     /// In one transaction: checks every reference, records the manifest's content blob (unless
     /// its digest is stored already) and the manifest, and points `tag` at it. An existing tag
-    /// is refused with `AlreadyExists` unless `tag_may_move`. Returns whether
-    /// `manifest.content` was recorded; if not, its bytes are unused.
+    /// is refused with `AlreadyExists` unless `tag_may_move`; a tag that would be the manifest's
+    /// `max_tags + 1`th is refused with `LimitExceeded`. Returns whether `manifest.content` was
+    /// recorded; if not, its bytes are unused.
     async fn put_manifest(
         &self,
         repository_id: i64,
         manifest: &NewManifest,
         tag: Option<&Tag>,
         tag_may_move: bool,
+        max_tags: usize,
     ) -> Result<bool, MetaError>;
     async fn get_manifest(
         &self,

@@ -11,8 +11,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 use crate::{
-    AccessKey, Account, BlobCommit, BlobRecord, CreationTemplate, ImageDetail, ManifestRecord, MetaError,
-    MetaStore, Millis, NewManifest, Page, Repository, TagFilter, Upload, now_millis,
+    AccessKey, Account, BlobCommit, BlobRecord, CreationTemplate, ImageDetail, LayerParts, ManifestRecord,
+    MetaError, MetaStore, Millis, NewManifest, Page, Repository, TagFilter, Upload, now_millis,
 };
 
 pub struct SqliteMetaStore {
@@ -854,6 +854,22 @@ impl MetaStore for SqliteMetaStore {
         row.as_ref().map(blob_from_row).transpose()
     }
 
+    async fn blob_in_use(&self, repository_id: i64, digest: &Digest) -> Result<bool, MetaError> {
+        let digest = digest.to_string();
+        let used: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM manifest_references WHERE repository_id = ? AND child_digest = ?
+             UNION ALL SELECT 1 FROM manifests WHERE repository_id = ? AND digest = ? LIMIT 1",
+        )
+        .bind(repository_id)
+        .bind(&digest)
+        .bind(repository_id)
+        .bind(&digest)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(backend)?;
+        Ok(used.is_some())
+    }
+
     async fn link_blob(&self, repository_id: i64, digest: &Digest) -> Result<(), MetaError> {
         sqlx::query(
             "INSERT INTO repository_blobs (repository_id, digest, linked_at)
@@ -931,8 +947,9 @@ impl MetaStore for SqliteMetaStore {
 
     async fn create_upload(&self, upload: &Upload) -> Result<(), MetaError> {
         sqlx::query(
-            "INSERT INTO uploads (id, repository_id, length, key_id, wrapped_key, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO uploads (id, repository_id, length, key_id, wrapped_key, created_at, updated_at,
+                                  last_part_size, short_part_size)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&upload.id)
         .bind(upload.repository_id)
@@ -941,6 +958,8 @@ impl MetaStore for SqliteMetaStore {
         .bind(&upload.wrapped_key)
         .bind(upload.created_at)
         .bind(upload.created_at)
+        .bind(upload.parts.last.map(to_i64))
+        .bind(upload.parts.short.map(to_i64))
         .execute(&self.writer)
         .await
         .map_err(backend)?;
@@ -949,7 +968,7 @@ impl MetaStore for SqliteMetaStore {
 
     async fn get_upload(&self, repository_id: i64, id: &str) -> Result<Option<Upload>, MetaError> {
         let row = sqlx::query(
-            "SELECT id, repository_id, length, key_id, wrapped_key, created_at
+            "SELECT id, repository_id, length, key_id, wrapped_key, created_at, last_part_size, short_part_size
              FROM uploads WHERE id = ? AND repository_id = ?",
         )
         .bind(id)
@@ -964,18 +983,33 @@ impl MetaStore for SqliteMetaStore {
             key_id: r.get(3),
             wrapped_key: r.get(4),
             created_at: r.get(5),
+            parts: LayerParts {
+                last: r.get::<Option<i64>, _>(6).map(to_u64),
+                short: r.get::<Option<i64>, _>(7).map(to_u64),
+            },
         }))
     }
 
-    async fn advance_upload(&self, id: &str, expected: u64, length: u64) -> Result<(), MetaError> {
-        let done = sqlx::query("UPDATE uploads SET length = ?, updated_at = ? WHERE id = ? AND length = ?")
-            .bind(to_i64(length))
-            .bind(now_millis())
-            .bind(id)
-            .bind(to_i64(expected))
-            .execute(&self.writer)
-            .await
-            .map_err(backend)?;
+    async fn advance_upload(
+        &self,
+        id: &str,
+        expected: u64,
+        length: u64,
+        parts: LayerParts,
+    ) -> Result<(), MetaError> {
+        let done = sqlx::query(
+            "UPDATE uploads SET length = ?, last_part_size = ?, short_part_size = ?, updated_at = ?
+             WHERE id = ? AND length = ?",
+        )
+        .bind(to_i64(length))
+        .bind(parts.last.map(to_i64))
+        .bind(parts.short.map(to_i64))
+        .bind(now_millis())
+        .bind(id)
+        .bind(to_i64(expected))
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?;
         if done.rows_affected() == 0 {
             return Err(MetaError::UploadMoved { expected });
         }
@@ -1006,24 +1040,40 @@ impl MetaStore for SqliteMetaStore {
         manifest: &NewManifest,
         tag: Option<&Tag>,
         tag_may_move: bool,
+        max_tags: usize,
     ) -> Result<bool, MetaError> {
         let record = &manifest.record;
         let digest = record.digest.to_string();
         let mut tx = self.writer.begin().await.map_err(backend)?;
-        if let (Some(tag), false) = (tag, tag_may_move) {
-            let taken: Option<i64> =
-                sqlx::query_scalar("SELECT 1 FROM tags WHERE repository_id = ? AND name = ?")
+        if let Some(tag) = tag {
+            let points_at: Option<String> =
+                sqlx::query_scalar("SELECT manifest_digest FROM tags WHERE repository_id = ? AND name = ?")
                     .bind(repository_id)
                     .bind(tag.as_str())
                     .fetch_optional(&mut *tx)
                     .await
                     .map_err(backend)?;
-            if taken.is_some() {
+            if points_at.is_some() && !tag_may_move {
                 return Err(MetaError::AlreadyExists(format!("tag {tag}")));
+            }
+            if points_at.as_deref() != Some(digest.as_str()) {
+                let tags: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM tags WHERE repository_id = ? AND manifest_digest = ?",
+                )
+                .bind(repository_id)
+                .bind(&digest)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(backend)?;
+                if to_u64(tags) >= max_tags as u64 {
+                    return Err(MetaError::LimitExceeded(format!(
+                        "the image {digest} already has {tags} tags, the most an image may have"
+                    )));
+                }
             }
         }
 
-        let mut missing = Vec::new();
+        let (mut missing_blobs, mut missing_manifests) = (Vec::new(), Vec::new());
         for blob in &manifest.blobs {
             let held: Option<i64> =
                 sqlx::query_scalar("SELECT 1 FROM repository_blobs WHERE repository_id = ? AND digest = ?")
@@ -1033,7 +1083,7 @@ impl MetaStore for SqliteMetaStore {
                     .await
                     .map_err(backend)?;
             if held.is_none() {
-                missing.push(blob.clone());
+                missing_blobs.push(blob.clone());
             }
         }
         for child in &manifest.manifests {
@@ -1045,11 +1095,11 @@ impl MetaStore for SqliteMetaStore {
                     .await
                     .map_err(backend)?;
             if held.is_none() {
-                missing.push(child.clone());
+                missing_manifests.push(child.clone());
             }
         }
-        if !missing.is_empty() {
-            return Err(MetaError::MissingReferences(missing));
+        if !missing_blobs.is_empty() || !missing_manifests.is_empty() {
+            return Err(MetaError::MissingReferences { blobs: missing_blobs, manifests: missing_manifests });
         }
 
         // The manifest's own bytes are a blob the repository now holds.

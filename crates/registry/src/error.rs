@@ -22,8 +22,10 @@ pub enum RegistryError {
     ManifestUnknown(String),
     #[error("{0}")]
     ManifestInvalid(InvalidInput),
-    #[error("manifest references unknown content: {}", list(.0))]
-    ManifestBlobUnknown(Vec<Digest>),
+    /// A manifest names content the repository does not hold: `blobs` (config, layers) and
+    /// `manifests` (the images an index lists).
+    #[error("{}", missing_references(.blobs, .manifests))]
+    ManifestBlobUnknown { blobs: Vec<Digest>, manifests: Vec<Digest> },
     #[error("{0}")]
     TagInvalid(String),
     /// A push to an existing tag of an immutable repository.
@@ -33,10 +35,32 @@ pub enum RegistryError {
     ImageNotFound(String),
     #[error("{0}")]
     ImageAlreadyExists(String),
+    /// PutImage's `imageDigest` is not the digest of the manifest it was given.
+    #[error("{0}")]
+    ImageDigestMismatch(String),
     #[error("{0}")]
     LayersNotFound(String),
     #[error("{0}")]
     LayerAlreadyExists(String),
+    /// CompleteLayerUpload's digest is not the digest of the uploaded bytes.
+    #[error("{0}")]
+    InvalidLayer(String),
+    /// An UploadLayerPart that does not continue its upload, with where the upload stands.
+    #[error("{}", .0.message)]
+    InvalidLayerPart(Box<PartRefusal>),
+    /// An upload through the ECR layer API with a part, other than the last, below the minimum.
+    #[error("{0}")]
+    LayerPartTooSmall(String),
+    /// A layer the repository holds but no image of it references.
+    #[error("{0}")]
+    LayerInaccessible(String),
+    /// A quota of [`crate::limits`] would be exceeded.
+    #[error("{0}")]
+    LimitExceeded(String),
+    /// Encryption the registry's key provider cannot give; `kms_error` names the key provider's
+    /// failure.
+    #[error("{message}")]
+    Kms { message: String, kms_error: String },
     #[error("{0}")]
     EmptyUpload(String),
     #[error("{0}")]
@@ -72,18 +96,51 @@ pub enum RegistryError {
     /// A request parameter broke a constraint; the message names the parameter.
     #[error("{0}")]
     InvalidParameter(String),
+    /// An input of one of ECR's newer operations broke a constraint (ECR answers those with
+    /// `ValidationException`); the message names the parameter.
+    #[error("{0}")]
+    Validation(String),
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// Why an UploadLayerPart was refused, and where its upload stands.
+#[derive(Debug)]
+pub struct PartRefusal {
+    pub registry_id: String,
+    pub repository_name: String,
+    pub upload_id: String,
+    /// The offset of the last byte the upload holds; -1 when it holds none.
+    pub last_valid_byte: i64,
+    pub message: String,
 }
 
 fn list(digests: &[Digest]) -> String {
     digests.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
 }
 
+fn missing_references(blobs: &[Digest], manifests: &[Digest]) -> String {
+    match (blobs.is_empty(), manifests.is_empty()) {
+        (false, true) => {
+            format!("the manifest references layers the repository does not hold: {}", list(blobs))
+        }
+        (true, false) => {
+            format!("the manifest list references images the repository does not hold: {}", list(manifests))
+        }
+        _ => format!(
+            "the manifest references layers ({}) and images ({}) the repository does not hold",
+            list(blobs),
+            list(manifests)
+        ),
+    }
+}
+
 impl From<MetaError> for RegistryError {
     fn from(e: MetaError) -> Self {
         match e {
-            MetaError::MissingReferences(missing) => Self::ManifestBlobUnknown(missing),
+            MetaError::MissingReferences { blobs, manifests } => {
+                Self::ManifestBlobUnknown { blobs, manifests }
+            }
             other => Self::Internal(other.to_string()),
         }
     }

@@ -296,7 +296,7 @@ impl Registry {
         if let Some(expected) = digest {
             let actual = berth_blob::Hasher::digest_of(expected.algorithm(), &manifest);
             if &actual != expected {
-                return Err(RegistryError::DigestInvalid(format!(
+                return Err(RegistryError::ImageDigestMismatch(format!(
                     "The manifest digest {actual} does not match the provided digest {expected}"
                 )));
             }

@@ -5,8 +5,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use berth_core::Digest;
 use berth_iam::Action;
+use berth_meta::LayerParts;
 
-use crate::{ByteStream, Caller, Registry, RegistryError, RepoPath, UploadStatus};
+use crate::limits::{MAX_LAYER_PART_BYTES, MIN_LAYER_PART_BYTES};
+use crate::{ByteStream, Caller, PartRefusal, Registry, RegistryError, RepoPath, UploadStatus};
 
 /// How long a download URL works.
 pub const DOWNLOAD_URL_LIFETIME: Duration = Duration::from_secs(3600);
@@ -70,6 +72,14 @@ impl Registry {
                 repo.name, repo.account
             )));
         }
+        // As in ECR, only layers that an image references can be downloaded through the API.
+        if !self.meta.blob_in_use(repository.id, digest).await? {
+            return Err(RegistryError::LayerInaccessible(format!(
+                "The layer '{digest}' is in the repository with name '{}' in the registry with id '{}', but no \
+                 image of the repository references it",
+                repo.name, repo.account
+            )));
+        }
         let key = caller
             .access_key_id
             .as_deref()
@@ -114,7 +124,9 @@ impl Registry {
         self.start_upload(caller, repo).await
     }
 
-    /// UploadLayerPart: bytes `first..=last` of the layer.
+    /// UploadLayerPart: bytes `first..=last` of the layer. A part must continue the upload
+    /// exactly and be at most [`MAX_LAYER_PART_BYTES`]; a part below [`MIN_LAYER_PART_BYTES`]
+    /// that is followed by another is remembered, and refused when the upload completes.
     pub async fn upload_layer_part(
         &self,
         caller: &Caller,
@@ -122,13 +134,48 @@ impl Registry {
         upload_id: &str,
         first: u64,
         last: u64,
-        part: ByteStream,
+        part: bytes::Bytes,
     ) -> Result<UploadStatus, RegistryError> {
-        self.upload_chunk(caller, repo, upload_id, Some((first, last)), part).await
+        let repository = self.authorized_repository(caller, Action::UploadLayerPart, repo).await?;
+        let size = part.len() as u64;
+        let check = |upload: &berth_meta::Upload| {
+            let invalid = |message: String| {
+                RegistryError::InvalidLayerPart(Box::new(PartRefusal {
+                    registry_id: repo.account.to_string(),
+                    repository_name: repo.name.to_string(),
+                    upload_id: upload_id.to_owned(),
+                    last_valid_byte: i64::try_from(upload.length).unwrap_or(i64::MAX) - 1,
+                    message,
+                }))
+            };
+            if size > MAX_LAYER_PART_BYTES {
+                return Err(RegistryError::LimitExceeded(format!(
+                    "The layer part is {size} bytes; a part can be at most {MAX_LAYER_PART_BYTES} bytes"
+                )));
+            }
+            if size == 0 || last < first || last - first + 1 != size {
+                return Err(invalid(format!(
+                    "partFirstByte {first} and partLastByte {last} do not span the {size} bytes of layerPartBlob"
+                )));
+            }
+            if first != upload.length {
+                return Err(invalid(format!(
+                    "The part starts at byte {first}, but the upload holds {} bytes, so the next part must start \
+                     at byte {}",
+                    upload.length, upload.length
+                )));
+            }
+            // The previous part was not the last one after all.
+            let short = upload.parts.short.or(upload.parts.last.filter(|&s| s < MIN_LAYER_PART_BYTES));
+            Ok(LayerParts { last: Some(size), short })
+        };
+        let body: ByteStream = Box::pin(futures_util::stream::once(async move { Ok(part) }));
+        self.append_checked(&repository, upload_id, check, body).await
     }
 
-    /// CompleteLayerUpload: verifies the digest and stores the layer; refuses an empty upload
-    /// and a layer the repository already holds, as ECR does.
+    /// CompleteLayerUpload: verifies the digest and stores the layer; refuses an empty upload,
+    /// one with a short part before its last, and a layer the repository already holds, as ECR
+    /// does.
     pub async fn complete_layer_upload(
         &self,
         caller: &Caller,
@@ -136,19 +183,28 @@ impl Registry {
         upload_id: &str,
         digest: &Digest,
     ) -> Result<Digest, RegistryError> {
-        let status = self.upload_status(caller, repo, upload_id).await?;
-        if status.length == 0 {
+        let repository = self.authorized_repository(caller, Action::CompleteLayerUpload, repo).await?;
+        let upload = self.upload_in(&repository, upload_id).await?;
+        if upload.length == 0 {
             return Err(RegistryError::EmptyUpload(format!(
                 "The upload {upload_id} contains no layer parts"
             )));
         }
-        let repository = self.authorized_repository(caller, Action::CompleteLayerUpload, repo).await?;
+        if let Some(short) = upload.parts.short {
+            return Err(RegistryError::LayerPartTooSmall(format!(
+                "All layer parts except the last part must be at least {MIN_LAYER_PART_BYTES} bytes; the upload \
+                 {upload_id} has a {short}-byte part that is not its last"
+            )));
+        }
         if self.meta.repository_blob(repository.id, digest).await?.is_some() {
             return Err(RegistryError::LayerAlreadyExists(format!(
                 "The layer '{digest}' already exists in the repository with name '{}' in the registry with id '{}'",
                 repo.name, repo.account
             )));
         }
-        self.complete_upload(caller, repo, upload_id, digest, None, None).await
+        self.complete_upload(caller, repo, upload_id, digest, None, None).await.map_err(|e| match e {
+            RegistryError::DigestInvalid(message) => RegistryError::InvalidLayer(message),
+            other => other,
+        })
     }
 }

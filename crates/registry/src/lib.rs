@@ -11,6 +11,7 @@ mod admin;
 mod error;
 mod images;
 mod layers;
+pub mod limits;
 mod manifests;
 mod policies;
 mod pulls;
@@ -31,11 +32,12 @@ pub use admin::NewAccessKey;
 pub use berth_blob::ByteStream;
 pub use berth_meta::{CreationTemplate, Repository};
 pub use berth_meta::{ImageDetail, TagFilter};
-pub use error::RegistryError;
+pub use error::{PartRefusal, RegistryError};
 pub use images::{FoundImage, ImageFailure, ImageIdInput, ImageRef};
 pub use layers::{DOWNLOAD_URL_LIFETIME, LayerCheck};
+pub use limits::MAX_RESOURCE_TAGS;
 pub use manifests::{ManifestContent, PutManifestOutcome, Referrer};
-pub use repositories::{MAX_RESOURCE_TAGS, RepositoryPage};
+pub use repositories::RepositoryPage;
 pub use uploads::{BlobContent, UploadStatus};
 
 /// Settings the services need from the configuration.

@@ -8,6 +8,7 @@ use berth_iam::Action;
 use berth_meta::{BlobRecord, ManifestRecord, MetaError, NewManifest, Page, Repository, Upload, now_millis};
 use futures_util::StreamExt;
 
+use crate::limits::MAX_TAGS_PER_IMAGE;
 use crate::{Caller, Registry, RegistryError, RepoPath};
 
 /// A manifest's bytes and what is known of them.
@@ -159,7 +160,7 @@ impl Registry {
             manifests: manifest.manifests.iter().map(|d| d.digest.clone()).collect(),
         };
         let tag_may_move = tag.is_none_or(|t| repository.settings.tag_may_move(t.as_str()));
-        let stored = self.meta.put_manifest(repository.id, &new, tag, tag_may_move).await;
+        let stored = self.meta.put_manifest(repository.id, &new, tag, tag_may_move, MAX_TAGS_PER_IMAGE).await;
         if fresh && !matches!(stored, Ok(true)) {
             // The content was not recorded (refused, or stored concurrently): drop our copy.
             self.blobs.delete(&berth_blob::BlobLocation(content.location)).await?;
@@ -168,6 +169,11 @@ impl Registry {
             (MetaError::AlreadyExists(_), Some(tag)) => RegistryError::TagImmutable(format!(
                 "The image tag '{tag}' already exists in the '{}' repository and cannot be overwritten because the \
                  repository is immutable.",
+                repo.name
+            )),
+            (MetaError::LimitExceeded(_), Some(tag)) => RegistryError::LimitExceeded(format!(
+                "The image {digest} in the repository with name '{}' already has {MAX_TAGS_PER_IMAGE} tags, the \
+                 most an image can have, so the tag '{tag}' was not added",
                 repo.name
             )),
             (other, _) => other.into(),
@@ -210,6 +216,7 @@ impl Registry {
             key_id: self.kms.key_id().to_owned(),
             wrapped_key: self.kms.wrap(&key).await?,
             created_at: now_millis(),
+            parts: berth_meta::LayerParts::default(),
         };
         self.blobs.begin_upload(&id).await?;
         let size = bytes.len() as u64;

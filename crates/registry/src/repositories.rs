@@ -1,11 +1,12 @@
 //! Repositories as the ECR API manages them: create with settings, describe with pagination,
 //! delete; and the registry login token the ECR API hands out.
 
-use berth_core::{AccountId, RepositoryName, RepositorySettings, is_exclusion_filter};
+use berth_core::{AccountId, EncryptionType, RepositoryName, RepositorySettings, is_exclusion_filter};
 use berth_iam::Action;
 use berth_iam::token::IssuedToken;
 use berth_meta::{MetaError, Page, Repository};
 
+use crate::limits::MAX_RESOURCE_TAGS;
 use crate::{Caller, Registry, RegistryError, RepoPath};
 
 /// Pagination tokens of DescribeRepositories name the account they page through, so a token
@@ -46,6 +47,28 @@ fn check_settings(settings: &RepositorySettings) -> Result<(), RegistryError> {
     Ok(())
 }
 
+/// Why berth cannot give a repository `encryption`, if it cannot. Its key provider seals every
+/// byte under the registry's own key (that is `AES256`); `KMS` and `KMS_DSSE` promise a KMS key,
+/// and recording them while sealing under the registry key would claim an encryption the bytes
+/// do not have.
+pub(crate) fn unavailable_encryption(encryption: EncryptionType) -> Option<String> {
+    match encryption {
+        EncryptionType::Aes256 => None,
+        kind => Some(format!(
+            "encryptionType {kind} needs a KMS key provider, and none is configured in this registry; \
+             AES256 is available (encryption under the registry's own key)"
+        )),
+    }
+}
+
+/// Refuses settings whose encryption berth cannot give, as ECR refuses a KMS key it cannot use.
+pub(crate) fn check_encryption(settings: &RepositorySettings) -> Result<(), RegistryError> {
+    match unavailable_encryption(settings.encryption) {
+        None => Ok(()),
+        Some(message) => Err(RegistryError::Kms { message, kms_error: "NoKmsKeyProvider".to_owned() }),
+    }
+}
+
 impl Registry {
     /// A registry token for the access key the caller signed with (GetAuthorizationToken).
     pub async fn authorization_token(&self, caller: &Caller) -> Result<IssuedToken, RegistryError> {
@@ -71,6 +94,7 @@ impl Registry {
     ) -> Result<Repository, RegistryError> {
         self.check(caller, Action::CreateRepository, repo).await?;
         check_settings(settings)?;
+        check_encryption(settings)?;
         self.meta.create_repository(&repo.account, &repo.name, settings, tags).await.map_err(|e| match e {
             MetaError::AlreadyExists(_) => RegistryError::RepositoryAlreadyExists {
                 account: repo.account.to_string(),
@@ -167,9 +191,6 @@ impl Registry {
         Ok(repository)
     }
 }
-
-/// Most resource tags on a repository, as ECR's.
-pub const MAX_RESOURCE_TAGS: usize = 50;
 
 impl Registry {
     /// PutImageTagMutability and PutImageScanningConfiguration: changes what ECR lets change.

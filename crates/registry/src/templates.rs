@@ -5,6 +5,7 @@ use berth_core::AccountId;
 use berth_iam::Action;
 use berth_meta::{CreationTemplate, MetaError, now_millis};
 
+use crate::limits::MAX_CREATION_TEMPLATES;
 use crate::{Caller, Registry, RegistryError, RepoPath};
 
 /// The prefix that matches every repository.
@@ -12,8 +13,6 @@ pub(crate) const ROOT_PREFIX: &str = "ROOT";
 /// What a template can be applied for.
 pub(crate) const APPLIED_FOR: [&str; 3] = ["REPLICATION", "PULL_THROUGH_CACHE", "CREATE_ON_PUSH"];
 const TEMPLATES_PAGE: &str = "describe-creation-templates";
-/// Most templates per registry.
-const MAX_TEMPLATES: usize = 50;
 
 /// Whether `prefix` covers the repository `name`: `ROOT`, the name itself, or a namespace of it.
 fn covers(prefix: &str, name: &str) -> bool {
@@ -24,35 +23,53 @@ fn covers(prefix: &str, name: &str) -> bool {
     name == namespace || name.strip_prefix(namespace).is_some_and(|rest| rest.starts_with('/'))
 }
 
+/// A broken input constraint of the template operations. They are among ECR's newer
+/// operations, which answer with `ValidationException` in the wording of AWS's validation layer.
+pub(crate) fn validation(member: &str, value: &str, rule: &str) -> RegistryError {
+    RegistryError::Validation(format!(
+        "1 validation error detected: Value '{value}' at '{member}' failed to satisfy constraint: Member {rule}"
+    ))
+}
+
 fn check_template(template: &CreationTemplate) -> Result<(), RegistryError> {
-    let invalid = |m: String| RegistryError::InvalidParameter(m);
     let prefix = &template.prefix;
     let namespace = prefix.trim_end_matches('/');
     let name_like = namespace.parse::<berth_core::RepositoryName>().is_ok()
         || (namespace.len() == 1 && namespace.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
     if prefix != ROOT_PREFIX && (prefix.len() > 256 || !name_like) {
-        return Err(invalid(format!(
-            "Invalid parameter at 'prefix' failed to satisfy constraint: '{prefix:?} must be ROOT or a repository name \
-             prefix, optionally ending in /'"
-        )));
+        return Err(validation(
+            "prefix",
+            prefix,
+            "must be ROOT or a repository name prefix of 1 to 256 characters, optionally ending in /",
+        ));
     }
-    if template.applied_for.is_empty()
-        || template.applied_for.iter().any(|a| !APPLIED_FOR.contains(&a.as_str()))
+    let applied_for = &template.applied_for;
+    if applied_for.is_empty()
+        || applied_for.len() > APPLIED_FOR.len()
+        || applied_for.iter().any(|a| !APPLIED_FOR.contains(&a.as_str()))
     {
-        return Err(invalid(format!(
-            "Invalid parameter at 'appliedFor' failed to satisfy constraint: 'must be 1 to 3 of [{}]'",
-            APPLIED_FOR.join(", ")
-        )));
+        return Err(validation(
+            "appliedFor",
+            &format!("[{}]", applied_for.join(", ")),
+            &format!("must have 1 to 3 members, each one of [{}]", APPLIED_FOR.join(", ")),
+        ));
     }
-    if template.description.as_ref().is_some_and(|d| d.len() > 256) {
-        return Err(invalid("Invalid parameter at 'description': at most 256 characters".to_owned()));
+    if let Some(description) = template.description.as_ref().filter(|d| d.chars().count() > 256) {
+        return Err(validation("description", description, "must have length less than or equal to 256"));
+    }
+    if let Some(message) = crate::repositories::unavailable_encryption(template.settings.encryption) {
+        return Err(validation(
+            "encryptionConfiguration.encryptionType",
+            template.settings.encryption.as_str(),
+            &format!("must be AES256: {message}"),
+        ));
     }
     for (name, text, max) in [
         ("repositoryPolicy", &template.repository_policy, 10_240),
         ("lifecyclePolicy", &template.lifecycle_policy, 30_720),
     ] {
-        if text.as_ref().is_some_and(|t| t.len() > max) {
-            return Err(invalid(format!("Invalid parameter at '{name}': at most {max} characters")));
+        if text.as_ref().is_some_and(|t| t.chars().count() > max) {
+            return Err(validation(name, "(text)", &format!("must have length less than or equal to {max}")));
         }
     }
     Ok(())
@@ -93,9 +110,10 @@ impl Registry {
     ) -> Result<CreationTemplate, RegistryError> {
         self.check_templates(caller, Action::CreateRepositoryCreationTemplate, account).await?;
         check_template(&template)?;
-        if self.meta.creation_templates(account).await?.len() >= MAX_TEMPLATES {
-            return Err(RegistryError::InvalidParameter(format!(
-                "a registry can have at most {MAX_TEMPLATES} templates"
+        if self.meta.creation_templates(account).await?.len() >= MAX_CREATION_TEMPLATES {
+            return Err(RegistryError::LimitExceeded(format!(
+                "The registry with id '{account}' already has {MAX_CREATION_TEMPLATES} repository creation \
+                 templates, the most a registry can have"
             )));
         }
         let now = now_millis();

@@ -69,3 +69,318 @@ async fn a_second_start_keeps_the_owner_and_the_token_key() {
     assert!(second.bootstrap(&owner, None).await.expect("bootstrap").is_none(), "bootstrapped twice");
     assert!(second.authenticate_basic("AWS", &token.password).await.is_ok(), "token key changed on restart");
 }
+
+// ---------------------------------------------------------------------------------------------
+// The ECR layer API and image rules.
+
+use berth_core::{Digest, EncryptionType, RepositorySettings, Tag};
+
+use crate::limits::{MAX_LAYER_PART_BYTES, MAX_TAGS_PER_IMAGE, MIN_LAYER_PART_BYTES};
+
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+
+fn sha256(bytes: &[u8]) -> Digest {
+    berth_blob::Hasher::digest_of(berth_core::DigestAlgorithm::Sha256, bytes)
+}
+
+async fn ecr_repository(registry: &Registry, caller: &Caller, name: &str) -> RepoPath {
+    let repo: RepoPath = format!("000000000000/{name}").parse().expect("repo");
+    registry.create_repository(caller, &repo, &RepositorySettings::default(), &[]).await.expect("create");
+    repo
+}
+
+/// Uploads `parts` through the ECR layer API; returns the upload id.
+async fn upload_parts(registry: &Registry, caller: &Caller, repo: &RepoPath, parts: &[&[u8]]) -> String {
+    let id = registry.initiate_layer_upload(caller, repo).await.expect("initiate").id;
+    let mut first = 0u64;
+    for part in parts {
+        let last = first + part.len() as u64 - 1;
+        registry
+            .upload_layer_part(caller, repo, &id, first, last, Bytes::copy_from_slice(part))
+            .await
+            .expect("part");
+        first = last + 1;
+    }
+    id
+}
+
+fn image_manifest(config: (&Digest, usize), layer: (&Digest, usize), n: usize) -> Bytes {
+    Bytes::from(format!(
+        r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{}","size":{}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{}","size":{}}}],"annotations":{{"n":"{n}"}}}}"#,
+        config.0, config.1, layer.0, layer.1
+    ))
+}
+
+/// A repository holding a config and a layer, uploaded through the layer API; their digests.
+async fn with_layers(registry: &Registry, caller: &Caller, name: &str) -> (RepoPath, Digest, Digest) {
+    let repo = ecr_repository(registry, caller, name).await;
+    let mut digests = Vec::new();
+    for bytes in [&br#"{"os":"linux"}"#[..], &b"layer bytes"[..]] {
+        let id = upload_parts(registry, caller, &repo, &[bytes]).await;
+        let digest = sha256(bytes);
+        registry.complete_layer_upload(caller, &repo, &id, &digest).await.expect("complete");
+        digests.push(digest);
+    }
+    let layer = digests.pop().expect("layer");
+    let config = digests.pop().expect("config");
+    (repo, config, layer)
+}
+
+#[tokio::test]
+async fn ecr_parts_other_than_the_last_must_be_at_least_the_minimum() {
+    let (registry, caller, _dir) = registry().await;
+    let repo = ecr_repository(&registry, &caller, "parts/app").await;
+    let min = MIN_LAYER_PART_BYTES as usize;
+
+    // A short part followed by another: refused when the upload completes.
+    let id = upload_parts(&registry, &caller, &repo, &[b"short", b"more"]).await;
+    let done = registry.complete_layer_upload(&caller, &repo, &id, &sha256(b"shortmore")).await;
+    match done {
+        Err(RegistryError::LayerPartTooSmall(m)) => {
+            assert!(m.contains(&MIN_LAYER_PART_BYTES.to_string()) && m.contains("5-byte"), "{m}");
+        }
+        other => panic!("expected LayerPartTooSmall, got {other:?}"),
+    }
+    let check =
+        registry.check_layers(&caller, &repo, &[sha256(b"shortmore").to_string()]).await.expect("check");
+    assert!(matches!(check[0], crate::LayerCheck::Missing { .. }), "nothing was stored: {check:?}");
+
+    // One short part alone, and a full part followed by a short last part, are fine.
+    let id = upload_parts(&registry, &caller, &repo, &[b"only part"]).await;
+    registry.complete_layer_upload(&caller, &repo, &id, &sha256(b"only part")).await.expect("one part");
+    let big = vec![7u8; min];
+    let id = upload_parts(&registry, &caller, &repo, &[&big, b"tail"]).await;
+    let whole = [big.as_slice(), b"tail"].concat();
+    registry.complete_layer_upload(&caller, &repo, &id, &sha256(&whole)).await.expect("full then short");
+
+    // The rule survives a restart of the registry's memory: it is kept with the upload.
+    let id = upload_parts(&registry, &caller, &repo, &[b"a", b"b"]).await;
+    registry.uploads.forget(&id);
+    let done = registry.complete_layer_upload(&caller, &repo, &id, &sha256(b"ab")).await;
+    assert!(matches!(done, Err(RegistryError::LayerPartTooSmall(_))), "{done:?}");
+
+    // OCI chunks are not held to it.
+    let upload = registry.start_upload(&caller, &repo).await.expect("start");
+    for chunk in [&b"small "[..], b"oci ", b"chunks"] {
+        let body: ByteStream =
+            Box::pin(futures_util::stream::once(async move { Ok(Bytes::from_static(chunk)) }));
+        registry.upload_chunk(&caller, &repo, &upload.id, None, body).await.expect("chunk");
+    }
+    let digest = sha256(b"small oci chunks");
+    registry.complete_upload(&caller, &repo, &upload.id, &digest, None, None).await.expect("OCI upload");
+}
+
+#[tokio::test]
+async fn ecr_parts_are_at_most_the_maximum_and_continue_the_upload() {
+    let (registry, caller, _dir) = registry().await;
+    let repo = ecr_repository(&registry, &caller, "parts/app").await;
+    let id = registry.initiate_layer_upload(&caller, &repo).await.expect("initiate").id;
+
+    let too_big = Bytes::from(vec![1u8; MAX_LAYER_PART_BYTES as usize + 1]);
+    let last = too_big.len() as u64 - 1;
+    match registry.upload_layer_part(&caller, &repo, &id, 0, last, too_big).await {
+        Err(RegistryError::LimitExceeded(m)) => assert!(m.contains(&MAX_LAYER_PART_BYTES.to_string()), "{m}"),
+        other => panic!("expected LimitExceeded, got {other:?}"),
+    }
+    assert_eq!(registry.upload_status(&caller, &repo, &id).await.expect("status").length, 0, "unchanged");
+
+    let at_most = Bytes::from(vec![2u8; MAX_LAYER_PART_BYTES as usize]);
+    let last = at_most.len() as u64 - 1;
+    registry.upload_layer_part(&caller, &repo, &id, 0, last, at_most).await.expect("the largest part");
+
+    let gap =
+        registry.upload_layer_part(&caller, &repo, &id, last + 2, last + 4, Bytes::from_static(b"abc")).await;
+    match gap {
+        Err(RegistryError::InvalidLayerPart(part)) => {
+            assert_eq!(part.last_valid_byte, last as i64);
+            assert_eq!((part.upload_id.as_str(), part.repository_name.as_str()), (id.as_str(), "parts/app"));
+            assert_eq!(part.registry_id, "000000000000");
+        }
+        other => panic!("expected InvalidLayerPart, got {other:?}"),
+    }
+    let span =
+        registry.upload_layer_part(&caller, &repo, &id, last + 1, last + 9, Bytes::from_static(b"abc")).await;
+    assert!(matches!(span, Err(RegistryError::InvalidLayerPart(_))), "{span:?}");
+    let fresh = registry.initiate_layer_upload(&caller, &repo).await.expect("initiate").id;
+    let overlap = registry.upload_layer_part(&caller, &repo, &fresh, 1, 3, Bytes::from_static(b"abc")).await;
+    assert!(
+        matches!(&overlap, Err(RegistryError::InvalidLayerPart(part)) if part.last_valid_byte == -1),
+        "{overlap:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_layer_digest_is_an_invalid_layer_on_the_ecr_api_only() {
+    let (registry, caller, _dir) = registry().await;
+    let repo = ecr_repository(&registry, &caller, "digests/app").await;
+    let id = upload_parts(&registry, &caller, &repo, &[b"layer"]).await;
+    let wrong = registry.complete_layer_upload(&caller, &repo, &id, &sha256(b"other")).await;
+    assert!(matches!(wrong, Err(RegistryError::InvalidLayer(_))), "{wrong:?}");
+    registry.complete_layer_upload(&caller, &repo, &id, &sha256(b"layer")).await.expect("the upload stays");
+
+    let upload = registry.start_upload(&caller, &repo).await.expect("start");
+    let wrong =
+        registry.complete_upload(&caller, &repo, &upload.id, &sha256(b"x"), None, Some(body(b"y"))).await;
+    assert!(matches!(wrong, Err(RegistryError::DigestInvalid(_))), "OCI keeps DIGEST_INVALID: {wrong:?}");
+}
+
+#[tokio::test]
+async fn only_layers_an_image_references_can_be_downloaded() {
+    let (registry, caller, _dir) = registry().await;
+    let (repo, config, layer) = with_layers(&registry, &caller, "download/app").await;
+    let refused = registry.download_token(&caller, &repo, &layer).await;
+    assert!(matches!(refused, Err(RegistryError::LayerInaccessible(_))), "{refused:?}");
+    let unknown = registry.download_token(&caller, &repo, &sha256(b"never uploaded")).await;
+    assert!(matches!(unknown, Err(RegistryError::LayersNotFound(_))), "{unknown:?}");
+
+    let manifest = image_manifest((&config, 13), (&layer, 11), 0);
+    registry.put_image(&caller, &repo, manifest, None, None, None).await.expect("put image");
+    registry.download_token(&caller, &repo, &layer).await.expect("referenced now");
+    registry.download_token(&caller, &repo, &config).await.expect("the config too");
+    // The OCI read of the blob never depended on it.
+    registry.read_blob(&caller, &repo, &layer, None).await.expect("read");
+}
+
+#[tokio::test]
+async fn an_index_naming_missing_images_is_told_apart_from_missing_layers() {
+    let (registry, caller, _dir) = registry().await;
+    let (repo, config, layer) = with_layers(&registry, &caller, "index/app").await;
+    let image = image_manifest((&config, 13), (&layer, 11), 0);
+    let image_digest = sha256(&image);
+    let absent = sha256(b"no such image");
+    let index = |children: &[&Digest]| {
+        let manifests: Vec<String> = children
+            .iter()
+            .map(|d| format!(r#"{{"mediaType":"{OCI_MANIFEST}","digest":"{d}","size":100}}"#))
+            .collect();
+        Bytes::from(format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{}]}}"#,
+            manifests.join(",")
+        ))
+    };
+    let tag: Tag = "multi".parse().expect("tag");
+    let missing =
+        registry.put_image(&caller, &repo, index(&[&image_digest, &absent]), None, Some(&tag), None).await;
+    match missing {
+        Err(RegistryError::ManifestBlobUnknown { blobs, manifests }) => {
+            assert!(blobs.is_empty(), "{blobs:?}");
+            assert_eq!(manifests, vec![image_digest.clone(), absent.clone()]);
+        }
+        other => panic!("expected missing images, got {other:?}"),
+    }
+    let dangling = image_manifest((&config, 13), (&absent, 11), 1);
+    let missing = registry.put_image(&caller, &repo, dangling, None, None, None).await;
+    match missing {
+        Err(RegistryError::ManifestBlobUnknown { blobs, manifests }) => {
+            assert_eq!((blobs, manifests), (vec![absent.clone()], vec![]));
+        }
+        other => panic!("expected missing layers, got {other:?}"),
+    }
+    registry.put_image(&caller, &repo, image, None, None, None).await.expect("the child");
+    registry
+        .put_image(&caller, &repo, index(&[&image_digest]), None, Some(&tag), None)
+        .await
+        .expect("the index");
+}
+
+#[tokio::test]
+async fn an_image_has_at_most_max_tags() {
+    let (registry, caller, _dir) = registry().await;
+    let (repo, config, layer) = with_layers(&registry, &caller, "tags/app").await;
+    let manifest = image_manifest((&config, 13), (&layer, 11), 0);
+    for i in 0..MAX_TAGS_PER_IMAGE {
+        let tag: Tag = format!("t{i}").parse().expect("tag");
+        registry.put_image(&caller, &repo, manifest.clone(), None, Some(&tag), None).await.expect("tag");
+    }
+    let one_more: Tag = "one-more".parse().expect("tag");
+    match registry.put_image(&caller, &repo, manifest.clone(), None, Some(&one_more), None).await {
+        Err(RegistryError::LimitExceeded(m)) => assert!(m.contains(&MAX_TAGS_PER_IMAGE.to_string()), "{m}"),
+        other => panic!("expected LimitExceeded, got {other:?}"),
+    }
+    let digest = sha256(&manifest);
+    let tags = registry.meta.manifest_tags(
+        registry.meta.get_repository(&repo.account, &repo.name).await.expect("get").expect("repo").id,
+        &digest,
+    );
+    assert_eq!(tags.await.expect("tags").len(), MAX_TAGS_PER_IMAGE, "nothing half-written");
+}
+
+/// A create-on-push template for `prefix` with default settings.
+fn push_template(prefix: &str) -> berth_meta::CreationTemplate {
+    berth_meta::CreationTemplate {
+        prefix: prefix.to_owned(),
+        description: None,
+        settings: RepositorySettings::default(),
+        resource_tags: vec![],
+        repository_policy: None,
+        lifecycle_policy: None,
+        applied_for: vec!["CREATE_ON_PUSH".to_owned()],
+        custom_role_arn: None,
+        created_at: 0,
+        updated_at: 0,
+    }
+}
+
+#[tokio::test]
+async fn kms_encryption_is_refused_without_a_kms_key_provider() {
+    let (registry, caller, _dir) = registry().await;
+    for encryption in [EncryptionType::Kms, EncryptionType::KmsDsse] {
+        let repo: RepoPath = "000000000000/kms/app".parse().expect("repo");
+        let settings = RepositorySettings { encryption, ..RepositorySettings::default() };
+        match registry.create_repository(&caller, &repo, &settings, &[]).await {
+            Err(RegistryError::Kms { message, kms_error }) => {
+                assert!(message.contains("AES256") && message.contains("no"), "{message}");
+                assert!(!kms_error.is_empty());
+            }
+            other => panic!("expected Kms, got {other:?}"),
+        }
+        let template = berth_meta::CreationTemplate { settings: settings.clone(), ..push_template("kms/") };
+        let account = repo.account.clone();
+        let refused = registry.create_creation_template(&caller, &account, template.clone()).await;
+        assert!(matches!(refused, Err(RegistryError::Validation(_))), "{refused:?}");
+
+        // A template stored before berth refused KMS does not create a repository on push.
+        registry.meta.put_creation_template(&account, &template, false).await.expect("store");
+        let pushed = registry.start_upload(&caller, &repo).await;
+        assert!(matches!(pushed, Err(RegistryError::Kms { .. })), "{pushed:?}");
+        assert!(registry.meta.get_repository(&account, &repo.name).await.expect("get").is_none());
+        registry.meta.delete_creation_template(&account, "kms/").await.expect("delete");
+    }
+}
+
+#[tokio::test]
+async fn creation_template_constraints_are_validation_errors() {
+    let (registry, caller, _dir) = registry().await;
+    let account: berth_core::AccountId = "000000000000".parse().expect("account");
+    let template = push_template;
+    let bad = registry.create_creation_template(&caller, &account, template("Bad Prefix")).await;
+    assert!(matches!(bad, Err(RegistryError::Validation(_))), "{bad:?}");
+    let bad = registry
+        .create_creation_template(
+            &caller,
+            &account,
+            berth_meta::CreationTemplate { applied_for: vec!["SOMETIMES".to_owned()], ..template("a/") },
+        )
+        .await;
+    assert!(matches!(bad, Err(RegistryError::Validation(_))), "{bad:?}");
+    let bad = registry
+        .create_creation_template(
+            &caller,
+            &account,
+            berth_meta::CreationTemplate { description: Some("d".repeat(257)), ..template("a/") },
+        )
+        .await;
+    assert!(matches!(bad, Err(RegistryError::Validation(_))), "{bad:?}");
+
+    for i in 0..crate::limits::MAX_CREATION_TEMPLATES {
+        registry
+            .create_creation_template(&caller, &account, template(&format!("t{i}/")))
+            .await
+            .expect("create");
+    }
+    match registry.create_creation_template(&caller, &account, template("one-more/")).await {
+        Err(RegistryError::LimitExceeded(m)) => assert!(m.contains("50"), "{m}"),
+        other => panic!("expected LimitExceeded, got {other:?}"),
+    }
+}

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use berth_blob::{BlobLocation, ByteStream, DataKey, Hasher};
 use berth_core::{Digest, DigestAlgorithm};
 use berth_iam::Action;
-use berth_meta::{BlobCommit, BlobRecord, Repository, Upload, now_millis};
+use berth_meta::{BlobCommit, BlobRecord, LayerParts, Repository, Upload, now_millis};
 use futures_util::StreamExt;
 
 use crate::{Caller, Registry, RegistryError, RepoPath};
@@ -74,7 +74,7 @@ impl Registry {
         Ok(self.kms.unwrap(wrapped).await?)
     }
 
-    async fn upload_in(&self, repository: &Repository, id: &str) -> Result<Upload, RegistryError> {
+    pub(crate) async fn upload_in(&self, repository: &Repository, id: &str) -> Result<Upload, RegistryError> {
         self.meta
             .get_upload(repository.id, id)
             .await?
@@ -99,6 +99,7 @@ impl Registry {
             return Ok(existing);
         }
         if let Some(template) = self.template_for_push(repo).await? {
+            crate::repositories::check_encryption(&template.settings)?;
             let created = self
                 .meta
                 .create_repository(&repo.account, &repo.name, &template.settings, &template.resource_tags)
@@ -128,6 +129,7 @@ impl Registry {
             key_id: self.kms.key_id().to_owned(),
             wrapped_key: self.kms.wrap(&key).await?,
             created_at: now_millis(),
+            parts: LayerParts::default(),
         };
         self.blobs.begin_upload(&id).await?;
         self.meta.create_upload(&upload).await?;
@@ -173,15 +175,33 @@ impl Registry {
         let mut state = slot.lock().await;
         let upload = self.upload_in(&repository, id).await?;
         check_start(range, upload.length)?;
-        self.append(&upload, &mut state, body).await
+        self.append(&upload, &mut state, body, upload.parts).await
     }
 
-    /// Appends `body` under the upload's lock, keeping the hash state current.
+    /// Appends `body` to an upload of `repository` if `check`, given the upload as it stands
+    /// under its lock, allows it; `check` returns the upload's parts after this append.
+    pub(crate) async fn append_checked(
+        &self,
+        repository: &Repository,
+        id: &str,
+        check: impl FnOnce(&Upload) -> Result<LayerParts, RegistryError>,
+        body: ByteStream,
+    ) -> Result<UploadStatus, RegistryError> {
+        let slot = self.uploads.slot(id);
+        let mut state = slot.lock().await;
+        let upload = self.upload_in(repository, id).await?;
+        let parts = check(&upload)?;
+        self.append(&upload, &mut state, body, parts).await
+    }
+
+    /// Appends `body` under the upload's lock, keeping the hash state current, and records
+    /// `parts` with the new length.
     async fn append(
         &self,
         upload: &Upload,
         state: &mut Option<HashState>,
         body: ByteStream,
+        parts: LayerParts,
     ) -> Result<UploadStatus, RegistryError> {
         let key = self.data_key(&upload.wrapped_key).await?;
         let mut hasher = match state.take() {
@@ -202,7 +222,7 @@ impl Registry {
                 return Err(e.into());
             }
         };
-        self.meta.advance_upload(&upload.id, upload.length, length).await?;
+        self.meta.advance_upload(&upload.id, upload.length, length, parts).await?;
         *state = Some(HashState { length, hasher });
         match interrupted {
             Some(e) => Err(RegistryError::BodyInterrupted(e.to_string())),
@@ -253,7 +273,7 @@ impl Registry {
         let mut upload = self.upload_in(&repository, id).await?;
         if let Some(body) = body {
             check_start(range, upload.length)?;
-            upload.length = self.append(&upload, &mut state, body).await?.length;
+            upload.length = self.append(&upload, &mut state, body, upload.parts).await?.length;
         }
         let key = self.data_key(&upload.wrapped_key).await?;
         let actual = match state.take() {

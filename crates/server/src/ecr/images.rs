@@ -1,7 +1,7 @@
 //! Image operations: DescribeImages, ListImages, BatchGetImage, BatchDeleteImage, PutImage.
 
 use berth_core::{Digest, MAX_MANIFEST_BYTES, Tag};
-use berth_registry::{ImageDetail, ImageFailure, ImageIdInput, ImageRef, RegistryError, RepoPath, TagFilter};
+use berth_registry::{ImageDetail, ImageFailure, ImageIdInput, ImageRef, RepoPath, TagFilter};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -248,13 +248,7 @@ pub(crate) async fn put_image(ctx: &Context<'_>, input: PutImageInput) -> Result
             tag.as_ref(),
             digest.as_ref(),
         )
-        .await
-        .map_err(|e| match e {
-            RegistryError::DigestInvalid(message) => {
-                EcrError::new("ImageDigestDoesNotMatchException", message)
-            }
-            other => other.into(),
-        })?;
+        .await?;
     let media_type = input.image_manifest_media_type.clone().unwrap_or_else(|| {
         serde_json::from_str::<Value>(&input.image_manifest)
             .ok()
@@ -308,21 +302,26 @@ pub(crate) async fn list_image_referrers(
         .map_err(|e: berth_core::InvalidInput| constraint("subjectId.imageDigest", &e.reason))?;
     let filter = input.filter.unwrap_or_default();
     let types = filter.artifact_types.unwrap_or_default();
+    // ListImageReferrers is one of ECR's newer operations, which answer a broken constraint of
+    // their own inputs with ValidationException.
     if types.len() > 5 {
-        return Err(constraint("filter.artifactTypes", "must have at most 5 members"));
+        return Err(EcrError::validation(
+            "filter.artifactTypes",
+            &format!("must have length less than or equal to 5, not {}", types.len()),
+        ));
     }
     if let Some(status) = &filter.artifact_status
         && !["ACTIVE", "ARCHIVED", "ACTIVATING", "ANY"].contains(&status.as_str())
     {
-        return Err(constraint(
+        return Err(EcrError::validation(
             "filter.artifactStatus",
-            "must be one of [ACTIVE, ARCHIVED, ACTIVATING, ANY]",
+            "must satisfy enum value set: [ACTIVE, ARCHIVED, ACTIVATING, ANY]",
         ));
     }
     let max = match input.max_results {
         None => 50,
         Some(n @ 1..=50) => n as usize,
-        Some(_) => return Err(constraint("maxResults", "must be between 1 and 50")),
+        Some(_) => return Err(EcrError::validation("maxResults", "must be between 1 and 50")),
     };
     let mut referrers = ctx.registry.referrers(&ctx.caller, &repo, &subject, None).await?;
     referrers

@@ -4,17 +4,18 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use berth_core::Digest;
-use berth_registry::{ByteStream, LayerCheck, RegistryError, RepoPath};
+use berth_registry::{LayerCheck, RepoPath};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::repositories::{constraint, registry_id, repository_name};
 use super::{Context, EcrError};
 
-/// Largest part ECR's model allows in one UploadLayerPart.
-const MAX_PART_BYTES: usize = 20 * 1024 * 1024;
-/// The part size InitiateLayerUpload advises, as ECR's.
-const PART_SIZE: u64 = 10 * 1024 * 1024;
+/// Largest blob ECR's model allows in one UploadLayerPart (the registry's own part limit,
+/// ECR's quota, is smaller).
+const MAX_PART_BLOB_BYTES: usize = 20 * 1024 * 1024;
+/// The part size InitiateLayerUpload advises, as ECR's: its largest part.
+const PART_SIZE: u64 = berth_registry::limits::MAX_LAYER_PART_BYTES;
 /// The media type ECR reports for a layer it holds.
 const LAYER_MEDIA_TYPE: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
 
@@ -142,35 +143,14 @@ pub(crate) async fn upload_layer_part(
     let bytes = STANDARD
         .decode(input.layer_part_blob.as_bytes())
         .map_err(|_| constraint("layerPartBlob", "must be base64"))?;
-    if bytes.len() > MAX_PART_BYTES {
+    if bytes.len() > MAX_PART_BLOB_BYTES {
         return Err(constraint("layerPartBlob", "must have length less than or equal to 20971520"));
     }
-    let (Ok(first), Ok(last)) = (u64::try_from(input.part_first_byte), u64::try_from(input.part_last_byte))
-    else {
-        return Err(constraint("partFirstByte", "must be greater than or equal to 0"));
-    };
-    if bytes.is_empty() || last < first || last - first + 1 != bytes.len() as u64 {
-        return Err(EcrError::new(
-            "InvalidLayerPartException",
-            format!(
-                "partFirstByte {first} and partLastByte {last} do not span the {} bytes of layerPartBlob",
-                bytes.len()
-            ),
-        ));
-    }
-    let part: ByteStream = Box::pin(futures_util::stream::once(async move { Ok(bytes::Bytes::from(bytes)) }));
-    let status = ctx.registry.upload_layer_part(&ctx.caller, &repo, id, first, last, part).await.map_err(
-        |e| match e {
-            RegistryError::RangeInvalid { length, .. } => EcrError::new(
-                "InvalidLayerPartException",
-                format!(
-                    "The part does not continue the upload; the last valid byte received is {}",
-                    length as i64 - 1
-                ),
-            ),
-            other => other.into(),
-        },
-    )?;
+    let first = u64::try_from(input.part_first_byte)
+        .map_err(|_| constraint("partFirstByte", "must be greater than or equal to 0"))?;
+    let last = u64::try_from(input.part_last_byte)
+        .map_err(|_| constraint("partLastByte", "must be greater than or equal to 0"))?;
+    let status = ctx.registry.upload_layer_part(&ctx.caller, &repo, id, first, last, bytes.into()).await?;
     Ok(json!({
         "registryId": repo.account.as_str(),
         "repositoryName": repo.name.as_str(),
@@ -190,11 +170,7 @@ pub(crate) async fn complete_layer_upload(
     };
     let digest: Digest =
         digest.parse().map_err(|e: berth_core::InvalidInput| constraint("layerDigests", &e.reason))?;
-    let stored =
-        ctx.registry.complete_layer_upload(&ctx.caller, &repo, id, &digest).await.map_err(|e| match e {
-            RegistryError::DigestInvalid(message) => EcrError::new("InvalidLayerException", message),
-            other => other.into(),
-        })?;
+    let stored = ctx.registry.complete_layer_upload(&ctx.caller, &repo, id, &digest).await?;
     Ok(json!({
         "registryId": repo.account.as_str(),
         "repositoryName": repo.name.as_str(),

@@ -217,29 +217,44 @@ fn settings_from(input: &CreateRepositoryInput) -> Result<RepositorySettings, Ec
     })
 }
 
+/// Why a resource tag key breaks AWS's tag rules, if it does: 1 to 128 characters, and not
+/// starting with the reserved `aws:` (in any case).
+fn tag_key_problem(key: &str) -> Option<&'static str> {
+    if key.is_empty() {
+        Some("is empty; a tag key must have 1 to 128 characters")
+    } else if key.chars().count() > 128 {
+        Some("is longer than 128 characters")
+    } else if key.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("aws:")) {
+        Some("starts with aws:, which is reserved for AWS")
+    } else {
+        None
+    }
+}
+
+fn invalid_tag(message: String) -> EcrError {
+    EcrError::new("InvalidTagParameterException", message)
+}
+
 pub(super) fn resource_tags(tags: &[ResourceTag]) -> Result<Vec<(String, String)>, EcrError> {
     if tags.len() > MAX_TAGS {
         return Err(EcrError::new(
             "TooManyTagsException",
-            format!("a repository can have at most {MAX_TAGS} tags"),
+            format!("{} tags were given; a repository can have at most {MAX_TAGS} tags", tags.len()),
         ));
     }
     let mut out: Vec<(String, String)> = Vec::with_capacity(tags.len());
     for tag in tags {
-        if tag.key.is_empty() || tag.key.len() > 128 || tag.value.len() > 256 || tag.key.starts_with("aws:") {
-            return Err(EcrError::new(
-                "InvalidTagParameterException",
-                format!(
-                    "tag key {:?} must be 1 to 128 characters, not start with aws:, and its value at most 256",
-                    tag.key
-                ),
-            ));
+        if let Some(problem) = tag_key_problem(&tag.key) {
+            return Err(invalid_tag(format!("The tag key {:?} {problem}", tag.key)));
+        }
+        if tag.value.chars().count() > 256 {
+            return Err(invalid_tag(format!(
+                "The value of the tag key {:?} is longer than 256 characters",
+                tag.key
+            )));
         }
         if out.iter().any(|(k, _)| k == &tag.key) {
-            return Err(EcrError::new(
-                "InvalidTagParameterException",
-                format!("tag key {:?} is given twice", tag.key),
-            ));
+            return Err(invalid_tag(format!("The tag key {:?} is given twice", tag.key)));
         }
         out.push((tag.key.clone(), tag.value.clone()));
     }
@@ -440,11 +455,10 @@ pub(crate) async fn untag_resource(ctx: &Context<'_>, input: UntagResourceInput)
     if input.tag_keys.is_empty() || input.tag_keys.len() > MAX_TAGS {
         return Err(constraint("tagKeys", "must have 1 to 50 members"));
     }
-    if let Some(bad) = input.tag_keys.iter().find(|k| k.is_empty() || k.len() > 128) {
-        return Err(EcrError::new(
-            "InvalidTagParameterException",
-            format!("tag key {bad:?} must be 1 to 128 characters"),
-        ));
+    for key in &input.tag_keys {
+        if let Some(problem) = tag_key_problem(key) {
+            return Err(invalid_tag(format!("The tag key {key:?} {problem}")));
+        }
     }
     ctx.registry.untag_repository(&ctx.caller, &repo, &input.tag_keys).await?;
     Ok(json!({}))

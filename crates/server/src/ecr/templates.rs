@@ -6,10 +6,15 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::repositories::{
-    EncryptionConfiguration, ExclusionFilter, ResourceTag, constraint, epoch_seconds, registry_id,
-    resource_tags,
+    EncryptionConfiguration, ExclusionFilter, ResourceTag, epoch_seconds, registry_id, resource_tags,
 };
 use super::{Context, EcrError};
+
+/// The template operations, among ECR's newer ones, answer a broken input constraint with
+/// `ValidationException`.
+fn constraint(member: &str, rule: &str) -> EcrError {
+    EcrError::validation(member, rule)
+}
 
 /// The fields Create and Update share; on Update every one is optional.
 #[derive(Deserialize)]
@@ -97,13 +102,21 @@ fn apply(input: TemplateInput, t: &mut CreationTemplate) -> Result<(), EcrError>
         t.settings.kms_key = c.kms_key.filter(|k| !k.is_empty());
     }
     if let Some(tags) = input.resource_tags {
-        t.resource_tags = resource_tags(&tags)?;
+        // Tag errors have exceptions of their own only where the model lists them.
+        t.resource_tags = resource_tags(&tags)
+            .map_err(|e| EcrError::new("ValidationException", format!("resourceTags: {}", e.message)))?;
     }
     if let Some(m) = input.image_tag_mutability {
         t.settings.tag_mutability =
             m.parse().map_err(|e: berth_core::InvalidInput| constraint("imageTagMutability", &e.reason))?;
     }
     if let Some(filters) = input.image_tag_mutability_exclusion_filters {
+        if filters.iter().any(|f| f.filter_type != "WILDCARD") {
+            return Err(constraint(
+                "imageTagMutabilityExclusionFilters.filterType",
+                "must be one of [WILDCARD]",
+            ));
+        }
         t.settings.mutability_exclusions = filters.into_iter().map(|f| f.filter).collect();
     }
     if let Some(p) = input.repository_policy {

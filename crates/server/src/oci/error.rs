@@ -46,13 +46,17 @@ fn status_and_code(error: &RegistryError) -> (StatusCode, &'static str) {
         E::NameInvalid(_) => (StatusCode::BAD_REQUEST, "NAME_INVALID"),
         E::ManifestUnknown(_) => (StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN"),
         E::ManifestInvalid(_) => (StatusCode::BAD_REQUEST, "MANIFEST_INVALID"),
-        E::ManifestBlobUnknown(_) => (StatusCode::BAD_REQUEST, "MANIFEST_BLOB_UNKNOWN"),
+        E::ManifestBlobUnknown { .. } => (StatusCode::BAD_REQUEST, "MANIFEST_BLOB_UNKNOWN"),
         E::TagInvalid(_) | E::TagImmutable(_) => (StatusCode::BAD_REQUEST, "TAG_INVALID"),
         E::ImageNotFound(_) => (StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN"),
         E::LayersNotFound(_) => (StatusCode::NOT_FOUND, "BLOB_UNKNOWN"),
         E::BlobUnknown(_) => (StatusCode::NOT_FOUND, "BLOB_UNKNOWN"),
         E::UploadUnknown(_) => (StatusCode::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN"),
-        E::DigestInvalid(_) => (StatusCode::BAD_REQUEST, "DIGEST_INVALID"),
+        E::DigestInvalid(_) | E::InvalidLayer(_) | E::ImageDigestMismatch(_) => {
+            (StatusCode::BAD_REQUEST, "DIGEST_INVALID")
+        }
+        // The tags-per-image quota is the one limit an OCI request can reach (a manifest PUT).
+        E::LimitExceeded(_) => (StatusCode::BAD_REQUEST, "TAG_INVALID"),
         E::RangeInvalid { .. } => (StatusCode::RANGE_NOT_SATISFIABLE, "BLOB_UPLOAD_INVALID"),
         E::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "SIZE_INVALID"),
         E::BodyInterrupted(_) => (StatusCode::BAD_REQUEST, "BLOB_UPLOAD_INVALID"),
@@ -68,7 +72,12 @@ fn status_and_code(error: &RegistryError) -> (StatusCode, &'static str) {
         | E::TemplateAlreadyExists(_)
         | E::TemplateNotFound(_)
         | E::RepositoryPolicyNotFound(_)
-        | E::RegistryPolicyNotFound(_) => (StatusCode::BAD_REQUEST, "UNSUPPORTED"),
+        | E::RegistryPolicyNotFound(_)
+        | E::Validation(_)
+        | E::Kms { .. } => (StatusCode::BAD_REQUEST, "UNSUPPORTED"),
+        // Refusals of the ECR layer API; OCI uploads are not held to its part rules.
+        E::InvalidLayerPart(_) | E::LayerPartTooSmall(_) => (StatusCode::BAD_REQUEST, "BLOB_UPLOAD_INVALID"),
+        E::LayerInaccessible(_) => (StatusCode::NOT_FOUND, "BLOB_UNKNOWN"),
         E::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN"),
     }
 }
@@ -86,9 +95,9 @@ impl IntoResponse for OciError {
             other => other.to_string(),
         };
         let detail = match &self.error {
-            RegistryError::ManifestBlobUnknown(digests) => {
-                json!(digests.iter().map(|d| json!({ "digest": d.to_string() })).collect::<Vec<_>>())
-            }
+            RegistryError::ManifestBlobUnknown { blobs, manifests } => json!(
+                blobs.iter().chain(manifests).map(|d| json!({ "digest": d.to_string() })).collect::<Vec<_>>()
+            ),
             RegistryError::BlobUnknown(digest) => json!({ "digest": digest.to_string() }),
             _ => serde_json::Value::Null,
         };
@@ -109,5 +118,29 @@ impl IntoResponse for OciError {
             }
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use berth_registry::RegistryError;
+    use http::StatusCode;
+
+    use super::status_and_code;
+
+    #[test]
+    fn ecr_only_refusals_keep_their_oci_codes() {
+        // A digest mismatch stays DIGEST_INVALID on the OCI surface, whatever ECR calls it.
+        for error in [
+            RegistryError::DigestInvalid("x".to_owned()),
+            RegistryError::InvalidLayer("x".to_owned()),
+            RegistryError::ImageDigestMismatch("x".to_owned()),
+        ] {
+            assert_eq!(status_and_code(&error), (StatusCode::BAD_REQUEST, "DIGEST_INVALID"), "{error:?}");
+        }
+        let tags = RegistryError::LimitExceeded("the image has 1000 tags".to_owned());
+        assert_eq!(status_and_code(&tags), (StatusCode::BAD_REQUEST, "TAG_INVALID"));
+        let missing = RegistryError::ManifestBlobUnknown { blobs: vec![], manifests: vec![] };
+        assert_eq!(status_and_code(&missing), (StatusCode::BAD_REQUEST, "MANIFEST_BLOB_UNKNOWN"));
     }
 }

@@ -1,0 +1,19 @@
+//! ECR's quotas that berth enforces, in one place. Each is refused with
+//! [`RegistryError::LimitExceeded`](crate::RegistryError::LimitExceeded) (or the error ECR
+//! names for it) with a message that names the limit.
+
+/// Most tags that may point at one image (ECR's "tags per image" quota).
+pub const MAX_TAGS_PER_IMAGE: usize = 1_000;
+
+/// Most resource tags on a repository (`TooManyTagsException`).
+pub const MAX_RESOURCE_TAGS: usize = 50;
+
+/// Smallest part the ECR layer API accepts, except for an upload's last part (5 MiB). Only
+/// UploadLayerPart is held to it; chunks of the OCI API may be of any size.
+pub const MIN_LAYER_PART_BYTES: u64 = 5 * 1024 * 1024;
+
+/// Largest part UploadLayerPart accepts (10 MiB, ECR's quota; the model's blob limit is 20 MiB).
+pub const MAX_LAYER_PART_BYTES: u64 = 10 * 1024 * 1024;
+
+/// Most repository creation templates per registry.
+pub const MAX_CREATION_TEMPLATES: usize = 50;
