@@ -94,6 +94,60 @@ else
     fail cli-get-login-password "$(head -c 300 "$OUT")"
 fi
 
+# Errors the served operations answer, as the CLI prints them, and that the refused calls
+# changed nothing.
+err_repo=cli/errors-$$
+err_arn=arn:aws:ecr:us-east-1:$ACCOUNT:repository/$err_repo
+timeout 60 aws ecr create-repository --repository-name "$err_repo" >/dev/null 2>&1
+expect_error cli-kms-refused KmsException \
+    aws ecr create-repository --repository-name "cli/kms-$$" --encryption-configuration encryptionType=KMS
+expect_error cli-kms-created-nothing RepositoryNotFoundException \
+    aws ecr describe-repositories --repository-names "cli/kms-$$"
+expect_error cli-invalid-tag-parameter InvalidTagParameterException \
+    aws ecr tag-resource --resource-arn "$err_arn" --tags Key=aws:reserved,Value=x
+# shellcheck disable=SC2046 # one argument per tag
+expect_error cli-too-many-tags TooManyTagsException \
+    aws ecr create-repository --repository-name "cli/tags-$$" --tags $(for i in $(seq 51); do echo "Key=k$i,Value=v"; done)
+if timeout 60 aws ecr list-tags-for-resource --resource-arn "$err_arn" >"$OUT" 2>&1 &&
+    jq -e '.tags | length == 0' "$OUT" >/dev/null; then
+    pass cli-refused-tags-changed-nothing
+else
+    fail cli-refused-tags-changed-nothing "$(tr '\n' ' ' <"$OUT" | head -c 300)"
+fi
+expect_error cli-repository-policy-not-found RepositoryPolicyNotFoundException \
+    aws ecr get-repository-policy --repository-name "$err_repo"
+expect_error cli-registry-policy-not-found RegistryPolicyNotFoundException aws ecr get-registry-policy
+expect_error cli-template-not-found TemplateNotFoundException \
+    aws ecr delete-repository-creation-template --prefix "none-$$/"
+expect_error cli-template-validation ValidationException \
+    aws ecr create-repository-creation-template --prefix "Bad Prefix" --applied-for CREATE_ON_PUSH
+
+# The layer API: an empty upload, a part that skips ahead, a digest that does not match.
+printf 'a layer through the aws CLI' >"$OUT.layer"
+layer_digest=sha256:$(sha256sum "$OUT.layer" | cut -d' ' -f1)
+upload=$(timeout 60 aws ecr initiate-layer-upload --repository-name "$err_repo" --query uploadId --output text 2>"$OUT")
+expect_error cli-empty-upload EmptyUploadException \
+    aws ecr complete-layer-upload --repository-name "$err_repo" --upload-id "$upload" --layer-digests "$layer_digest"
+expect_error cli-invalid-layer-part InvalidLayerPartException \
+    aws ecr upload-layer-part --repository-name "$err_repo" --upload-id "$upload" --part-first-byte 100 \
+    --part-last-byte 126 --layer-part-blob "fileb://$OUT.layer"
+timeout 60 aws ecr upload-layer-part --repository-name "$err_repo" --upload-id "$upload" --part-first-byte 0 \
+    --part-last-byte 26 --layer-part-blob "fileb://$OUT.layer" >/dev/null 2>&1
+expect_error cli-invalid-layer InvalidLayerException \
+    aws ecr complete-layer-upload --repository-name "$err_repo" --upload-id "$upload" \
+    --layer-digests "sha256:$(printf other | sha256sum | cut -d' ' -f1)"
+if timeout 60 aws ecr complete-layer-upload --repository-name "$err_repo" --upload-id "$upload" \
+    --layer-digests "$layer_digest" >"$OUT" 2>&1 &&
+    jq -e --arg d "$layer_digest" '.layerDigest == $d' "$OUT" >/dev/null; then
+    pass cli-complete-layer-upload-after-refusals
+else
+    fail cli-complete-layer-upload-after-refusals "$(tr '\n' ' ' <"$OUT" | head -c 300)"
+fi
+expect_error cli-layer-inaccessible LayerInaccessibleException \
+    aws ecr get-download-url-for-layer --repository-name "$err_repo" --layer-digest "$layer_digest"
+rm -f "$OUT.layer"
+timeout 60 aws ecr delete-repository --repository-name "$err_repo" --force >/dev/null 2>&1
+
 if timeout 60 aws ecr delete-repository --repository-name "$repo" >"$OUT" 2>&1 &&
     timeout 60 aws ecr describe-repositories --repository-names "$repo" >/dev/null 2>&1; then
     fail cli-delete-repository "still described after delete"

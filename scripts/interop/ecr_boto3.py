@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The ECR control plane through boto3, pointed at berth by endpoint_url.
 
-Usage: ecr_boto3.py ENDPOINT ACCESS_KEY_ID SECRET_FILE ACCOUNT
+Usage: ecr_boto3.py ENDPOINT ACCESS_KEY_ID SECRET_FILE ACCOUNT [DATA_DIR]
+DATA_DIR is berth's data directory; with it, a storage fault is staged to check ServerException.
 Prints PASS/FAIL/SKIP lines and ends with "N passed, M failed, K skipped".
 """
 import datetime
@@ -31,8 +32,12 @@ except ImportError:
     finish()
 
 endpoint, key_id, secret_file, account = sys.argv[1:5]
+data_dir = sys.argv[5] if len(sys.argv) > 5 else None
 secret = open(secret_file).read().strip()
-config = botocore.config.Config(retries={"max_attempts": 1, "mode": "standard"})
+# One attempt per call: standard mode retries 500s and LimitExceededException, which these checks
+# provoke on purpose. (In the `retries` dict, `max_attempts` counts retries; `total_max_attempts`
+# counts attempts.)
+config = botocore.config.Config(retries={"total_max_attempts": 1, "mode": "standard"})
 
 
 def client(key=key_id, secret_key=secret):
@@ -153,15 +158,23 @@ import json
 images_repo = f"boto3/images-{pid}"
 
 
-def upload_layer(data):
-    digest = "sha256:" + hashlib.sha256(data).hexdigest()
-    upload = ecr.initiate_layer_upload(repositoryName=images_repo)["uploadId"]
-    half = len(data) // 2
-    ecr.upload_layer_part(repositoryName=images_repo, uploadId=upload, partFirstByte=0, partLastByte=half - 1,
-                          layerPartBlob=data[:half])
-    ecr.upload_layer_part(repositoryName=images_repo, uploadId=upload, partFirstByte=half,
-                          partLastByte=len(data) - 1, layerPartBlob=data[half:])
-    done = ecr.complete_layer_upload(repositoryName=images_repo, uploadId=upload, layerDigests=[digest])
+MIN_PART = 5 * 1024 * 1024  # every part but the last is at least this (ECR's rule)
+MAX_PART = 10 * 1024 * 1024  # and no part is larger (ECR's quota)
+
+
+def sha256(data):
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def upload_layer(data, repository=images_repo, part_size=MAX_PART):
+    """Uploads `data` through the layer API in parts of `part_size` (the last may be shorter)."""
+    digest = sha256(data)
+    upload = ecr.initiate_layer_upload(repositoryName=repository)["uploadId"]
+    for first in range(0, len(data), part_size):
+        part = data[first:first + part_size]
+        ecr.upload_layer_part(repositoryName=repository, uploadId=upload, partFirstByte=first,
+                              partLastByte=first + len(part) - 1, layerPartBlob=part)
+    done = ecr.complete_layer_upload(repositoryName=repository, uploadId=upload, layerDigests=[digest])
     assert done["layerDigest"] == digest, done
     return digest
 
@@ -241,4 +254,451 @@ check("boto3-delete-with-force", lambda: ecr.delete_repository(repositoryName=im
 check("boto3-delete-repository", lambda: ecr.delete_repository(repositoryName=repo))
 expect_error("boto3-deleted-is-gone", "RepositoryNotFoundException",
              lambda: ecr.describe_repositories(repositoryNames=[repo]))
+
+# Every error the served operations can answer, reached through boto3 with the exception name the
+# client surfaces, and that a refused call changed nothing.
+import threading
+import time
+
+errors_repo = f"boto3/errors-{pid}"
+
+
+def error_code(call):
+    """The error code `call` fails with, or None if it succeeds."""
+    try:
+        call()
+    except ClientError as e:
+        return e.response["Error"]["Code"]
+    return None
+
+
+def refused(exception, call):
+    """Calls `call`, asserting it fails with `exception`; returns the error's parsed response."""
+    try:
+        call()
+    except ClientError as e:
+        code = e.response["Error"]["Code"]
+        assert code == exception, f"expected {exception}, got {code}: {e}"
+        assert e.response["Error"].get("Message"), f"{exception} carries no message"
+        return e.response
+    raise AssertionError(f"succeeded; expected {exception}")
+
+
+def layer_available(repository, digest):
+    out = ecr.batch_check_layer_availability(repositoryName=repository, layerDigests=[digest])
+    return any(layer.get("layerAvailability") == "AVAILABLE" for layer in out["layers"])
+
+
+def image_tags(repository, tag):
+    try:
+        details = ecr.describe_images(repositoryName=repository, imageIds=[{"imageTag": tag}])["imageDetails"]
+    except ClientError as e:
+        if e.response["Error"]["Code"] == "ImageNotFoundException":
+            return None
+        raise
+    return details[0].get("imageTags", [])
+
+
+def errors_setup():
+    ecr.create_repository(repositoryName=errors_repo)
+    config_bytes, layer_bytes = b'{"os":"linux","architecture":"arm64"}', b"errors layer " * 100
+    state["econfig"] = (upload_layer(config_bytes, errors_repo), len(config_bytes))
+    state["elayer"] = (upload_layer(layer_bytes, errors_repo), len(layer_bytes))
+    state["elayer_bytes"] = layer_bytes
+
+
+check("boto3-errors-setup", errors_setup)
+
+
+def start_upload(parts):
+    """An upload of `errors_repo` with the given (first, bytes) parts sent."""
+    upload = ecr.initiate_layer_upload(repositoryName=errors_repo)["uploadId"]
+    for first, data in parts:
+        ecr.upload_layer_part(repositoryName=errors_repo, uploadId=upload, partFirstByte=first,
+                              partLastByte=first + len(data) - 1, layerPartBlob=data)
+    return upload
+
+
+def complete(upload, digest):
+    return ecr.complete_layer_upload(repositoryName=errors_repo, uploadId=upload, layerDigests=[digest])
+
+
+def invalid_layer():
+    data = b"bytes whose digest is not the one claimed"
+    upload = start_upload([(0, data)])
+    wrong = sha256(b"other bytes")
+    refused("InvalidLayerException", lambda: complete(upload, wrong))
+    assert not layer_available(errors_repo, wrong) and not layer_available(errors_repo, sha256(data))
+    assert complete(upload, sha256(data))["layerDigest"] == sha256(data), "the upload stays usable"
+
+
+check("boto3-invalid-layer", invalid_layer)
+
+
+def invalid_layer_part():
+    upload = start_upload([(0, b"0123456789")])
+    gap = refused("InvalidLayerPartException", lambda: ecr.upload_layer_part(
+        repositoryName=errors_repo, uploadId=upload, partFirstByte=20, partLastByte=29, layerPartBlob=b"x" * 10))
+    want = {"lastValidByteReceived": 9, "uploadId": upload, "repositoryName": errors_repo, "registryId": account}
+    assert {k: gap.get(k) for k in want} == want, {k: gap.get(k) for k in want}
+    overlap = refused("InvalidLayerPartException", lambda: ecr.upload_layer_part(
+        repositoryName=errors_repo, uploadId=upload, partFirstByte=5, partLastByte=14, layerPartBlob=b"y" * 10))
+    assert overlap.get("lastValidByteReceived") == 9, overlap
+    out = ecr.upload_layer_part(repositoryName=errors_repo, uploadId=upload, partFirstByte=10, partLastByte=19,
+                                layerPartBlob=b"abcdefghij")
+    assert out["lastByteReceived"] == 19, "the refused parts left no trace"
+
+
+check("boto3-invalid-layer-part", invalid_layer_part)
+
+
+def layer_part_too_small():
+    first, second = b"a" * 1000, b"b" * 2000
+    upload = start_upload([(0, first), (1000, second)])
+    response = refused("LayerPartTooSmallException", lambda: complete(upload, sha256(first + second)))
+    message = response["Error"]["Message"]
+    assert str(MIN_PART) in message and "1000" in message, message
+    assert not layer_available(errors_repo, sha256(first + second)), "nothing was stored"
+    # A part of the minimum size may be followed by a short last part.
+    data = bytes(range(256)) * (MIN_PART // 256) + b"tail"
+    assert upload_layer(data, errors_repo, part_size=MIN_PART) == sha256(data)
+
+
+check("boto3-layer-part-too-small", layer_part_too_small)
+
+
+def layer_part_limit_exceeded():
+    upload = ecr.initiate_layer_upload(repositoryName=errors_repo)["uploadId"]
+    big = b"z" * (MAX_PART + 1)
+    response = refused("LimitExceededException", lambda: ecr.upload_layer_part(
+        repositoryName=errors_repo, uploadId=upload, partFirstByte=0, partLastByte=len(big) - 1, layerPartBlob=big))
+    assert str(MAX_PART) in response["Error"]["Message"], response["Error"]["Message"]
+    out = ecr.upload_layer_part(repositoryName=errors_repo, uploadId=upload, partFirstByte=0,
+                                partLastByte=MAX_PART - 1, layerPartBlob=big[:MAX_PART])
+    assert out["lastByteReceived"] == MAX_PART - 1, "the refused part left no trace"
+
+
+check("boto3-layer-part-limit-exceeded", layer_part_limit_exceeded)
+
+
+def empty_upload():
+    upload = start_upload([])
+    refused("EmptyUploadException", lambda: complete(upload, sha256(b"")))
+
+
+check("boto3-empty-upload", empty_upload)
+
+
+def layer_already_exists():
+    data = state["elayer_bytes"]
+    upload = start_upload([(0, data)])
+    refused("LayerAlreadyExistsException", lambda: complete(upload, sha256(data)))
+    assert layer_available(errors_repo, sha256(data)), "the layer it has stays"
+
+
+check("boto3-layer-already-exists", layer_already_exists)
+
+
+def errors_manifest(n, layer=None):
+    return manifest(n, state["econfig"], layer or state["elayer"])
+
+
+def layer_inaccessible():
+    digest = state["elayer"][0]
+    refused("LayerInaccessibleException",
+            lambda: ecr.get_download_url_for_layer(repositoryName=errors_repo, layerDigest=digest))
+    refused("LayersNotFoundException",
+            lambda: ecr.get_download_url_for_layer(repositoryName=errors_repo, layerDigest=sha256(b"never")))
+    ecr.put_image(repositoryName=errors_repo, imageManifest=errors_manifest(0), imageTag="v0")
+    out = ecr.get_download_url_for_layer(repositoryName=errors_repo, layerDigest=digest)
+    import urllib.request
+    with urllib.request.urlopen(out["downloadUrl"]) as r:
+        assert r.read() == state["elayer_bytes"], "the URL serves the layer once an image references it"
+
+
+check("boto3-layer-inaccessible", layer_inaccessible)
+
+
+def index_of(children):
+    return json.dumps({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": d, "size": n}
+                      for d, n in children],
+    })
+
+
+def referenced_images_not_found():
+    child = errors_manifest(0)
+    child_ref = (sha256(child.encode()), len(child))
+    absent = (sha256(b"no such image"), 100)
+    response = refused("ReferencedImagesNotFoundException", lambda: ecr.put_image(
+        repositoryName=errors_repo, imageManifest=index_of([child_ref, absent]), imageTag="multi"))
+    assert absent[0] in response["Error"]["Message"], response["Error"]["Message"]
+    assert image_tags(errors_repo, "multi") is None, "nothing was stored"
+    # Missing layers stay LayersNotFoundException.
+    refused("LayersNotFoundException", lambda: ecr.put_image(
+        repositoryName=errors_repo, imageManifest=errors_manifest(1, absent), imageTag="dangling"))
+    ecr.put_image(repositoryName=errors_repo, imageManifest=index_of([child_ref]), imageTag="multi")
+
+
+check("boto3-referenced-images-not-found", referenced_images_not_found)
+
+
+def image_tag_already_exists():
+    immutable = f"boto3/immutable-{pid}"
+    ecr.create_repository(repositoryName=immutable, imageTagMutability="IMMUTABLE")
+    config, layer = b'{"os":"linux"}', b"immutable layer"
+    config, layer = (upload_layer(config, immutable), len(config)), (upload_layer(layer, immutable), len(layer))
+    first = ecr.put_image(repositoryName=immutable, imageManifest=manifest(1, config, layer), imageTag="v1")
+    refused("ImageTagAlreadyExistsException", lambda: ecr.put_image(
+        repositoryName=immutable, imageManifest=manifest(2, config, layer), imageTag="v1"))
+    got = ecr.batch_get_image(repositoryName=immutable, imageIds=[{"imageTag": "v1"}])["images"][0]
+    assert got["imageId"]["imageDigest"] == first["image"]["imageId"]["imageDigest"], "the tag did not move"
+    ecr.delete_repository(repositoryName=immutable, force=True)
+
+
+check("boto3-image-tag-already-exists", image_tag_already_exists)
+
+
+def tags_per_image_limit():
+    image = errors_manifest(2)
+    for i in range(1000):
+        ecr.put_image(repositoryName=errors_repo, imageManifest=image, imageTag=f"many-{i:04d}")
+    response = refused("LimitExceededException", lambda: ecr.put_image(
+        repositoryName=errors_repo, imageManifest=image, imageTag="many-1000"))
+    assert "1000" in response["Error"]["Message"], response["Error"]["Message"]
+    assert len(image_tags(errors_repo, "many-0000")) == 1000, "the 1,001st tag was not added"
+    assert image_tags(errors_repo, "many-1000") is None
+
+
+check("boto3-tags-per-image-limit-exceeded", tags_per_image_limit)
+
+
+def kms_refused():
+    for kind in ("KMS", "KMS_DSSE"):
+        name = f"boto3/kms-{pid}"
+        response = refused("KmsException", lambda: ecr.create_repository(
+            repositoryName=name, encryptionConfiguration={"encryptionType": kind}))
+        assert response.get("kmsError"), f"KmsException without kmsError: {response}"
+        assert "AES256" in response["Error"]["Message"], response["Error"]["Message"]
+        assert error_code(lambda: ecr.describe_repositories(repositoryNames=[name])) == "RepositoryNotFoundException"
+        refused("ValidationException", lambda: ecr.create_repository_creation_template(
+            prefix=f"kms-{pid}/", appliedFor=["CREATE_ON_PUSH"], encryptionConfiguration={"encryptionType": kind}))
+    r = ecr.create_repository(repositoryName=f"boto3/aes-{pid}", encryptionConfiguration={"encryptionType": "AES256"})
+    assert r["repository"]["encryptionConfiguration"]["encryptionType"] == "AES256"
+    ecr.delete_repository(repositoryName=f"boto3/aes-{pid}")
+
+
+check("boto3-kms-refused-without-a-kms-key-provider", kms_refused)
+
+
+def templates():
+    prefix = f"tpl-{pid}/"
+    ecr.create_repository_creation_template(prefix=prefix, appliedFor=["CREATE_ON_PUSH"])
+    refused("TemplateAlreadyExistsException",
+            lambda: ecr.create_repository_creation_template(prefix=prefix, appliedFor=["CREATE_ON_PUSH"]))
+    refused("ValidationException",
+            lambda: ecr.create_repository_creation_template(prefix="Bad Prefix", appliedFor=["CREATE_ON_PUSH"]))
+    refused("ValidationException", lambda: ecr.create_repository_creation_template(
+        prefix=f"long-{pid}/", description="d" * 257, appliedFor=["CREATE_ON_PUSH"]))
+    refused("ValidationException", lambda: ecr.update_repository_creation_template(
+        prefix=prefix, appliedFor=["SOMETIMES"]))
+    refused("TemplateNotFoundException",
+            lambda: ecr.update_repository_creation_template(prefix=f"none-{pid}/", description="x"))
+    refused("TemplateNotFoundException", lambda: ecr.delete_repository_creation_template(prefix=f"none-{pid}/"))
+    names = [t["prefix"] for t in ecr.describe_repository_creation_templates()["repositoryCreationTemplates"]]
+    assert prefix in names and "Bad Prefix" not in names and f"long-{pid}/" not in names, names
+    ecr.delete_repository_creation_template(prefix=prefix)
+
+
+check("boto3-creation-template-errors", templates)
+
+
+def templates_limit():
+    existing = len(ecr.describe_repository_creation_templates()["repositoryCreationTemplates"])
+    made = [f"lim-{pid}-{i:02d}/" for i in range(50 - existing)]
+    try:
+        for prefix in made:
+            ecr.create_repository_creation_template(prefix=prefix, appliedFor=["CREATE_ON_PUSH"])
+        response = refused("LimitExceededException", lambda: ecr.create_repository_creation_template(
+            prefix=f"lim-{pid}-more/", appliedFor=["CREATE_ON_PUSH"]))
+        assert "50" in response["Error"]["Message"], response["Error"]["Message"]
+    finally:
+        for prefix in made:
+            ecr.delete_repository_creation_template(prefix=prefix)
+
+
+check("boto3-creation-templates-limit-exceeded", templates_limit)
+
+
+def policies_not_found():
+    refused("RepositoryPolicyNotFoundException", lambda: ecr.get_repository_policy(repositoryName=errors_repo))
+    refused("RepositoryPolicyNotFoundException", lambda: ecr.delete_repository_policy(repositoryName=errors_repo))
+    if error_code(lambda: ecr.get_registry_policy()) is None:
+        raise AssertionError("this registry has a registry policy already; cannot check its absence")
+    refused("RegistryPolicyNotFoundException", lambda: ecr.get_registry_policy())
+    refused("RegistryPolicyNotFoundException", lambda: ecr.delete_registry_policy())
+
+
+check("boto3-policies-not-found", policies_not_found)
+
+
+def resource_tag_errors():
+    arn = f"arn:aws:ecr:us-east-1:{account}:repository/{errors_repo}"
+    ecr.tag_resource(resourceArn=arn, tags=[{"Key": f"k{i}", "Value": "v"} for i in range(49)])
+    refused("TooManyTagsException",
+            lambda: ecr.tag_resource(resourceArn=arn, tags=[{"Key": "k49", "Value": "v"}, {"Key": "k50", "Value": "v"}]))
+    refused("TooManyTagsException", lambda: ecr.create_repository(
+        repositoryName=f"boto3/tags-{pid}", tags=[{"Key": f"k{i}", "Value": "v"} for i in range(51)]))
+    for bad in ({"Key": "", "Value": "v"}, {"Key": "k" * 129, "Value": "v"}, {"Key": "ok", "Value": "v" * 257},
+                {"Key": "aws:reserved", "Value": "v"}):
+        refused("InvalidTagParameterException", lambda: ecr.tag_resource(resourceArn=arn, tags=[bad]))
+        refused("InvalidTagParameterException",
+                lambda: ecr.create_repository(repositoryName=f"boto3/tags-{pid}", tags=[bad]))
+    refused("InvalidTagParameterException", lambda: ecr.untag_resource(resourceArn=arn, tagKeys=["aws:reserved"]))
+    refused("InvalidTagParameterException", lambda: ecr.untag_resource(resourceArn=arn, tagKeys=["k" * 129]))
+    tags = ecr.list_tags_for_resource(resourceArn=arn)["tags"]
+    assert len(tags) == 49, f"the refused calls changed the tags: {len(tags)}"
+    assert error_code(lambda: ecr.describe_repositories(repositoryNames=[f"boto3/tags-{pid}"])) == \
+        "RepositoryNotFoundException"
+
+
+check("boto3-resource-tag-errors", resource_tag_errors)
+
+
+def referrers_validation():
+    child = errors_manifest(0)
+    subject = {"imageDigest": sha256(child.encode())}
+    types = [f"application/vnd.example.{i}" for i in range(6)]
+    ecr.list_image_referrers(repositoryName=errors_repo, subjectId=subject, filter={"artifactTypes": types[:5]})
+    refused("ValidationException", lambda: ecr.list_image_referrers(
+        repositoryName=errors_repo, subjectId=subject, filter={"artifactTypes": types}))
+
+
+check("boto3-list-image-referrers-validation", referrers_validation)
+
+
+def server_exception():
+    uploads = os.path.join(data_dir, "uploads")
+    aside = uploads + ".aside"
+    os.rename(uploads, aside)
+    try:
+        # Root is not stopped by permissions, so the staging directory stops being a directory.
+        with open(uploads, "w") as f:
+            f.write("not a directory")
+        try:
+            response = refused("ServerException", lambda: ecr.initiate_layer_upload(repositoryName=errors_repo))
+        finally:
+            os.remove(uploads)
+    finally:
+        os.rename(aside, uploads)
+    meta = response["ResponseMetadata"]
+    assert meta["HTTPStatusCode"] == 500 and meta.get("RetryAttempts", 0) == 0, meta
+    message = response["Error"]["Message"]
+    assert "/" not in message and "uploads" not in message and data_dir not in message, f"leaks: {message}"
+    assert ecr.initiate_layer_upload(repositoryName=errors_repo)["uploadId"], "restored, the call succeeds"
+
+
+if data_dir and os.path.isdir(os.path.join(data_dir, "uploads")):
+    check("boto3-storage-fault-is-server-exception", server_exception)
+else:
+    result("skipped", "boto3-storage-fault-is-server-exception",
+           "no data directory of berth was given (5th argument), so no storage fault can be staged")
+
+
+def pull_through_cache():
+    refused("UnsupportedOperationException", lambda: ecr.create_pull_through_cache_rule(
+        ecrRepositoryPrefix=f"ptc-{pid}", upstreamRegistryUrl="public.ecr.aws"))
+
+
+check("boto3-pull-through-cache-unsupported", pull_through_cache)
+result("skipped", "boto3-upstream-exceptions",
+       "UnableToGetUpstreamImageException, UnableToGetUpstreamLayerException and "
+       "UnableToListUpstreamImageReferrersException are not applicable: they come only from pull-through-cache "
+       "repositories, which berth does not have (CreatePullThroughCacheRule is refused as unsupported)")
+
+
+def concurrent_pagination():
+    repository = f"boto3/concurrent-{pid}"
+    ecr.create_repository(repositoryName=repository)
+    config = (upload_layer(b'{"os":"linux"}', repository), len(b'{"os":"linux"}'))
+    layer = (upload_layer(b"concurrent layer", repository), len(b"concurrent layer"))
+    before = {}
+    for i in range(40):
+        out = ecr.put_image(repositoryName=repository, imageManifest=manifest(i, config, layer), imageTag=f"old-{i:02d}")
+        before[out["image"]["imageId"]["imageDigest"]] = f"old-{i:02d}"
+    writer_client = client()
+    written, failed = [], []
+
+    def writer():
+        try:
+            for i in range(100):
+                out = writer_client.put_image(repositoryName=repository,
+                                              imageManifest=manifest(1000 + i, config, layer))
+                written.append(out["image"]["imageId"]["imageDigest"])
+                time.sleep(0.01)
+        except Exception as e:  # noqa: BLE001
+            failed.append(e)
+
+    def pages(call, key):
+        items, token, count = [], None, 0
+        while True:
+            out = call(**({"nextToken": token} if token else {}))
+            assert len(out[key]) <= 7, len(out[key])
+            items += out[key]
+            count += 1
+            token = out.get("nextToken")
+            if not token:
+                return items, count
+            time.sleep(0.02)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        while not written and not failed:
+            time.sleep(0.01)
+        at_start = len(written)
+        details, n = pages(lambda **k: ecr.describe_images(repositoryName=repository, maxResults=7, **k),
+                           "imageDetails")
+        ids, m = pages(lambda **k: ecr.list_images(repositoryName=repository, maxResults=7, **k), "imageIds")
+        during = len(written) - at_start
+    finally:
+        thread.join()
+    assert not failed, failed
+    digests = [d["imageDigest"] for d in details]
+    assert len(digests) == len(set(digests)), "DescribeImages listed an image twice"
+    missing = set(before) - set(digests)
+    assert not missing, f"DescribeImages missed {len(missing)} images that existed before paging"
+    pairs = [(i["imageDigest"], i.get("imageTag")) for i in ids]
+    assert len(pairs) == len(set(pairs)), "ListImages listed an image twice"
+    assert set(before.items()) <= set(pairs), "ListImages missed images that existed before paging"
+    assert during > 0, "the writer wrote nothing while the pages were read; the check proved nothing"
+    print(f"    {n} + {m} pages read while the writer put {during} images")
+    ecr.delete_repository(repositoryName=repository, force=True)
+
+
+check("boto3-pagination-under-a-concurrent-writer", concurrent_pagination)
+
+
+def last_recorded_pull_time():
+    image = errors_manifest(3)
+    digest = ecr.put_image(repositoryName=errors_repo, imageManifest=image, imageTag="pulled")["image"]["imageId"]
+
+    def detail():
+        return ecr.describe_images(repositoryName=errors_repo, imageIds=[{"imageTag": "pulled"}])["imageDetails"][0]
+
+    assert "lastRecordedPullTime" not in detail(), "a pull time before any pull"
+    ecr.list_images(repositoryName=errors_repo)
+    ecr.describe_images(repositoryName=errors_repo)
+    assert "lastRecordedPullTime" not in detail(), "DescribeImages or ListImages counted as a pull"
+    got = ecr.batch_get_image(repositoryName=errors_repo, imageIds=[{"imageDigest": digest["imageDigest"]}])
+    assert got["images"] and not got["failures"], got
+    pulled = detail().get("lastRecordedPullTime")
+    assert pulled is not None, "BatchGetImage was not recorded as a pull"
+    now = datetime.datetime.now(datetime.timezone.utc)
+    assert abs((now - pulled).total_seconds()) < 300, (pulled, now)
+
+
+check("boto3-last-recorded-pull-time", last_recorded_pull_time)
+check("boto3-errors-cleanup", lambda: ecr.delete_repository(repositoryName=errors_repo, force=True))
 finish()
