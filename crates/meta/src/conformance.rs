@@ -130,6 +130,32 @@ async fn policies_are_stored_per_repository_and_registry(store: &dyn MetaStore) 
     assert_eq!(store.registry_policy(&a).await.expect("get").as_deref(), Some("reg"));
     assert_eq!(store.set_registry_policy(&a, None).await.expect("delete").as_deref(), Some("reg"));
     assert_eq!(store.registry_policy(&a).await.expect("get"), None);
+
+    // What an authorization reads, together.
+    let facts = store.access_facts(&a, &name("policies/none")).await.expect("facts");
+    assert_eq!(facts, crate::AccessFacts::default(), "nothing is known of a missing repository");
+    store.set_repository_policy(r, Some("repo")).await.expect("set");
+    store.set_registry_policy(&a, Some("reg")).await.expect("set");
+    let facts = store.access_facts(&a, &name("policies/x")).await.expect("facts");
+    assert_eq!(facts.repository.map(|r| r.id), Some(r));
+    assert_eq!(
+        (facts.repository_policy.as_deref(), facts.registry_policy.as_deref()),
+        (Some("repo"), Some("reg"))
+    );
+    let missing = store.access_facts(&a, &name("policies/none")).await.expect("facts");
+    assert_eq!((missing.repository, missing.repository_policy), (None, None));
+    assert_eq!(
+        missing.registry_policy.as_deref(),
+        Some("reg"),
+        "the registry policy holds without the repository"
+    );
+    let other: AccountId = "222222222222".parse().expect("account");
+    assert_eq!(
+        store.access_facts(&other, &name("policies/x")).await.expect("facts"),
+        crate::AccessFacts::default()
+    );
+    store.set_repository_policy(r, None).await.expect("delete");
+    store.set_registry_policy(&a, None).await.expect("delete");
 }
 
 async fn creation_templates_round_trip(store: &dyn MetaStore) {

@@ -75,6 +75,14 @@ pub struct Repository {
     pub settings: RepositorySettings,
 }
 
+/// The stored facts an authorization decision on one repository depends on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccessFacts {
+    pub repository: Option<Repository>,
+    pub repository_policy: Option<String>,
+    pub registry_policy: Option<String>,
+}
+
 /// Where a blob's ciphertext lives and the wrapped data key that opens it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlobRecord {
@@ -281,6 +289,13 @@ pub trait MetaStore: Send + Sync {
     async fn creation_templates(&self, account: &AccountId) -> Result<Vec<CreationTemplate>, MetaError>;
     /// Deletes a creation template; false if there was none.
     async fn delete_creation_template(&self, account: &AccountId, prefix: &str) -> Result<bool, MetaError>;
+    /// What authorizing a request on one repository reads, in one round trip: the repository
+    /// (if it exists), its policy, and its account's registry policy.
+    async fn access_facts(
+        &self,
+        account: &AccountId,
+        name: &RepositoryName,
+    ) -> Result<AccessFacts, MetaError>;
     /// The policy text of a repository, by name (the repository may not exist: `None`).
     async fn repository_policy(
         &self,

@@ -11,8 +11,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 use crate::{
-    AccessKey, Account, BlobCommit, BlobRecord, CreationTemplate, ImageDetail, LayerParts, ManifestRecord,
-    MetaError, MetaStore, Millis, NewManifest, Page, Repository, TagFilter, Upload, now_millis,
+    AccessFacts, AccessKey, Account, BlobCommit, BlobRecord, CreationTemplate, ImageDetail, LayerParts,
+    ManifestRecord, MetaError, MetaStore, Millis, NewManifest, Page, Repository, TagFilter, Upload,
+    now_millis,
 };
 
 pub struct SqliteMetaStore {
@@ -79,6 +80,10 @@ fn blob_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<BlobRecord, MetaError>
 const REPOSITORY_COLUMNS: &str = "id, account_id, name, created_at, tag_mutability, mutability_exclusions, \
      scan_on_push, encryption_type, kms_key";
 
+/// The same columns, qualified for queries that join repositories as `r`.
+const REPOSITORY_COLUMNS_R: &str = "r.id, r.account_id, r.name, r.created_at, r.tag_mutability, \
+     r.mutability_exclusions, r.scan_on_push, r.encryption_type, r.kms_key";
+
 fn repository_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Repository, MetaError> {
     let exclusions: String = row.get(5);
     Ok(Repository {
@@ -121,8 +126,11 @@ impl SqliteMetaStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(30));
+        // A connection to a local file does not go stale: the ping sqlx makes by default before
+        // lending one out would double the round trips of every query.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             .connect_with(options.clone())
             .await
             .map_err(backend)?;
@@ -132,6 +140,7 @@ impl SqliteMetaStore {
             .map_err(|e| MetaError::Backend(Box::new(e)))?;
         let reader = SqlitePoolOptions::new()
             .max_connections(8)
+            .test_before_acquire(false)
             .connect_with(options.read_only(true))
             .await
             .map_err(backend)?;
@@ -551,6 +560,32 @@ impl MetaStore for SqliteMetaStore {
         }
         tx.commit().await.map_err(backend)?;
         Ok(())
+    }
+
+    async fn access_facts(
+        &self,
+        account: &AccountId,
+        name: &RepositoryName,
+    ) -> Result<AccessFacts, MetaError> {
+        // One row whether or not the repository exists: the left joins leave its columns NULL.
+        let row = sqlx::query(&format!(
+            "SELECT {REPOSITORY_COLUMNS_R}, p.policy,
+                    (SELECT policy FROM registry_policies WHERE account_id = ?1)
+             FROM (SELECT 1) AS one
+             LEFT JOIN repositories r ON r.account_id = ?1 AND r.name = ?2
+             LEFT JOIN repository_policies p ON p.repository_id = r.id"
+        ))
+        .bind(account.as_str())
+        .bind(name.as_str())
+        .fetch_one(&self.reader)
+        .await
+        .map_err(backend)?;
+        let exists = row.get::<Option<i64>, _>(0).is_some();
+        Ok(AccessFacts {
+            repository: if exists { Some(repository_from_row(&row)?) } else { None },
+            repository_policy: row.get(9),
+            registry_policy: row.get(10),
+        })
     }
 
     async fn repository_policy(

@@ -15,6 +15,12 @@ use crate::{Caller, Registry, RegistryError, RepoPath};
 
 const TOKEN_KEY_SECRET: &str = "login-token-signing-key";
 
+/// The policy texts a decision weighs besides the caller's own.
+struct StoredPolicies<'a> {
+    repository: Option<&'a str>,
+    registry: Option<&'a str>,
+}
+
 fn secret_context(access_key_id: &str) -> String {
     format!("access-key:{access_key_id}")
 }
@@ -198,9 +204,25 @@ impl Registry {
         action: Action,
         repo: &RepoPath,
     ) -> Result<(), RegistryError> {
+        self.authorize_on(caller, action, repo).await.map(|_| ())
+    }
+
+    /// Authorizes `action` on `repo` and returns the repository, if it exists, from the same
+    /// read that fetched the policies.
+    async fn authorize_on(
+        &self,
+        caller: &Caller,
+        action: Action,
+        repo: &RepoPath,
+    ) -> Result<Option<Repository>, RegistryError> {
+        let facts = self.meta.access_facts(&repo.account, &repo.name).await?;
         let arn = repository_arn(&self.settings.region, &repo.account, &repo.name);
-        let repository_policy = self.meta.repository_policy(&repo.account, &repo.name).await?;
-        self.decide(caller, action, &repo.account, &arn, repository_policy.as_deref(), Some(repo)).await
+        let policies = StoredPolicies {
+            repository: facts.repository_policy.as_deref(),
+            registry: facts.registry_policy.as_deref(),
+        };
+        self.decide(caller, action, &repo.account, &arn, policies, facts.repository.as_ref()).await?;
+        Ok(facts.repository)
     }
 
     /// Asks the one evaluator about a resource of `account` that is not one repository (a
@@ -212,7 +234,9 @@ impl Registry {
         account: &AccountId,
         arn: &str,
     ) -> Result<(), RegistryError> {
-        self.decide(caller, action, account, arn, None, None).await
+        let registry_policy = self.meta.registry_policy(account).await?;
+        let policies = StoredPolicies { repository: None, registry: registry_policy.as_deref() };
+        self.decide(caller, action, account, arn, policies, None).await
     }
 
     async fn decide(
@@ -221,10 +245,9 @@ impl Registry {
         action: Action,
         account: &AccountId,
         arn: &str,
-        repository_policy: Option<&str>,
-        repo: Option<&RepoPath>,
+        stored: StoredPolicies<'_>,
+        repository: Option<&Repository>,
     ) -> Result<(), RegistryError> {
-        let registry_policy = self.meta.registry_policy(account).await?;
         // Stored policies were validated when set; one that no longer parses grants nothing.
         let parse = |text: &str| match policy::parse(text, PolicyKind::Resource) {
             Ok(p) => Some(p),
@@ -233,16 +256,14 @@ impl Registry {
                 None
             }
         };
-        let resource = repository_policy.and_then(parse);
-        let registry = registry_policy.as_deref().and_then(parse);
+        let resource = stored.repository.and_then(parse);
+        let registry = stored.registry.and_then(parse);
         let mut context = caller.context.clone();
-        if let (Some(repo), true) = (repo, resource.is_some() || registry.is_some()) {
+        if let (Some(repository), true) = (repository, resource.is_some() || registry.is_some()) {
             // Resource tags are read only when a policy could ask about them.
-            if let Some(repository) = self.meta.get_repository(&repo.account, &repo.name).await? {
-                for (key, value) in self.meta.repository_tags(repository.id).await? {
-                    for prefix in ["aws:resourcetag/", "ecr:resourcetag/"] {
-                        context.insert(format!("{prefix}{}", key.to_ascii_lowercase()), vec![value.clone()]);
-                    }
+            for (key, value) in self.meta.repository_tags(repository.id).await? {
+                for prefix in ["aws:resourcetag/", "ecr:resourcetag/"] {
+                    context.insert(format!("{prefix}{}", key.to_ascii_lowercase()), vec![value.clone()]);
                 }
             }
         }
@@ -290,8 +311,7 @@ impl Registry {
         action: Action,
         repo: &RepoPath,
     ) -> Result<Repository, RegistryError> {
-        self.check(caller, action, repo).await?;
-        self.meta.get_repository(&repo.account, &repo.name).await?.ok_or_else(|| RegistryError::NameUnknown {
+        self.authorize_on(caller, action, repo).await?.ok_or_else(|| RegistryError::NameUnknown {
             account: repo.account.to_string(),
             name: repo.name.to_string(),
         })
