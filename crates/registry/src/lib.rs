@@ -12,6 +12,7 @@ mod error;
 mod images;
 mod layers;
 pub mod limits;
+mod manifest_cache;
 mod manifests;
 mod policies;
 mod pulls;
@@ -172,6 +173,7 @@ pub struct Registry {
     settings: Settings,
     uploads: uploads::UploadStates,
     pulls: pulls::PullRecorder,
+    manifests: manifest_cache::ManifestCache,
 }
 
 impl Registry {
@@ -191,6 +193,7 @@ impl Registry {
             settings,
             uploads: uploads::UploadStates::default(),
             pulls: pulls::PullRecorder::default(),
+            manifests: manifest_cache::ManifestCache::new(manifest_cache::MANIFEST_CACHE_BYTES),
         })
     }
 

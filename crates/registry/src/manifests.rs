@@ -100,11 +100,20 @@ impl Registry {
         Ok(ManifestContent { record, bytes })
     }
 
-    /// Reads and decrypts a manifest's stored bytes.
+    /// A manifest's bytes: from the cache, or read and decrypted from storage.
     pub(crate) async fn manifest_bytes(
         &self,
         record: &ManifestRecord,
     ) -> Result<bytes::Bytes, RegistryError> {
+        if let Some(bytes) = self.manifests.get(&record.digest) {
+            return Ok(bytes);
+        }
+        let bytes = self.read_manifest(record).await?;
+        self.manifests.insert(&record.digest, &bytes);
+        Ok(bytes)
+    }
+
+    async fn read_manifest(&self, record: &ManifestRecord) -> Result<bytes::Bytes, RegistryError> {
         let blob = self.meta.get_blob(&record.digest).await?.ok_or_else(|| {
             RegistryError::Internal(format!("content of manifest {} is missing", record.digest))
         })?;
