@@ -140,6 +140,36 @@ async fn read_sealed(
     Ok(Box::pin(stream))
 }
 
+/// A hasher fed from the request task and run on a blocking thread.
+struct HashingThread {
+    frames: tokio::sync::mpsc::Sender<Bytes>,
+    done: tokio::task::JoinHandle<Hasher>,
+}
+
+impl HashingThread {
+    fn start(mut hasher: Hasher) -> Self {
+        let (frames, mut incoming) = tokio::sync::mpsc::channel::<Bytes>(16);
+        let done = tokio::task::spawn_blocking(move || {
+            while let Some(frame) = incoming.blocking_recv() {
+                hasher.update(&frame);
+            }
+            hasher
+        });
+        Self { frames, done }
+    }
+
+    async fn update(&self, frame: Bytes) {
+        // The thread only stops when `finish` drops the sender, so the send cannot fail.
+        let _ = self.frames.send(frame).await;
+    }
+
+    /// Waits for every frame sent to be hashed and returns the hasher.
+    async fn finish(self) -> Result<Hasher, BlobError> {
+        drop(self.frames);
+        self.done.await.map_err(|e| BlobError::Io(io::Error::other(e)))
+    }
+}
+
 #[async_trait::async_trait]
 impl BlobStore for FsBlobStore {
     async fn begin_upload(&self, upload_id: &str) -> Result<(), BlobError> {
@@ -182,43 +212,52 @@ impl BlobStore for FsBlobStore {
         file.set_len(write_from).await?;
         file.seek(SeekFrom::Start(write_from)).await?;
 
+        // The digest is computed on a thread of its own while this task seals and writes: the
+        // two are the bulk of a push's CPU and need not wait for each other.
+        let hashing = HashingThread::start(std::mem::replace(hasher, Hasher::new(hasher.algorithm())));
         let mut out = Vec::with_capacity(WRITE_BATCH + chunk + RECORD_OVERHEAD);
         let mut len = offset;
         let mut interrupted = None;
-        while let Some(frame) = body.next().await {
-            let frame = match frame {
-                Ok(frame) => frame,
-                Err(e) => {
-                    interrupted = Some(e);
-                    break;
+        let written: Result<(), BlobError> = async {
+            while let Some(frame) = body.next().await {
+                let frame = match frame {
+                    Ok(frame) => frame,
+                    Err(e) => {
+                        interrupted = Some(e);
+                        break;
+                    }
+                };
+                if len + frame.len() as u64 > limit {
+                    return Err(BlobError::TooLarge { limit });
                 }
-            };
-            if len + frame.len() as u64 > limit {
-                return Err(BlobError::TooLarge { limit });
-            }
-            hasher.update(&frame);
-            len += frame.len() as u64;
-            let mut data = &frame[..];
-            while !data.is_empty() {
-                let take = (chunk - pending.len()).min(data.len());
-                pending.extend_from_slice(&data[..take]);
-                data = &data[take..];
-                if pending.len() == chunk {
-                    cipher.seal_into(index, &pending, &mut out)?;
-                    index += 1;
-                    pending.clear();
-                    if out.len() >= WRITE_BATCH {
-                        file.write_all(&out).await?;
-                        out.clear();
+                len += frame.len() as u64;
+                let mut data = &frame[..];
+                hashing.update(frame.clone()).await;
+                while !data.is_empty() {
+                    let take = (chunk - pending.len()).min(data.len());
+                    pending.extend_from_slice(&data[..take]);
+                    data = &data[take..];
+                    if pending.len() == chunk {
+                        cipher.seal_into(index, &pending, &mut out)?;
+                        index += 1;
+                        pending.clear();
+                        if out.len() >= WRITE_BATCH {
+                            file.write_all(&out).await?;
+                            out.clear();
+                        }
                     }
                 }
             }
+            if !pending.is_empty() {
+                cipher.seal_into(index, &pending, &mut out)?;
+            }
+            file.write_all(&out).await?;
+            file.flush().await?;
+            Ok(())
         }
-        if !pending.is_empty() {
-            cipher.seal_into(index, &pending, &mut out)?;
-        }
-        file.write_all(&out).await?;
-        file.flush().await?;
+        .await;
+        *hasher = hashing.finish().await?;
+        written?;
         // Bytes received before a broken body are kept, so the client can resume after them.
         match interrupted {
             Some(source) => Err(BlobError::Interrupted { length: len, source }),
