@@ -84,12 +84,7 @@ async fn no_pushed_byte_is_on_disk_in_plaintext() {
     // The bytes are still served exactly.
     let got = berth.req(Method::GET, &format!("/v2/{r}/blobs/{digest}")).send().await.expect("send");
     assert_eq!(got.bytes().await.expect("body").as_ref(), layer.as_slice());
-    let got = berth
-        .req(Method::GET, &format!("/v2/{r}/manifests/v1"))
-        .header("accept", OCI_MANIFEST)
-        .send()
-        .await
-        .expect("send");
+    let got = berth.get_manifest(&r, "v1").await;
     assert_eq!(got.bytes().await.expect("body").as_ref(), manifest.as_slice());
 }
 

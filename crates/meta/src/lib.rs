@@ -200,6 +200,8 @@ pub struct Page<'a> {
 pub trait MetaStore: Send + Sync {
     /// Finishes statements in flight and releases the backend; later calls fail.
     async fn close(&self);
+    /// Succeeds when the backend can answer a query (readiness).
+    async fn ping(&self) -> Result<(), MetaError>;
 
     // Accounts and keys.
     async fn create_account(&self, account: &Account) -> Result<(), MetaError>;

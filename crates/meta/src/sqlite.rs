@@ -155,6 +155,11 @@ impl MetaStore for SqliteMetaStore {
         self.writer.close().await;
     }
 
+    async fn ping(&self) -> Result<(), MetaError> {
+        sqlx::query("SELECT 1").execute(&self.reader).await.map_err(backend)?;
+        Ok(())
+    }
+
     async fn create_account(&self, account: &Account) -> Result<(), MetaError> {
         sqlx::query("INSERT INTO accounts (id, name, created_at) VALUES (?, ?, ?)")
             .bind(account.id.as_str())

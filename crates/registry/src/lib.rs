@@ -210,6 +210,11 @@ impl Registry {
         &self.settings
     }
 
+    /// Succeeds when the registry can serve requests: its metadata store answers.
+    pub async fn ready(&self) -> Result<(), RegistryError> {
+        Ok(self.meta.ping().await?)
+    }
+
     /// Releases the metadata store once requests have finished.
     pub async fn close(&self) {
         self.meta.close().await;

@@ -4,6 +4,7 @@
 
 mod auth;
 mod ecr;
+mod metrics;
 mod oci;
 pub mod workers;
 
@@ -21,14 +22,29 @@ pub(crate) fn source_ip(extensions: &http::Extensions) -> Option<std::net::IpAdd
     extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip())
 }
 
-/// Builds the router for all surfaces.
+/// Builds the router for all surfaces, every request measured for `/metrics`.
 pub fn router(registry: Arc<Registry>) -> Router {
+    let metrics = Arc::new(metrics::Metrics::new());
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(|| async { "ok" }))
+        .route("/readyz", get(ready).with_state(registry.clone()))
+        .route("/metrics", get(metrics::serve).with_state(metrics.clone()))
         .route("/", axum::routing::post(ecr::dispatch).with_state(registry.clone()))
         .nest_service("/v2", oci::service(registry.clone()))
         .fallback(oci::not_found)
+        .layer(axum::middleware::from_fn_with_state(metrics, metrics::track))
+}
+
+/// `GET /readyz`: ready when the metadata store answers, so a load balancer stops sending
+/// requests to a node that could only fail them.
+async fn ready(axum::extract::State(registry): axum::extract::State<Arc<Registry>>) -> http::StatusCode {
+    match registry.ready().await {
+        Ok(()) => http::StatusCode::OK,
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready");
+            http::StatusCode::SERVICE_UNAVAILABLE
+        }
+    }
 }
 
 #[cfg(test)]

@@ -168,6 +168,15 @@ impl Berth {
             .expect("send")
     }
 
+    /// Pulls a manifest as the owner, accepting an OCI image manifest.
+    pub async fn get_manifest(&self, repo: &str, reference: &str) -> Response {
+        self.req(Method::GET, &format!("/v2/{repo}/manifests/{reference}"))
+            .header("accept", OCI_MANIFEST)
+            .send()
+            .await
+            .expect("send")
+    }
+
     /// Pushes a one-layer image (config and layer as given) and returns the manifest digest.
     pub async fn push_image(&self, repo: &str, tag: &str, config: &[u8], layer: &[u8]) -> String {
         let (manifest, digest) = self.image_manifest(repo, config, layer).await;

@@ -55,6 +55,16 @@ pub(crate) async fn dispatch(State(registry): State<Arc<Registry>>, request: Req
     response
 }
 
+/// The operation a request names, for metrics: a served operation's name, or one of
+/// `unsupported` and `unknown`, so that no request can invent a label value.
+pub(crate) fn operation_label(headers: &http::HeaderMap) -> &'static str {
+    match operations::parse_target(headers.get("x-amz-target").and_then(|v| v.to_str().ok())) {
+        Target::Served(op) => op.name(),
+        Target::NotSupported(_) => "unsupported",
+        Target::Unknown => "unknown",
+    }
+}
+
 async fn handle(
     registry: &Registry,
     parts: &http::request::Parts,

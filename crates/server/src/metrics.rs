@@ -1,0 +1,191 @@
+//! Prometheus metrics of the HTTP surfaces, served at `/metrics`: requests by surface, operation,
+//! method and status class, their latency to the response head, and requests in flight.
+//!
+//! Labels never name a repository, an account or a tag: `/metrics` answers without credentials,
+//! and what one tenant does is not another's to read. Every label value comes from a fixed set,
+//! so no request can grow the number of series.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Latency buckets in seconds, from a cached manifest HEAD to a large blob's last PUT.
+const LATENCY_BUCKETS: [f64; 14] =
+    [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    surface: &'static str,
+    operation: &'static str,
+    method: &'static str,
+    status: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OperationLabels {
+    surface: &'static str,
+    operation: &'static str,
+}
+
+pub(crate) struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: Family<OperationLabels, Histogram>,
+    in_flight: Gauge,
+}
+
+impl Metrics {
+    pub(crate) fn new() -> Self {
+        let mut registry = Registry::with_prefix("berth");
+        let requests = Family::<RequestLabels, Counter>::default();
+        let latency =
+            Family::<OperationLabels, Histogram>::new_with_constructor(|| Histogram::new(LATENCY_BUCKETS));
+        let in_flight = Gauge::default();
+        registry.register("http_requests", "HTTP requests answered", requests.clone());
+        registry.register(
+            "http_request_duration_seconds",
+            "Time from a request's arrival to its response head",
+            latency.clone(),
+        );
+        registry.register("http_requests_in_flight", "HTTP requests being handled", in_flight.clone());
+        Self { registry, requests, latency, in_flight }
+    }
+
+    fn render(&self) -> Result<String, std::fmt::Error> {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)?;
+        Ok(text)
+    }
+}
+
+/// Counts a request while it is handled, also if the client goes away mid-way.
+struct InFlight(Gauge);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+/// Middleware: measures every request of the router.
+pub(crate) async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
+    let (surface, operation) = classify(request.method(), request.uri().path(), request.headers());
+    let method = method_label(request.method());
+    let started = Instant::now();
+    metrics.in_flight.inc();
+    let _in_flight = InFlight(metrics.in_flight.clone());
+    let response = next.run(request).await;
+    metrics
+        .latency
+        .get_or_create(&OperationLabels { surface, operation })
+        .observe(started.elapsed().as_secs_f64());
+    let status = status_class(response.status());
+    metrics.requests.get_or_create(&RequestLabels { surface, operation, method, status }).inc();
+    response
+}
+
+/// `GET /metrics`.
+pub(crate) async fn serve(State(metrics): State<Arc<Metrics>>) -> Response {
+    match metrics.render() {
+        Ok(text) => {
+            ([(http::header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE))], text).into_response()
+        }
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+/// The surface and operation a request addresses, from a fixed set of names.
+fn classify(method: &Method, path: &str, headers: &HeaderMap) -> (&'static str, &'static str) {
+    if path == "/" && method == Method::POST {
+        return ("ecr", crate::ecr::operation_label(headers));
+    }
+    let Some(rest) = path.strip_prefix("/v2") else {
+        return match path {
+            "/metrics" => ("operations", "metrics"),
+            "/healthz" => ("operations", "healthz"),
+            "/readyz" => ("operations", "readyz"),
+            _ => ("other", "other"),
+        };
+    };
+    let operation = if rest.is_empty() || rest == "/" {
+        "base"
+    } else if rest == "/_catalog" {
+        "catalog"
+    } else if rest.ends_with("/tags/list") {
+        "tags"
+    } else if rest.contains("/blobs/uploads") {
+        "blob_upload"
+    } else if rest.contains("/blobs/") {
+        "blob"
+    } else if rest.contains("/manifests/") {
+        "manifest"
+    } else if rest.contains("/referrers/") {
+        "referrers"
+    } else {
+        "other"
+    };
+    ("oci", operation)
+}
+
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        _ => "other",
+    }
+}
+
+fn status_class(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_fall_into_a_fixed_set_of_names_without_tenant_data() {
+        let none = HeaderMap::new();
+        let c = |method: Method, path: &str| classify(&method, path, &none);
+        assert_eq!(c(Method::GET, "/v2/"), ("oci", "base"));
+        assert_eq!(c(Method::GET, "/v2/000000000000/team/app/manifests/v1"), ("oci", "manifest"));
+        assert_eq!(c(Method::PATCH, "/v2/000000000000/app/blobs/uploads/abc"), ("oci", "blob_upload"));
+        assert_eq!(c(Method::GET, "/v2/000000000000/app/blobs/sha256:00"), ("oci", "blob"));
+        assert_eq!(c(Method::GET, "/v2/000000000000/app/tags/list"), ("oci", "tags"));
+        assert_eq!(c(Method::GET, "/v2/_catalog"), ("oci", "catalog"));
+        assert_eq!(c(Method::GET, "/readyz"), ("operations", "readyz"));
+        assert_eq!(c(Method::GET, "/anything/else"), ("other", "other"));
+        let mut ecr = HeaderMap::new();
+        ecr.insert("x-amz-target", HeaderValue::from_static("AmazonEC2ContainerRegistry_V20150921.PutImage"));
+        assert_eq!(classify(&Method::POST, "/", &ecr), ("ecr", "PutImage"));
+        ecr.insert(
+            "x-amz-target",
+            HeaderValue::from_static("AmazonEC2ContainerRegistry_V20150921.Secret/Repo"),
+        );
+        assert_eq!(classify(&Method::POST, "/", &ecr), ("ecr", "unknown"));
+        assert_eq!(method_label(&Method::OPTIONS), "other");
+        assert_eq!(status_class(StatusCode::NOT_FOUND), "4xx");
+    }
+}
