@@ -91,6 +91,8 @@ async fn users_own_their_policies_and_keys(store: &dyn MetaStore) {
     let missing: AccountId = "555555555555".parse().expect("account");
     assert!(matches!(store.create_user(&missing, "dev", "/").await, Err(MetaError::NotFound(_))));
     assert_eq!(store.list_users(&a).await.expect("list"), [("dev".to_owned(), "/team/".to_owned())]);
+    assert_eq!(store.user_path(&a, "dev").await.expect("path").as_deref(), Some("/team/"));
+    assert_eq!(store.user_path(&a, "nobody").await.expect("path"), None);
     store.put_user_policy(&a, "dev", "pull", "{1}").await.expect("put");
     store.put_user_policy(&a, "dev", "pull", "{2}").await.expect("replace");
     assert!(matches!(store.put_user_policy(&a, "ghost", "pull", "{}").await, Err(MetaError::NotFound(_))));

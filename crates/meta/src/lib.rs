@@ -211,6 +211,8 @@ pub trait MetaStore: Send + Sync {
     async fn create_user(&self, account: &AccountId, name: &str, path: &str) -> Result<(), MetaError>;
     /// An account's users as (name, path), ordered by name.
     async fn list_users(&self, account: &AccountId) -> Result<Vec<(String, String)>, MetaError>;
+    /// A user's path (`/` or `/team/`), if the user exists.
+    async fn user_path(&self, account: &AccountId, name: &str) -> Result<Option<String>, MetaError>;
     /// Deletes a user with its keys and policies; false if there was none.
     async fn delete_user(&self, account: &AccountId, name: &str) -> Result<bool, MetaError>;
     /// Attaches (or replaces) a named identity policy; `NotFound` if the user does not exist.

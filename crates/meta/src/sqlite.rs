@@ -226,6 +226,15 @@ impl MetaStore for SqliteMetaStore {
             .map_err(backend)
     }
 
+    async fn user_path(&self, account: &AccountId, name: &str) -> Result<Option<String>, MetaError> {
+        sqlx::query_scalar("SELECT path FROM users WHERE account_id = ? AND name = ?")
+            .bind(account.as_str())
+            .bind(name)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend)
+    }
+
     async fn delete_user(&self, account: &AccountId, name: &str) -> Result<bool, MetaError> {
         let mut tx = self.writer.begin().await.map_err(backend)?;
         sqlx::query("DELETE FROM access_keys WHERE account_id = ? AND user_name = ?")

@@ -185,14 +185,7 @@ impl Registry {
     async fn principal_of(&self, key: &AccessKey) -> Result<Principal, RegistryError> {
         let account = key.account_id.clone();
         let Some(name) = &key.user_name else { return Ok(Principal::Root { account }) };
-        let path = self
-            .meta
-            .list_users(&account)
-            .await?
-            .into_iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, path)| path)
-            .unwrap_or_else(|| "/".to_owned());
+        let path = self.meta.user_path(&account, name).await?.unwrap_or_else(|| "/".to_owned());
         Ok(Principal::User { account, name: format!("{}{name}", path.trim_start_matches('/')) })
     }
 
