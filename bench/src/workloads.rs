@@ -467,8 +467,13 @@ async fn mount(ctx: &Ctx, setup: Instant) -> Result<Measured, Error> {
 /// A small image (one 64 KiB layer) in a fixed repository: what the manifest and tag
 /// workloads read.
 async fn fixture_image(conn: &mut Conn, repo: &str) -> Result<Bytes, Error> {
+    fixture_image_named(conn, repo, "fixture").await
+}
+
+/// A fixture image whose config carries `name`, so that different names give different images.
+async fn fixture_image_named(conn: &mut Conn, repo: &str, name: &str) -> Result<Bytes, Error> {
     let layer = Blob::new(Layer::new(layer_id(0, KIND_MANIFEST, 0), 64 * 1024));
-    let config = image_config(&[&layer], "fixture");
+    let config = image_config(&[&layer], name);
     conn.ensure_blob(repo, &layer).await?;
     conn.ensure_blob(repo, &config).await?;
     Ok(image_manifest(&config, &[&layer]))
@@ -516,17 +521,29 @@ async fn manifest(ctx: &Ctx, setup: Instant, method: Method) -> Result<Measured,
 }
 
 /// The full tag list of a repository holding `sizes.tags` tags, fetched sequentially.
+/// At most this many tags name one image of the tags-list fixture.
+const TAGS_PER_IMAGE: usize = 1_000;
+
+fn tag_name(i: usize) -> String {
+    format!("v{i:05}")
+}
+
 async fn tags_list(ctx: &Ctx, setup: Instant) -> Result<Measured, Error> {
     let repo = ctx.target.repo("tags");
     let wanted = ctx.sizes.tags;
     let mut conns = ctx.conns(BLOB_CONCURRENCY);
     warm(&mut conns).await?;
-    let manifest = fixture_image(&mut conns[0], &repo).await?;
+    // ECR allows an image at most 1,000 tags (berth holds both APIs to it): the tags are spread
+    // over as many images as that takes.
+    let mut manifests = Vec::new();
+    for n in 0..wanted.div_ceil(TAGS_PER_IMAGE) {
+        manifests.push(fixture_image_named(&mut conns[0], &repo, &format!("tags-{n}")).await?);
+    }
     let have: std::collections::HashSet<String> = conns[0].list_tags(&repo).await?.into_iter().collect();
-    let missing: Vec<String> =
-        (0..wanted).map(|i| format!("v{i:05}")).filter(|t| !have.contains(t)).collect();
+    let missing: Vec<usize> = (0..wanted).filter(|i| !have.contains(&tag_name(*i))).collect();
     concurrently(&mut conns, missing.len(), async |conn, i| {
-        conn.put_manifest(&repo, &missing[i], &manifest).await
+        let tag = missing[i];
+        conn.put_manifest(&repo, &tag_name(tag), &manifests[tag / TAGS_PER_IMAGE]).await
     })
     .await?;
     let setup = setup.elapsed();
