@@ -1260,13 +1260,20 @@ impl MetaStore for SqliteMetaStore {
     }
 
     async fn list_tags(&self, repository_id: i64, page: Page<'_>) -> Result<Vec<String>, MetaError> {
-        sqlx::query_scalar("SELECT name FROM tags WHERE repository_id = ? AND name > ? ORDER BY name LIMIT ?")
-            .bind(repository_id)
-            .bind(page.last.unwrap_or(""))
-            .bind(i64::from(page.limit))
-            .fetch_all(&self.reader)
-            .await
-            .map_err(backend)
+        // One row holding the page joined by newlines, which no tag can contain: sqlx hands each
+        // row over from its worker thread separately, and a 10,000-tag page as 10,000 rows cost
+        // more in those hand-overs than in SQLite.
+        let joined: Option<String> = sqlx::query_scalar(
+            "SELECT group_concat(name, char(10) ORDER BY name)
+             FROM (SELECT name FROM tags WHERE repository_id = ? AND name > ? ORDER BY name LIMIT ?)",
+        )
+        .bind(repository_id)
+        .bind(page.last.unwrap_or(""))
+        .bind(i64::from(page.limit))
+        .fetch_one(&self.reader)
+        .await
+        .map_err(backend)?;
+        Ok(joined.map(|names| names.split('\n').map(str::to_owned).collect()).unwrap_or_default())
     }
 
     async fn describe_images(
