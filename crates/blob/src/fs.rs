@@ -185,33 +185,58 @@ impl Writeback {
     }
 }
 
-/// A hasher fed from the request task and run on a blocking thread.
-struct HashingThread {
-    frames: tokio::sync::mpsc::Sender<Bytes>,
-    done: tokio::task::JoinHandle<Hasher>,
+/// An upload's hasher: on the request task for the first bytes of a body, then on a blocking
+/// thread of its own, so that a large body's hashing runs beside its sealing while a small one
+/// pays for no thread and no channel.
+enum Hashing {
+    Inline { hasher: Box<Hasher>, seen: u64 },
+    Thread { frames: tokio::sync::mpsc::Sender<Bytes>, done: tokio::task::JoinHandle<Hasher> },
 }
 
-impl HashingThread {
-    fn start(mut hasher: Hasher) -> Self {
-        let (frames, mut incoming) = tokio::sync::mpsc::channel::<Bytes>(16);
-        let done = tokio::task::spawn_blocking(move || {
-            while let Some(frame) = incoming.blocking_recv() {
+/// Bytes of a body hashed inline before hashing moves to its own thread.
+const INLINE_HASH_BYTES: u64 = 1024 * 1024;
+
+impl Hashing {
+    fn new(hasher: Hasher) -> Self {
+        Self::Inline { hasher: Box::new(hasher), seen: 0 }
+    }
+
+    async fn update(&mut self, frame: Bytes) {
+        match self {
+            Self::Inline { hasher, seen } if *seen < INLINE_HASH_BYTES => {
                 hasher.update(&frame);
+                *seen += frame.len() as u64;
             }
-            hasher
-        });
-        Self { frames, done }
+            Self::Inline { hasher, .. } => {
+                let algorithm = hasher.algorithm();
+                let mut hasher = std::mem::replace(hasher.as_mut(), Hasher::new(algorithm));
+                let (frames, mut incoming) = tokio::sync::mpsc::channel::<Bytes>(16);
+                let done = tokio::task::spawn_blocking(move || {
+                    while let Some(frame) = incoming.blocking_recv() {
+                        hasher.update(&frame);
+                    }
+                    hasher
+                });
+                // A fresh channel has room for the first frame.
+                let _ = frames.try_send(frame);
+                *self = Self::Thread { frames, done };
+            }
+            Self::Thread { frames, .. } => {
+                // The thread stops only once `finish` drops the sender, so the send cannot fail.
+                let _ = frames.send(frame).await;
+            }
+        }
     }
 
-    async fn update(&self, frame: Bytes) {
-        // The thread only stops when `finish` drops the sender, so the send cannot fail.
-        let _ = self.frames.send(frame).await;
-    }
-
-    /// Waits for every frame sent to be hashed and returns the hasher.
+    /// Waits for every frame to be hashed and returns the hasher.
     async fn finish(self) -> Result<Hasher, BlobError> {
-        drop(self.frames);
-        self.done.await.map_err(|e| BlobError::Io(io::Error::other(e)))
+        match self {
+            Self::Inline { hasher, .. } => Ok(*hasher),
+            Self::Thread { frames, done } => {
+                drop(frames);
+                done.await.map_err(|e| BlobError::Io(io::Error::other(e)))
+            }
+        }
     }
 }
 
@@ -257,9 +282,10 @@ impl BlobStore for FsBlobStore {
         file.set_len(write_from).await?;
         file.seek(SeekFrom::Start(write_from)).await?;
 
-        // The digest is computed on a thread of its own while this task seals and writes: the
-        // two are the bulk of a push's CPU and need not wait for each other.
-        let hashing = HashingThread::start(std::mem::replace(hasher, Hasher::new(hasher.algorithm())));
+        // Past a body's first MiB its digest is computed on a thread of its own while this task
+        // seals and writes: the two are the bulk of a large push's CPU and need not wait for
+        // each other.
+        let mut hashing = Hashing::new(std::mem::replace(hasher, Hasher::new(hasher.algorithm())));
         let mut out = Vec::with_capacity(WRITE_BATCH + chunk + RECORD_OVERHEAD);
         let mut len = offset;
         let mut interrupted = None;
@@ -422,6 +448,29 @@ mod tests {
                 collect(store.read(&location, &key, size, Some((start, end))).await.expect("read")).await;
             assert_eq!(got.expect("bytes"), &data[start as usize..=end as usize], "{start}-{end}");
         }
+    }
+
+    #[tokio::test]
+    async fn large_bodies_hash_the_same_on_their_own_thread_and_across_appends() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = FsBlobStore::open(dir.path()).await.expect("open");
+        let key = DataKey::generate().expect("key");
+        // Past the inline part, past a writeback flush, and cut inside a frame between appends.
+        let data = pattern(2 * INLINE_HASH_BYTES as usize + WRITEBACK_EVERY as usize + 777);
+        let frames = |bytes: &[u8]| bytes.chunks(50_000).map(<[u8]>::to_vec).collect::<Vec<_>>();
+        let mut hasher = Hasher::new(DigestAlgorithm::Sha256);
+        store.begin_upload("u5").await.expect("begin");
+        let cut = INLINE_HASH_BYTES as usize + 12_345;
+        let first =
+            store.append_upload("u5", &key, 0, body(frames(&data[..cut])), &mut hasher, u64::MAX).await;
+        let offset = first.expect("first append");
+        let second =
+            store.append_upload("u5", &key, offset, body(frames(&data[cut..])), &mut hasher, u64::MAX).await;
+        assert_eq!(second.expect("second append"), data.len() as u64);
+        assert_eq!(hasher.finish(), Hasher::digest_of(DigestAlgorithm::Sha256, &data));
+        let location = store.commit_upload("u5").await.expect("commit");
+        let read = collect(store.read(&location, &key, data.len() as u64, None).await.expect("read")).await;
+        assert!(read.expect("bytes") == data, "the bytes read back differ");
     }
 
     #[tokio::test]
