@@ -141,15 +141,17 @@ async fn read_sealed(
 }
 
 /// Writes an upload's bytes out to the disk while later ones arrive, so that the fsync that
-/// commits it finds little left to do. Durability still comes from that fsync; this only moves
-/// the disk's work earlier, onto a blocking thread, one flush at a time.
+/// commits it finds little left to do. One flush runs at a time, on a blocking thread; each
+/// one's result is checked before the next begins and the last is awaited before the append
+/// returns, because a write-back error reported here would not be reported again to the
+/// commit's fsync.
 struct Writeback {
     /// A second handle on the file for the flushing thread, opened at the first flush, so that
     /// small uploads never pay for it.
     file: Option<std::sync::Arc<std::fs::File>>,
     /// Bytes written since the last flush began.
     unflushed: u64,
-    flushing: Option<tokio::task::JoinHandle<()>>,
+    flushing: Option<tokio::task::JoinHandle<io::Result<()>>>,
 }
 
 /// How many written bytes gather before a flush begins.
@@ -161,13 +163,14 @@ impl Writeback {
     }
 
     /// Records `len` bytes written to `file`, and begins a flush when enough have gathered and
-    /// none is running.
+    /// none is running; fails if the previous flush did.
     async fn wrote(&mut self, file: &File, len: u64) -> Result<(), BlobError> {
         self.unflushed += len;
-        let idle = self.flushing.as_ref().is_none_or(tokio::task::JoinHandle::is_finished);
-        if self.unflushed < WRITEBACK_EVERY || !idle {
+        let busy = self.flushing.as_ref().is_some_and(|f| !f.is_finished());
+        if self.unflushed < WRITEBACK_EVERY || busy {
             return Ok(());
         }
+        self.finish().await?;
         self.unflushed = 0;
         let handle = match &self.file {
             Some(handle) => handle.clone(),
@@ -176,12 +179,16 @@ impl Writeback {
                 self.file.insert(handle).clone()
             }
         };
-        self.flushing = Some(tokio::task::spawn_blocking(move || {
-            if let Err(e) = handle.sync_data() {
-                tracing::debug!(error = %e, "early flush of an upload failed; its commit flushes it all");
-            }
-        }));
+        self.flushing = Some(tokio::task::spawn_blocking(move || handle.sync_data()));
         Ok(())
+    }
+
+    /// Waits for the flush in flight, if any, and returns its error.
+    async fn finish(&mut self) -> Result<(), BlobError> {
+        match self.flushing.take() {
+            Some(flush) => Ok(flush.await.map_err(io::Error::other)??),
+            None => Ok(()),
+        }
     }
 }
 
@@ -196,6 +203,11 @@ enum Hashing {
 /// Bytes of a body hashed inline before hashing moves to its own thread.
 const INLINE_HASH_BYTES: u64 = 1024 * 1024;
 
+/// Most bodies hashed on threads of their own at once. Such a thread waits on the client for the
+/// whole body, and file I/O shares its blocking pool: without a bound, enough slow uploads would
+/// leave no thread for the writes they wait on. Beyond the bound, bodies hash inline.
+static HASHING_THREADS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(16);
+
 impl Hashing {
     fn new(hasher: Hasher) -> Self {
         Self::Inline { hasher: Box::new(hasher), seen: 0 }
@@ -208,10 +220,15 @@ impl Hashing {
                 *seen += frame.len() as u64;
             }
             Self::Inline { hasher, .. } => {
+                let Ok(permit) = HASHING_THREADS.try_acquire() else {
+                    hasher.update(&frame);
+                    return;
+                };
                 let algorithm = hasher.algorithm();
                 let mut hasher = std::mem::replace(hasher.as_mut(), Hasher::new(algorithm));
                 let (frames, mut incoming) = tokio::sync::mpsc::channel::<Bytes>(16);
                 let done = tokio::task::spawn_blocking(move || {
+                    let _permit = permit;
                     while let Some(frame) = incoming.blocking_recv() {
                         hasher.update(&frame);
                     }
@@ -329,8 +346,10 @@ impl BlobStore for FsBlobStore {
             Ok(())
         }
         .await;
+        let flushed = writeback.finish().await;
         *hasher = hashing.finish().await?;
         written?;
+        flushed?;
         // Bytes received before a broken body are kept, so the client can resume after them.
         match interrupted {
             Some(source) => Err(BlobError::Interrupted { length: len, source }),
