@@ -2,12 +2,16 @@
 //! caller, against repositories under every kind of policy. Each cell's expectation comes from
 //! the policy's plain meaning; the test counts unexpected allows and unexpected denials.
 //!
+//! A fifth "repository" does not exist: every caller who may not see the repository without a
+//! policy must get the same answer for it as for the missing one, so a refusal tells nothing of
+//! existence. No cell may answer with a server error.
+//!
 //! Mutating cells are chosen so that an allowed call leaves the state every later cell relies
 //! on (a re-put of the same manifest, a delete of what is not there, a policy put back).
 
 mod common;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime};
 
 use common::*;
@@ -27,9 +31,12 @@ enum Shape {
     CrossAccountPull,
     PublicRead,
     ExplicitDeny,
+    /// No repository by this name exists.
+    Missing,
 }
 
-const SHAPES: [Shape; 4] = [Shape::NoPolicy, Shape::CrossAccountPull, Shape::PublicRead, Shape::ExplicitDeny];
+const SHAPES: [Shape; 5] =
+    [Shape::NoPolicy, Shape::CrossAccountPull, Shape::PublicRead, Shape::ExplicitDeny, Shape::Missing];
 
 impl Shape {
     fn name(self) -> &'static str {
@@ -38,12 +45,13 @@ impl Shape {
             Shape::CrossAccountPull => "matrix/shared",
             Shape::PublicRead => "matrix/public",
             Shape::ExplicitDeny => "matrix/deny",
+            Shape::Missing => "matrix/missing",
         }
     }
 
     fn policy(self) -> Option<String> {
         let statements = match self {
-            Shape::NoPolicy => return None,
+            Shape::NoPolicy | Shape::Missing => return None,
             Shape::CrossAccountPull => vec![statement("Allow", json!({"AWS": "111111111111"}), &PULL)],
             Shape::PublicRead => vec![statement("Allow", json!("*"), &PUBLIC)],
             Shape::ExplicitDeny => vec![statement("Deny", json!("*"), &DENIED_TO_ALL)],
@@ -161,11 +169,18 @@ struct Tally {
     cells: usize,
     allows: BTreeSet<String>,
     denials: BTreeSet<String>,
+    server_errors: BTreeSet<String>,
+    /// What callers who may not see it got for the policy-less repository and the missing one,
+    /// by (caller and request, shape).
+    answers: BTreeMap<(String, bool), String>,
 }
 
 impl Tally {
-    fn record(&mut self, allowed: bool, expected: bool, cell: String) {
+    fn record(&mut self, status: u16, allowed: bool, expected: bool, cell: String) {
         self.cells += 1;
+        if status >= 500 {
+            self.server_errors.insert(cell.clone());
+        }
         match (allowed, expected) {
             (true, false) => {
                 self.allows.insert(cell);
@@ -175,6 +190,26 @@ impl Tally {
             }
             _ => {}
         }
+    }
+
+    /// Keeps the answer a caller without access got, for the existing and the missing repository.
+    fn answer(&mut self, who: Who, shape: Shape, request: String, answer: String) {
+        if !who.is_owner() && matches!(shape, Shape::NoPolicy | Shape::Missing) {
+            self.answers.insert((format!("{who:?} {request}"), shape == Shape::Missing), answer);
+        }
+    }
+
+    /// Requests whose answer told an existing repository from a missing one.
+    fn existence_leaks(&self) -> Vec<String> {
+        let missing = |request: &String| self.answers.get(&(request.clone(), true));
+        self.answers
+            .iter()
+            .filter(|((_, is_missing), _)| !is_missing)
+            .filter_map(|((request, _), existing)| match missing(request) {
+                Some(gone) if gone == existing => None,
+                other => Some(format!("{request}: existing -> {existing}, missing -> {other:?}")),
+            })
+            .collect()
     }
 }
 
@@ -188,7 +223,10 @@ const REFUSALS: [&str; 4] = [
 #[tokio::test]
 async fn zero_unexpected_allows_across_the_matrix() {
     let berth = Berth::start().await;
-    let creds = callers(&berth).await;
+    let mut creds = callers(&berth).await;
+    // The owners go last: their first push creates the missing repository (a push creates its
+    // repository), and until then every other caller must find it missing.
+    creds.sort_by_key(|(who, _)| who.is_owner());
     let subjects = subjects(&berth).await;
     let public_repo = repo(Shape::PublicRead.name());
 
@@ -203,11 +241,9 @@ async fn zero_unexpected_allows_across_the_matrix() {
                 let (status, kind) = call(&berth, c, operation, input).await;
                 let expect = expected(*who, s.shape, &action_of(operation)) && *who != Who::Anonymous;
                 let allowed = !REFUSALS.contains(&kind.as_str());
-                tally.record(
-                    allowed,
-                    expect,
-                    format!("{who:?} {:?} {operation} -> {status} {kind}", s.shape),
-                );
+                let cell = format!("{who:?} {:?} {operation} -> {status} {kind}", s.shape);
+                tally.record(status, allowed, expect, cell);
+                tally.answer(*who, s.shape, operation.to_owned(), format!("{status} {kind}"));
                 if operation == "DeleteRepositoryPolicy" && allowed {
                     restore_policy(&berth, s.shape).await;
                 }
@@ -218,7 +254,7 @@ async fn zero_unexpected_allows_across_the_matrix() {
             let (status, kind) = call(&berth, c, operation, input).await;
             let expect = who.has_identity_allow() && (who.is_owner() || !owner_registry_only);
             let allowed = !REFUSALS.contains(&kind.as_str());
-            tally.record(allowed, expect, format!("{who:?} registry {operation} -> {status} {kind}"));
+            tally.record(status, allowed, expect, format!("{who:?} registry {operation} -> {status} {kind}"));
         }
     }
 
@@ -234,9 +270,19 @@ async fn zero_unexpected_allows_across_the_matrix() {
         tally.allows.len(),
         tally.denials.len()
     );
+    let leaks = tally.existence_leaks();
+    println!(
+        "existence: {} refused requests compared between an existing and a missing repository, {} differ; \
+         {} server errors",
+        tally.answers.len() / 2,
+        leaks.len(),
+        tally.server_errors.len()
+    );
     let list = |cells: &BTreeSet<String>| cells.iter().cloned().collect::<Vec<_>>().join("\n");
     assert!(tally.allows.is_empty(), "unexpected allows:\n{}", list(&tally.allows));
     assert!(tally.denials.is_empty(), "unexpected denials:\n{}", list(&tally.denials));
+    assert!(leaks.is_empty(), "answers that tell existence:\n{}", leaks.join("\n"));
+    assert!(tally.server_errors.is_empty(), "server errors:\n{}", list(&tally.server_errors));
 }
 
 /// Accounts, users and keys for every caller, and how each presents itself.
@@ -285,9 +331,9 @@ async fn callers(berth: &Berth) -> Vec<(Who, Credentials)> {
         let password = match who {
             // A user without GetAuthorizationToken gets no token: it presents garbage.
             Who::OwnerUserWithout | Who::OtherUserWithout | Who::BadSignature => "not-a-token".to_owned(),
-            // The owner's own token, issued to live three seconds; it works, then it expires.
+            // The owner's own token, issued to live six seconds; it works, then it expires.
             Who::ExpiredToken => {
-                let password = short_lived_password(berth.data_dir(), &key, 3);
+                let password = short_lived_password(berth.data_dir(), &key, 6);
                 let r = berth.req_with(&password, Method::GET, "/v2/").send().await.expect("send");
                 assert_eq!(r.status(), 200, "a fresh short-lived token works");
                 password
@@ -302,14 +348,14 @@ async fn callers(berth: &Berth) -> Vec<(Who, Credentials)> {
         }
         creds.push((who, Credentials { password: Some(password), signer: Some((key, secret, signed_at)) }));
     }
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    tokio::time::sleep(Duration::from_secs(7)).await;
     creds
 }
 
 /// One image per shape, the policies on last, and the uploads the owner leaves open.
 async fn subjects(berth: &Berth) -> Vec<Subject> {
     let mut subjects = Vec::new();
-    for shape in SHAPES {
+    for shape in SHAPES.into_iter().filter(|s| *s != Shape::Missing) {
         let r = repo(shape.name());
         let layer_bytes = format!("layer of {}", shape.name());
         let config = format!(r#"{{"n":"{}"}}"#, shape.name());
@@ -332,6 +378,20 @@ async fn subjects(berth: &Berth) -> Vec<Subject> {
             complete_upload,
         });
     }
+    // The missing repository: the same requests, naming content and uploads it does not have.
+    let model = &subjects[0];
+    let missing = repo(Shape::Missing.name());
+    let fake_upload = || uuid_like(&missing);
+    subjects.push(Subject {
+        shape: Shape::Missing,
+        oci_upload: format!("/v2/{missing}/blobs/uploads/{}", fake_upload()),
+        part_upload: fake_upload(),
+        complete_upload: fake_upload(),
+        repo: missing.clone(),
+        manifest: model.manifest.clone(),
+        digest: model.digest.clone(),
+        layer: model.layer.clone(),
+    });
     for shape in SHAPES {
         if let Some(policy) = shape.policy() {
             let input = json!({"repositoryName": shape.name(), "policyText": policy});
@@ -340,6 +400,13 @@ async fn subjects(berth: &Berth) -> Vec<Subject> {
         }
     }
     subjects
+}
+
+/// An upload id of the usual shape that no upload has.
+fn uuid_like(seed: &str) -> String {
+    let hex = sha256(seed.as_bytes());
+    let h = &hex["sha256:".len()..];
+    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
 }
 
 async fn ecr_upload(berth: &Berth, shape: Shape) -> String {
@@ -368,7 +435,7 @@ async fn oci_registry_cells(berth: &Berth, who: Who, c: &Credentials, tally: &mu
         let response = oci_request(berth, c, Method::GET, path).send().await.expect("send");
         let status = response.status().as_u16();
         let allowed = status != 401 && status != 403;
-        tally.record(allowed, who.has_registry_token(), format!("{who:?} GET {path} -> {status}"));
+        tally.record(status, allowed, who.has_registry_token(), format!("{who:?} GET {path} -> {status}"));
         if path == "/v2/_catalog" && allowed {
             let listed = response.json_or_null().await;
             let owners = listed["repositories"]
@@ -378,6 +445,7 @@ async fn oci_registry_cells(berth: &Berth, who: Who, c: &Credentials, tally: &mu
                 })
                 .unwrap_or(0);
             tally.record(
+                status,
                 owners > 0,
                 who.is_owner(),
                 format!("{who:?} catalog lists {owners} of the owner's"),
@@ -418,7 +486,7 @@ async fn oci_repository_cells(
         ("ecr:ListImages", Method::GET, format!("/v2/{r}/tags/list")),
         ("ecr:BatchGetImage", Method::GET, format!("/v2/{r}/referrers/{digest}")),
     ];
-    for (action, method, path) in routes {
+    for (route, (action, method, path)) in routes.into_iter().enumerate() {
         let mut request = oci_request(berth, c, method.clone(), &path).header("accept", OCI_MANIFEST);
         if method == Method::PUT && path.contains("/manifests/") {
             request = request.header("content-type", OCI_MANIFEST).body(s.manifest.clone());
@@ -428,11 +496,13 @@ async fn oci_repository_cells(
         let status = request.send().await.expect("send").status().as_u16();
         let allowed = status != 401 && status != 403;
         let expect = expected(who, s.shape, action) && (who.has_registry_token() || who == Who::Anonymous);
-        tally.record(allowed, expect, format!("{who:?} {:?} {method} {path} -> {status}", s.shape));
+        tally.record(status, allowed, expect, format!("{who:?} {:?} {method} {path} -> {status}", s.shape));
+        tally.answer(who, s.shape, format!("OCI route {route} {method}"), status.to_string());
         if path.contains("?mount=") {
             // A mount needs push on the target and read on the source; otherwise it is an upload.
             let may_mount = expect && expected(who, Shape::PublicRead, "ecr:GetDownloadUrlForLayer");
             tally.record(
+                status,
                 status == 201,
                 may_mount,
                 format!("{who:?} {:?} mount from public -> {status}", s.shape),
