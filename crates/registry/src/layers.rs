@@ -184,25 +184,29 @@ impl Registry {
         digest: &Digest,
     ) -> Result<Digest, RegistryError> {
         let repository = self.authorized_repository(caller, Action::CompleteLayerUpload, repo).await?;
-        let upload = self.upload_in(&repository, upload_id).await?;
-        if upload.length == 0 {
-            return Err(RegistryError::EmptyUpload(format!(
-                "The upload {upload_id} contains no layer parts"
-            )));
-        }
-        if let Some(short) = upload.parts.short {
-            return Err(RegistryError::LayerPartTooSmall(format!(
-                "All layer parts except the last part must be at least {MIN_LAYER_PART_BYTES} bytes; the upload \
-                 {upload_id} has a {short}-byte part that is not its last"
-            )));
-        }
+        self.upload_in(&repository, upload_id).await?;
         if self.meta.repository_blob(repository.id, digest).await?.is_some() {
             return Err(RegistryError::LayerAlreadyExists(format!(
                 "The layer '{digest}' already exists in the repository with name '{}' in the registry with id '{}'",
                 repo.name, repo.account
             )));
         }
-        self.complete_upload(caller, repo, upload_id, digest, None, None).await.map_err(|e| match e {
+        // Judged under the upload's lock, so that no part can slip in between check and commit.
+        let ecr_rules = |upload: &berth_meta::Upload| {
+            if upload.length == 0 {
+                return Err(RegistryError::EmptyUpload(format!(
+                    "The upload {upload_id} contains no layer parts"
+                )));
+            }
+            match upload.parts.short {
+                Some(short) => Err(RegistryError::LayerPartTooSmall(format!(
+                    "All layer parts except the last part must be at least {MIN_LAYER_PART_BYTES} bytes; the \
+                     upload {upload_id} has a {short}-byte part that is not its last"
+                ))),
+                None => Ok(()),
+            }
+        };
+        self.finish_upload(&repository, upload_id, digest, None, None, ecr_rules).await.map_err(|e| match e {
             RegistryError::DigestInvalid(message) => RegistryError::InvalidLayer(message),
             other => other,
         })

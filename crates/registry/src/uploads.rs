@@ -268,9 +268,24 @@ impl Registry {
         body: Option<ByteStream>,
     ) -> Result<Digest, RegistryError> {
         let repository = self.authorized_repository(caller, Action::CompleteLayerUpload, repo).await?;
+        self.finish_upload(&repository, id, digest, range, body, |_| Ok(())).await
+    }
+
+    /// Appends the final `body`, verifies `digest` and stores the blob, if `check` allows the
+    /// upload as it stands under its lock.
+    pub(crate) async fn finish_upload(
+        &self,
+        repository: &Repository,
+        id: &str,
+        digest: &Digest,
+        range: Option<(u64, u64)>,
+        body: Option<ByteStream>,
+        check: impl FnOnce(&Upload) -> Result<(), RegistryError>,
+    ) -> Result<Digest, RegistryError> {
         let slot = self.uploads.slot(id);
         let mut state = slot.lock().await;
-        let mut upload = self.upload_in(&repository, id).await?;
+        let mut upload = self.upload_in(repository, id).await?;
+        check(&upload)?;
         if let Some(body) = body {
             check_start(range, upload.length)?;
             upload.length = self.append(&upload, &mut state, body, upload.parts).await?.length;
