@@ -97,9 +97,9 @@ pub enum RegistryError {
     #[error("{0}")]
     InvalidParameter(String),
     /// An input of one of ECR's newer operations broke a constraint (ECR answers those with
-    /// `ValidationException`); the message names the parameter.
-    #[error("{0}")]
-    Validation(String),
+    /// `ValidationException`): which input, and the rule it broke.
+    #[error("{member} {rule}")]
+    Validation { member: String, rule: String },
     #[error("internal error: {0}")]
     Internal(String),
 }

@@ -23,12 +23,10 @@ fn covers(prefix: &str, name: &str) -> bool {
     name == namespace || name.strip_prefix(namespace).is_some_and(|rest| rest.starts_with('/'))
 }
 
-/// A broken input constraint of the template operations. They are among ECR's newer
-/// operations, which answer with `ValidationException` in the wording of AWS's validation layer.
-pub(crate) fn validation(member: &str, value: &str, rule: &str) -> RegistryError {
-    RegistryError::Validation(format!(
-        "1 validation error detected: Value '{value}' at '{member}' failed to satisfy constraint: Member {rule}"
-    ))
+/// A broken input constraint of the template operations, which are among ECR's newer
+/// operations: they answer with `ValidationException`.
+pub(crate) fn validation(member: &str, rule: &str) -> RegistryError {
+    RegistryError::Validation { member: member.to_owned(), rule: rule.to_owned() }
 }
 
 fn check_template(template: &CreationTemplate) -> Result<(), RegistryError> {
@@ -39,7 +37,6 @@ fn check_template(template: &CreationTemplate) -> Result<(), RegistryError> {
     if prefix != ROOT_PREFIX && (prefix.len() > 256 || !name_like) {
         return Err(validation(
             "prefix",
-            prefix,
             "must be ROOT or a repository name prefix of 1 to 256 characters, optionally ending in /",
         ));
     }
@@ -50,17 +47,15 @@ fn check_template(template: &CreationTemplate) -> Result<(), RegistryError> {
     {
         return Err(validation(
             "appliedFor",
-            &format!("[{}]", applied_for.join(", ")),
             &format!("must have 1 to 3 members, each one of [{}]", APPLIED_FOR.join(", ")),
         ));
     }
-    if let Some(description) = template.description.as_ref().filter(|d| d.chars().count() > 256) {
-        return Err(validation("description", description, "must have length less than or equal to 256"));
+    if template.description.as_ref().is_some_and(|d| d.chars().count() > 256) {
+        return Err(validation("description", "must have length less than or equal to 256"));
     }
     if let Some(message) = crate::repositories::unavailable_encryption(template.settings.encryption) {
         return Err(validation(
             "encryptionConfiguration.encryptionType",
-            template.settings.encryption.as_str(),
             &format!("must be AES256: {message}"),
         ));
     }
@@ -69,7 +64,7 @@ fn check_template(template: &CreationTemplate) -> Result<(), RegistryError> {
         ("lifecyclePolicy", &template.lifecycle_policy, 30_720),
     ] {
         if text.as_ref().is_some_and(|t| t.chars().count() > max) {
-            return Err(validation(name, "(text)", &format!("must have length less than or equal to {max}")));
+            return Err(validation(name, &format!("must have length less than or equal to {max}")));
         }
     }
     Ok(())

@@ -338,7 +338,7 @@ async fn kms_encryption_is_refused_without_a_kms_key_provider() {
         let template = berth_meta::CreationTemplate { settings: settings.clone(), ..push_template("kms/") };
         let account = repo.account.clone();
         let refused = registry.create_creation_template(&caller, &account, template.clone()).await;
-        assert!(matches!(refused, Err(RegistryError::Validation(_))), "{refused:?}");
+        assert!(matches!(refused, Err(RegistryError::Validation { .. })), "{refused:?}");
 
         // A template stored before berth refused KMS does not create a repository on push.
         registry.meta.put_creation_template(&account, &template, false).await.expect("store");
@@ -355,7 +355,7 @@ async fn creation_template_constraints_are_validation_errors() {
     let account: berth_core::AccountId = "000000000000".parse().expect("account");
     let template = push_template;
     let bad = registry.create_creation_template(&caller, &account, template("Bad Prefix")).await;
-    assert!(matches!(bad, Err(RegistryError::Validation(_))), "{bad:?}");
+    assert!(matches!(bad, Err(RegistryError::Validation { .. })), "{bad:?}");
     let bad = registry
         .create_creation_template(
             &caller,
@@ -363,7 +363,7 @@ async fn creation_template_constraints_are_validation_errors() {
             berth_meta::CreationTemplate { applied_for: vec!["SOMETIMES".to_owned()], ..template("a/") },
         )
         .await;
-    assert!(matches!(bad, Err(RegistryError::Validation(_))), "{bad:?}");
+    assert!(matches!(bad, Err(RegistryError::Validation { .. })), "{bad:?}");
     let bad = registry
         .create_creation_template(
             &caller,
@@ -371,7 +371,7 @@ async fn creation_template_constraints_are_validation_errors() {
             berth_meta::CreationTemplate { description: Some("d".repeat(257)), ..template("a/") },
         )
         .await;
-    assert!(matches!(bad, Err(RegistryError::Validation(_))), "{bad:?}");
+    assert!(matches!(bad, Err(RegistryError::Validation { .. })), "{bad:?}");
 
     for i in 0..crate::limits::MAX_CREATION_TEMPLATES {
         registry

@@ -79,7 +79,7 @@ impl From<RegistryError> for EcrError {
             E::Kms { message, kms_error } => {
                 return Self::new("KmsException", message.clone()).with("kmsError", json!(kms_error));
             }
-            E::Validation(_) => "ValidationException",
+            E::Validation { member, rule } => return Self::validation(member, rule),
             E::EmptyUpload(_) => "EmptyUploadException",
             E::TooManyTags(_) => "TooManyTagsException",
             E::TemplateAlreadyExists(_) => "TemplateAlreadyExistsException",
@@ -206,13 +206,19 @@ mod tests {
             (RegistryError::LayerPartTooSmall("x".to_owned()), "LayerPartTooSmallException"),
             (RegistryError::LayerInaccessible("x".to_owned()), "LayerInaccessibleException"),
             (RegistryError::LimitExceeded("x".to_owned()), "LimitExceededException"),
-            (RegistryError::Validation("x".to_owned()), "ValidationException"),
             (RegistryError::ImageDigestMismatch("x".to_owned()), "ImageDigestDoesNotMatchException"),
         ] {
             let (status, header, body) = render(error).await;
             assert_eq!((status, header.as_str()), (StatusCode::BAD_REQUEST, exception));
             assert_eq!(body, json!({"__type": exception, "message": "x"}));
         }
+        // Validation errors take AWS's validation wording, naming the member.
+        let invalid =
+            RegistryError::Validation { member: "prefix".to_owned(), rule: "must be short".to_owned() };
+        let (status, header, body) = render(invalid).await;
+        assert_eq!((status, header.as_str()), (StatusCode::BAD_REQUEST, "ValidationException"));
+        let message = body["message"].as_str().unwrap_or_default();
+        assert!(message.contains("at 'prefix'") && message.ends_with("Member must be short"), "{message}");
     }
 
     #[tokio::test]

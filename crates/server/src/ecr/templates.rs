@@ -10,11 +10,8 @@ use super::repositories::{
 };
 use super::{Context, EcrError};
 
-/// The template operations, among ECR's newer ones, answer a broken input constraint with
-/// `ValidationException`.
-fn constraint(member: &str, rule: &str) -> EcrError {
-    EcrError::validation(member, rule)
-}
+// The template operations, among ECR's newer ones, answer a broken input constraint with
+// `ValidationException` (`EcrError::validation`).
 
 /// The fields Create and Update share; on Update every one is optional.
 #[derive(Deserialize)]
@@ -92,27 +89,31 @@ fn apply(input: TemplateInput, t: &mut CreationTemplate) -> Result<(), EcrError>
         t.settings.encryption = c
             .encryption_type
             .parse()
-            .map_err(|e: berth_core::InvalidInput| constraint("encryptionType", &e.reason))?;
+            .map_err(|e: berth_core::InvalidInput| EcrError::validation("encryptionType", &e.reason))?;
         if let Some(key) = &c.kms_key
             && !key.is_empty()
             && !key.starts_with("arn:aws")
         {
-            return Err(constraint("encryptionConfiguration.kmsKey", "must be empty or a full KMS key ARN"));
+            return Err(EcrError::validation(
+                "encryptionConfiguration.kmsKey",
+                "must be empty or a full KMS key ARN",
+            ));
         }
         t.settings.kms_key = c.kms_key.filter(|k| !k.is_empty());
     }
     if let Some(tags) = input.resource_tags {
         // Tag errors have exceptions of their own only where the model lists them.
-        t.resource_tags = resource_tags(&tags)
-            .map_err(|e| EcrError::new("ValidationException", format!("resourceTags: {}", e.message)))?;
+        t.resource_tags =
+            resource_tags(&tags).map_err(|e| EcrError::validation("resourceTags", &e.message))?;
     }
     if let Some(m) = input.image_tag_mutability {
-        t.settings.tag_mutability =
-            m.parse().map_err(|e: berth_core::InvalidInput| constraint("imageTagMutability", &e.reason))?;
+        t.settings.tag_mutability = m
+            .parse()
+            .map_err(|e: berth_core::InvalidInput| EcrError::validation("imageTagMutability", &e.reason))?;
     }
     if let Some(filters) = input.image_tag_mutability_exclusion_filters {
         if filters.iter().any(|f| f.filter_type != "WILDCARD") {
-            return Err(constraint(
+            return Err(EcrError::validation(
                 "imageTagMutabilityExclusionFilters.filterType",
                 "must be one of [WILDCARD]",
             ));
@@ -156,7 +157,7 @@ fn empty_template(prefix: String) -> CreationTemplate {
 pub(crate) async fn create(ctx: &Context<'_>, input: TemplateInput) -> Result<Value, EcrError> {
     let account = registry_id(ctx, None)?;
     if input.applied_for.is_none() {
-        return Err(constraint("appliedFor", "is required"));
+        return Err(EcrError::validation("appliedFor", "is required"));
     }
     let mut template = empty_template(input.prefix.clone());
     apply(input, &mut template)?;
@@ -181,10 +182,10 @@ pub(crate) async fn describe(ctx: &Context<'_>, input: DescribeTemplatesInput) -
     let max = match input.max_results {
         None => 1000,
         Some(n @ 1..=1000) => n as usize,
-        Some(_) => return Err(constraint("maxResults", "must be between 1 and 1000")),
+        Some(_) => return Err(EcrError::validation("maxResults", "must be between 1 and 1000")),
     };
     if input.prefixes.as_ref().is_some_and(|p| p.len() > 100) {
-        return Err(constraint("prefixes", "must have at most 100 members"));
+        return Err(EcrError::validation("prefixes", "must have at most 100 members"));
     }
     let (templates, next) = ctx
         .registry

@@ -73,7 +73,7 @@ fn status_and_code(error: &RegistryError) -> (StatusCode, &'static str) {
         | E::TemplateNotFound(_)
         | E::RepositoryPolicyNotFound(_)
         | E::RegistryPolicyNotFound(_)
-        | E::Validation(_)
+        | E::Validation { .. }
         | E::Kms { .. } => (StatusCode::BAD_REQUEST, "UNSUPPORTED"),
         // Refusals of the ECR layer API; OCI uploads are not held to its part rules.
         E::InvalidLayerPart(_) | E::LayerPartTooSmall(_) => (StatusCode::BAD_REQUEST, "BLOB_UPLOAD_INVALID"),
