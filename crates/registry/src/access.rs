@@ -202,7 +202,7 @@ impl Registry {
 
     /// Authorizes `action` on `repo` and returns the repository, if it exists, from the same
     /// read that fetched the policies.
-    async fn authorize_on(
+    pub(crate) async fn authorize_on(
         &self,
         caller: &Caller,
         action: Action,

@@ -120,8 +120,8 @@ impl Registry {
         caller: &Caller,
         repo: &RepoPath,
     ) -> Result<UploadStatus, RegistryError> {
-        self.authorized_repository(caller, Action::InitiateLayerUpload, repo).await?;
-        self.start_upload(caller, repo).await
+        let repository = self.authorized_repository(caller, Action::InitiateLayerUpload, repo).await?;
+        self.new_upload(&repository).await
     }
 
     /// UploadLayerPart: bytes `first..=last` of the layer. A part must continue the upload

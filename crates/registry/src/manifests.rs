@@ -135,7 +135,7 @@ impl Registry {
         content_type: Option<&str>,
         bytes: bytes::Bytes,
     ) -> Result<PutManifestOutcome, RegistryError> {
-        self.check(caller, Action::PutImage, repo).await?;
+        let existing = self.authorize_on(caller, Action::PutImage, repo).await?;
         let manifest = Manifest::parse(&bytes, content_type).map_err(RegistryError::ManifestInvalid)?;
         let (digest, tag) = match reference {
             Reference::Digest(expected) => {
@@ -149,7 +149,10 @@ impl Registry {
             }
             Reference::Tag(tag) => (Hasher::digest_of(DigestAlgorithm::Sha256, &bytes), Some(tag)),
         };
-        let repository = self.ensure_repository(repo).await?;
+        let repository = match existing {
+            Some(repository) => repository,
+            None => self.ensure_repository(repo).await?,
+        };
         let (content, fresh) = self.store_manifest_bytes(&repository, &digest, bytes.clone()).await?;
         let record = ManifestRecord {
             digest: digest.clone(),

@@ -87,9 +87,22 @@ impl Registry {
         caller: &Caller,
         repo: &RepoPath,
     ) -> Result<UploadStatus, RegistryError> {
-        self.check(caller, Action::InitiateLayerUpload, repo).await?;
-        let repository = self.ensure_repository(repo).await?;
+        let repository = self.authorized_for_push(caller, Action::InitiateLayerUpload, repo).await?;
         self.new_upload(&repository).await
+    }
+
+    /// Authorizes a push `action` on `repo` and returns the repository, created on first push;
+    /// the repository read by the authorization is not read again.
+    pub(crate) async fn authorized_for_push(
+        &self,
+        caller: &Caller,
+        action: Action,
+        repo: &RepoPath,
+    ) -> Result<Repository, RegistryError> {
+        match self.authorize_on(caller, action, repo).await? {
+            Some(repository) => Ok(repository),
+            None => self.ensure_repository(repo).await,
+        }
     }
 
     /// The repository, created on first push with the settings of the creation template that
@@ -119,7 +132,7 @@ impl Registry {
         })
     }
 
-    async fn new_upload(&self, repository: &Repository) -> Result<UploadStatus, RegistryError> {
+    pub(crate) async fn new_upload(&self, repository: &Repository) -> Result<UploadStatus, RegistryError> {
         let id = uuid::Uuid::new_v4().to_string();
         let key = DataKey::generate()?;
         let upload = Upload {
@@ -145,8 +158,7 @@ impl Registry {
         digest: &Digest,
         from: Option<&RepoPath>,
     ) -> Result<Result<Digest, UploadStatus>, RegistryError> {
-        self.check(caller, Action::InitiateLayerUpload, target).await?;
-        let repository = self.ensure_repository(target).await?;
+        let repository = self.authorized_for_push(caller, Action::InitiateLayerUpload, target).await?;
         if let Some(from) = from {
             // Reading from the source needs the same permission as pulling the blob there; a
             // refusal is not an error here, the client just uploads the bytes itself.
