@@ -1507,6 +1507,13 @@ async fn push_thirteen(berth: &Berth) -> BTreeSet<String> {
     digests
 }
 
+/// The 13 images of `push_thirteen`, each seen once, over at least 4 pages of 4.
+fn assert_every_image_once(pages: usize, seen: Vec<String>, expected: &BTreeSet<String>) {
+    assert!(pages >= 4, "13 images in pages of 4 took {pages} pages");
+    assert_eq!(seen.len(), 13, "skipped or repeated: {seen:?}");
+    assert_eq!(&seen.into_iter().collect::<BTreeSet<_>>(), expected);
+}
+
 #[tokio::test]
 async fn list_images_paginator_visits_every_image_once() {
     let (berth, ecr) = start().await;
@@ -1519,9 +1526,7 @@ async fn list_images_paginator_visits_every_image_once() {
         assert!(page.image_ids().len() <= 4, "{page:?}");
         seen.extend(page.image_ids().iter().filter_map(|i| i.image_digest().map(str::to_owned)));
     }
-    assert!(count >= 4, "13 images in pages of 4 took {count} pages");
-    assert_eq!(seen.len(), 13, "skipped or repeated: {seen:?}");
-    assert_eq!(seen.into_iter().collect::<BTreeSet<_>>(), expected);
+    assert_every_image_once(count, seen, &expected);
 }
 
 #[tokio::test]
@@ -1536,9 +1541,7 @@ async fn describe_images_paginator_visits_every_image_once() {
         assert!(page.image_details().len() <= 4, "{page:?}");
         seen.extend(page.image_details().iter().filter_map(|d| d.image_digest().map(str::to_owned)));
     }
-    assert!(count >= 4, "13 images in pages of 4 took {count} pages");
-    assert_eq!(seen.len(), 13, "skipped or repeated: {seen:?}");
-    assert_eq!(seen.into_iter().collect::<BTreeSet<_>>(), expected);
+    assert_every_image_once(count, seen, &expected);
 }
 
 // ---------------------------------------------------------------------------------------------
