@@ -19,6 +19,34 @@ pub(crate) enum AdminCommand {
     /// `delete --account ID NAME`, and their identity policies with `policy put|list|delete`.
     #[command(subcommand)]
     User(UserCommand),
+    /// Repository and registry policies, whatever they say about who may change them: `get` and
+    /// `delete` with `--account ID`, and `--repository NAME` for a repository's policy (without
+    /// it, the account's registry policy). The last resort against a policy that locks out an
+    /// account's own users.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(Subcommand)]
+pub(crate) enum PolicyCommand {
+    /// Print the policy (JSON), or null when there is none.
+    Get {
+        /// The 12-digit account that owns the registry or repository.
+        #[arg(long)]
+        account: String,
+        /// A repository of the account; without it, the account's registry policy.
+        #[arg(long)]
+        repository: Option<String>,
+    },
+    /// Delete the policy and print what it was.
+    Delete {
+        /// The 12-digit account that owns the registry or repository.
+        #[arg(long)]
+        account: String,
+        /// A repository of the account; without it, the account's registry policy.
+        #[arg(long)]
+        repository: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -165,6 +193,7 @@ pub(crate) async fn run(registry: &Registry, command: AdminCommand) -> Result<()
             json!({ "accessKeyId": access_key_id, "deleted": true })
         }
         AdminCommand::User(command) => user(registry, command).await?,
+        AdminCommand::Policy(command) => policy(registry, command).await?,
     };
     println!("{output}");
     Ok(())
@@ -224,4 +253,26 @@ async fn user(registry: &Registry, command: UserCommand) -> Result<serde_json::V
             json!({ "userName": user, "policyName": name, "deleted": true })
         }
     })
+}
+
+async fn policy(registry: &Registry, command: PolicyCommand) -> Result<serde_json::Value, String> {
+    let (account, repository, delete) = match command {
+        PolicyCommand::Get { account, repository } => (account, repository, false),
+        PolicyCommand::Delete { account, repository } => (account, repository, true),
+    };
+    let account = account_id(&account)?;
+    let name = repository
+        .as_deref()
+        .map(|r| r.parse::<berth_core::RepositoryName>().map_err(|e| e.to_string()))
+        .transpose()?;
+    let text =
+        registry.admin_resource_policy(&account, name.as_ref(), delete).await.map_err(|e| e.to_string())?;
+    let mut out = json!({ "registryId": account.as_str(), "policyText": text });
+    if let Some(name) = &name {
+        out["repositoryName"] = json!(name.as_str());
+    }
+    if delete {
+        out["deleted"] = json!(text.is_some());
+    }
+    Ok(out)
 }

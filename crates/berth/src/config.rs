@@ -18,7 +18,51 @@ pub(crate) struct Config {
     pub(crate) log: String,
     /// Wildcard domain for host-style repository addresses (`<account>.<domain>/<name>`).
     pub(crate) host_domain: Option<String>,
+    /// Networks of reverse proxies whose `X-Forwarded-For` names the client (CIDR or address).
+    pub(crate) trusted_proxies: Vec<String>,
     pub(crate) bootstrap: Bootstrap,
+    pub(crate) limits: Limits,
+    pub(crate) timeouts: Timeouts,
+}
+
+/// Bounds on what clients can make the server hold.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct Limits {
+    pub(crate) max_connections: usize,
+    pub(crate) max_buffered_body_bytes: usize,
+    pub(crate) max_manifest_references: usize,
+    pub(crate) max_open_uploads_per_account: u64,
+}
+
+/// How long clients may take.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct Timeouts {
+    pub(crate) request_head_seconds: u64,
+    pub(crate) body_idle_seconds: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        let http = berth_server::HttpSettings::default();
+        let registry = berth_registry::Settings::default();
+        Self {
+            max_connections: berth_server::ListenerSettings::default().max_connections,
+            max_buffered_body_bytes: http.max_buffered_body_bytes,
+            max_manifest_references: registry.max_manifest_references,
+            max_open_uploads_per_account: registry.max_open_uploads_per_account,
+        }
+    }
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            request_head_seconds: berth_server::ListenerSettings::default().request_head_timeout.as_secs(),
+            body_idle_seconds: berth_server::HttpSettings::default().body_idle_timeout.as_secs(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -41,7 +85,10 @@ impl Default for Config {
             max_blob_bytes: 52_000 * 1024 * 1024,
             log: "info".to_owned(),
             host_domain: None,
+            trusted_proxies: Vec::new(),
             bootstrap: Bootstrap::default(),
+            limits: Limits::default(),
+            timeouts: Timeouts::default(),
         }
     }
 }
@@ -79,6 +126,45 @@ pub(crate) struct Overrides {
     pub(crate) data_dir: Option<PathBuf>,
 }
 
+/// Reads a number from an environment variable into `target`, or records why it cannot.
+fn number<T: std::str::FromStr>(problems: &mut Vec<String>, key: &str, value: &str, target: &mut T) {
+    match value.trim().parse() {
+        Ok(n) => *target = n,
+        Err(_) => problems.push(format!("{key}: {value:?} is not a whole number")),
+    }
+}
+
+impl Config {
+    /// What the registry services need of the configuration.
+    pub(crate) fn registry_settings(&self) -> berth_registry::Settings {
+        berth_registry::Settings {
+            region: self.region.clone(),
+            max_blob_bytes: self.max_blob_bytes,
+            host_domain: self.host_domain.clone(),
+            max_manifest_references: self.limits.max_manifest_references,
+            max_open_uploads_per_account: self.limits.max_open_uploads_per_account,
+        }
+    }
+
+    /// How the HTTP surfaces treat bodies and proxies. The proxies were checked by [`load`].
+    pub(crate) fn http_settings(&self) -> berth_server::HttpSettings {
+        berth_server::HttpSettings {
+            body_idle_timeout: std::time::Duration::from_secs(self.timeouts.body_idle_seconds),
+            max_buffered_body_bytes: self.limits.max_buffered_body_bytes,
+            trusted_proxies: self.trusted_proxies.iter().filter_map(|p| p.parse().ok()).collect(),
+        }
+    }
+
+    /// How the listener treats connections, capped at `max_connections` (which may be lower
+    /// than configured when the process may not open that many files).
+    pub(crate) fn listener_settings(&self, max_connections: usize) -> berth_server::ListenerSettings {
+        berth_server::ListenerSettings {
+            max_connections,
+            request_head_timeout: std::time::Duration::from_secs(self.timeouts.request_head_seconds),
+        }
+    }
+}
+
 /// Loads the configuration, or every reason it is wrong.
 pub(crate) fn load(file: Option<&Path>, env: &dyn Env, flags: &Overrides) -> Result<Config, Vec<String>> {
     let mut problems = Vec::new();
@@ -99,10 +185,29 @@ pub(crate) fn load(file: Option<&Path>, env: &dyn Env, flags: &Overrides) -> Res
             "BERTH_REGION" => config.region = value,
             "BERTH_LOG" => config.log = value,
             "BERTH_HOST_DOMAIN" => config.host_domain = Some(value),
-            "BERTH_MAX_BLOB_BYTES" => match value.parse() {
-                Ok(n) => config.max_blob_bytes = n,
-                Err(_) => problems.push(format!("BERTH_MAX_BLOB_BYTES: {value:?} is not a number of bytes")),
-            },
+            "BERTH_MAX_BLOB_BYTES" => number(&mut problems, &key, &value, &mut config.max_blob_bytes),
+            "BERTH_TRUSTED_PROXIES" => {
+                config.trusted_proxies =
+                    value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
+            }
+            "BERTH_LIMITS_MAX_CONNECTIONS" => {
+                number(&mut problems, &key, &value, &mut config.limits.max_connections)
+            }
+            "BERTH_LIMITS_MAX_BUFFERED_BODY_BYTES" => {
+                number(&mut problems, &key, &value, &mut config.limits.max_buffered_body_bytes);
+            }
+            "BERTH_LIMITS_MAX_MANIFEST_REFERENCES" => {
+                number(&mut problems, &key, &value, &mut config.limits.max_manifest_references);
+            }
+            "BERTH_LIMITS_MAX_OPEN_UPLOADS_PER_ACCOUNT" => {
+                number(&mut problems, &key, &value, &mut config.limits.max_open_uploads_per_account);
+            }
+            "BERTH_TIMEOUTS_REQUEST_HEAD_SECONDS" => {
+                number(&mut problems, &key, &value, &mut config.timeouts.request_head_seconds);
+            }
+            "BERTH_TIMEOUTS_BODY_IDLE_SECONDS" => {
+                number(&mut problems, &key, &value, &mut config.timeouts.body_idle_seconds);
+            }
             "BERTH_BOOTSTRAP_ACCOUNT_ID" => config.bootstrap.account_id = value,
             "BERTH_BOOTSTRAP_ACCESS_KEY_ID" => config.bootstrap.access_key_id = Some(value),
             "BERTH_BOOTSTRAP_SECRET_ACCESS_KEY" => config.bootstrap.secret_access_key = Some(value),
@@ -155,8 +260,29 @@ pub(crate) fn load(file: Option<&Path>, env: &dyn Env, flags: &Overrides) -> Res
     {
         problems.push(format!("host_domain: {domain:?} is not a domain name like registry.example.com"));
     }
-    if config.max_blob_bytes == 0 {
-        problems.push("max_blob_bytes: must be positive".to_owned());
+    for (name, value) in [
+        ("max_blob_bytes", config.max_blob_bytes),
+        ("limits.max_connections", config.limits.max_connections as u64),
+        ("limits.max_buffered_body_bytes", config.limits.max_buffered_body_bytes as u64),
+        ("limits.max_manifest_references", config.limits.max_manifest_references as u64),
+        ("limits.max_open_uploads_per_account", config.limits.max_open_uploads_per_account),
+        ("timeouts.request_head_seconds", config.timeouts.request_head_seconds),
+        ("timeouts.body_idle_seconds", config.timeouts.body_idle_seconds),
+    ] {
+        if value == 0 {
+            problems.push(format!("{name}: must be positive"));
+        }
+    }
+    if config.limits.max_buffered_body_bytes < berth_core::MAX_MANIFEST_BYTES {
+        problems.push(format!(
+            "limits.max_buffered_body_bytes: must be at least {} (one manifest of the largest size)",
+            berth_core::MAX_MANIFEST_BYTES
+        ));
+    }
+    for proxy in &config.trusted_proxies {
+        if let Err(e) = proxy.parse::<berth_core::Cidr>() {
+            problems.push(format!("trusted_proxies: {}", e.reason));
+        }
     }
     if problems.is_empty() { Ok(config) } else { Err(problems) }
 }

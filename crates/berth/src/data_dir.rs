@@ -2,11 +2,11 @@
 //! blobs and the bootstrap credentials, opened and wired into a [`Registry`].
 
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use berth_registry::{BootstrapCredentials, Registry, Settings};
+use berth_registry::{BootstrapCredentials, Registry};
 
 use crate::config::Config;
 
@@ -26,12 +26,18 @@ pub(crate) async fn open(config: &Config) -> Result<Arc<Registry>, String> {
         .mode(0o700)
         .create(dir)
         .map_err(|e| format!("cannot create data directory {}: {e}", dir.display()))?;
-    let settings = Settings {
-        region: config.region.clone(),
-        max_blob_bytes: config.max_blob_bytes,
-        host_domain: config.host_domain.clone(),
-    };
-    let registry = Registry::open_embedded(dir, settings).await.map_err(|e| e.to_string())?;
+    let mode = std::fs::metadata(dir)
+        .map_err(|e| format!("cannot read {}: {e}", dir.display()))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        // Everything in it is ciphertext or sealed, but names, sizes and counts are not for others.
+        tracing::warn!(dir = %dir.display(), mode = format!("{:o}", mode & 0o777), "the data directory was readable by others; made it 0700");
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| format!("cannot make {} private: {e}", dir.display()))?;
+    }
+    let registry =
+        Registry::open_embedded(dir, config.registry_settings()).await.map_err(|e| e.to_string())?;
 
     let owner = config.bootstrap.account_id.parse().map_err(|e: berth_core::InvalidInput| e.to_string())?;
     let fixed = match (&config.bootstrap.access_key_id, &config.bootstrap.secret_access_key) {

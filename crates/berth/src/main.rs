@@ -111,16 +111,43 @@ async fn serve(config: Config) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(%address, data_dir = %config.data_dir.display(), "berth is serving");
-    let app = berth_server::router(Arc::clone(&registry));
+    let max_connections = connection_cap(config.limits.max_connections);
+    let app = berth_server::router(Arc::clone(&registry), config.http_settings());
     let expiry = berth_server::workers::spawn_upload_expiry(Arc::clone(&registry));
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| format!("server failed: {e}"))?;
+    berth_server::serve(listener, app, config.listener_settings(max_connections), shutdown_signal()).await;
     expiry.abort();
     tracing::info!("in-flight requests finished; closing the metadata store");
     registry.close().await;
     Ok(())
+}
+
+/// File descriptors kept free of connections: the database, blobs being read and written,
+/// uploads being staged.
+const RESERVED_FILES: u64 = 512;
+
+/// Raises the process's open-file limit as far as it may go, and returns how many connections
+/// can be served within it (at most `configured`): beyond the limit the listener would fail to
+/// accept, and every client, not only the excess ones, would suffer.
+fn connection_cap(configured: usize) -> usize {
+    let limit = match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => limit,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read or raise the open-file limit");
+            return configured;
+        }
+    };
+    let fits = usize::try_from(limit.saturating_sub(RESERVED_FILES)).unwrap_or(usize::MAX).max(1);
+    if fits < configured {
+        tracing::warn!(
+            open_file_limit = limit,
+            configured,
+            serving = fits,
+            "the open-file limit allows fewer connections than limits.max_connections; raise the limit \
+             (ulimit -n, LimitNOFILE=) to serve more"
+        );
+        return fits;
+    }
+    configured
 }
 
 /// Resolves on SIGTERM or SIGINT; requests in flight then finish before the server stops.

@@ -87,7 +87,7 @@ async fn the_shared_account_publishes_and_only_named_accounts_pull() {
 }
 
 #[tokio::test]
-async fn public_read_explicit_deny_and_lockout_protection() {
+async fn public_read_explicit_deny_and_the_owner_keeps_its_policies() {
     let berth = Berth::start().await;
     berth.ecr("CreateRepository", json!({"repositoryName": "public/tools"})).await;
     let r = repo("public/tools");
@@ -120,34 +120,93 @@ async fn public_read_explicit_deny_and_lockout_protection() {
     assert_eq!((status, out["__type"].as_str()), (400, Some("AccessDeniedException")), "{out}");
     assert!(out["message"].as_str().is_some_and(|m| m.ends_with("with an explicit deny")), "{out}");
 
-    // A policy that would lock the owner out is refused; with force, only a partial lockout passes.
-    let lockout =
+    // The owner's root can always read, replace and delete its repository's policy, whatever the
+    // policy says: a policy that denies everything to everyone, or everything over plain HTTP
+    // (which every request to this server is), binds the root's other actions but never its
+    // hold on the policy itself.
+    let everything =
         r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"ecr:*"}]}"#;
-    for force in [false, true] {
+    let insecure = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"ecr:*",
+        "Condition":{"Bool":{"aws:SecureTransport":"false"}}}]}"#;
+    for lockout in [everything, insecure] {
         let (status, out) = berth
-            .ecr(
-                "SetRepositoryPolicy",
-                json!({"repositoryName": "public/tools", "policyText": lockout, "force": force}),
-            )
+            .ecr("SetRepositoryPolicy", json!({"repositoryName": "public/tools", "policyText": lockout}))
             .await;
-        assert_eq!((status, out["__type"].as_str()), (400, Some("InvalidParameterException")), "{out}");
+        assert_eq!(status, 200, "the owner may set it: {out}");
+        let (status, out) =
+            berth.ecr("DeleteRepository", json!({"repositoryName": "public/tools", "force": true})).await;
+        assert_eq!((status, out["__type"].as_str()), (400, Some("AccessDeniedException")), "it binds: {out}");
+        let pulled = berth.get_manifest(&r, "v1").await;
+        assert_eq!(pulled.status(), 403, "it binds the owner's pulls too");
+        let (status, out) = berth.ecr("GetRepositoryPolicy", json!({"repositoryName": "public/tools"})).await;
+        assert_eq!(status, 200, "the owner still reads it: {out}");
+        let (status, out) =
+            berth.ecr("DeleteRepositoryPolicy", json!({"repositoryName": "public/tools"})).await;
+        assert_eq!(status, 200, "the owner still deletes it: {out}");
+        assert_eq!(berth.get_manifest(&r, "v1").await.status(), 200, "and everything works again");
     }
+
+    // `force` guards a caller against its own lock-out, judged with its own request: a user
+    // who may manage the policy is told before it sets one that stops it from setting another.
+    let (user_key, user_secret) = berth.user_with_policy(
+        ACCOUNT,
+        "admin",
+        &json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ecr:*", "Resource": "*"}]}),
+    );
     let no_set = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"ecr:SetRepositoryPolicy"}]}"#;
-    let (status, _) = berth
-        .ecr("SetRepositoryPolicy", json!({"repositoryName": "public/tools", "policyText": no_set}))
-        .await;
-    assert_eq!(status, 400, "refused without force");
-    let (status, _) = berth
-        .ecr(
+    let set = |force: bool| {
+        berth.ecr_as(
+            &user_key,
+            &user_secret,
             "SetRepositoryPolicy",
-            json!({"repositoryName": "public/tools", "policyText": no_set, "force": true}),
+            json!({"repositoryName": "public/tools", "policyText": no_set, "force": force}),
         )
-        .await;
-    assert_eq!(status, 200, "accepted with force");
+    };
+    let (status, out) = set(false).await;
+    assert_eq!((status, out["__type"].as_str()), (400, Some("InvalidParameterException")), "{out}");
+    assert!(out["message"].as_str().is_some_and(|m| m.contains("force")), "{out}");
+    let (status, out) = set(true).await;
+    assert_eq!(status, 200, "accepted with force: {out}");
+    let (status, out) = set(true).await;
+    assert_eq!((status, out["__type"].as_str()), (400, Some("AccessDeniedException")), "now it binds: {out}");
     let (status, _) = berth.ecr("DeleteRepositoryPolicy", json!({"repositoryName": "public/tools"})).await;
-    assert_eq!(status, 200, "the owner can still delete it");
+    assert_eq!(status, 200, "the owner's root can still delete it");
     let (status, out) = berth.ecr("GetRepositoryPolicy", json!({"repositoryName": "public/tools"})).await;
     assert_eq!((status, out["__type"].as_str()), (400, Some("RepositoryPolicyNotFoundException")));
+
+    // The same holds for the registry policy, which binds every repository of the account.
+    let (status, out) = berth.ecr("PutRegistryPolicy", json!({"policyText": everything})).await;
+    assert_eq!(status, 200, "{out}");
+    let (status, out) = berth.ecr("DescribeRepositories", json!({})).await;
+    assert_eq!((status, out["__type"].as_str()), (400, Some("AccessDeniedException")), "it binds: {out}");
+    let (status, out) = berth.ecr("GetRegistryPolicy", json!({})).await;
+    assert_eq!((status, out["policyText"].as_str()), (200, Some(everything)), "{out}");
+    let (status, out) = berth.ecr("DeleteRegistryPolicy", json!({})).await;
+    assert_eq!(status, 200, "the owner still deletes it: {out}");
+    let (status, out) = berth.ecr("DescribeRepositories", json!({})).await;
+    assert_eq!(status, 200, "{out}");
+
+    // And the operator, beside the running server, reads and deletes either kind.
+    for (args, set_policy) in
+        [(vec!["--repository", "public/tools"], "SetRepositoryPolicy"), (vec![], "PutRegistryPolicy")]
+    {
+        let mut input = json!({"policyText": everything});
+        if !args.is_empty() {
+            input["repositoryName"] = json!("public/tools");
+        }
+        let (status, out) = berth.ecr(set_policy, input).await;
+        assert_eq!(status, 200, "{out}");
+        let shown = berth.admin(&[&["policy", "get", "--account", ACCOUNT][..], &args].concat());
+        assert_eq!(shown["policyText"].as_str(), Some(everything), "{shown}");
+        let deleted = berth.admin(&[&["policy", "delete", "--account", ACCOUNT][..], &args].concat());
+        assert_eq!(
+            (deleted["deleted"].as_bool(), deleted["policyText"].as_str()),
+            (Some(true), Some(everything))
+        );
+        let gone = berth.admin(&[&["policy", "get", "--account", ACCOUNT][..], &args].concat());
+        assert!(gone["policyText"].is_null(), "{gone}");
+    }
+    assert_eq!(berth.get_manifest(&r, "v1").await.status(), 200);
 
     // Invalid policies say which statement is wrong.
     let bad = r#"{"Version":"2012-10-17","Statement":[{"Sid":"Ok","Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage"},

@@ -1,6 +1,7 @@
 //! The filesystem backend: `uploads/<id>` for staging data, `blobs/<xx>/<id>` for stored blobs.
 
 use std::io::{self, SeekFrom};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
@@ -22,9 +23,18 @@ pub struct FsBlobStore {
 
 impl FsBlobStore {
     /// Opens (creating if needed) a store rooted at `root`.
+    /// Opens the store under `root`, creating its folders owner-only (0700) and tightening
+    /// folders an older version left readable by others, so that no other user of the machine
+    /// can list or read even the ciphertext.
     pub async fn open(root: &Path) -> Result<Self, BlobError> {
         for dir in ["uploads", "blobs"] {
-            fs::create_dir_all(root.join(dir)).await?;
+            private_dir(&root.join(dir)).await?;
+        }
+        let mut shards = fs::read_dir(root.join("blobs")).await?;
+        while let Some(shard) = shards.next_entry().await? {
+            if shard.file_type().await?.is_dir() {
+                private_dir(&shard.path()).await?;
+            }
         }
         Ok(Self { root: root.to_owned() })
     }
@@ -47,6 +57,17 @@ impl FsBlobStore {
         }
         Ok(self.root.join(&location.0))
     }
+}
+
+/// Creates `dir` (and its parents) owner-only, or makes an existing one owner-only.
+async fn private_dir(dir: &Path) -> io::Result<()> {
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).await?;
+    let mode = fs::metadata(dir).await?.permissions().mode();
+    if mode & 0o077 != 0 {
+        tracing::warn!(dir = %dir.display(), mode = format!("{:o}", mode & 0o777), "folder was readable by others; made it 0700");
+        fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).await?;
+    }
+    Ok(())
 }
 
 fn not_found_as(path: &Path) -> impl Fn(io::Error) -> BlobError + '_ {
@@ -261,7 +282,7 @@ impl Hashing {
 impl BlobStore for FsBlobStore {
     async fn begin_upload(&self, upload_id: &str) -> Result<(), BlobError> {
         let path = self.upload_path(upload_id)?;
-        let mut file = OpenOptions::new().write(true).create_new(true).open(&path).await?;
+        let mut file = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path).await?;
         file.write_all(&sealed::header(CHUNK_SIZE)).await?;
         file.flush().await?;
         Ok(())
@@ -368,7 +389,7 @@ impl BlobStore for FsBlobStore {
         let location = BlobLocation(format!("blobs/{shard}/{upload_id}"));
         let dst = self.blob_path(&location)?;
         let dst_dir = self.root.join("blobs").join(shard);
-        fs::create_dir_all(&dst_dir).await?;
+        fs::DirBuilder::new().recursive(true).mode(0o700).create(&dst_dir).await?;
         fs::rename(&src, &dst).await?;
         sync_dir(&dst_dir).await?;
         sync_dir(&self.root.join("uploads")).await?;

@@ -3,6 +3,7 @@
 //! This crate does no I/O and knows nothing of HTTP or SQL: it turns untrusted strings and
 //! bytes into validated values, or says precisely what was wrong with them.
 
+mod cidr;
 mod digest;
 mod error;
 mod manifest;
@@ -10,6 +11,7 @@ mod names;
 mod pattern;
 mod repository;
 
+pub use cidr::Cidr;
 pub use digest::{Digest, DigestAlgorithm};
 pub use error::InvalidInput;
 pub use manifest::{Descriptor, MAX_MANIFEST_BYTES, Manifest, ManifestKind, media_types};

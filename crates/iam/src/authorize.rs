@@ -43,6 +43,58 @@ pub enum Action {
 }
 
 impl Action {
+    /// Every action berth authorizes.
+    pub const ALL: [Action; 30] = [
+        Self::BatchCheckLayerAvailability,
+        Self::BatchDeleteImage,
+        Self::BatchGetImage,
+        Self::CompleteLayerUpload,
+        Self::CreateRepository,
+        Self::CreateRepositoryCreationTemplate,
+        Self::DeleteRepository,
+        Self::DeleteRepositoryCreationTemplate,
+        Self::DescribeRepositoryCreationTemplates,
+        Self::UpdateRepositoryCreationTemplate,
+        Self::DescribeImages,
+        Self::DescribeRepositories,
+        Self::GetAuthorizationToken,
+        Self::GetDownloadUrlForLayer,
+        Self::InitiateLayerUpload,
+        Self::ListImages,
+        Self::ListTagsForResource,
+        Self::PutImage,
+        Self::PutImageScanningConfiguration,
+        Self::PutImageTagMutability,
+        Self::TagResource,
+        Self::UntagResource,
+        Self::UploadLayerPart,
+        Self::DescribeRegistry,
+        Self::SetRepositoryPolicy,
+        Self::GetRepositoryPolicy,
+        Self::DeleteRepositoryPolicy,
+        Self::PutRegistryPolicy,
+        Self::GetRegistryPolicy,
+        Self::DeleteRegistryPolicy,
+    ];
+
+    /// The action named `name` (`ecr:PutImage`, any case), if berth authorizes it.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.name().eq_ignore_ascii_case(name))
+    }
+
+    /// Whether the action reads, replaces or deletes a repository or registry policy.
+    pub fn manages_resource_policy(self) -> bool {
+        matches!(
+            self,
+            Self::SetRepositoryPolicy
+                | Self::GetRepositoryPolicy
+                | Self::DeleteRepositoryPolicy
+                | Self::PutRegistryPolicy
+                | Self::GetRegistryPolicy
+                | Self::DeleteRegistryPolicy
+        )
+    }
+
     /// The action's name as written in policies.
     pub fn name(self) -> &'static str {
         match self {
@@ -111,13 +163,19 @@ pub enum Decision {
     Deny(String),
 }
 
-fn principal_keys(principal: &Principal, context: &ContextKeys) -> ContextKeys {
-    let mut keys = context.clone();
+/// The request's context with the keys AWS derives from the request itself: the time, the
+/// principal, the resource's account, and that no AWS service is involved.
+fn request_keys(request: &AuthzRequest<'_>) -> ContextKeys {
+    let mut keys = request.context.clone();
     let mut set = |k: &str, v: String| {
         keys.insert(k.to_owned(), vec![v]);
     };
     set("aws:currenttime", crate::time::iso8601(std::time::SystemTime::now()));
     set("aws:epochtime", crate::time::unix_seconds(std::time::SystemTime::now()).to_string());
+    set("aws:resourceaccount", request.resource_account.to_string());
+    set("aws:viaawsservice", "false".to_owned());
+    set("aws:principalisawsservice", "false".to_owned());
+    let principal = request.principal;
     match principal {
         Principal::Anonymous => {
             set("aws:principaltype", "Anonymous".to_owned());
@@ -137,13 +195,21 @@ fn principal_keys(principal: &Principal, context: &ContextKeys) -> ContextKeys {
     keys
 }
 
-/// Decides a request, as DESIGN states it: an explicit Deny anywhere wins; inside one account
+/// Decides a request, as DESIGN states it: an explicit Deny anywhere wins (except against an
+/// account's root managing its own resource policies, so that a policy can always be undone); inside one account
 /// an Allow from an identity policy or a resource policy naming the caller suffices; across
 /// accounts both the caller's identity side and a resource policy must allow. An account's
 /// root holds every identity permission, so its requests need only the resource side when
 /// they cross accounts. Anonymous callers need a resource policy granting `"*"`.
 pub fn authorize(request: &AuthzRequest<'_>, policies: &Policies<'_>) -> Decision {
-    let keys = principal_keys(request.principal, request.context);
+    if request.action.manages_resource_policy()
+        && matches!(request.principal, Principal::Root { account } if account == request.resource_account)
+    {
+        // An account's root can always read, replace and delete the policies on its own
+        // resources, whatever they say: no policy can lock an owner out of undoing it.
+        return Decision::Allow;
+    }
+    let keys = request_keys(request);
     let action = request.action.name();
     let applies = |st: &Statement| {
         action_and_resource_match(st, action, request.resource_arn) && conditions_hold(st, &keys)

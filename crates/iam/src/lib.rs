@@ -3,6 +3,7 @@
 //! through.
 
 mod authorize;
+pub mod condition_keys;
 mod keys;
 pub mod policy;
 mod policy_eval;

@@ -158,6 +158,14 @@ pub struct Policy {
     pub statements: Vec<Statement>,
 }
 
+impl Policy {
+    /// Whether any condition of the policy names a key that starts with `prefix` (lower case),
+    /// so that a caller can leave out context nobody asks about.
+    pub fn asks_about(&self, prefix: &str) -> bool {
+        self.statements.iter().flat_map(|s| &s.conditions).any(|c| c.key.starts_with(prefix))
+    }
+}
+
 /// Why a policy document was refused, naming the statement when one is at fault.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}{reason}", statement.as_ref().map(|s| format!("{s}: ")).unwrap_or_default())]
@@ -289,7 +297,7 @@ fn either<T>(
     }
 }
 
-fn conditions(value: &Value) -> Result<Vec<Condition>, String> {
+fn conditions(value: &Value, check_keys: bool) -> Result<Vec<Condition>, String> {
     let Value::Object(operators) = value else {
         return Err("Condition must be an object of operators".to_owned());
     };
@@ -315,14 +323,23 @@ fn conditions(value: &Value) -> Result<Vec<Condition>, String> {
             return Err(format!("Condition {name} must be an object of keys and values"));
         };
         for (key, values) in keys {
+            if check_keys {
+                crate::condition_keys::check(key)?;
+            }
             let values = condition_values(values, &format!("Condition {name} {key}"))?;
+            if check_keys
+                && matches!(operator, Operator::IpAddress | Operator::NotIpAddress)
+                && let Some(bad) = values.iter().find(|v| v.parse::<berth_core::Cidr>().is_err())
+            {
+                return Err(format!("Condition {name} {key}: {bad:?} is not an IP address or CIDR network"));
+            }
             out.push(Condition { operator, if_exists, qualifier, key: key.to_ascii_lowercase(), values });
         }
     }
     Ok(out)
 }
 
-fn statement(value: &Value, kind: PolicyKind) -> Result<Statement, String> {
+fn statement(value: &Value, kind: PolicyKind, check_keys: bool) -> Result<Statement, String> {
     let Value::Object(map) = value else { return Err("a statement must be an object".to_owned()) };
     const KNOWN: [&str; 10] = [
         "Sid",
@@ -369,12 +386,24 @@ fn statement(value: &Value, kind: PolicyKind) -> Result<Statement, String> {
     if kind == PolicyKind::Identity && resource.is_none() {
         return Err("an identity policy statement needs a Resource or NotResource".to_owned());
     }
-    let conditions = map.get("Condition").map(conditions).transpose()?.unwrap_or_default();
+    let conditions = map.get("Condition").map(|c| conditions(c, check_keys)).transpose()?.unwrap_or_default();
     Ok(Statement { sid, effect, principal, action, resource, conditions })
 }
 
-/// Parses and validates a policy document of the given kind.
+/// Parses a policy document of the given kind, as stored: the shape is checked, condition keys
+/// are not (a key unknown today evaluates as absent, as it did when the policy was set).
 pub fn parse(text: &str, kind: PolicyKind) -> Result<Policy, PolicyError> {
+    parse_checked(text, kind, false)
+}
+
+/// Parses and validates a policy document about to be set: besides its shape, every condition
+/// key must be one berth sets (see [`crate::condition_keys`]), so that no condition can silently
+/// never apply.
+pub fn validate(text: &str, kind: PolicyKind) -> Result<Policy, PolicyError> {
+    parse_checked(text, kind, true)
+}
+
+fn parse_checked(text: &str, kind: PolicyKind, check_keys: bool) -> Result<Policy, PolicyError> {
     if text.len() > MAX_POLICY_BYTES {
         return Err(doc_error(format!("the policy is longer than {MAX_POLICY_BYTES} characters")));
     }
@@ -399,8 +428,10 @@ pub fn parse(text: &str, kind: PolicyKind) -> Result<Policy, PolicyError> {
             Some(sid) => format!("statement {} (Sid {sid:?})", i + 1),
             None => format!("statement {}", i + 1),
         };
-        statements
-            .push(statement(value, kind).map_err(|reason| PolicyError { statement: Some(name), reason })?);
+        statements.push(
+            statement(value, kind, check_keys)
+                .map_err(|reason| PolicyError { statement: Some(name), reason })?,
+        );
     }
     Ok(Policy { statements })
 }

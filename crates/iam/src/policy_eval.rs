@@ -88,25 +88,10 @@ fn parse_date(s: &str) -> Option<i64> {
 }
 
 fn in_cidr(value: &str, cidr: &str) -> bool {
-    let (net, bits) = cidr.split_once('/').unwrap_or((cidr, ""));
-    let (Ok(ip), Ok(net)) = (value.trim().parse::<IpAddr>(), net.trim().parse::<IpAddr>()) else {
-        return false;
-    };
-    let width: u32 = if ip.is_ipv4() { 32 } else { 128 };
-    let bits: u32 = if bits.is_empty() { width } else { bits.parse().unwrap_or(u32::MAX) };
-    if bits > width {
-        return false;
+    match (value.trim().parse::<IpAddr>(), cidr.parse::<berth_core::Cidr>()) {
+        (Ok(address), Ok(network)) => network.contains(address),
+        _ => false,
     }
-    let to_u128 = |a: IpAddr| match a {
-        IpAddr::V4(v4) => u128::from(u32::from(v4)),
-        IpAddr::V6(v6) => u128::from(v6),
-    };
-    if ip.is_ipv4() != net.is_ipv4() {
-        return false;
-    }
-    let shift = width - bits;
-    let mask = if shift >= 128 { 0 } else { u128::MAX << shift };
-    (to_u128(ip) & mask) == (to_u128(net) & mask)
 }
 
 /// Whether one request value satisfies the positive form of `operator` against one policy value.

@@ -157,30 +157,50 @@ fn format_amz_date(time: SystemTime) -> String {
     format!("{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
-/// Checks a request against its `Authorization`, the caller's secret and the server's clock.
-pub fn verify(
+/// What a server expects of every request it verifies.
+#[derive(Debug, Clone, Copy)]
+pub struct Expectations<'a> {
+    /// The service in the credential scope (`ecr`).
+    pub service: &'a str,
+    /// The region the server serves; a scope naming another is refused.
+    pub region: &'a str,
+    /// Headers that must be among the signed ones besides `host` and `x-amz-date`: for AWS's
+    /// JSON protocols, `x-amz-target` (the operation) and `content-type`, so that neither can be
+    /// changed under a valid signature.
+    pub signed_headers: &'a [&'a str],
+}
+
+/// Checks everything that does not need the body: the scope, which headers are signed, and the
+/// clock. Returns the signing time. A request that fails here is refused before its body is read.
+pub fn check_envelope(
     auth: &Authorization,
-    request: &SignedRequest<'_>,
-    secret: &str,
-    service: &str,
+    headers: &[(String, String)],
+    expect: &Expectations<'_>,
     now: SystemTime,
-) -> Result<(), SigV4Error> {
-    if auth.service != service {
+) -> Result<SystemTime, SigV4Error> {
+    if auth.service != expect.service {
         return Err(SigV4Error::Invalid(format!(
-            "Credential should be scoped to correct service: '{service}'."
+            "Credential should be scoped to correct service: '{}'.",
+            expect.service
         )));
     }
-    if !auth.signed_headers.iter().any(|h| h == "host") {
-        return Err(SigV4Error::Invalid(
-            "'Host' must be a 'SignedHeader' in the AWS Authorization.".to_owned(),
-        ));
+    if auth.region != expect.region {
+        return Err(SigV4Error::Invalid(format!(
+            "Credential should be scoped to a valid region: this registry serves '{}', not '{}'. Set the \
+             client's region to '{}'.",
+            expect.region, auth.region, expect.region
+        )));
     }
-    if !auth.signed_headers.iter().any(|h| h == "x-amz-date") {
-        return Err(SigV4Error::Invalid(
-            "'X-Amz-Date' must be a 'SignedHeader' in the AWS Authorization.".to_owned(),
-        ));
+    for required in ["host", "x-amz-date"].iter().chain(expect.signed_headers) {
+        if !auth.signed_headers.iter().any(|h| h == required) {
+            return Err(SigV4Error::Invalid(format!(
+                "'{}' must be a 'SignedHeader' in the AWS Authorization.",
+                display_name(required)
+            )));
+        }
     }
-    let amz_date = request.header("x-amz-date").ok_or_else(|| {
+    let header = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+    let amz_date = header("x-amz-date").ok_or_else(|| {
         incomplete("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
     })?;
     let signed_at = parse_amz_date(amz_date)
@@ -205,7 +225,28 @@ pub fn verify(
             format_amz_date(now)
         )));
     }
+    Ok(signed_at)
+}
 
+/// A header name as AWS's messages write it (`X-Amz-Date`, `Host`).
+fn display_name(name: &str) -> String {
+    name.split('-')
+        .map(|part| {
+            let mut chars = part.chars();
+            chars.next().map(|c| c.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default()
+        })
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// Checks the signature itself, once the body is in: the request must carry the signature that
+/// `secret` gives over exactly the headers the client says it signed.
+pub fn verify_signature(
+    auth: &Authorization,
+    request: &SignedRequest<'_>,
+    secret: &str,
+    signed_at: SystemTime,
+) -> Result<(), SigV4Error> {
     let expected = expected_signature(auth, request, secret, signed_at)?;
     if !constant_time_eq(expected.as_bytes(), auth.signature.as_bytes()) {
         return Err(SigV4Error::Invalid(
@@ -215,6 +256,18 @@ pub fn verify(
         ));
     }
     Ok(())
+}
+
+/// Checks a whole request against its `Authorization`, the caller's secret and the server's clock.
+pub fn verify(
+    auth: &Authorization,
+    request: &SignedRequest<'_>,
+    secret: &str,
+    expect: &Expectations<'_>,
+    now: SystemTime,
+) -> Result<(), SigV4Error> {
+    let signed_at = check_envelope(auth, request.headers, expect, now)?;
+    verify_signature(auth, request, secret, signed_at)
 }
 
 /// Compares without an early exit, so timing does not reveal how much of a guess was right.
@@ -282,6 +335,13 @@ mod tests {
     /// botocore's SigV4Auth with the clock frozen at 2024-01-02T03:04:05Z (the reference notes).
     const BOTO_SIGNATURE: &str = "d72bc61b91243dc29bcc1122ae7045e1ddf902348d8a908f4dceb09adced8d3d";
     const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+    const ECR: Expectations<'static> = Expectations {
+        service: "ecr",
+        region: "us-east-1",
+        signed_headers: &["x-amz-target", "content-type"],
+    };
+    const VANILLA: Expectations<'static> =
+        Expectations { service: "service", region: "us-east-1", signed_headers: &[] };
 
     fn boto_headers() -> Vec<(String, String)> {
         [
@@ -303,6 +363,11 @@ mod tests {
         )
     }
 
+    /// The request botocore signed, over `headers`.
+    fn boto_request(headers: &[(String, String)]) -> SignedRequest<'_> {
+        SignedRequest { method: "POST", path: "/", query: "", headers, body: br#"{"repositoryName": "foo"}"# }
+    }
+
     fn at(text: &str) -> SystemTime {
         parse_amz_date(text).expect("valid date")
     }
@@ -310,34 +375,27 @@ mod tests {
     #[test]
     fn verifies_a_request_signed_by_botocore() {
         let headers = boto_headers();
-        let request = SignedRequest {
-            method: "POST",
-            path: "/",
-            query: "",
-            headers: &headers,
-            body: br#"{"repositoryName": "foo"}"#,
-        };
+        let request = boto_request(&headers);
         let auth = parse_authorization(&boto_authorization(BOTO_SIGNATURE)).expect("parses");
         assert_eq!(auth.access_key_id, "AKIDEXAMPLE");
         assert_eq!(auth.region, "us-east-1");
-        verify(&auth, &request, SECRET, "ecr", at("20240102T031000Z"))
-            .expect("botocore's signature verifies");
+        verify(&auth, &request, SECRET, &ECR, at("20240102T031000Z")).expect("botocore's signature verifies");
 
         // Any change to what was signed breaks it.
         assert!(matches!(
-            verify(&auth, &request, "wrong-secret", "ecr", at("20240102T031000Z")),
+            verify(&auth, &request, "wrong-secret", &ECR, at("20240102T031000Z")),
             Err(SigV4Error::Invalid(_))
         ));
         let tampered = SignedRequest { body: br#"{"repositoryName": "bar"}"#, ..request };
         assert!(matches!(
-            verify(&auth, &tampered, SECRET, "ecr", at("20240102T031000Z")),
+            verify(&auth, &tampered, SECRET, &ECR, at("20240102T031000Z")),
             Err(SigV4Error::Invalid(_))
         ));
         let mut other_target = boto_headers();
         other_target[3].1 = "AmazonEC2ContainerRegistry_V20150921.DeleteRepository".to_owned();
         let retargeted = SignedRequest { headers: &other_target, ..tampered };
         let body_ok = SignedRequest { body: br#"{"repositoryName": "foo"}"#, ..retargeted };
-        assert!(verify(&auth, &body_ok, SECRET, "ecr", at("20240102T031000Z")).is_err(), "target is signed");
+        assert!(verify(&auth, &body_ok, SECRET, &ECR, at("20240102T031000Z")).is_err(), "target is signed");
     }
 
     /// `get-vanilla` from AWS's published SigV4 test suite (the same signature is given for
@@ -354,16 +412,16 @@ mod tests {
                       Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31";
         let auth = parse_authorization(header).expect("parses");
         let request = SignedRequest { method: "GET", path: "/", query: "", headers: &headers, body: b"" };
-        verify(&auth, &request, SECRET, "service", at("20150830T123600Z"))
+        verify(&auth, &request, SECRET, &VANILLA, at("20150830T123600Z"))
             .expect("the suite's signature verifies");
         let post = SignedRequest { method: "POST", ..request };
         assert!(
-            verify(&auth, &post, SECRET, "service", at("20150830T123600Z")).is_err(),
+            verify(&auth, &post, SECRET, &VANILLA, at("20150830T123600Z")).is_err(),
             "the method is signed"
         );
         let query = SignedRequest { query: "a=b", ..request };
         assert!(
-            verify(&auth, &query, SECRET, "service", at("20150830T123600Z")).is_err(),
+            verify(&auth, &query, SECRET, &VANILLA, at("20150830T123600Z")).is_err(),
             "the query is signed"
         );
     }
@@ -371,15 +429,9 @@ mod tests {
     #[test]
     fn refuses_requests_outside_the_clock_window() {
         let headers = boto_headers();
-        let request = SignedRequest {
-            method: "POST",
-            path: "/",
-            query: "",
-            headers: &headers,
-            body: br#"{"repositoryName": "foo"}"#,
-        };
+        let request = boto_request(&headers);
         let auth = parse_authorization(&boto_authorization(BOTO_SIGNATURE)).expect("parses");
-        let late = verify(&auth, &request, SECRET, "ecr", at("20240102T032006Z"));
+        let late = verify(&auth, &request, SECRET, &ECR, at("20240102T032006Z"));
         assert_eq!(
             late,
             Err(SigV4Error::Invalid(
@@ -387,8 +439,8 @@ mod tests {
                     .to_owned()
             ))
         );
-        assert!(verify(&auth, &request, SECRET, "ecr", at("20240102T031904Z")).is_ok(), "inside the window");
-        let early = verify(&auth, &request, SECRET, "ecr", at("20240102T024804Z"));
+        assert!(verify(&auth, &request, SECRET, &ECR, at("20240102T031904Z")).is_ok(), "inside the window");
+        let early = verify(&auth, &request, SECRET, &ECR, at("20240102T024804Z"));
         assert!(matches!(early, Err(SigV4Error::Invalid(m)) if m.starts_with("Signature not yet current")));
     }
 
@@ -399,11 +451,39 @@ mod tests {
         let auth = parse_authorization(&boto_authorization(BOTO_SIGNATURE).replace("/ecr/", "/s3/"))
             .expect("parses");
         assert!(
-            matches!(verify(&auth, &request, SECRET, "ecr", at("20240102T030405Z")), Err(SigV4Error::Invalid(m)) if m.contains("'ecr'"))
+            matches!(verify(&auth, &request, SECRET, &ECR, at("20240102T030405Z")), Err(SigV4Error::Invalid(m)) if m.contains("'ecr'"))
         );
         let no_host = boto_authorization(BOTO_SIGNATURE).replace("content-type;host;", "content-type;");
         let auth = parse_authorization(&no_host).expect("parses");
-        assert!(verify(&auth, &request, SECRET, "ecr", at("20240102T030405Z")).is_err());
+        assert!(verify(&auth, &request, SECRET, &ECR, at("20240102T030405Z")).is_err());
+    }
+
+    #[test]
+    fn refuses_another_region_and_an_unsigned_target_or_content_type() {
+        let headers = boto_headers();
+        let request = boto_request(&headers);
+        let auth = parse_authorization(&boto_authorization(BOTO_SIGNATURE)).expect("parses");
+        let eu = Expectations { region: "eu-west-1", ..ECR };
+        let refused = verify(&auth, &request, SECRET, &eu, at("20240102T031000Z"));
+        assert!(
+            matches!(&refused, Err(SigV4Error::Invalid(m)) if m.contains("'eu-west-1'") && m.contains("'us-east-1'")),
+            "{refused:?}"
+        );
+        for (dropped, shown) in [("x-amz-target", "X-Amz-Target"), ("content-type", "Content-Type")] {
+            let signed = ["content-type", "host", "x-amz-date", "x-amz-target"]
+                .into_iter()
+                .filter(|h| *h != dropped)
+                .collect::<Vec<_>>()
+                .join(";");
+            let header = boto_authorization(BOTO_SIGNATURE)
+                .replace("content-type;host;x-amz-date;x-amz-target", &signed);
+            let auth = parse_authorization(&header).expect("parses");
+            let refused = check_envelope(&auth, &headers, &ECR, at("20240102T031000Z"));
+            assert!(
+                matches!(&refused, Err(SigV4Error::Invalid(m)) if m.contains(shown)),
+                "{dropped} unsigned: {refused:?}"
+            );
+        }
     }
 
     #[test]

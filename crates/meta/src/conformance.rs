@@ -4,7 +4,7 @@ use berth_core::{AccountId, Digest, EncryptionType, RepositoryName, RepositorySe
 
 use crate::{
     AccessKey, Account, BlobCommit, BlobRecord, ImageDetail, LayerParts, ManifestRecord, MetaError,
-    MetaStore, NewManifest, Page, TagFilter, Upload, now_millis,
+    MetaStore, NewManifest, NewRepository, Page, TagFilter, Upload, now_millis,
 };
 
 fn digest(n: u8) -> Digest {
@@ -40,7 +40,6 @@ fn manifest(n: u8, subject: Option<Digest>) -> ManifestRecord {
         artifact_type: Some("application/vnd.example".to_owned()),
         size: 100,
         subject,
-        sealed_annotations: Vec::new(),
         pushed_at: now_millis(),
         image_size: u64::from(n) * 7,
         last_pulled_at: None,
@@ -63,7 +62,7 @@ fn tag(s: &str) -> Tag {
 /// Stores a blob through the upload path, as the registry does.
 async fn store_blob(store: &dyn MetaStore, repo: i64, n: u8) -> BlobCommit {
     let id = format!("up-{repo}-{n}");
-    store.create_upload(&upload(&id, repo)).await.expect("create upload");
+    store.create_upload(&upload(&id, repo), u64::MAX).await.expect("create upload");
     store.commit_blob(repo, &id, &blob(n, &format!("blobs/{id}"))).await.expect("commit")
 }
 
@@ -293,7 +292,29 @@ async fn blobs_are_stored_once_and_linked_per_repository(store: &dyn MetaStore) 
 
 async fn uploads_advance_only_from_their_current_length(store: &dyn MetaStore) {
     let r = repo(store, "uploads/x").await;
-    store.create_upload(&upload("u-adv", r)).await.expect("create");
+    // The cap counts every open upload of the account, across its repositories.
+    let other = repo(store, "uploads/other").await;
+    let open_before = {
+        let mut n = 0;
+        while store
+            .create_upload(&upload(&format!("u-cap-{n}"), if n % 2 == 0 { r } else { other }), 3)
+            .await
+            .is_ok()
+        {
+            n += 1;
+            assert!(n <= 3, "the cap of 3 was not enforced");
+        }
+        n
+    };
+    assert!(open_before <= 3);
+    assert!(matches!(
+        store.create_upload(&upload("u-cap-over", other), 3).await,
+        Err(MetaError::LimitExceeded(_))
+    ));
+    for n in 0..open_before {
+        store.delete_upload(&format!("u-cap-{n}")).await.expect("delete");
+    }
+    store.create_upload(&upload("u-adv", r), u64::MAX).await.expect("create");
     let parts = LayerParts { last: Some(10), short: None };
     store.advance_upload("u-adv", 0, 10, parts).await.expect("advance");
     let moved = store.advance_upload("u-adv", 0, 20, LayerParts { last: Some(20), short: Some(10) }).await;
@@ -482,12 +503,22 @@ async fn repositories_keep_their_settings_and_delete_only_when_asked(store: &dyn
         kms_key: Some("arn:aws:kms:us-east-1:111111111111:key/k".to_owned()),
     };
     let tags = [("team".to_owned(), "ml".to_owned())];
-    let created = store.create_repository(&a, &name("settings/x"), &settings, &tags).await.expect("create");
+    let policy =
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"ecr:*"}]}"#;
+    let new = NewRepository { settings: &settings, tags: &tags, policy: Some(policy) };
+    let created = store.create_repository(&a, &name("settings/x"), &new).await.expect("create");
     assert_eq!(created.settings, settings);
-    let again = store.create_repository(&a, &name("settings/x"), &RepositorySettings::default(), &[]).await;
+    assert_eq!(
+        store.repository_policy(&a, &name("settings/x")).await.expect("policy").as_deref(),
+        Some(policy),
+        "the policy is recorded with the repository"
+    );
+    let plain = NewRepository { settings: &RepositorySettings::default(), tags: &[], policy: None };
+    let again = store.create_repository(&a, &name("settings/x"), &plain).await;
     assert!(matches!(again, Err(MetaError::AlreadyExists(_))));
     let missing: AccountId = "444444444444".parse().expect("account");
-    let orphan = store.create_repository(&missing, &name("x/y"), &settings, &[]).await;
+    let without_tags = NewRepository { tags: &[], policy: None, ..new };
+    let orphan = store.create_repository(&missing, &name("x/y"), &without_tags).await;
     assert!(matches!(orphan, Err(MetaError::NotFound(_))));
     let read = store.get_repository(&a, &name("settings/x")).await.expect("get").expect("exists");
     assert_eq!(read.settings, settings, "settings survive a read back");
@@ -534,13 +565,13 @@ async fn repositories_keep_their_settings_and_delete_only_when_asked(store: &dyn
         manifests: vec![],
     };
     store.put_manifest(r, &m, Some(&tag("v1")), true, 1000).await.expect("put");
-    store.create_upload(&upload("u-del", r)).await.expect("upload");
+    store.create_upload(&upload("u-del", r), u64::MAX).await.expect("upload");
     assert!(matches!(store.delete_repository(r, false).await, Err(MetaError::NotEmpty(_))));
     assert_eq!(store.delete_repository(r, true).await.expect("force delete"), ["u-del"]);
     assert_eq!(store.get_repository(&a, &name("settings/x")).await.expect("get"), None);
     assert!(store.get_blob(&digest(40)).await.expect("get").is_some(), "stored bytes outlive the repository");
 
-    let empty = store.create_repository(&a, &name("settings/empty"), &settings, &[]).await.expect("create");
+    let empty = store.create_repository(&a, &name("settings/empty"), &without_tags).await.expect("create");
     assert_eq!(store.delete_repository(empty.id, false).await.expect("delete empty"), Vec::<String>::new());
 }
 

@@ -122,9 +122,6 @@ pub struct ManifestRecord {
     pub artifact_type: Option<String>,
     pub size: u64,
     pub subject: Option<Digest>,
-    /// The manifest's annotations (for referrers listings), sealed by the key provider like
-    /// every other piece of manifest content; empty when there are none.
-    pub sealed_annotations: Vec<u8>,
     pub pushed_at: Millis,
     /// The image's size as ECR reports it: config and layers of an image, the largest child
     /// of an index.
@@ -163,6 +160,15 @@ pub struct NewManifest {
 
 /// A repository creation template: what repositories whose name starts with `prefix` get
 /// when they are created (on push, for `CREATE_ON_PUSH`).
+/// What a repository starts with: settings, resource tags and a repository policy, recorded
+/// in the one transaction that creates it.
+#[derive(Debug, Clone, Copy)]
+pub struct NewRepository<'a> {
+    pub settings: &'a RepositorySettings,
+    pub tags: &'a [(String, String)],
+    pub policy: Option<&'a str>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreationTemplate {
     /// A name prefix, or `ROOT` for every repository.
@@ -181,6 +187,20 @@ pub struct CreationTemplate {
 }
 
 /// What committing an upload did.
+/// What a repository holds of the content a manifest names: the size of each blob it holds, and
+/// the size and image size of each manifest. Digests it does not hold are absent.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HeldContent {
+    pub blobs: std::collections::HashMap<Digest, u64>,
+    pub manifests: std::collections::HashMap<Digest, HeldManifest>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeldManifest {
+    pub size: u64,
+    pub image_size: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BlobCommit {
     /// The bytes were new; the given location is now referenced.
@@ -258,8 +278,7 @@ pub trait MetaStore: Send + Sync {
         &self,
         account: &AccountId,
         name: &RepositoryName,
-        settings: &RepositorySettings,
-        tags: &[(String, String)],
+        new: &NewRepository<'_>,
     ) -> Result<Repository, MetaError>;
     /// Deletes a repository; unless `force`, only if it holds no images (`NotEmpty`). Returns
     /// the ids of the uploads that were in progress in it, whose staged data is now unused.
@@ -335,6 +354,14 @@ pub trait MetaStore: Send + Sync {
     ) -> Result<Vec<Repository>, MetaError>;
 
     // Blobs.
+    /// What the repository holds of `blobs` and `manifests`, read in one set-based query each,
+    /// outside any write transaction.
+    async fn held_content(
+        &self,
+        repository_id: i64,
+        blobs: &[Digest],
+        manifests: &[Digest],
+    ) -> Result<HeldContent, MetaError>;
     /// The blob, if `repository_id` holds it.
     async fn repository_blob(
         &self,
@@ -360,7 +387,9 @@ pub trait MetaStore: Send + Sync {
     ) -> Result<BlobCommit, MetaError>;
 
     // Uploads.
-    async fn create_upload(&self, upload: &Upload) -> Result<(), MetaError>;
+    /// Records a new upload, unless the repository's account already has `max_open_in_account`
+    /// uploads open (`LimitExceeded`).
+    async fn create_upload(&self, upload: &Upload, max_open_in_account: u64) -> Result<(), MetaError>;
     async fn get_upload(&self, repository_id: i64, id: &str) -> Result<Option<Upload>, MetaError>;
     /// Moves an upload's length from `expected` to `length` and records its `parts`, failing if
     /// another request moved it.

@@ -11,9 +11,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 use crate::{
-    AccessFacts, AccessKey, Account, BlobCommit, BlobRecord, CreationTemplate, ImageDetail, LayerParts,
-    ManifestRecord, MetaError, MetaStore, Millis, NewManifest, Page, Repository, TagFilter, Upload,
-    now_millis,
+    AccessFacts, AccessKey, Account, BlobCommit, BlobRecord, CreationTemplate, HeldContent, HeldManifest,
+    ImageDetail, LayerParts, ManifestRecord, MetaError, MetaStore, Millis, NewManifest, NewRepository, Page,
+    Repository, TagFilter, Upload, now_millis,
 };
 
 pub struct SqliteMetaStore {
@@ -42,15 +42,25 @@ fn to_u64(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
 
+/// A list of digests as one JSON array parameter, for set-based queries over `json_each`.
+fn digest_array(digests: &[Digest]) -> String {
+    serde_json::Value::Array(digests.iter().map(|d| serde_json::Value::String(d.to_string())).collect())
+        .to_string()
+}
+
 fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-const MANIFEST_COLUMNS: &str = "digest, media_type, artifact_type, size, subject_digest, sealed_annotations, \
-     pushed_at, image_size, last_pulled_at";
+/// The columns of a manifest record. (`sealed_annotations` is no longer written: annotations are
+/// read from the manifest itself when a listing needs them.)
+const MANIFEST_COLUMNS: &str =
+    "digest, media_type, artifact_type, size, subject_digest, pushed_at, image_size, last_pulled_at";
+/// How many columns [`MANIFEST_COLUMNS`] names: a query that selects more reads them from here.
+const MANIFEST_COLUMN_COUNT: usize = 8;
 /// The same columns, qualified for queries that join manifests as `m`.
 const MANIFEST_COLUMNS_M: &str = "m.digest, m.media_type, m.artifact_type, m.size, m.subject_digest, \
-     m.sealed_annotations, m.pushed_at, m.image_size, m.last_pulled_at";
+     m.pushed_at, m.image_size, m.last_pulled_at";
 
 fn manifest_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ManifestRecord, MetaError> {
     let subject: Option<String> = row.get(4);
@@ -60,10 +70,9 @@ fn manifest_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ManifestRecord, Me
         artifact_type: row.get(2),
         size: to_u64(row.get(3)),
         subject: subject.as_deref().map(|s| parse(s, "digest")).transpose()?,
-        sealed_annotations: row.get(5),
-        pushed_at: row.get(6),
-        image_size: to_u64(row.get(7)),
-        last_pulled_at: row.get(8),
+        pushed_at: row.get(5),
+        image_size: to_u64(row.get(6)),
+        last_pulled_at: row.get(7),
     })
 }
 
@@ -116,9 +125,32 @@ fn access_key_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<AccessKey, MetaE
     })
 }
 
+/// Makes the database owner-only (0600) before SQLite opens it: a new file is created so, and
+/// one an older version left readable by others is tightened, with its WAL and shared-memory
+/// files. SQLite gives the WAL and shared-memory files it creates the database's mode.
+fn private_files(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+        Ok(_) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let file = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+        let Ok(metadata) = std::fs::metadata(&file) else { continue };
+        let mode = metadata.permissions().mode();
+        if mode & 0o077 != 0 {
+            tracing::warn!(file = %file.display(), mode = format!("{:o}", mode & 0o777), "file was readable by others; made it 0600");
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    Ok(())
+}
+
 impl SqliteMetaStore {
     /// Opens (creating if needed) the database file and brings its schema up to date.
     pub async fn open(path: &Path) -> Result<Self, MetaError> {
+        private_files(path).map_err(|e| MetaError::Backend(Box::new(e)))?;
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
@@ -421,9 +453,9 @@ impl MetaStore for SqliteMetaStore {
         &self,
         account: &AccountId,
         name: &RepositoryName,
-        settings: &RepositorySettings,
-        tags: &[(String, String)],
+        new: &NewRepository<'_>,
     ) -> Result<Repository, MetaError> {
+        let settings = new.settings;
         let mut tx = self.writer.begin().await.map_err(backend)?;
         let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM accounts WHERE id = ?")
             .bind(account.as_str())
@@ -449,7 +481,7 @@ impl MetaStore for SqliteMetaStore {
         .fetch_one(&mut *tx)
         .await
         .map_err(exists_or_backend(format!("repository {account}/{name}")))?;
-        for (key, value) in tags {
+        for (key, value) in new.tags {
             sqlx::query("INSERT INTO repository_tags (repository_id, key, value) VALUES (?, ?, ?)")
                 .bind(id)
                 .bind(key)
@@ -457,6 +489,17 @@ impl MetaStore for SqliteMetaStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(backend)?;
+        }
+        if let Some(policy) = new.policy {
+            sqlx::query(
+                "INSERT INTO repository_policies (repository_id, policy, updated_at) VALUES (?, ?, ?)",
+            )
+            .bind(id)
+            .bind(policy)
+            .bind(now_millis())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
         }
         let row = sqlx::query(&format!("SELECT {REPOSITORY_COLUMNS} FROM repositories WHERE id = ?"))
             .bind(id)
@@ -875,6 +918,45 @@ impl MetaStore for SqliteMetaStore {
         rows.iter().map(repository_from_row).collect()
     }
 
+    async fn held_content(
+        &self,
+        repository_id: i64,
+        blobs: &[Digest],
+        manifests: &[Digest],
+    ) -> Result<HeldContent, MetaError> {
+        let mut held = HeldContent::default();
+        if !blobs.is_empty() {
+            let rows: Vec<(String, i64)> = sqlx::query_as(
+                "SELECT b.digest, b.size FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest
+                 WHERE rb.repository_id = ? AND rb.digest IN (SELECT value FROM json_each(?))",
+            )
+            .bind(repository_id)
+            .bind(digest_array(blobs))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(backend)?;
+            for (digest, size) in rows {
+                held.blobs.insert(parse(&digest, "digest")?, to_u64(size));
+            }
+        }
+        if !manifests.is_empty() {
+            let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+                "SELECT digest, size, image_size FROM manifests
+                 WHERE repository_id = ? AND digest IN (SELECT value FROM json_each(?))",
+            )
+            .bind(repository_id)
+            .bind(digest_array(manifests))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(backend)?;
+            for (digest, size, image_size) in rows {
+                let manifest = HeldManifest { size: to_u64(size), image_size: to_u64(image_size) };
+                held.manifests.insert(parse(&digest, "digest")?, manifest);
+            }
+        }
+        Ok(held)
+    }
+
     async fn repository_blob(
         &self,
         repository_id: i64,
@@ -994,11 +1076,14 @@ impl MetaStore for SqliteMetaStore {
         Ok(if inserted { BlobCommit::Stored(stored) } else { BlobCommit::AlreadyStored(stored) })
     }
 
-    async fn create_upload(&self, upload: &Upload) -> Result<(), MetaError> {
-        sqlx::query(
+    async fn create_upload(&self, upload: &Upload, max_open_in_account: u64) -> Result<(), MetaError> {
+        // One statement: the count and the insert see the same state under the one writer.
+        let inserted = sqlx::query(
             "INSERT INTO uploads (id, repository_id, length, key_id, wrapped_key, created_at, updated_at,
                                   last_part_size, short_part_size)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?
+             WHERE (SELECT COUNT(*) FROM uploads u JOIN repositories r ON r.id = u.repository_id
+                    WHERE r.account_id = (SELECT account_id FROM repositories WHERE id = ?)) < ?",
         )
         .bind(&upload.id)
         .bind(upload.repository_id)
@@ -1009,9 +1094,17 @@ impl MetaStore for SqliteMetaStore {
         .bind(upload.created_at)
         .bind(upload.parts.last.map(to_i64))
         .bind(upload.parts.short.map(to_i64))
+        .bind(upload.repository_id)
+        .bind(to_i64(max_open_in_account))
         .execute(&self.writer)
         .await
-        .map_err(backend)?;
+        .map_err(backend)?
+        .rows_affected();
+        if inserted == 0 {
+            return Err(MetaError::LimitExceeded(format!(
+                "the account already has {max_open_in_account} uploads open"
+            )));
+        }
         Ok(())
     }
 
@@ -1122,33 +1215,33 @@ impl MetaStore for SqliteMetaStore {
             }
         }
 
-        let (mut missing_blobs, mut missing_manifests) = (Vec::new(), Vec::new());
-        for blob in &manifest.blobs {
-            let held: Option<i64> =
-                sqlx::query_scalar("SELECT 1 FROM repository_blobs WHERE repository_id = ? AND digest = ?")
-                    .bind(repository_id)
-                    .bind(blob.to_string())
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(backend)?;
-            if held.is_none() {
-                missing_blobs.push(blob.clone());
-            }
+        // One set-based query per kind, so that a long manifest does not hold the one writer for
+        // a query per descriptor.
+        let blobs = digest_array(&manifest.blobs);
+        let manifests = digest_array(&manifest.manifests);
+        let mut missing = [Vec::<String>::new(), Vec::new()];
+        for (found, (digests, table)) in
+            missing.iter_mut().zip([(&blobs, "repository_blobs"), (&manifests, "manifests")])
+        {
+            *found = sqlx::query_scalar(&format!(
+                "SELECT DISTINCT j.value FROM json_each(?) j
+                 WHERE NOT EXISTS (SELECT 1 FROM {table} WHERE repository_id = ? AND digest = j.value)"
+            ))
+            .bind(digests)
+            .bind(repository_id)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(backend)?;
         }
-        for child in &manifest.manifests {
-            let held: Option<i64> =
-                sqlx::query_scalar("SELECT 1 FROM manifests WHERE repository_id = ? AND digest = ?")
-                    .bind(repository_id)
-                    .bind(child.to_string())
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(backend)?;
-            if held.is_none() {
-                missing_manifests.push(child.clone());
-            }
-        }
+        let [missing_blobs, missing_manifests] = missing;
         if !missing_blobs.is_empty() || !missing_manifests.is_empty() {
-            return Err(MetaError::MissingReferences { blobs: missing_blobs, manifests: missing_manifests });
+            let digests = |texts: Vec<String>| -> Result<Vec<Digest>, MetaError> {
+                texts.iter().map(|t| parse(t, "digest")).collect()
+            };
+            return Err(MetaError::MissingReferences {
+                blobs: digests(missing_blobs)?,
+                manifests: digests(missing_manifests)?,
+            });
         }
 
         // The manifest's own bytes are a blob the repository now holds.
@@ -1180,7 +1273,8 @@ impl MetaStore for SqliteMetaStore {
         .map_err(backend)?;
 
         sqlx::query(&format!(
-            "INSERT INTO manifests (repository_id, {MANIFEST_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            "INSERT INTO manifests (repository_id, sealed_annotations, {MANIFEST_COLUMNS})
+             VALUES (?, x'', ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (repository_id, digest) DO NOTHING"
         ))
         .bind(repository_id)
@@ -1189,24 +1283,21 @@ impl MetaStore for SqliteMetaStore {
         .bind(&record.artifact_type)
         .bind(to_i64(record.size))
         .bind(record.subject.as_ref().map(ToString::to_string))
-        .bind(&record.sealed_annotations)
         .bind(record.pushed_at)
         .bind(to_i64(record.image_size))
         .bind(record.last_pulled_at)
         .execute(&mut *tx)
         .await
         .map_err(backend)?;
-        for (child, is_manifest) in
-            manifest.blobs.iter().map(|d| (d, false)).chain(manifest.manifests.iter().map(|d| (d, true)))
-        {
+        for (children, is_manifest) in [(&blobs, false), (&manifests, true)] {
             sqlx::query(
                 "INSERT INTO manifest_references (repository_id, manifest_digest, child_digest, child_is_manifest)
-                 VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                 SELECT ?, ?, value, ? FROM json_each(?) WHERE true ON CONFLICT DO NOTHING",
             )
             .bind(repository_id)
             .bind(&digest)
-            .bind(child.to_string())
             .bind(is_manifest)
+            .bind(children)
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
@@ -1303,7 +1394,7 @@ impl MetaStore for SqliteMetaStore {
         .map_err(backend)?;
         rows.iter()
             .map(|row| {
-                let tags: Option<String> = row.get(9);
+                let tags: Option<String> = row.get(MANIFEST_COLUMN_COUNT);
                 Ok(ImageDetail {
                     record: manifest_from_row(row)?,
                     tags: tags.map(|t| t.split('\n').map(str::to_owned).collect()).unwrap_or_default(),

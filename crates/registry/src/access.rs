@@ -16,9 +16,47 @@ use crate::{Caller, Registry, RegistryError, RepoPath};
 const TOKEN_KEY_SECRET: &str = "login-token-signing-key";
 
 /// The policy texts a decision weighs besides the caller's own.
-struct StoredPolicies<'a> {
-    repository: Option<&'a str>,
-    registry: Option<&'a str>,
+#[derive(Clone, Copy)]
+pub(crate) struct StoredPolicies<'a> {
+    pub(crate) repository: Option<&'a str>,
+    pub(crate) registry: Option<&'a str>,
+}
+
+/// A SigV4 request whose envelope and key checked out, waiting for its body so that its
+/// signature can be checked.
+pub struct PendingSignature {
+    auth: sigv4::Authorization,
+    key: AccessKey,
+    secret: String,
+    signed_at: SystemTime,
+}
+
+impl std::fmt::Debug for PendingSignature {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingSignature")
+            .field("access_key_id", &self.key.access_key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The tags a request sets or removes: `aws:RequestTag/<key>` and `aws:TagKeys`.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct RequestTags<'a> {
+    pub(crate) set: &'a [(String, String)],
+    pub(crate) removed: &'a [String],
+}
+
+impl RequestTags<'_> {
+    fn add_to(&self, context: &mut berth_iam::ContextKeys) {
+        if self.set.is_empty() && self.removed.is_empty() {
+            return;
+        }
+        for (key, value) in self.set {
+            context.insert(format!("aws:requesttag/{}", key.to_ascii_lowercase()), vec![value.clone()]);
+        }
+        let keys = self.set.iter().map(|(k, _)| k.clone()).chain(self.removed.iter().cloned()).collect();
+        context.insert("aws:tagkeys".to_owned(), keys);
+    }
 }
 
 fn secret_context(access_key_id: &str) -> String {
@@ -42,6 +80,14 @@ pub(crate) async fn token_signer(
 pub struct BootstrapCredentials {
     pub access_key_id: String,
     pub secret_access_key: String,
+}
+
+/// One authorization question about a resource of `account`.
+pub(crate) struct Request<'a> {
+    pub(crate) action: Action,
+    pub(crate) account: &'a AccountId,
+    pub(crate) arn: &'a str,
+    pub(crate) tags: RequestTags<'a>,
 }
 
 impl std::fmt::Debug for BootstrapCredentials {
@@ -130,15 +176,24 @@ impl Registry {
         }
     }
 
-    /// Checks a SigV4-signed ECR API request and returns who signed it.
-    pub async fn authenticate_sigv4(&self, request: &SignedRequest<'_>) -> Result<Caller, RegistryError> {
-        let header = request
-            .headers
+    /// Checks what a SigV4-signed ECR API request shows before its body is read: an
+    /// `Authorization` header, a scope for this registry's service and region with the headers
+    /// the protocol must sign, a current clock, and an active key. Nothing of the body is
+    /// buffered for a request that fails here.
+    pub async fn begin_sigv4(&self, headers: &[(String, String)]) -> Result<PendingSignature, RegistryError> {
+        let header = headers
             .iter()
             .find(|(name, _)| name == "authorization")
             .map(|(_, value)| value.as_str())
             .ok_or(RegistryError::Signature(SigV4Error::Missing))?;
         let auth = sigv4::parse_authorization(header).map_err(RegistryError::Signature)?;
+        let expect = sigv4::Expectations {
+            service: "ecr",
+            region: &self.settings.region,
+            signed_headers: &["x-amz-target", "content-type"],
+        };
+        let signed_at = sigv4::check_envelope(&auth, headers, &expect, SystemTime::now())
+            .map_err(RegistryError::Signature)?;
         let key = self
             .meta
             .get_access_key(&auth.access_key_id)
@@ -148,9 +203,20 @@ impl Registry {
         let secret = self.kms.open(&key.sealed_secret, &secret_context(&key.access_key_id)).await?;
         let secret = String::from_utf8(secret)
             .map_err(|_| RegistryError::Internal("stored secret is not text".to_owned()))?;
-        sigv4::verify(&auth, request, &secret, "ecr", SystemTime::now()).map_err(RegistryError::Signature)?;
-        let principal = self.principal_of(&key).await?;
-        Ok(Caller::new(principal, Some(key.access_key_id)))
+        Ok(PendingSignature { auth, key, secret, signed_at })
+    }
+
+    /// Checks the signature of a request [`Self::begin_sigv4`] let through, now that its body
+    /// is in, and returns who signed it.
+    pub async fn finish_sigv4(
+        &self,
+        pending: PendingSignature,
+        request: &SignedRequest<'_>,
+    ) -> Result<Caller, RegistryError> {
+        sigv4::verify_signature(&pending.auth, request, &pending.secret, pending.signed_at)
+            .map_err(RegistryError::Signature)?;
+        let principal = self.principal_of(&pending.key).await?;
+        Ok(Caller::new(principal, Some(pending.key.access_key_id)))
     }
 
     /// Checks HTTP Basic credentials: user `AWS` and a registry token as the password.
@@ -189,17 +255,6 @@ impl Registry {
         Ok(Principal::User { account, name: format!("{}{name}", path.trim_start_matches('/')) })
     }
 
-    /// Asks the one evaluator whether `caller` may perform `action` on `repo`, under the
-    /// repository's policy and its account's registry policy.
-    pub(crate) async fn check(
-        &self,
-        caller: &Caller,
-        action: Action,
-        repo: &RepoPath,
-    ) -> Result<(), RegistryError> {
-        self.authorize_on(caller, action, repo).await.map(|_| ())
-    }
-
     /// Authorizes `action` on `repo` and returns the repository, if it exists, from the same
     /// read that fetched the policies.
     pub(crate) async fn authorize_on(
@@ -208,13 +263,26 @@ impl Registry {
         action: Action,
         repo: &RepoPath,
     ) -> Result<Option<Repository>, RegistryError> {
+        self.authorize_tagging(caller, action, repo, RequestTags::default()).await
+    }
+
+    /// [`Self::authorize_on`] for a request that sets or removes tags, which policies see as
+    /// `aws:RequestTag/<key>` and `aws:TagKeys`.
+    pub(crate) async fn authorize_tagging(
+        &self,
+        caller: &Caller,
+        action: Action,
+        repo: &RepoPath,
+        tags: RequestTags<'_>,
+    ) -> Result<Option<Repository>, RegistryError> {
         let facts = self.meta.access_facts(&repo.account, &repo.name).await?;
         let arn = repository_arn(&self.settings.region, &repo.account, &repo.name);
         let policies = StoredPolicies {
             repository: facts.repository_policy.as_deref(),
             registry: facts.registry_policy.as_deref(),
         };
-        self.decide(caller, action, &repo.account, &arn, policies, facts.repository.as_ref()).await?;
+        let request = Request { action, account: &repo.account, arn: &arn, tags };
+        self.decide(caller, &request, policies, facts.repository.as_ref()).await?;
         Ok(facts.repository)
     }
 
@@ -229,48 +297,19 @@ impl Registry {
     ) -> Result<(), RegistryError> {
         let registry_policy = self.meta.registry_policy(account).await?;
         let policies = StoredPolicies { repository: None, registry: registry_policy.as_deref() };
-        self.decide(caller, action, account, arn, policies, None).await
+        let request = Request { action, account, arn, tags: RequestTags::default() };
+        self.decide(caller, &request, policies, None).await
     }
 
+    /// Asks the evaluator and turns a refusal into the error the caller should see.
     async fn decide(
         &self,
         caller: &Caller,
-        action: Action,
-        account: &AccountId,
-        arn: &str,
+        request: &Request<'_>,
         stored: StoredPolicies<'_>,
         repository: Option<&Repository>,
     ) -> Result<(), RegistryError> {
-        // Stored policies were validated when set; one that no longer parses grants nothing.
-        let parse = |text: &str| match policy::parse(text, PolicyKind::Resource) {
-            Ok(p) => Some(p),
-            Err(e) => {
-                tracing::error!(resource = arn, error = %e, "a stored policy does not parse; ignoring it");
-                None
-            }
-        };
-        let resource = stored.repository.and_then(parse);
-        let registry = stored.registry.and_then(parse);
-        let mut context = caller.context.clone();
-        if let (Some(repository), true) = (repository, resource.is_some() || registry.is_some()) {
-            // Resource tags are read only when a policy could ask about them.
-            for (key, value) in self.meta.repository_tags(repository.id).await? {
-                for prefix in ["aws:resourcetag/", "ecr:resourcetag/"] {
-                    context.insert(format!("{prefix}{}", key.to_ascii_lowercase()), vec![value.clone()]);
-                }
-            }
-        }
-        let identity = self.identity_policies(&caller.principal).await?;
-        let request = AuthzRequest {
-            principal: &caller.principal,
-            action,
-            resource_account: account,
-            resource_arn: arn,
-            context: &context,
-        };
-        let policies =
-            Policies { identity: &identity, resource: resource.as_ref(), registry: registry.as_ref() };
-        match authorize(&request, &policies) {
+        match self.evaluate(caller, request, stored, repository).await? {
             Decision::Allow => Ok(()),
             // Without credentials the right answer is a challenge, not a refusal.
             Decision::Deny(_) if caller.principal == Principal::Anonymous => {
@@ -278,6 +317,54 @@ impl Registry {
             }
             Decision::Deny(message) => Err(RegistryError::Denied(message)),
         }
+    }
+
+    /// The one evaluator's decision on `request` by `caller`, under the caller's identity
+    /// policies and the given resource-side policies, with every condition key the request
+    /// carries (see `berth_iam::condition_keys`).
+    pub(crate) async fn evaluate(
+        &self,
+        caller: &Caller,
+        request: &Request<'_>,
+        stored: StoredPolicies<'_>,
+        repository: Option<&Repository>,
+    ) -> Result<Decision, RegistryError> {
+        // Stored policies were validated when set; one that no longer parses grants nothing.
+        let parse = |text: &str| match policy::parse(text, PolicyKind::Resource) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                tracing::error!(resource = request.arn, error = %e, "a stored policy does not parse; ignoring it");
+                None
+            }
+        };
+        let resource = stored.repository.and_then(parse);
+        let registry = stored.registry.and_then(parse);
+        let identity = self.identity_policies(&caller.principal).await?;
+        let mut context = caller.context.clone();
+        context.insert("aws:requestedregion".to_owned(), vec![self.settings.region.clone()]);
+        request.tags.add_to(&mut context);
+        let asks_about_tags =
+            |p: &policy::Policy| p.asks_about("aws:resourcetag/") || p.asks_about("ecr:resourcetag/");
+        if let Some(repository) = repository
+            && identity.iter().chain(&resource).chain(&registry).any(asks_about_tags)
+        {
+            // Resource tags are read only when some policy asks about them.
+            for (key, value) in self.meta.repository_tags(repository.id).await? {
+                for prefix in ["aws:resourcetag/", "ecr:resourcetag/"] {
+                    context.insert(format!("{prefix}{}", key.to_ascii_lowercase()), vec![value.clone()]);
+                }
+            }
+        }
+        let question = AuthzRequest {
+            principal: &caller.principal,
+            action: request.action,
+            resource_account: request.account,
+            resource_arn: request.arn,
+            context: &context,
+        };
+        let policies =
+            Policies { identity: &identity, resource: resource.as_ref(), registry: registry.as_ref() };
+        Ok(authorize(&question, &policies))
     }
 
     /// The identity policies attached to a user (none for roots and anonymous callers).
@@ -304,10 +391,7 @@ impl Registry {
         action: Action,
         repo: &RepoPath,
     ) -> Result<Repository, RegistryError> {
-        self.authorize_on(caller, action, repo).await?.ok_or_else(|| RegistryError::NameUnknown {
-            account: repo.account.to_string(),
-            name: repo.name.to_string(),
-        })
+        self.authorize_on(caller, action, repo).await?.ok_or_else(|| RegistryError::name_unknown(repo))
     }
 
     /// Whether a caller holds any credentials at all (for the `/v2/` version check).

@@ -1,7 +1,7 @@
 //! Operator administration of accounts and access keys, for `berth admin`. Whoever can open
 //! the data directory is the operator, so these take no caller.
 
-use berth_core::AccountId;
+use berth_core::{AccountId, RepositoryName};
 use berth_meta::{AccessKey, Account, MetaError, now_millis};
 
 use crate::{Registry, RegistryError};
@@ -159,7 +159,7 @@ impl Registry {
                 "a policy name must be 1 to 128 characters".to_owned(),
             ));
         }
-        berth_iam::policy::parse(text, berth_iam::policy::PolicyKind::Identity)
+        berth_iam::policy::validate(text, berth_iam::policy::PolicyKind::Identity)
             .map_err(|e| RegistryError::InvalidParameter(format!("invalid identity policy: {e}")))?;
         self.meta.put_user_policy(account, user, policy_name, text).await.map_err(|e| match e {
             MetaError::NotFound(m) => RegistryError::InvalidParameter(format!("{m} does not exist")),
@@ -186,5 +186,38 @@ impl Registry {
         } else {
             Err(RegistryError::InvalidParameter(format!("user {user} has no policy {policy_name}")))
         }
+    }
+
+    /// The repository policy of `repository`, or the registry policy of the account when it is
+    /// `None`, whatever it says about who may read it; with `delete`, also deletes it (the
+    /// operator's last resort against a policy that locks everyone out). `None` when there is
+    /// no policy.
+    pub async fn admin_resource_policy(
+        &self,
+        account: &AccountId,
+        repository: Option<&RepositoryName>,
+        delete: bool,
+    ) -> Result<Option<String>, RegistryError> {
+        Ok(match (repository, delete) {
+            (Some(name), false) => {
+                self.admin_repository(account, name).await?;
+                self.meta.repository_policy(account, name).await?
+            }
+            (Some(name), true) => {
+                let found = self.admin_repository(account, name).await?;
+                self.meta.set_repository_policy(found.id, None).await?
+            }
+            (None, false) => self.meta.registry_policy(account).await?,
+            (None, true) => self.meta.set_registry_policy(account, None).await?,
+        })
+    }
+
+    async fn admin_repository(
+        &self,
+        account: &AccountId,
+        name: &RepositoryName,
+    ) -> Result<berth_meta::Repository, RegistryError> {
+        let repo = crate::RepoPath { account: account.clone(), name: name.clone() };
+        self.meta.get_repository(account, name).await?.ok_or_else(|| RegistryError::name_unknown(&repo))
     }
 }

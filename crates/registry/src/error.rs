@@ -100,8 +100,22 @@ pub enum RegistryError {
     /// `ValidationException`): which input, and the rule it broke.
     #[error("{member} {rule}")]
     Validation { member: String, rule: String },
+    /// The account already holds as many open uploads as it may (ECR's `LimitExceededException`;
+    /// OCI's 429 `TOOMANYREQUESTS`).
+    #[error("{0}")]
+    TooManyUploads(String),
+    /// The registry is busy with other requests' bodies; the client should retry shortly.
+    #[error("{0}")]
+    Throttled(String),
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+impl RegistryError {
+    /// A repository that does not exist (or that the caller may not learn of).
+    pub(crate) fn name_unknown(repo: &crate::RepoPath) -> Self {
+        Self::NameUnknown { account: repo.account.to_string(), name: repo.name.to_string() }
+    }
 }
 
 /// Why an UploadLayerPart was refused, and where its upload stands.

@@ -6,6 +6,7 @@ use berth_core::{Digest, Reference, Tag};
 use berth_iam::Action;
 use berth_meta::{ImageDetail, ManifestRecord, Page, Repository, TagFilter};
 
+use crate::manifests::ManifestPush;
 use crate::{Caller, ManifestContent, Registry, RegistryError, RepoPath};
 
 const DESCRIBE_IMAGES_PAGE: &str = "describe-images";
@@ -292,7 +293,8 @@ impl Registry {
         tag: Option<&Tag>,
         digest: Option<&Digest>,
     ) -> Result<ImageRef, RegistryError> {
-        self.check(caller, Action::PutImage, repo).await?;
+        // Unlike an OCI push, PutImage does not create the repository.
+        let repository = self.authorized_repository(caller, Action::PutImage, repo).await?;
         if let Some(expected) = digest {
             let actual = berth_blob::Hasher::digest_of(expected.algorithm(), &manifest);
             if &actual != expected {
@@ -305,10 +307,6 @@ impl Registry {
             digest.map_or(berth_core::DigestAlgorithm::Sha256, Digest::algorithm),
             &manifest,
         );
-        // Unlike an OCI push, PutImage does not create the repository.
-        let repository = self.meta.get_repository(&repo.account, &repo.name).await?.ok_or_else(|| {
-            RegistryError::NameUnknown { account: repo.account.to_string(), name: repo.name.to_string() }
-        })?;
         {
             let unchanged = match tag {
                 Some(t) => self.meta.resolve_tag(repository.id, t).await?.is_some_and(|m| m.digest == actual),
@@ -328,7 +326,8 @@ impl Registry {
             Some(t) => Reference::Tag(t.clone()),
             None => Reference::Digest(actual.clone()),
         };
-        let outcome = self.put_manifest(caller, repo, &reference, media_type, manifest).await?;
+        let push = ManifestPush::into_existing(repo, repository);
+        let outcome = self.put_manifest(push, &reference, media_type, manifest).await?;
         Ok(ImageRef { digest: outcome.digest, tag: tag.map(ToString::to_string) })
     }
 }

@@ -28,7 +28,7 @@ use berth_iam::token::TokenSigner;
 use berth_kms::KeyProvider;
 use berth_meta::MetaStore;
 
-pub use access::BootstrapCredentials;
+pub use access::{BootstrapCredentials, PendingSignature};
 pub use admin::NewAccessKey;
 pub use berth_blob::ByteStream;
 pub use berth_meta::{CreationTemplate, Repository};
@@ -37,7 +37,7 @@ pub use error::{PartRefusal, RegistryError};
 pub use images::{FoundImage, ImageFailure, ImageIdInput, ImageRef};
 pub use layers::{DOWNLOAD_URL_LIFETIME, LayerCheck};
 pub use limits::MAX_RESOURCE_TAGS;
-pub use manifests::{ManifestContent, PutManifestOutcome, Referrer};
+pub use manifests::{ManifestContent, ManifestPush, PutManifestOutcome, Referrer};
 pub use repositories::RepositoryPage;
 pub use uploads::{BlobContent, UploadStatus};
 
@@ -51,12 +51,22 @@ pub struct Settings {
     /// A wildcard domain for host-style addresses (`<account>.<domain>/<name>`, as ECR's);
     /// `None` for path style (`<host>/<account>/<name>`).
     pub host_domain: Option<String>,
+    /// Most layers, configs and child manifests one manifest may name.
+    pub max_manifest_references: usize,
+    /// Most uploads an account may have open at once.
+    pub max_open_uploads_per_account: u64,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        // ECR's maximum layer size: 52,000 MiB.
-        Self { region: "us-east-1".to_owned(), max_blob_bytes: 52_000 * 1024 * 1024, host_domain: None }
+        Self {
+            region: "us-east-1".to_owned(),
+            // ECR's maximum layer size: 52,000 MiB.
+            max_blob_bytes: 52_000 * 1024 * 1024,
+            host_domain: None,
+            max_manifest_references: limits::DEFAULT_MAX_MANIFEST_REFERENCES,
+            max_open_uploads_per_account: limits::DEFAULT_MAX_OPEN_UPLOADS_PER_ACCOUNT,
+        }
     }
 }
 
@@ -113,8 +123,19 @@ pub struct Caller {
     /// The access key the caller's token was issued to, if any.
     pub access_key_id: Option<String>,
     /// What the request says about itself for policy conditions (`aws:SourceIp`,
-    /// `aws:SecureTransport`), lower-cased keys.
+    /// `aws:SecureTransport`, `aws:UserAgent`, `aws:Referer`), lower-cased keys.
     pub context: berth_iam::ContextKeys,
+}
+
+/// Where a request came from and how, for the condition keys a transport sets.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestOrigin {
+    /// The client's address (after any trusted proxy's `X-Forwarded-For`).
+    pub source_ip: Option<std::net::IpAddr>,
+    /// Whether the request arrived over TLS.
+    pub secure_transport: bool,
+    pub user_agent: Option<String>,
+    pub referer: Option<String>,
 }
 
 impl Caller {
@@ -126,12 +147,21 @@ impl Caller {
         Self { principal, access_key_id, context: berth_iam::ContextKeys::new() }
     }
 
-    /// Adds the request's transport facts to the caller, for policy conditions.
-    pub fn with_request(mut self, source_ip: Option<std::net::IpAddr>, secure_transport: bool) -> Self {
-        if let Some(ip) = source_ip {
-            self.context.insert("aws:sourceip".to_owned(), vec![ip.to_string()]);
+    /// Adds what the transport knows of the request to the caller, for policy conditions.
+    pub fn with_origin(mut self, origin: &RequestOrigin) -> Self {
+        let mut set = |key: &str, value: String| {
+            self.context.insert(key.to_owned(), vec![value]);
+        };
+        if let Some(ip) = origin.source_ip {
+            set("aws:sourceip", ip.to_string());
         }
-        self.context.insert("aws:securetransport".to_owned(), vec![secure_transport.to_string()]);
+        set("aws:securetransport", origin.secure_transport.to_string());
+        if let Some(agent) = &origin.user_agent {
+            set("aws:useragent", agent.clone());
+        }
+        if let Some(referer) = &origin.referer {
+            set("aws:referer", referer.clone());
+        }
         self
     }
 }

@@ -17,3 +17,12 @@ pub const MAX_LAYER_PART_BYTES: u64 = 10 * 1024 * 1024;
 
 /// Most repository creation templates per registry.
 pub const MAX_CREATION_TEMPLATES: usize = 50;
+
+/// Most layers, configs and child manifests one manifest may name, unless configured otherwise:
+/// far above what images use (Docker images stop near 127 layers), low enough that checking a
+/// manifest's references stays cheap.
+pub const DEFAULT_MAX_MANIFEST_REFERENCES: usize = 1_000;
+
+/// Most uploads an account may have open at once, unless configured otherwise (abandoned
+/// uploads count until they expire).
+pub const DEFAULT_MAX_OPEN_UPLOADS_PER_ACCOUNT: u64 = 1_000;

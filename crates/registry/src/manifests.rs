@@ -3,12 +3,15 @@
 use std::collections::BTreeMap;
 
 use berth_blob::{ByteStream, Hasher};
-use berth_core::{Digest, DigestAlgorithm, Manifest, Reference, Tag};
+use berth_core::{Descriptor, Digest, DigestAlgorithm, InvalidInput, Manifest, Reference, Tag};
 use berth_iam::Action;
-use berth_meta::{BlobRecord, ManifestRecord, MetaError, NewManifest, Page, Repository, Upload, now_millis};
+use berth_meta::{
+    BlobRecord, HeldContent, ManifestRecord, MetaError, NewManifest, Page, Repository, Upload, now_millis,
+};
 use futures_util::StreamExt;
 
 use crate::limits::MAX_TAGS_PER_IMAGE;
+use crate::uploads::CreateOnPush;
 use crate::{Caller, Registry, RegistryError, RepoPath};
 
 /// A manifest's bytes and what is known of them.
@@ -30,8 +33,123 @@ pub struct Referrer {
     pub annotations: BTreeMap<String, String>,
 }
 
-/// Context under which manifest annotations are sealed.
-const ANNOTATIONS_CONTEXT: &str = "manifest-annotations";
+/// A push's permission to store a manifest, given before its body is read.
+#[derive(Debug)]
+pub struct ManifestPush {
+    repo: RepoPath,
+    target: PushTarget,
+}
+
+#[derive(Debug)]
+enum PushTarget {
+    Existing(Repository),
+    /// The push may create the repository, once its manifest has been found valid.
+    Create(Box<CreateOnPush>),
+}
+
+impl ManifestPush {
+    /// A push into a repository an authorization has just returned.
+    pub(crate) fn into_existing(repo: &RepoPath, repository: Repository) -> Self {
+        Self { repo: repo.clone(), target: PushTarget::Existing(repository) }
+    }
+}
+
+/// Manifests up to this size are parsed where they arrive; larger ones on a blocking thread.
+const INLINE_PARSE_BYTES: usize = 64 * 1024;
+
+/// Large manifests parsed at once: as many as there are cores to spare for it (two).
+static LARGE_PARSES: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
+/// The manifest and its digest, if it parses, names no more than `max_references` pieces of
+/// content, and has the digest a digest reference says.
+fn parse_and_digest(
+    bytes: &[u8],
+    content_type: Option<&str>,
+    reference: &Reference,
+    max_references: usize,
+) -> Result<(Manifest, Digest), RegistryError> {
+    let manifest = Manifest::parse(bytes, content_type).map_err(RegistryError::ManifestInvalid)?;
+    let references =
+        manifest.layers.len() + manifest.manifests.len() + usize::from(manifest.config.is_some());
+    if references > max_references {
+        return Err(RegistryError::ManifestInvalid(InvalidInput::new(
+            "manifest",
+            format!(
+                "it names {references} layers, configs and manifests; this registry accepts at most \
+                 {max_references} (limits.max_manifest_references)"
+            ),
+        )));
+    }
+    let digest = match reference {
+        Reference::Digest(expected) => {
+            let actual = Hasher::digest_of(expected.algorithm(), bytes);
+            if &actual != expected {
+                return Err(RegistryError::DigestInvalid(format!(
+                    "the manifest has digest {actual}, not {expected}"
+                )));
+            }
+            actual
+        }
+        Reference::Tag(_) => Hasher::digest_of(DigestAlgorithm::Sha256, bytes),
+    };
+    Ok((manifest, digest))
+}
+
+/// ECR's image size (config plus layers of an image; the largest child of an index), after
+/// checking that every descriptor the repository must hold is held at the size it declares, so
+/// that no declared size can make the sum wrap or lie.
+fn checked_image_size(manifest: &Manifest, held: &HeldContent) -> Result<u64, RegistryError> {
+    let wrong_size = |d: &Descriptor, actual: u64| {
+        RegistryError::ManifestInvalid(InvalidInput::new(
+            "manifest",
+            format!(
+                "the descriptor of {} says {} bytes, but the repository holds it at {actual} bytes",
+                d.digest, d.size
+            ),
+        ))
+    };
+    let mut missing_blobs = Vec::new();
+    for d in manifest.required_blobs() {
+        match held.blobs.get(&d.digest) {
+            Some(&actual) if actual != d.size => return Err(wrong_size(d, actual)),
+            Some(_) => {}
+            None => missing_blobs.push(d.digest.clone()),
+        }
+    }
+    let mut missing_manifests = Vec::new();
+    let mut largest_child = 0;
+    for d in &manifest.manifests {
+        match held.manifests.get(&d.digest) {
+            Some(child) if child.size != d.size => return Err(wrong_size(d, child.size)),
+            Some(child) => largest_child = largest_child.max(child.image_size),
+            None => missing_manifests.push(d.digest.clone()),
+        }
+    }
+    if !missing_blobs.is_empty() || !missing_manifests.is_empty() {
+        for missing in [&mut missing_blobs, &mut missing_manifests] {
+            missing.sort_unstable();
+            missing.dedup();
+        }
+        return Err(RegistryError::ManifestBlobUnknown {
+            blobs: missing_blobs,
+            manifests: missing_manifests,
+        });
+    }
+    if manifest.kind == berth_core::ManifestKind::Index {
+        return Ok(largest_child);
+    }
+    manifest
+        .config
+        .iter()
+        .chain(&manifest.layers)
+        .try_fold(0u64, |sum, d| sum.checked_add(d.size))
+        .ok_or_else(|| {
+            RegistryError::ManifestInvalid(InvalidInput::new(
+                "manifest",
+                "its layer sizes add up past 2^64 bytes",
+            ))
+        })
+}
 
 /// Whether an `Accept` list admits `media_type`. No list, or a wildcard, admits everything.
 fn accepts(accept: &[String], media_type: &str) -> bool {
@@ -125,34 +243,44 @@ impl Registry {
         Ok(bytes.into())
     }
 
-    /// Stores a manifest under a tag or its digest, after checking that it parses, that its
-    /// digest matches a digest reference, and that the repository holds everything it names.
-    pub async fn put_manifest(
+    /// Authorizes a manifest push (`ecr:PutImage`, and `ecr:CreateRepository` when the push
+    /// would create the repository) before its body is read.
+    pub async fn authorize_manifest_push(
         &self,
         caller: &Caller,
         repo: &RepoPath,
+    ) -> Result<ManifestPush, RegistryError> {
+        let target = match self.authorize_on(caller, Action::PutImage, repo).await? {
+            Some(repository) => PushTarget::Existing(repository),
+            None => PushTarget::Create(Box::new(self.authorize_create_on_push(caller, repo).await?)),
+        };
+        Ok(ManifestPush { repo: repo.clone(), target })
+    }
+
+    /// Stores a manifest under a tag or its digest, after checking that it parses, that its
+    /// digest matches a digest reference, and that the repository holds everything it names,
+    /// at the sizes it says.
+    pub async fn put_manifest(
+        &self,
+        push: ManifestPush,
         reference: &Reference,
         content_type: Option<&str>,
         bytes: bytes::Bytes,
     ) -> Result<PutManifestOutcome, RegistryError> {
-        let existing = self.authorize_on(caller, Action::PutImage, repo).await?;
-        let manifest = Manifest::parse(&bytes, content_type).map_err(RegistryError::ManifestInvalid)?;
-        let (digest, tag) = match reference {
-            Reference::Digest(expected) => {
-                let actual = Hasher::digest_of(expected.algorithm(), &bytes);
-                if &actual != expected {
-                    return Err(RegistryError::DigestInvalid(format!(
-                        "the manifest has digest {actual}, not {expected}"
-                    )));
-                }
-                (actual, None)
-            }
-            Reference::Tag(tag) => (Hasher::digest_of(DigestAlgorithm::Sha256, &bytes), Some(tag)),
+        let (manifest, digest) = self.parse_pushed(&bytes, content_type, reference).await?;
+        let tag = match reference {
+            Reference::Tag(tag) => Some(tag),
+            Reference::Digest(_) => None,
         };
-        let repository = match existing {
-            Some(repository) => repository,
-            None => self.ensure_repository(repo).await?,
+        let repo = &push.repo;
+        let repository = match push.target {
+            PushTarget::Existing(repository) => repository,
+            PushTarget::Create(creation) => self.create_on_push(repo, *creation).await?,
         };
+        let blobs: Vec<Digest> = manifest.required_blobs().map(|d| d.digest.clone()).collect();
+        let children: Vec<Digest> = manifest.manifests.iter().map(|d| d.digest.clone()).collect();
+        let held = self.meta.held_content(repository.id, &blobs, &children).await?;
+        let image_size = checked_image_size(&manifest, &held)?;
         let (content, fresh) = self.store_manifest_bytes(&repository, &digest, bytes.clone()).await?;
         let record = ManifestRecord {
             digest: digest.clone(),
@@ -160,17 +288,11 @@ impl Registry {
             artifact_type: manifest.artifact_type.clone(),
             size: bytes.len() as u64,
             subject: manifest.subject.as_ref().map(|s| s.digest.clone()),
-            sealed_annotations: self.seal_annotations(&manifest.annotations).await?,
             pushed_at: now_millis(),
-            image_size: self.image_size(&repository, &manifest).await?,
+            image_size,
             last_pulled_at: None,
         };
-        let new = NewManifest {
-            record,
-            content: content.clone(),
-            blobs: manifest.required_blobs().map(|d| d.digest.clone()).collect(),
-            manifests: manifest.manifests.iter().map(|d| d.digest.clone()).collect(),
-        };
+        let new = NewManifest { record, content: content.clone(), blobs, manifests: children };
         let tag_may_move = tag.is_none_or(|t| repository.settings.tag_may_move(t.as_str()));
         let stored = self.meta.put_manifest(repository.id, &new, tag, tag_may_move, MAX_TAGS_PER_IMAGE).await;
         if fresh && !matches!(stored, Ok(true)) {
@@ -193,19 +315,28 @@ impl Registry {
         Ok(PutManifestOutcome { digest, subject: new.record.subject })
     }
 
-    /// ECR's image size: config plus layers of an image; the largest child of an index.
-    async fn image_size(&self, repository: &Repository, manifest: &Manifest) -> Result<u64, RegistryError> {
-        if manifest.kind == berth_core::ManifestKind::Image {
-            return Ok(manifest.config.iter().chain(&manifest.layers).map(|d| d.size).sum());
+    /// Parses a pushed manifest, holds it to the reference limit and computes its digest
+    /// (checked against a digest reference). A large manifest is parsed on a blocking thread, a
+    /// few at a time, so that one tenant's largest pushes cannot occupy the threads every other
+    /// request is served on.
+    async fn parse_pushed(
+        &self,
+        bytes: &bytes::Bytes,
+        content_type: Option<&str>,
+        reference: &Reference,
+    ) -> Result<(Manifest, Digest), RegistryError> {
+        let max_references = self.settings.max_manifest_references;
+        if bytes.len() <= INLINE_PARSE_BYTES {
+            return parse_and_digest(bytes, content_type, reference, max_references);
         }
-        let mut largest = 0;
-        for child in &manifest.manifests {
-            // A missing child is refused by the transaction that records the index.
-            if let Some(record) = self.meta.get_manifest(repository.id, &child.digest).await? {
-                largest = largest.max(record.image_size);
-            }
-        }
-        Ok(largest)
+        let _slot = LARGE_PARSES.acquire().await.map_err(|e| RegistryError::Internal(e.to_string()))?;
+        let (bytes, content_type, reference) =
+            (bytes.clone(), content_type.map(str::to_owned), reference.clone());
+        tokio::task::spawn_blocking(move || {
+            parse_and_digest(&bytes, content_type.as_deref(), &reference, max_references)
+        })
+        .await
+        .map_err(|e| RegistryError::Internal(format!("manifest parsing stopped: {e}")))?
     }
 
     /// Writes a manifest's bytes as an encrypted blob unless the registry holds them already;
@@ -283,29 +414,15 @@ impl Registry {
             if artifact_type.is_some_and(|t| record.artifact_type.as_deref() != Some(t)) {
                 continue;
             }
-            let annotations = self.open_annotations(&record.sealed_annotations).await?;
+            // Annotations are read from the referrer itself (usually a small, cached manifest).
+            let bytes = self.manifest_bytes(&record).await?;
+            let annotations =
+                Manifest::parse(&bytes, Some(&record.media_type)).map(|m| m.annotations).map_err(|e| {
+                    RegistryError::Internal(format!("stored manifest {} does not parse: {e}", record.digest))
+                })?;
             out.push(Referrer { record, annotations });
         }
         Ok(out)
-    }
-
-    async fn seal_annotations(
-        &self,
-        annotations: &BTreeMap<String, String>,
-    ) -> Result<Vec<u8>, RegistryError> {
-        if annotations.is_empty() {
-            return Ok(Vec::new());
-        }
-        let json = serde_json::to_vec(annotations).map_err(|e| RegistryError::Internal(e.to_string()))?;
-        Ok(self.kms.seal(&json, ANNOTATIONS_CONTEXT).await?)
-    }
-
-    async fn open_annotations(&self, sealed: &[u8]) -> Result<BTreeMap<String, String>, RegistryError> {
-        if sealed.is_empty() {
-            return Ok(BTreeMap::new());
-        }
-        let json = self.kms.open(sealed, ANNOTATIONS_CONTEXT).await?;
-        serde_json::from_slice(&json).map_err(|e| RegistryError::Internal(format!("stored annotations: {e}")))
     }
 
     /// Repositories the caller may describe, as `<account>/<name>`, in lexical order.

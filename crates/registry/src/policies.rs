@@ -3,37 +3,23 @@
 
 use berth_core::AccountId;
 use berth_iam::policy::{self, PolicyKind};
-use berth_iam::{Action, AuthzRequest, ContextKeys, Decision, Policies, Principal, authorize};
+use berth_iam::{Action, Decision};
 
+use crate::access::{Request, RequestTags, StoredPolicies};
 use crate::{Caller, Registry, RegistryError, RepoPath};
 
 /// ECR's answer to a policy that does not validate, with what was wrong.
-fn invalid_policy(kind: &str, error: &policy::PolicyError) -> RegistryError {
+pub(crate) fn invalid_policy(kind: &str, error: &policy::PolicyError) -> RegistryError {
     RegistryError::InvalidParameter(format!(
         "Invalid parameter at 'PolicyText' failed to satisfy constraint: 'Invalid {kind} policy provided': {error}"
     ))
 }
 
 impl Registry {
-    /// Whether `policy` would still let the owner's root run `action` on the repository.
-    fn owner_keeps(&self, repo: &RepoPath, policy: &policy::Policy, action: Action) -> bool {
-        let owner = Principal::Root { account: repo.account.clone() };
-        let arn = berth_core::repository_arn(&self.settings.region, &repo.account, &repo.name);
-        let context = ContextKeys::new();
-        let request = AuthzRequest {
-            principal: &owner,
-            action,
-            resource_account: &repo.account,
-            resource_arn: &arn,
-            context: &context,
-        };
-        authorize(&request, &Policies { identity: &[], resource: Some(policy), registry: None })
-            == Decision::Allow
-    }
-
-    /// SetRepositoryPolicy. A policy that would stop the owner's root from setting another is
-    /// refused unless `force`; one that would also stop it from deleting the policy is refused
-    /// always, since nothing could then undo it.
+    /// SetRepositoryPolicy. A policy that would stop the caller itself from setting another is
+    /// refused unless `force`, as ECR does; the decision is the evaluator's, with the caller's
+    /// own request context. An account's root can always change or delete its policies, so no
+    /// policy can lock the owner out for good.
     pub async fn set_repository_policy(
         &self,
         caller: &Caller,
@@ -42,23 +28,24 @@ impl Registry {
         force: bool,
     ) -> Result<(), RegistryError> {
         let repository = self.authorized_repository(caller, Action::SetRepositoryPolicy, repo).await?;
-        let parsed =
-            policy::parse(text, PolicyKind::Resource).map_err(|e| invalid_policy("repository", &e))?;
-        let can_set = self.owner_keeps(repo, &parsed, Action::SetRepositoryPolicy);
-        let can_delete = self.owner_keeps(repo, &parsed, Action::DeleteRepositoryPolicy);
-        if !can_set && !can_delete {
-            return Err(RegistryError::InvalidParameter(
-                "Invalid parameter at 'PolicyText' failed to satisfy constraint: 'the policy would lock the \\
-                 repository owner out of changing or deleting it'"
-                    .to_owned(),
-            ));
-        }
-        if !can_set && !force {
-            return Err(RegistryError::InvalidParameter(
-                "Invalid parameter at 'PolicyText' failed to satisfy constraint: 'the policy would prevent setting \\
-                 another policy; pass force to set it anyway'"
-                    .to_owned(),
-            ));
+        policy::validate(text, PolicyKind::Resource).map_err(|e| invalid_policy("repository", &e))?;
+        if !force {
+            let arn = berth_core::repository_arn(&self.settings.region, &repo.account, &repo.name);
+            let registry_policy = self.meta.registry_policy(&repo.account).await?;
+            let request = Request {
+                action: Action::SetRepositoryPolicy,
+                account: &repo.account,
+                arn: &arn,
+                tags: RequestTags::default(),
+            };
+            let with_new = StoredPolicies { repository: Some(text), registry: registry_policy.as_deref() };
+            if self.evaluate(caller, &request, with_new, Some(&repository)).await? != Decision::Allow {
+                return Err(RegistryError::InvalidParameter(
+                    "Invalid parameter at 'PolicyText' failed to satisfy constraint: 'the policy would prevent you \
+                     from setting another policy; pass force to set it anyway'"
+                        .to_owned(),
+                ));
+            }
         }
         self.meta.set_repository_policy(repository.id, Some(text)).await?;
         Ok(())
@@ -89,7 +76,7 @@ impl Registry {
         text: &str,
     ) -> Result<(), RegistryError> {
         self.check_resource(caller, Action::PutRegistryPolicy, account, "*").await?;
-        policy::parse(text, PolicyKind::Resource).map_err(|e| invalid_policy("registry", &e))?;
+        policy::validate(text, PolicyKind::Resource).map_err(|e| invalid_policy("registry", &e))?;
         self.meta.set_registry_policy(account, Some(text)).await?;
         Ok(())
     }

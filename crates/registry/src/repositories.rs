@@ -4,8 +4,9 @@
 use berth_core::{AccountId, EncryptionType, RepositoryName, RepositorySettings, is_exclusion_filter};
 use berth_iam::Action;
 use berth_iam::token::IssuedToken;
-use berth_meta::{MetaError, Page, Repository};
+use berth_meta::{MetaError, NewRepository, Page, Repository};
 
+use crate::access::RequestTags;
 use crate::limits::MAX_RESOURCE_TAGS;
 use crate::{Caller, Registry, RegistryError, RepoPath};
 
@@ -92,17 +93,22 @@ impl Registry {
         settings: &RepositorySettings,
         tags: &[(String, String)],
     ) -> Result<Repository, RegistryError> {
-        self.check(caller, Action::CreateRepository, repo).await?;
+        self.authorize_tagging(
+            caller,
+            Action::CreateRepository,
+            repo,
+            RequestTags { set: tags, removed: &[] },
+        )
+        .await?;
         check_settings(settings)?;
         check_encryption(settings)?;
-        self.meta.create_repository(&repo.account, &repo.name, settings, tags).await.map_err(|e| match e {
+        let new = NewRepository { settings, tags, policy: None };
+        self.meta.create_repository(&repo.account, &repo.name, &new).await.map_err(|e| match e {
             MetaError::AlreadyExists(_) => RegistryError::RepositoryAlreadyExists {
                 account: repo.account.to_string(),
                 name: repo.name.to_string(),
             },
-            MetaError::NotFound(_) => {
-                RegistryError::NameUnknown { account: repo.account.to_string(), name: repo.name.to_string() }
-            }
+            MetaError::NotFound(_) => RegistryError::name_unknown(repo),
             other => other.into(),
         })
     }
@@ -246,7 +252,10 @@ impl Registry {
         repo: &RepoPath,
         tags: &[(String, String)],
     ) -> Result<(), RegistryError> {
-        let repository = self.authorized_repository(caller, Action::TagResource, repo).await?;
+        let repository = self
+            .authorize_tagging(caller, Action::TagResource, repo, RequestTags { set: tags, removed: &[] })
+            .await?
+            .ok_or_else(|| RegistryError::name_unknown(repo))?;
         self.meta.tag_repository(repository.id, tags, MAX_RESOURCE_TAGS).await.map_err(|e| match e {
             MetaError::LimitExceeded(m) => RegistryError::TooManyTags(m),
             other => other.into(),
@@ -259,7 +268,10 @@ impl Registry {
         repo: &RepoPath,
         keys: &[String],
     ) -> Result<(), RegistryError> {
-        let repository = self.authorized_repository(caller, Action::UntagResource, repo).await?;
+        let repository = self
+            .authorize_tagging(caller, Action::UntagResource, repo, RequestTags { set: &[], removed: keys })
+            .await?
+            .ok_or_else(|| RegistryError::name_unknown(repo))?;
         Ok(self.meta.untag_repository(repository.id, keys).await?)
     }
 }

@@ -3,6 +3,7 @@
 
 use berth_core::AccountId;
 use berth_iam::Action;
+use berth_iam::policy::{self, PolicyKind};
 use berth_meta::{CreationTemplate, MetaError, now_millis};
 
 use crate::limits::MAX_CREATION_TEMPLATES;
@@ -66,6 +67,12 @@ fn check_template(template: &CreationTemplate) -> Result<(), RegistryError> {
         if text.as_ref().is_some_and(|t| t.chars().count() > max) {
             return Err(validation(name, &format!("must have length less than or equal to {max}")));
         }
+    }
+    // The policy every repository the template creates will carry: held to SetRepositoryPolicy's rules.
+    if let Some(text) = &template.repository_policy {
+        policy::validate(text, PolicyKind::Resource).map_err(|e| {
+            validation("repositoryPolicy", &format!("must be a valid repository policy: {e}"))
+        })?;
     }
     Ok(())
 }

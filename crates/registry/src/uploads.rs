@@ -11,13 +11,25 @@ use std::sync::{Arc, Mutex};
 use berth_blob::{BlobLocation, ByteStream, DataKey, Hasher};
 use berth_core::{Digest, DigestAlgorithm};
 use berth_iam::Action;
-use berth_meta::{BlobCommit, BlobRecord, LayerParts, Repository, Upload, now_millis};
+use berth_meta::{
+    BlobCommit, BlobRecord, CreationTemplate, LayerParts, MetaError, NewRepository, Repository, Upload,
+    now_millis,
+};
 use futures_util::StreamExt;
 
+use crate::access::RequestTags;
 use crate::{Caller, Registry, RegistryError, RepoPath};
 
 /// Most uploads whose hash state is kept in memory; beyond it, state is rebuilt on demand.
 const MAX_TRACKED_UPLOADS: usize = 10_000;
+
+/// A push's permission to create the repository it names, given before its body is read.
+#[derive(Debug)]
+pub(crate) struct CreateOnPush {
+    template: Option<CreationTemplate>,
+    /// The repository, when another request created it in the meantime.
+    existing: Option<Repository>,
+}
 
 /// Where an upload stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,35 +113,63 @@ impl Registry {
     ) -> Result<Repository, RegistryError> {
         match self.authorize_on(caller, action, repo).await? {
             Some(repository) => Ok(repository),
-            None => self.ensure_repository(repo).await,
+            None => {
+                let creation = self.authorize_create_on_push(caller, repo).await?;
+                self.create_on_push(repo, creation).await
+            }
         }
     }
 
-    /// The repository, created on first push with the settings of the creation template that
-    /// matches its name (if any).
-    pub(crate) async fn ensure_repository(&self, repo: &RepoPath) -> Result<Repository, RegistryError> {
-        if let Some(existing) = self.meta.get_repository(&repo.account, &repo.name).await? {
+    /// Authorizes creating `repo` on push: `ecr:CreateRepository`, with the tags the matching
+    /// creation template would give it as `aws:RequestTag`, as ECR requires.
+    pub(crate) async fn authorize_create_on_push(
+        &self,
+        caller: &Caller,
+        repo: &RepoPath,
+    ) -> Result<CreateOnPush, RegistryError> {
+        let template = self.template_for_push(repo).await?;
+        let set = template.as_ref().map_or(&[][..], |t| t.resource_tags.as_slice());
+        let tags = RequestTags { set, removed: &[] };
+        if let Some(existing) = self.authorize_tagging(caller, Action::CreateRepository, repo, tags).await? {
+            // Another push created it meanwhile; creating is what was authorized, so it is used.
+            return Ok(CreateOnPush { template: None, existing: Some(existing) });
+        }
+        Ok(CreateOnPush { template, existing: None })
+    }
+
+    /// The repository a push was authorized to create, created with the settings, tags and
+    /// policy of its creation template (if any).
+    pub(crate) async fn create_on_push(
+        &self,
+        repo: &RepoPath,
+        creation: CreateOnPush,
+    ) -> Result<Repository, RegistryError> {
+        if let Some(existing) = creation.existing {
             return Ok(existing);
         }
-        if let Some(template) = self.template_for_push(repo).await? {
-            crate::repositories::check_encryption(&template.settings)?;
-            let created = self
-                .meta
-                .create_repository(&repo.account, &repo.name, &template.settings, &template.resource_tags)
-                .await;
-            match created {
-                Ok(repository) => return Ok(repository),
-                // Another push created it first.
-                Err(berth_meta::MetaError::AlreadyExists(_)) => {}
-                Err(e) => return Err(e.into()),
+        let Some(template) = creation.template else {
+            return self.meta.ensure_repository(&repo.account, &repo.name).await.map_err(|e| match e {
+                MetaError::NotFound(_) => RegistryError::name_unknown(repo),
+                other => other.into(),
+            });
+        };
+        crate::repositories::check_encryption(&template.settings)?;
+        let new = NewRepository {
+            settings: &template.settings,
+            tags: &template.resource_tags,
+            policy: template.repository_policy.as_deref(),
+        };
+        match self.meta.create_repository(&repo.account, &repo.name, &new).await {
+            Ok(repository) => Ok(repository),
+            // Another push created it first.
+            Err(MetaError::AlreadyExists(_)) => {
+                self.meta.get_repository(&repo.account, &repo.name).await?.ok_or_else(|| {
+                    RegistryError::Internal(format!("repository {repo} was created and is gone"))
+                })
             }
+            Err(MetaError::NotFound(_)) => Err(RegistryError::name_unknown(repo)),
+            Err(e) => Err(e.into()),
         }
-        self.meta.ensure_repository(&repo.account, &repo.name).await.map_err(|e| match e {
-            berth_meta::MetaError::NotFound(_) => {
-                RegistryError::NameUnknown { account: repo.account.to_string(), name: repo.name.to_string() }
-            }
-            other => other.into(),
-        })
     }
 
     pub(crate) async fn new_upload(&self, repository: &Repository) -> Result<UploadStatus, RegistryError> {
@@ -144,8 +184,23 @@ impl Registry {
             created_at: now_millis(),
             parts: LayerParts::default(),
         };
+        // The staged file first: a crash between the two leaves only an unreferenced file.
         self.blobs.begin_upload(&id).await?;
-        self.meta.create_upload(&upload).await?;
+        let cap = self.settings.max_open_uploads_per_account;
+        if let Err(e) = self.meta.create_upload(&upload, cap).await {
+            if let Err(e) = self.blobs.abort_upload(&id).await {
+                tracing::warn!(upload = id, error = %e, "could not delete staged upload data");
+            }
+            return Err(match e {
+                MetaError::LimitExceeded(_) => RegistryError::TooManyUploads(format!(
+                    "The registry with id '{}' already has {cap} uploads open, the most an account may have \
+                     (limits.max_open_uploads_per_account); finish or cancel some, or wait for abandoned ones to \
+                     expire",
+                    repository.account_id
+                )),
+                other => other.into(),
+            });
+        }
         Ok(UploadStatus { id, length: 0 })
     }
 

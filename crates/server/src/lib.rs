@@ -3,34 +3,76 @@
 //! render its result or error. No storage or policy logic lives here.
 
 mod auth;
+mod body;
 mod ecr;
+pub mod listener;
 mod metrics;
 mod oci;
+mod origin;
 pub mod workers;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
+use berth_core::Cidr;
 use berth_registry::Registry;
+
+pub use listener::{ListenerSettings, serve};
 
 /// The query parameter of a blob URL handed out by GetDownloadUrlForLayer.
 pub(crate) const DOWNLOAD_TOKEN_PARAM: &str = "X-Berth-Token";
 
-/// The client's address, when the listener recorded it (`into_make_service_with_connect_info`).
-pub(crate) fn source_ip(extensions: &http::Extensions) -> Option<std::net::IpAddr> {
-    extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip())
+/// How the HTTP surfaces treat request bodies and proxies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpSettings {
+    /// How long a client may send nothing in the middle of a request body before the request
+    /// ends (an upload keeps what arrived and can be resumed).
+    pub body_idle_timeout: Duration,
+    /// Bytes of request bodies held whole in memory at once, across all requests (ECR API
+    /// requests and manifests; blobs stream to disk and are not counted).
+    pub max_buffered_body_bytes: usize,
+    /// Networks of reverse proxies whose `X-Forwarded-For` names the client. Empty: the peer
+    /// address is the client.
+    pub trusted_proxies: Vec<Cidr>,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            body_idle_timeout: Duration::from_secs(60),
+            max_buffered_body_bytes: 256 * 1024 * 1024,
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+/// What every handler shares: the registry and how requests are treated.
+pub(crate) struct App {
+    registry: Arc<Registry>,
+    settings: HttpSettings,
+    budget: body::BodyBudget,
+}
+
+impl App {
+    /// What the transport knows of a request, for policy conditions.
+    fn origin(&self, parts: &http::request::Parts) -> berth_registry::RequestOrigin {
+        origin::of(parts, &self.settings.trusted_proxies)
+    }
 }
 
 /// Builds the router for all surfaces, every request measured for `/metrics`.
-pub fn router(registry: Arc<Registry>) -> Router {
+pub fn router(registry: Arc<Registry>, settings: HttpSettings) -> Router {
     let metrics = Arc::new(metrics::Metrics::new());
+    let budget = body::BodyBudget::new(settings.max_buffered_body_bytes);
+    let app = Arc::new(App { registry: Arc::clone(&registry), settings, budget });
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(ready).with_state(registry.clone()))
+        .route("/readyz", get(ready).with_state(registry))
         .route("/metrics", get(metrics::serve).with_state(metrics.clone()))
-        .route("/", axum::routing::post(ecr::dispatch).with_state(registry.clone()))
-        .nest_service("/v2", oci::service(registry.clone()))
+        .route("/", axum::routing::post(ecr::dispatch).with_state(Arc::clone(&app)))
+        .nest_service("/v2", oci::service(app))
         .fallback(oci::not_found)
         .layer(axum::middleware::from_fn_with_state(metrics, metrics::track))
 }

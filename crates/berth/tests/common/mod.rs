@@ -50,6 +50,20 @@ pub const SERVED_OPERATIONS: [&str; 31] = [
     "UploadLayerPart",
 ];
 
+/// How a test signs an ECR API request.
+pub struct Signing {
+    pub region: &'static str,
+    pub time: std::time::SystemTime,
+    /// Headers sent but left out of the signature.
+    pub unsigned: &'static [&'static str],
+}
+
+impl Default for Signing {
+    fn default() -> Self {
+        Self { region: "us-east-1", time: std::time::SystemTime::now(), unsigned: &[] }
+    }
+}
+
 pub struct Berth {
     child: Option<Child>,
     pub url: String,
@@ -58,6 +72,13 @@ pub struct Berth {
     _temp: Option<tempfile::TempDir>,
     pub password: String,
     pub client: reqwest::Client,
+}
+
+/// The binary under test: this build's, or another build named by `BINARY_UNDER_TEST` (to run
+/// the same black-box tests against an older release).
+pub fn berth_binary() -> PathBuf {
+    std::env::var_os("BINARY_UNDER_TEST")
+        .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_berth")), PathBuf::from)
 }
 
 fn free_port() -> u16 {
@@ -80,14 +101,50 @@ impl Berth {
         berth
     }
 
+    /// A new registry configured by `BERTH_*` environment variables.
+    pub async fn start_with(env: &[(&str, &str)]) -> Self {
+        let temp = tempfile::tempdir().expect("tempdir");
+        let dir = temp.path().join("data");
+        let mut berth = Self::spawn_with(&dir, env).await;
+        berth._temp = Some(temp);
+        berth
+    }
+
     /// A registry over an existing data directory (for restarts).
     pub async fn spawn(dir: &Path) -> Self {
+        Self::spawn_with(dir, &[]).await
+    }
+
+    /// A new registry started with a soft open-file limit of `soft_limit`, as a service
+    /// manager's default (1,024) would start it; the hard limit stays what it is.
+    pub async fn start_with_file_limit(soft_limit: u64) -> Self {
+        let temp = tempfile::tempdir().expect("tempdir");
+        let dir = temp.path().join("data");
+        let mut berth = Self::spawn_opts(&dir, &[], Some(soft_limit)).await;
+        berth._temp = Some(temp);
+        berth
+    }
+
+    async fn spawn_with(dir: &Path, env: &[(&str, &str)]) -> Self {
+        Self::spawn_opts(dir, env, None).await
+    }
+
+    async fn spawn_opts(dir: &Path, env: &[(&str, &str)], soft_file_limit: Option<u64>) -> Self {
         let port = free_port();
         let log = std::fs::File::create(dir.with_extension(format!("{port}.log"))).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_berth"))
+        let mut command = match soft_file_limit {
+            Some(limit) => {
+                let mut shell = Command::new("sh");
+                shell.args(["-c", &format!("ulimit -Sn {limit} && exec \"$0\" \"$@\"")]).arg(berth_binary());
+                shell
+            }
+            None => Command::new(berth_binary()),
+        };
+        let child = command
             .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
             .arg(dir)
             .env("BERTH_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -235,6 +292,19 @@ impl Berth {
         input: serde_json::Value,
         time: std::time::SystemTime,
     ) -> (u16, serde_json::Value) {
+        let signing = Signing { time, ..Signing::default() };
+        self.ecr_signed(key, secret, operation, input, &signing).await
+    }
+
+    /// Calls an ECR API operation signed as `signing` says.
+    pub async fn ecr_signed(
+        &self,
+        key: &str,
+        secret: &str,
+        operation: &str,
+        input: serde_json::Value,
+        signing: &Signing,
+    ) -> (u16, serde_json::Value) {
         use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
         let body = input.to_string();
         let host = format!("127.0.0.1:{}", self.port);
@@ -247,17 +317,17 @@ impl Berth {
         let identity = aws_credential_types::Credentials::new(key, secret, None, None, "test").into();
         let params = aws_sigv4::sign::v4::SigningParams::builder()
             .identity(&identity)
-            .region("us-east-1")
+            .region(signing.region)
             .name("ecr")
-            .time(time)
+            .time(signing.time)
             .settings(SigningSettings::default())
             .build()
             .expect("signing params")
             .into();
         let url = format!("{}/", self.url);
-        let signable =
-            SignableRequest::new("POST", &url, headers.iter().copied(), SignableBody::Bytes(body.as_bytes()))
-                .expect("signable");
+        let signed = headers.iter().copied().filter(|(n, _)| !signing.unsigned.contains(n));
+        let signable = SignableRequest::new("POST", &url, signed, SignableBody::Bytes(body.as_bytes()))
+            .expect("signable");
         let (instructions, _) = sign(signable, &params).expect("sign").into_parts();
         let mut request = self.client.post(&url).body(body.clone());
         for (name, value) in headers.iter().filter(|(n, _)| *n != "host") {
@@ -275,7 +345,7 @@ impl Berth {
 impl Berth {
     /// Runs `berth admin ...` on this registry's data directory and returns its JSON output.
     pub fn admin(&self, args: &[&str]) -> serde_json::Value {
-        let out = Command::new(env!("CARGO_BIN_EXE_berth"))
+        let out = Command::new(berth_binary())
             .arg("admin")
             .args(args)
             .arg("--data-dir")
@@ -289,6 +359,42 @@ impl Berth {
             String::from_utf8_lossy(&out.stderr)
         );
         serde_json::from_slice(&out.stdout).expect("berth admin prints JSON")
+    }
+
+    /// Creates a user of `account` with one identity policy; returns (access key id, secret).
+    pub fn user_with_policy(
+        &self,
+        account: &str,
+        name: &str,
+        policy: &serde_json::Value,
+    ) -> (String, String) {
+        self.admin(&["user", "create", "--account", account, name]);
+        self.put_user_policy(account, name, policy);
+        let key = self.admin(&["key", "create", "--account", account, "--user", name]);
+        (
+            key["accessKeyId"].as_str().expect("key id").to_owned(),
+            key["secretAccessKey"].as_str().expect("secret").to_owned(),
+        )
+    }
+
+    /// Replaces a user's identity policy (named `policy`).
+    pub fn put_user_policy(&self, account: &str, name: &str, policy: &serde_json::Value) {
+        let file = self.dir.with_extension(format!("{name}.policy.json"));
+        std::fs::write(&file, policy.to_string()).expect("write policy");
+        let file = file.to_str().expect("path");
+        self.admin(&[
+            "user",
+            "policy",
+            "put",
+            "--account",
+            account,
+            "--user",
+            name,
+            "--name",
+            "policy",
+            "--file",
+            file,
+        ]);
     }
 
     /// Creates an account with a root key; returns (access key id, secret).
@@ -334,6 +440,18 @@ pub fn image_manifest_bytes(
 impl Drop for Berth {
     fn drop(&mut self) {
         self.kill9();
+        if std::thread::panicking() {
+            // The server's own account of a failed test, before its folder is removed.
+            let log = self.dir.with_extension(format!("{}.log", self.port));
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            // Backtraces are long: show each message and the first frames of any panic.
+            let shown: Vec<&str> =
+                text.lines().filter(|l| !l.starts_with("  ") && !l.starts_with("             at")).collect();
+            eprintln!("--- server log ({}), {} lines without backtrace frames:", log.display(), shown.len());
+            for line in shown.iter().rev().take(40).rev() {
+                eprintln!("{line}");
+            }
+        }
     }
 }
 
@@ -348,7 +466,7 @@ pub fn short_lived_password(dir: &Path, access_key_id: &str, seconds: u64) -> St
 }
 
 fn run_login_password(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_berth"))
+    let out = Command::new(berth_binary())
         .arg("login-password")
         .args(args)
         .arg("--data-dir")

@@ -75,7 +75,8 @@ impl From<RegistryError> for EcrError {
             }
             E::LayerPartTooSmall(_) => "LayerPartTooSmallException",
             E::LayerInaccessible(_) => "LayerInaccessibleException",
-            E::LimitExceeded(_) => "LimitExceededException",
+            E::LimitExceeded(_) | E::TooManyUploads(_) => "LimitExceededException",
+            E::Throttled(_) => "ThrottlingException",
             E::Kms { message, kms_error } => {
                 return Self::new("KmsException", message.clone()).with("kmsError", json!(kms_error));
             }

@@ -1,8 +1,9 @@
 //! The ECR control plane: AWS JSON 1.1 over `POST /`, signed with SigV4.
 //!
-//! One request: resolve `X-Amz-Target` to an operation, read the body (bounded), verify the
-//! signature, decode the input, run one registry operation, encode the output. Constraints of
-//! ECR's model are enforced here, since AWS clients check only minimums.
+//! One request: resolve `X-Amz-Target` to an operation, check the signature's envelope and key
+//! from the headers, only then read the body (bounded per operation and by the shared budget),
+//! verify the signature over it, decode the input, run one registry operation, encode the
+//! output. Constraints of ECR's model are enforced here, since AWS clients check only minimums.
 
 mod error;
 mod images;
@@ -18,17 +19,34 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use berth_iam::sigv4::SignedRequest;
-use berth_registry::{Caller, Registry};
+use berth_registry::{Caller, Registry, RegistryError};
 use http::{HeaderValue, StatusCode, header};
 use serde::de::DeserializeOwned;
 
+use crate::App;
 use error::EcrError;
 use operations::{Operation, Target};
 
 pub(crate) const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 
-/// Largest request body: an `UploadLayerPart` of 20 MiB, base64-encoded, with room to spare.
-const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+/// Room for the JSON around an operation's largest member.
+const JSON_SLACK: usize = 64 * 1024;
+/// Largest body of an operation with no large member (policies, lifecycle texts and templates
+/// are tens of KiB at most).
+const SMALL_BODY_BYTES: usize = 256 * 1024;
+
+/// The largest body `operation` can need: a layer part of ECR's maximum size in base64, a
+/// manifest of the largest size with every byte escaped in JSON, or a small input.
+fn max_body_bytes(operation: Operation) -> usize {
+    match operation {
+        Operation::UploadLayerPart => {
+            (berth_registry::limits::MAX_LAYER_PART_BYTES as usize).div_ceil(3) * 4 + JSON_SLACK
+        }
+        // A byte of the manifest is at most three in JSON (`\uXXXX` for two-byte characters).
+        Operation::PutImage => berth_core::MAX_MANIFEST_BYTES * 3 + JSON_SLACK,
+        _ => SMALL_BODY_BYTES,
+    }
+}
 
 /// What every operation handler gets.
 pub(crate) struct Context<'a> {
@@ -38,10 +56,10 @@ pub(crate) struct Context<'a> {
     host: String,
 }
 
-pub(crate) async fn dispatch(State(registry): State<Arc<Registry>>, request: Request) -> Response {
+pub(crate) async fn dispatch(State(app): State<Arc<App>>, request: Request) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
     let (parts, body) = request.into_parts();
-    let mut response = match handle(&registry, &parts, body).await {
+    let mut response = match handle(&app, &parts, body).await {
         Ok(output) => {
             let mut response = (StatusCode::OK, output.to_string()).into_response();
             response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
@@ -65,11 +83,8 @@ pub(crate) fn operation_label(headers: &http::HeaderMap) -> &'static str {
     }
 }
 
-async fn handle(
-    registry: &Registry,
-    parts: &http::request::Parts,
-    body: Body,
-) -> Result<serde_json::Value, EcrError> {
+async fn handle(app: &App, parts: &http::request::Parts, body: Body) -> Result<serde_json::Value, EcrError> {
+    let registry = app.registry.as_ref();
     let target = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok());
     let operation = match operations::parse_target(target) {
         Target::Served(op) => op,
@@ -86,64 +101,70 @@ async fn handle(
             ));
         }
     };
-    let body = axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| {
-        EcrError::new(
-            "SerializationException",
-            format!("the request body is larger than {MAX_BODY_BYTES} bytes or broke off"),
-        )
-    })?;
-
+    // Who is asking is settled from the headers first: a request without a valid envelope and
+    // an active key is refused before a byte of its body is read.
     let headers = signed_headers(&parts.headers)?;
+    let pending = registry.begin_sigv4(&headers).await?;
+    let limit = max_body_bytes(operation);
+    let idle = app.settings.body_idle_timeout;
+    let body = crate::body::read_bounded(body, idle, limit, "request body", &app.budget).await.map_err(
+        |e| match e {
+            RegistryError::TooLarge { .. } => EcrError::new(
+                "SerializationException",
+                format!("the request body is larger than {limit} bytes, the most {} needs", operation.name()),
+            ),
+            other => other.into(),
+        },
+    )?;
+    let body = &body.bytes;
     let signed = SignedRequest {
         method: parts.method.as_str(),
         path: parts.uri.path(),
         query: parts.uri.query().unwrap_or(""),
         headers: &headers,
-        body: &body,
+        body,
     };
-    // berth serves plain HTTP; TLS is terminated in front of it when there is any.
-    let caller =
-        registry.authenticate_sigv4(&signed).await?.with_request(crate::source_ip(&parts.extensions), false);
+    let caller = registry.finish_sigv4(pending, &signed).await?.with_origin(&app.origin(parts));
     let host =
         parts.headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost").to_owned();
     let ctx = Context { registry, caller, host };
 
     match operation {
-        Operation::GetAuthorizationToken => repositories::get_authorization_token(&ctx, input(&body)?).await,
-        Operation::CreateRepository => repositories::create_repository(&ctx, input(&body)?).await,
-        Operation::DescribeRepositories => repositories::describe_repositories(&ctx, input(&body)?).await,
-        Operation::DeleteRepository => repositories::delete_repository(&ctx, input(&body)?).await,
-        Operation::DescribeImages => images::describe_images(&ctx, input(&body)?).await,
-        Operation::ListImages => images::list_images(&ctx, input(&body)?).await,
-        Operation::BatchGetImage => images::batch_get_image(&ctx, input(&body)?).await,
-        Operation::BatchDeleteImage => images::batch_delete_image(&ctx, input(&body)?).await,
-        Operation::PutImage => images::put_image(&ctx, input(&body)?).await,
-        Operation::ListImageReferrers => images::list_image_referrers(&ctx, input(&body)?).await,
+        Operation::GetAuthorizationToken => repositories::get_authorization_token(&ctx, input(body)?).await,
+        Operation::CreateRepository => repositories::create_repository(&ctx, input(body)?).await,
+        Operation::DescribeRepositories => repositories::describe_repositories(&ctx, input(body)?).await,
+        Operation::DeleteRepository => repositories::delete_repository(&ctx, input(body)?).await,
+        Operation::DescribeImages => images::describe_images(&ctx, input(body)?).await,
+        Operation::ListImages => images::list_images(&ctx, input(body)?).await,
+        Operation::BatchGetImage => images::batch_get_image(&ctx, input(body)?).await,
+        Operation::BatchDeleteImage => images::batch_delete_image(&ctx, input(body)?).await,
+        Operation::PutImage => images::put_image(&ctx, input(body)?).await,
+        Operation::ListImageReferrers => images::list_image_referrers(&ctx, input(body)?).await,
         Operation::BatchCheckLayerAvailability => {
-            layers::batch_check_layer_availability(&ctx, input(&body)?).await
+            layers::batch_check_layer_availability(&ctx, input(body)?).await
         }
-        Operation::GetDownloadUrlForLayer => layers::get_download_url_for_layer(&ctx, input(&body)?).await,
-        Operation::InitiateLayerUpload => layers::initiate_layer_upload(&ctx, input(&body)?).await,
-        Operation::UploadLayerPart => layers::upload_layer_part(&ctx, input(&body)?).await,
-        Operation::CompleteLayerUpload => layers::complete_layer_upload(&ctx, input(&body)?).await,
-        Operation::DescribeRegistry => repositories::describe_registry(&ctx, input(&body)?).await,
-        Operation::PutImageTagMutability => repositories::put_image_tag_mutability(&ctx, input(&body)?).await,
+        Operation::GetDownloadUrlForLayer => layers::get_download_url_for_layer(&ctx, input(body)?).await,
+        Operation::InitiateLayerUpload => layers::initiate_layer_upload(&ctx, input(body)?).await,
+        Operation::UploadLayerPart => layers::upload_layer_part(&ctx, input(body)?).await,
+        Operation::CompleteLayerUpload => layers::complete_layer_upload(&ctx, input(body)?).await,
+        Operation::DescribeRegistry => repositories::describe_registry(&ctx, input(body)?).await,
+        Operation::PutImageTagMutability => repositories::put_image_tag_mutability(&ctx, input(body)?).await,
         Operation::PutImageScanningConfiguration => {
-            repositories::put_image_scanning_configuration(&ctx, input(&body)?).await
+            repositories::put_image_scanning_configuration(&ctx, input(body)?).await
         }
-        Operation::TagResource => repositories::tag_resource(&ctx, input(&body)?).await,
-        Operation::UntagResource => repositories::untag_resource(&ctx, input(&body)?).await,
-        Operation::ListTagsForResource => repositories::list_tags_for_resource(&ctx, input(&body)?).await,
-        Operation::CreateRepositoryCreationTemplate => templates::create(&ctx, input(&body)?).await,
-        Operation::SetRepositoryPolicy => policies::set_repository_policy(&ctx, input(&body)?).await,
-        Operation::GetRepositoryPolicy => policies::get_repository_policy(&ctx, input(&body)?).await,
-        Operation::DeleteRepositoryPolicy => policies::delete_repository_policy(&ctx, input(&body)?).await,
-        Operation::PutRegistryPolicy => policies::put_registry_policy(&ctx, input(&body)?).await,
-        Operation::GetRegistryPolicy => policies::get_registry_policy(&ctx, input(&body)?).await,
-        Operation::DeleteRegistryPolicy => policies::delete_registry_policy(&ctx, input(&body)?).await,
-        Operation::UpdateRepositoryCreationTemplate => templates::update(&ctx, input(&body)?).await,
-        Operation::DescribeRepositoryCreationTemplates => templates::describe(&ctx, input(&body)?).await,
-        Operation::DeleteRepositoryCreationTemplate => templates::delete(&ctx, input(&body)?).await,
+        Operation::TagResource => repositories::tag_resource(&ctx, input(body)?).await,
+        Operation::UntagResource => repositories::untag_resource(&ctx, input(body)?).await,
+        Operation::ListTagsForResource => repositories::list_tags_for_resource(&ctx, input(body)?).await,
+        Operation::CreateRepositoryCreationTemplate => templates::create(&ctx, input(body)?).await,
+        Operation::SetRepositoryPolicy => policies::set_repository_policy(&ctx, input(body)?).await,
+        Operation::GetRepositoryPolicy => policies::get_repository_policy(&ctx, input(body)?).await,
+        Operation::DeleteRepositoryPolicy => policies::delete_repository_policy(&ctx, input(body)?).await,
+        Operation::PutRegistryPolicy => policies::put_registry_policy(&ctx, input(body)?).await,
+        Operation::GetRegistryPolicy => policies::get_registry_policy(&ctx, input(body)?).await,
+        Operation::DeleteRegistryPolicy => policies::delete_registry_policy(&ctx, input(body)?).await,
+        Operation::UpdateRepositoryCreationTemplate => templates::update(&ctx, input(body)?).await,
+        Operation::DescribeRepositoryCreationTemplates => templates::describe(&ctx, input(body)?).await,
+        Operation::DeleteRepositoryCreationTemplate => templates::delete(&ctx, input(body)?).await,
     }
 }
 

@@ -58,6 +58,7 @@ fn status_and_code(error: &RegistryError) -> (StatusCode, &'static str) {
         // The tags-per-image quota is the one limit an OCI request can reach (a manifest PUT).
         E::LimitExceeded(_) => (StatusCode::BAD_REQUEST, "TAG_INVALID"),
         E::RangeInvalid { .. } => (StatusCode::RANGE_NOT_SATISFIABLE, "BLOB_UPLOAD_INVALID"),
+        E::TooManyUploads(_) | E::Throttled(_) => (StatusCode::TOO_MANY_REQUESTS, "TOOMANYREQUESTS"),
         E::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "SIZE_INVALID"),
         E::BodyInterrupted(_) => (StatusCode::BAD_REQUEST, "BLOB_UPLOAD_INVALID"),
         E::Unsupported(_) => (StatusCode::BAD_REQUEST, "UNSUPPORTED"),

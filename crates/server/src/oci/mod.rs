@@ -3,7 +3,6 @@
 mod error;
 mod route;
 
-use std::io;
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -12,10 +11,10 @@ use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use berth_core::{Digest, MAX_MANIFEST_BYTES, Reference, media_types};
 use berth_registry::{ByteStream, Caller, Registry, RegistryError, RepoPath};
-use futures_util::TryStreamExt;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use serde_json::json;
 
+use crate::App;
 pub(crate) use error::OciError;
 use route::OciPath;
 
@@ -31,8 +30,8 @@ const MAX_PAGE: u32 = 10_000;
 
 type OciResult = Result<Response, OciError>;
 
-pub(crate) fn service(registry: Arc<Registry>) -> axum::Router {
-    axum::Router::new().fallback(dispatch).with_state(registry)
+pub(crate) fn service(app: Arc<App>) -> axum::Router {
+    axum::Router::new().fallback(dispatch).with_state(app)
 }
 
 /// Paths outside every surface.
@@ -120,10 +119,6 @@ fn parse_repo(
     })
 }
 
-fn body_stream(body: Body) -> ByteStream {
-    Box::pin(body.into_data_stream().map_err(io::Error::other))
-}
-
 /// `Content-Range` of a chunk: `<start>-<end>`, also accepted with a `bytes ` prefix.
 fn chunk_range(headers: &HeaderMap) -> Result<Option<(u64, u64)>, OciError> {
     let Some(value) = headers.get(CONTENT_RANGE) else { return Ok(None) };
@@ -185,19 +180,19 @@ fn accept_list(headers: &HeaderMap) -> Vec<String> {
 }
 
 /// Every `/v2/` request: authenticate, route, run one registry operation, render.
-async fn dispatch(State(registry): State<Arc<Registry>>, request: Request) -> Response {
+async fn dispatch(State(app): State<Arc<App>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let result = handle(&registry, &parts, body).await;
+    let result = handle(&app, &parts, body).await;
     let mut response = result.unwrap_or_else(IntoResponse::into_response);
     response.headers_mut().insert(API_VERSION, HeaderValue::from_static("registry/2.0"));
     response
 }
 
-async fn handle(registry: &Registry, parts: &http::request::Parts, body: Body) -> OciResult {
+async fn handle(app: &App, parts: &http::request::Parts, body: Body) -> OciResult {
+    let registry = app.registry.as_ref();
     let (method, uri, headers) = (&parts.method, &parts.uri, &parts.headers);
-    let caller = crate::auth::caller(registry, headers)
-        .await?
-        .with_request(crate::source_ip(&parts.extensions), false);
+    let caller = crate::auth::caller(registry, headers).await?.with_origin(&app.origin(parts));
+    let body_stream = |body: Body| crate::body::idle_bounded(body, app.settings.body_idle_timeout);
     let query = uri.query();
     let host_account = headers
         .get(header::HOST)
@@ -218,7 +213,7 @@ async fn handle(registry: &Registry, parts: &http::request::Parts, body: Body) -
             match *m {
                 Method::GET => get_manifest(registry, &caller, &repo, reference, headers, true).await,
                 Method::HEAD => get_manifest(registry, &caller, &repo, reference, headers, false).await,
-                Method::PUT => put_manifest(registry, &caller, &repo, reference, headers, body).await,
+                Method::PUT => put_manifest(app, &caller, &repo, reference, headers, body).await,
                 Method::DELETE => delete_manifest(registry, &caller, &repo, reference).await,
                 _ => Err(OciError::method_not_allowed(method)),
             }
@@ -245,7 +240,7 @@ async fn handle(registry: &Registry, parts: &http::request::Parts, body: Body) -
         }
         (OciPath::Uploads { name }, &Method::POST) => {
             let repo = parse_repo(name, &caller, host_account.as_ref())?;
-            start_upload(registry, &caller, &repo, query, body).await
+            start_upload(registry, &caller, &repo, query, body_stream(body)).await
         }
         (OciPath::Upload { name, id }, m) => {
             let repo = parse_repo(name, &caller, host_account.as_ref())?;
@@ -265,13 +260,15 @@ async fn handle(registry: &Registry, parts: &http::request::Parts, body: Body) -
                     upload_response(StatusCode::ACCEPTED, &location, status.length, &status.id)
                 }
                 Method::PUT => {
-                    complete_upload(registry, &caller, &repo, id, query, headers, body).await.map_err(|e| {
-                        if matches!(e.error, RegistryError::RangeInvalid { .. }) {
-                            with_location(e.error)
-                        } else {
-                            e
-                        }
-                    })
+                    complete_upload(registry, &caller, &repo, id, query, headers, body_stream(body))
+                        .await
+                        .map_err(|e| {
+                            if matches!(e.error, RegistryError::RangeInvalid { .. }) {
+                                with_location(e.error)
+                            } else {
+                                e
+                            }
+                        })
                 }
                 Method::GET => {
                     let status = registry.upload_status(&caller, &repo, id).await?;
@@ -324,7 +321,7 @@ async fn start_upload(
     caller: &Caller,
     repo: &RepoPath,
     query: Option<&str>,
-    body: Body,
+    body: ByteStream,
 ) -> OciResult {
     if let Some(mount) = param(query, "mount")? {
         let digest = parse_digest(&mount)?;
@@ -344,7 +341,7 @@ async fn start_upload(
     }
     if let Some(digest) = param(query, "digest")? {
         let digest = parse_digest(&digest)?;
-        let digest = registry.upload_monolithic(caller, repo, &digest, body_stream(body)).await?;
+        let digest = registry.upload_monolithic(caller, repo, &digest, body).await?;
         return created_blob(repo, &digest);
     }
     let status = registry.start_upload(caller, repo).await?;
@@ -359,14 +356,14 @@ async fn complete_upload(
     id: &str,
     query: Option<&str>,
     headers: &HeaderMap,
-    body: Body,
+    body: ByteStream,
 ) -> OciResult {
     let digest = param(query, "digest")?.ok_or_else(|| {
         OciError::from(RegistryError::DigestInvalid("the digest query parameter is required".to_owned()))
     })?;
     let digest = parse_digest(&digest)?;
     let range = chunk_range(headers)?;
-    let digest = registry.complete_upload(caller, repo, id, &digest, range, Some(body_stream(body))).await?;
+    let digest = registry.complete_upload(caller, repo, id, &digest, range, Some(body)).await?;
     created_blob(repo, &digest)
 }
 
@@ -459,7 +456,7 @@ async fn get_manifest(
 }
 
 async fn put_manifest(
-    registry: &Registry,
+    app: &App,
     caller: &Caller,
     repo: &RepoPath,
     reference: &str,
@@ -473,9 +470,13 @@ async fn put_manifest(
             RegistryError::TagInvalid(e.to_string())
         })
     })?;
+    // Authorized before the body is read: an anonymous or refused push buffers nothing.
+    let push = app.registry.authorize_manifest_push(caller, repo).await?;
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
-    let bytes = read_manifest_body(body).await?;
-    let outcome = registry.put_manifest(caller, repo, &reference, content_type, bytes).await?;
+    let idle = app.settings.body_idle_timeout;
+    let body = crate::body::read_bounded(body, idle, MAX_MANIFEST_BYTES, "manifest", &app.budget).await?;
+    let outcome = app.registry.put_manifest(push, &reference, content_type, body.bytes.clone()).await?;
+    drop(body);
     let mut response = StatusCode::CREATED.into_response();
     let h = response.headers_mut();
     h.insert(header::LOCATION, header_value(&format!("/v2/{repo}/manifests/{}", outcome.digest))?);
@@ -485,22 +486,6 @@ async fn put_manifest(
         h.insert(OCI_SUBJECT, header_value(&subject.to_string())?);
     }
     Ok(response)
-}
-
-/// Reads a manifest body, refusing it with 413 as soon as it passes the size limit.
-async fn read_manifest_body(body: Body) -> Result<bytes::Bytes, OciError> {
-    let too_large =
-        || OciError::from(RegistryError::TooLarge { what: "manifest", limit: MAX_MANIFEST_BYTES as u64 });
-    let mut stream = body.into_data_stream();
-    let mut bytes = Vec::new();
-    while let Some(frame) = futures_util::StreamExt::next(&mut stream).await {
-        let frame = frame.map_err(|e| OciError::from(RegistryError::BodyInterrupted(e.to_string())))?;
-        if bytes.len() + frame.len() > MAX_MANIFEST_BYTES {
-            return Err(too_large());
-        }
-        bytes.extend_from_slice(&frame);
-    }
-    Ok(bytes.into())
 }
 
 async fn delete_manifest(
