@@ -8,12 +8,19 @@
 //!
 //! Mutating cells are chosen so that an allowed call leaves the state every later cell relies
 //! on (a re-put of the same manifest, a delete of what is not there, a policy put back).
+//!
+//! Conditions are exercised too: callers connect from 127.0.0.1 or 127.0.0.2 against a policy
+//! on `aws:SourceIp`; users carry identity Denies on `aws:ResourceTag`, `aws:TagKeys`,
+//! `aws:RequestTag` and `ecr:CreateRepository` (which create-on-push needs, with the creation
+//! template's tags as the request's).
 
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime};
 
+use berth_iam::Action;
+use berth_iam::condition_keys::{CONDITION_KEYS, ConditionKey, Presence};
 use common::*;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -24,6 +31,11 @@ const PUBLIC: [&str; 2] = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"];
 const DENIED_TO_ALL: [&str; 2] = ["ecr:BatchDeleteImage", "ecr:PutImage"];
 const REGION: &str = "us-east-1";
 
+/// The address callers connect from unless they are said to come from elsewhere.
+const HOME: &str = "127.0.0.1";
+/// The other loopback address some callers connect from.
+const ELSEWHERE: &str = "127.0.0.2";
+
 /// The repositories under test and the actions each policy grants (to whom) or denies.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Shape {
@@ -31,12 +43,27 @@ enum Shape {
     CrossAccountPull,
     PublicRead,
     ExplicitDeny,
+    /// Pull for account 111111111111 and anonymous reads only from [`HOME`]; pushes and deletes
+    /// denied to everyone from anywhere else.
+    FromHome,
+    /// Tagged `env=prod`, with no policy.
+    TaggedProd,
+    /// Tagged `env=prod`, with a policy that grants nothing to any caller.
+    TaggedProdWithPolicy,
     /// No repository by this name exists.
     Missing,
 }
 
-const SHAPES: [Shape; 5] =
-    [Shape::NoPolicy, Shape::CrossAccountPull, Shape::PublicRead, Shape::ExplicitDeny, Shape::Missing];
+const SHAPES: [Shape; 8] = [
+    Shape::NoPolicy,
+    Shape::CrossAccountPull,
+    Shape::PublicRead,
+    Shape::ExplicitDeny,
+    Shape::FromHome,
+    Shape::TaggedProd,
+    Shape::TaggedProdWithPolicy,
+    Shape::Missing,
+];
 
 impl Shape {
     fn name(self) -> &'static str {
@@ -45,16 +72,33 @@ impl Shape {
             Shape::CrossAccountPull => "matrix/shared",
             Shape::PublicRead => "matrix/public",
             Shape::ExplicitDeny => "matrix/deny",
+            Shape::FromHome => "matrix/from-home",
+            Shape::TaggedProd => "matrix/prod",
+            Shape::TaggedProdWithPolicy => "matrix/prod-with-policy",
             Shape::Missing => "matrix/missing",
         }
     }
 
+    fn is_tagged_prod(self) -> bool {
+        matches!(self, Shape::TaggedProd | Shape::TaggedProdWithPolicy)
+    }
+
     fn policy(self) -> Option<String> {
+        let from_home = |mut st: Value, operator: &str| {
+            st["Condition"] = json!({operator: {"aws:SourceIp": format!("{HOME}/32")}});
+            st
+        };
         let statements = match self {
-            Shape::NoPolicy | Shape::Missing => return None,
+            Shape::NoPolicy | Shape::TaggedProd | Shape::Missing => return None,
             Shape::CrossAccountPull => vec![statement("Allow", json!({"AWS": "111111111111"}), &PULL)],
             Shape::PublicRead => vec![statement("Allow", json!("*"), &PUBLIC)],
             Shape::ExplicitDeny => vec![statement("Deny", json!("*"), &DENIED_TO_ALL)],
+            Shape::FromHome => vec![
+                from_home(statement("Allow", json!({"AWS": "111111111111"}), &PULL), "IpAddress"),
+                from_home(statement("Allow", json!("*"), &PUBLIC), "IpAddress"),
+                from_home(statement("Deny", json!("*"), &DENIED_TO_ALL), "NotIpAddress"),
+            ],
+            Shape::TaggedProdWithPolicy => return Some(inert_policy(&["ecr:*"])),
         };
         Some(json!({"Version": "2012-10-17", "Statement": statements}).to_string())
     }
@@ -72,38 +116,77 @@ fn inert_policy(actions: &[&str]) -> String {
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Who {
+    /// An owner's user allowed `ecr:*` but denied `ecr:CreateRepository`.
+    OwnerUserNoCreate,
+    /// An owner's user allowed `ecr:*` but denied tagging with the key `team`
+    /// (`aws:TagKeys`) and creating repositories tagged `team=blocked` (`aws:RequestTag`).
+    OwnerUserTagGuard,
     OwnerRoot,
     OwnerUserWithPolicy,
+    /// An owner's user allowed `ecr:*` but denied everything on repositories tagged `env=prod`.
+    OwnerUserDenyProd,
+    OwnerRootElsewhere,
     OwnerUserWithout,
     AllowedRoot,
+    AllowedRootElsewhere,
     AllowedUserWithPolicy,
     OtherRoot,
     OtherUserWithout,
     Anonymous,
+    AnonymousElsewhere,
     ExpiredToken,
     DisabledKey,
     BadSignature,
 }
 
-const CALLERS: [Who; 11] = [
+/// The owners' users that must not create the missing repository come first among the owners:
+/// the first owner push creates it.
+const CALLERS: [Who; 17] = [
+    Who::OwnerUserNoCreate,
+    Who::OwnerUserTagGuard,
     Who::OwnerRoot,
+    Who::OwnerUserDenyProd,
+    Who::OwnerRootElsewhere,
     Who::OwnerUserWithPolicy,
     Who::OwnerUserWithout,
     Who::AllowedRoot,
+    Who::AllowedRootElsewhere,
     Who::AllowedUserWithPolicy,
     Who::OtherRoot,
     Who::OtherUserWithout,
     Who::Anonymous,
+    Who::AnonymousElsewhere,
     Who::ExpiredToken,
     Who::DisabledKey,
     Who::BadSignature,
 ];
 
 impl Who {
+    /// The caller this one is, but for where it connects from and its identity Denies.
+    fn base(self) -> Who {
+        match self {
+            Who::OwnerRootElsewhere => Who::OwnerRoot,
+            Who::OwnerUserNoCreate | Who::OwnerUserTagGuard | Who::OwnerUserDenyProd => {
+                Who::OwnerUserWithPolicy
+            }
+            Who::AllowedRootElsewhere => Who::AllowedRoot,
+            Who::AnonymousElsewhere => Who::Anonymous,
+            other => other,
+        }
+    }
+
+    /// The address the caller connects from.
+    fn address(self) -> &'static str {
+        match self {
+            Who::OwnerRootElsewhere | Who::AllowedRootElsewhere | Who::AnonymousElsewhere => ELSEWHERE,
+            _ => HOME,
+        }
+    }
+
     /// A valid, unexpired credential whose identity side allows `ecr:*` (roots, policied users).
     fn has_identity_allow(self) -> bool {
         matches!(
-            self,
+            self.base(),
             Who::OwnerRoot
                 | Who::OwnerUserWithPolicy
                 | Who::AllowedRoot
@@ -113,7 +196,21 @@ impl Who {
     }
 
     fn is_owner(self) -> bool {
-        matches!(self, Who::OwnerRoot | Who::OwnerUserWithPolicy)
+        matches!(self.base(), Who::OwnerRoot | Who::OwnerUserWithPolicy)
+    }
+
+    /// Whether the caller's identity Denies refuse creating a repository that carries `tags`.
+    fn may_not_create(self, tags: &[(String, String)]) -> bool {
+        match self {
+            Who::OwnerUserNoCreate => true,
+            Who::OwnerUserTagGuard => tags.iter().any(|(k, v)| k == "team" && v == "blocked"),
+            _ => false,
+        }
+    }
+
+    /// Whether the caller's identity Denies refuse tagging or untagging with these keys.
+    fn may_not_tag(self, keys: &[String]) -> bool {
+        self == Who::OwnerUserTagGuard && keys.iter().any(|k| k == "team")
     }
 
     /// Holds a registry token that still works (users without GetAuthorizationToken get none).
@@ -124,12 +221,21 @@ impl Who {
 
 /// Whether `who` may perform `action` on a repository of `shape`, by the rules of DESIGN.
 fn expected(who: Who, shape: Shape, action: &str) -> bool {
+    let home = who.address() == HOME;
     if shape == Shape::ExplicitDeny && DENIED_TO_ALL.contains(&action) {
         return false;
     }
-    let public = shape == Shape::PublicRead && PUBLIC.contains(&action);
-    let shared = shape == Shape::CrossAccountPull && PULL.contains(&action);
-    match who {
+    if shape == Shape::FromHome && !home && DENIED_TO_ALL.contains(&action) {
+        return false;
+    }
+    if who == Who::OwnerUserDenyProd && shape.is_tagged_prod() {
+        return false;
+    }
+    let public =
+        (shape == Shape::PublicRead || (shape == Shape::FromHome && home)) && PUBLIC.contains(&action);
+    let shared =
+        (shape == Shape::CrossAccountPull || (shape == Shape::FromHome && home)) && PULL.contains(&action);
+    match who.base() {
         // The owner's identity side (root, or a user with ecr:* on *) allows everything.
         Who::OwnerRoot | Who::OwnerUserWithPolicy => true,
         // A user without policies gets only what a resource policy grants it by name ("*").
@@ -140,11 +246,32 @@ fn expected(who: Who, shape: Shape, action: &str) -> bool {
         Who::OtherUserWithout => false,
         Who::Anonymous => public,
         Who::ExpiredToken | Who::DisabledKey | Who::BadSignature => false,
+        // Every other caller has a base.
+        _ => false,
     }
+}
+
+/// The tags an ECR request sets (`tags`) and the keys it sets or removes (`tagKeys`).
+fn request_tags(input: &Value) -> (Vec<(String, String)>, Vec<String>) {
+    let set: Vec<(String, String)> = input["tags"]
+        .as_array()
+        .map(|tags| {
+            tags.iter()
+                .filter_map(|t| Some((t["Key"].as_str()?.to_owned(), t["Value"].as_str()?.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut keys: Vec<String> = set.iter().map(|(k, _)| k.clone()).collect();
+    keys.extend(
+        input["tagKeys"].as_array().into_iter().flatten().filter_map(|k| k.as_str().map(str::to_owned)),
+    );
+    (set, keys)
 }
 
 /// How a caller presents itself on each surface.
 struct Credentials {
+    /// A client that connects from the caller's address.
+    client: reqwest::Client,
     /// The registry password for `/v2/` (basic auth as `AWS`); `None` for anonymous.
     password: Option<String>,
     /// The key that signs ECR API calls, when-signed; `None` for anonymous.
@@ -238,8 +365,11 @@ async fn zero_unexpected_allows_across_the_matrix() {
             oci_repository_cells(&berth, *who, c, s, &public_repo, &mut tally).await;
             for (operation, input) in repository_operations(s) {
                 ecr_operations.insert(operation);
+                let (_, tag_keys) = request_tags(&input);
                 let (status, kind) = call(&berth, c, operation, input).await;
-                let expect = expected(*who, s.shape, &action_of(operation)) && *who != Who::Anonymous;
+                let expect = expected(*who, s.shape, &action_of(operation))
+                    && who.base() != Who::Anonymous
+                    && !(matches!(operation, "TagResource" | "UntagResource") && who.may_not_tag(&tag_keys));
                 let allowed = !REFUSALS.contains(&kind.as_str());
                 let cell = format!("{who:?} {:?} {operation} -> {status} {kind}", s.shape);
                 tally.record(status, allowed, expect, cell);
@@ -251,8 +381,11 @@ async fn zero_unexpected_allows_across_the_matrix() {
         }
         for (operation, owner_registry_only, input) in registry_operations(*who) {
             ecr_operations.insert(operation);
+            let (tags, _) = request_tags(&input);
             let (status, kind) = call(&berth, c, operation, input).await;
-            let expect = who.has_identity_allow() && (who.is_owner() || !owner_registry_only);
+            let expect = who.has_identity_allow()
+                && (who.is_owner() || !owner_registry_only)
+                && !(operation == "CreateRepository" && who.may_not_create(&tags));
             let allowed = !REFUSALS.contains(&kind.as_str());
             tally.record(status, allowed, expect, format!("{who:?} registry {operation} -> {status} {kind}"));
         }
@@ -261,8 +394,9 @@ async fn zero_unexpected_allows_across_the_matrix() {
     let unlisted: Vec<_> = SERVED_OPERATIONS.iter().filter(|op| !ecr_operations.contains(*op)).collect();
     assert!(unlisted.is_empty(), "served ECR operations missing from the matrix: {unlisted:?}");
     println!(
-        "isolation matrix: {} cells ({} callers, {} repository shapes, every OCI route, {} ECR operations), \
-         {} unexpected allows, {} unexpected denials",
+        "isolation matrix: {} cells ({} callers from two addresses, {} repository shapes incl. conditions on \
+         aws:SourceIp, aws:ResourceTag, aws:TagKeys, aws:RequestTag and create-on-push, every OCI route, {} ECR \
+         operations), {} unexpected allows, {} unexpected denials",
         tally.cells,
         CALLERS.len(),
         SHAPES.len(),
@@ -310,21 +444,52 @@ async fn callers(berth: &Berth) -> Vec<(Who, Credentials)> {
         }
         pair(&berth.admin(&["key", "create", "--account", account, "--user", name]))
     };
+    // Allowed everything, but for one or two Denies.
+    let allowed_but = |name: &str, denials: Value| {
+        let mut statements = vec![json!({"Effect": "Allow", "Action": "ecr:*", "Resource": "*"})];
+        statements.extend(denials.as_array().cloned().unwrap_or_default());
+        berth.user_with_policy(ACCOUNT, name, &json!({"Version": "2012-10-17", "Statement": statements}))
+    };
     let now = SystemTime::now();
     let mut creds = Vec::new();
     for who in CALLERS {
         let (key, secret) = match who {
-            Who::OwnerRoot | Who::ExpiredToken => (owner_key.clone(), owner_secret.clone()),
+            Who::OwnerRoot | Who::OwnerRootElsewhere | Who::ExpiredToken => {
+                (owner_key.clone(), owner_secret.clone())
+            }
+            Who::OwnerUserNoCreate => allowed_but(
+                "no-create",
+                json!([{"Effect": "Deny", "Action": "ecr:CreateRepository", "Resource": "*"}]),
+            ),
+            Who::OwnerUserTagGuard => allowed_but(
+                "tag-guard",
+                json!([
+                    {"Effect": "Deny", "Action": ["ecr:TagResource", "ecr:UntagResource"], "Resource": "*",
+                     "Condition": {"ForAnyValue:StringEquals": {"aws:TagKeys": ["team"]}}},
+                    {"Effect": "Deny", "Action": ["ecr:CreateRepository", "ecr:TagResource"], "Resource": "*",
+                     "Condition": {"StringEquals": {"aws:RequestTag/team": "blocked"}}}
+                ]),
+            ),
+            Who::OwnerUserDenyProd => allowed_but(
+                "deny-prod",
+                json!([{"Effect": "Deny", "Action": "ecr:*", "Resource": "*",
+                        "Condition": {"StringEquals": {"aws:ResourceTag/env": "prod"}}}]),
+            ),
             Who::OwnerUserWithPolicy => user(ACCOUNT, "ci", true),
             Who::OwnerUserWithout => user(ACCOUNT, "intern", false),
-            Who::AllowedRoot => pair(&berth.admin(&["key", "create", "--account", "111111111111"])),
+            Who::AllowedRoot | Who::AllowedRootElsewhere => {
+                pair(&berth.admin(&["key", "create", "--account", "111111111111"]))
+            }
             Who::AllowedUserWithPolicy => user("111111111111", "dev", true),
             Who::OtherRoot => pair(&berth.admin(&["key", "create", "--account", "333333333333"])),
             Who::OtherUserWithout => user("333333333333", "x", false),
             Who::DisabledKey => pair(&berth.admin(&["key", "create", "--account", ACCOUNT])),
             Who::BadSignature => (owner_key.clone(), "not-the-secret-of-this-key".to_owned()),
-            Who::Anonymous => {
-                creds.push((who, Credentials { password: None, signer: None }));
+            Who::Anonymous | Who::AnonymousElsewhere => {
+                creds.push((
+                    who,
+                    Credentials { client: client_from(who.address()), password: None, signer: None },
+                ));
                 continue;
             }
         };
@@ -346,13 +511,24 @@ async fn callers(berth: &Berth) -> Vec<(Who, Credentials)> {
             // The key worked (it got a token above); now it is disabled, with the token it issued.
             berth.admin(&["key", "disable", &key]);
         }
-        creds.push((who, Credentials { password: Some(password), signer: Some((key, secret, signed_at)) }));
+        let client = client_from(who.address());
+        creds.push((
+            who,
+            Credentials { client, password: Some(password), signer: Some((key, secret, signed_at)) },
+        ));
     }
     tokio::time::sleep(Duration::from_secs(7)).await;
     creds
 }
 
-/// One image per shape, the policies on last, and the uploads the owner leaves open.
+fn client_from(address: &str) -> reqwest::Client {
+    let address: std::net::IpAddr = address.parse().expect("address");
+    reqwest::Client::builder().local_address(address).build().expect("client")
+}
+
+/// One image per shape, the policies and tags on last, and the uploads the owner leaves open;
+/// and a creation template that would tag the missing repository `team=blocked` if a push
+/// created it.
 async fn subjects(berth: &Berth) -> Vec<Subject> {
     let mut subjects = Vec::new();
     for shape in SHAPES.into_iter().filter(|s| *s != Shape::Missing) {
@@ -398,7 +574,17 @@ async fn subjects(berth: &Berth) -> Vec<Subject> {
             let (status, out) = berth.ecr("SetRepositoryPolicy", input).await;
             assert_eq!(status, 200, "{out}");
         }
+        if shape.is_tagged_prod() {
+            let arn = format!("arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{}", shape.name());
+            let tags = json!({"resourceArn": arn, "tags": [{"Key": "env", "Value": "prod"}]});
+            let (status, out) = berth.ecr("TagResource", tags).await;
+            assert_eq!(status, 200, "{out}");
+        }
     }
+    let template = json!({"prefix": Shape::Missing.name(), "appliedFor": ["CREATE_ON_PUSH"],
+        "resourceTags": [{"Key": "team", "Value": "blocked"}]});
+    let (status, out) = berth.ecr("CreateRepositoryCreationTemplate", template).await;
+    assert_eq!(status, 200, "{out}");
     subjects
 }
 
@@ -454,18 +640,13 @@ async fn oci_registry_cells(berth: &Berth, who: Who, c: &Credentials, tally: &mu
     }
 }
 
-async fn oci_repository_cells(
-    berth: &Berth,
-    who: Who,
-    c: &Credentials,
-    s: &Subject,
-    public_repo: &str,
-    tally: &mut Tally,
-) {
+/// Every OCI route on the subject's repository, with the action ECR authorizes it as; the
+/// mount names `public_repo` as its source.
+fn oci_routes(s: &Subject, public_repo: &str) -> Vec<(&'static str, Method, String)> {
     let (r, digest, layer, upload) = (&s.repo, &s.digest, &s.layer, &s.oci_upload);
     let absent = sha256(b"not there");
     let public_layer = sha256(format!("layer of {}", Shape::PublicRead.name()).as_bytes());
-    let routes: [(&str, Method, String); 15] = [
+    vec![
         ("ecr:BatchGetImage", Method::GET, format!("/v2/{r}/manifests/v1")),
         ("ecr:BatchGetImage", Method::HEAD, format!("/v2/{r}/manifests/{digest}")),
         ("ecr:PutImage", Method::PUT, format!("/v2/{r}/manifests/v1")),
@@ -485,17 +666,45 @@ async fn oci_repository_cells(
         ("ecr:UploadLayerPart", Method::DELETE, upload.clone()),
         ("ecr:ListImages", Method::GET, format!("/v2/{r}/tags/list")),
         ("ecr:BatchGetImage", Method::GET, format!("/v2/{r}/referrers/{digest}")),
-    ];
-    for (route, (action, method, path)) in routes.into_iter().enumerate() {
-        let mut request = oci_request(berth, c, method.clone(), &path).header("accept", OCI_MANIFEST);
-        if method == Method::PUT && path.contains("/manifests/") {
-            request = request.header("content-type", OCI_MANIFEST).body(s.manifest.clone());
-        } else if method == Method::PATCH {
-            request = request.header("content-type", "application/octet-stream").body("x");
-        }
-        let status = request.send().await.expect("send").status().as_u16();
+    ]
+}
+
+/// One OCI request as the caller, with the body its route needs.
+async fn oci_cell(
+    berth: &Berth,
+    c: &Credentials,
+    s: &Subject,
+    method: Method,
+    path: &str,
+) -> reqwest::Response {
+    let mut request = oci_request(berth, c, method.clone(), path).header("accept", OCI_MANIFEST);
+    if method == Method::PUT && path.contains("/manifests/") {
+        request = request.header("content-type", OCI_MANIFEST).body(s.manifest.clone());
+    } else if method == Method::PATCH {
+        request = request.header("content-type", "application/octet-stream").body("x");
+    }
+    request.send().await.expect("send")
+}
+
+async fn oci_repository_cells(
+    berth: &Berth,
+    who: Who,
+    c: &Credentials,
+    s: &Subject,
+    public_repo: &str,
+    tally: &mut Tally,
+) {
+    let template_tags = [("team".to_owned(), "blocked".to_owned())];
+    for (route, (action, method, path)) in oci_routes(s, public_repo).into_iter().enumerate() {
+        let status = oci_cell(berth, c, s, method.clone(), &path).await.status().as_u16();
         let allowed = status != 401 && status != 403;
-        let expect = expected(who, s.shape, action) && (who.has_registry_token() || who == Who::Anonymous);
+        // A push into the missing repository would create it, with the template's tags.
+        let creates = s.shape == Shape::Missing
+            && (method == Method::POST && path.contains("/blobs/uploads/")
+                || method == Method::PUT && path.contains("/manifests/"));
+        let expect = expected(who, s.shape, action)
+            && (who.has_registry_token() || who.base() == Who::Anonymous)
+            && !(creates && who.may_not_create(&template_tags));
         tally.record(status, allowed, expect, format!("{who:?} {:?} {method} {path} -> {status}", s.shape));
         tally.answer(who, s.shape, format!("OCI route {route} {method}"), status.to_string());
         if path.contains("?mount=") {
@@ -525,15 +734,16 @@ fn query_joiner(path: &str) -> &'static str {
 }
 
 fn oci_request(berth: &Berth, c: &Credentials, method: Method, path: &str) -> reqwest::RequestBuilder {
+    let request = c.client.request(method, format!("{}{path}", berth.url));
     match &c.password {
-        Some(password) => berth.req_with(password, method, path),
-        None => berth.anon(method, path),
+        Some(password) => request.basic_auth("AWS", Some(password)),
+        None => request,
     }
 }
 
 /// The ECR operations on one repository, with inputs that an allowed caller can repeat.
 fn repository_operations(s: &Subject) -> Vec<(&'static str, Value)> {
-    let name = s.shape.name();
+    let name = s.repo.strip_prefix(&format!("{ACCOUNT}/")).unwrap_or(&s.repo);
     let arn = format!("arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{name}");
     let manifest = String::from_utf8(s.manifest.clone()).expect("manifest is UTF-8");
     let own_policy = s.shape.policy().unwrap_or_else(|| inert_policy(&["ecr:ListImages"]));
@@ -570,6 +780,9 @@ fn repository_operations(s: &Subject) -> Vec<(&'static str, Value)> {
         ),
         ("TagResource", json!({"resourceArn": arn, "tags": [{"Key": "matrix", "Value": "yes"}]})),
         ("UntagResource", json!({"resourceArn": arn, "tagKeys": ["absent"]})),
+        // Tagging with, and removing, a key a user may be denied by aws:TagKeys.
+        ("TagResource", json!({"resourceArn": arn, "tags": [{"Key": "team", "Value": "x"}]})),
+        ("UntagResource", json!({"resourceArn": arn, "tagKeys": ["team"]})),
         ("SetRepositoryPolicy", json!({"repositoryName": name, "policyText": own_policy})),
         // Last: an allowed delete is followed by the owner putting the shape's policy back.
         ("DeleteRepositoryPolicy", json!({"repositoryName": name})),
@@ -593,7 +806,8 @@ fn registry_operations(who: Who) -> Vec<(&'static str, bool, Value)> {
         (
             "CreateRepository",
             true,
-            json!({"registryId": ACCOUNT, "repositoryName": format!("made-by/{slug}")}),
+            json!({"registryId": ACCOUNT, "repositoryName": format!("made-by/{slug}"),
+                   "tags": [{"Key": "team", "Value": "blocked"}]}),
         ),
         ("DescribeRepositories", true, json!({"registryId": ACCOUNT})),
         ("GetAuthorizationToken", false, json!({})),
@@ -615,10 +829,14 @@ fn registry_operations(who: Who) -> Vec<(&'static str, bool, Value)> {
 /// Calls an ECR operation as the caller: signed with its key at its clock, or unsigned.
 async fn call(berth: &Berth, c: &Credentials, operation: &str, input: Value) -> (u16, String) {
     let (status, out) = match &c.signer {
-        Some((key, secret, at)) => berth.ecr_signed_at(key, secret, operation, input, *at).await,
+        Some((key, secret, at)) => {
+            let signing = Signing { time: *at, client: Some(&c.client), ..Signing::default() };
+            berth.ecr_signed(key, secret, operation, input, &signing).await
+        }
         None => {
-            let response = berth
-                .anon(Method::POST, "/")
+            let response = c
+                .client
+                .post(format!("{}/", berth.url))
                 .header("x-amz-target", format!("AmazonEC2ContainerRegistry_V20150921.{operation}"))
                 .header("content-type", "application/x-amz-json-1.1")
                 .body(input.to_string())
@@ -630,4 +848,163 @@ async fn call(berth: &Berth, c: &Credentials, operation: &str, input: Value) -> 
         }
     };
     (status, out["__type"].as_str().unwrap_or("").to_owned())
+}
+
+/// A key of the catalogue as a policy names it: a family (`aws:ResourceTag/`) with the tag key
+/// this test uses.
+fn concrete(key: &ConditionKey) -> String {
+    if key.name.ends_with('/') { format!("{}env", key.name) } else { key.name.to_owned() }
+}
+
+/// Whether the table says `key` is set on a request for `action`, given what the request does.
+fn carried(
+    key: &ConditionKey,
+    action: Action,
+    on_repository: bool,
+    sets_tags: bool,
+    removes_tags: bool,
+) -> bool {
+    match key.presence {
+        Presence::Always | Presence::Authenticated | Presence::Users | Presence::Header(_) => true,
+        Presence::RepositoryTags => on_repository,
+        Presence::RequestTags(actions) => sets_tags && actions.contains(&action),
+        Presence::TagKeys(actions) => (sets_tags || removes_tags) && actions.contains(&action),
+        Presence::Never(_) => false,
+    }
+}
+
+/// Walks the condition-key table against the evaluator for every served ECR operation and
+/// every OCI route: a user whose one Deny applies when a key is present (`Null: false`) must be
+/// refused exactly where the table says the key is set, and nowhere else. The user sends a
+/// User-Agent and a Referer; the repository is tagged `env`; tagging requests set or remove
+/// tags.
+#[tokio::test]
+async fn every_condition_key_is_set_exactly_where_the_table_says() {
+    let mut berth = Berth::start().await;
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("user-agent", reqwest::header::HeaderValue::from_static("berth-tests/1"));
+    headers.insert("referer", reqwest::header::HeaderValue::from_static("https://example.com/"));
+    berth.client = reqwest::Client::builder().default_headers(headers).build().expect("client");
+
+    let name = "keys/app";
+    let r = repo(name);
+    let (status, out) = berth
+        .ecr("CreateRepository", json!({"repositoryName": name, "tags": [{"Key": "env", "Value": "x"}]}))
+        .await;
+    assert_eq!(status, 200, "{out}");
+    let layer_bytes = b"condition keys layer";
+    let (manifest, digest) = berth.image_manifest(&r, br#"{"keys":1}"#, layer_bytes).await;
+    assert_eq!(berth.put_manifest(&r, "v1", OCI_MANIFEST, &manifest).await.status(), 201);
+    let begun = berth.req(Method::POST, &format!("/v2/{r}/blobs/uploads/")).send().await.expect("send");
+    let location = begun.headers()["location"].to_str().expect("location").to_owned();
+    let subject = Subject {
+        shape: Shape::NoPolicy,
+        repo: r.clone(),
+        manifest,
+        digest,
+        layer: sha256(layer_bytes),
+        oci_upload: location.strip_prefix(&berth.url).unwrap_or(&location).to_owned(),
+        part_upload: ecr_upload_in(&berth, name).await,
+        complete_upload: ecr_upload_in(&berth, name).await,
+    };
+
+    let allow_all = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ecr:*", "Resource": "*"}]});
+    let (key, secret) = berth.user_with_policy(ACCOUNT, "walker", &allow_all);
+    let password = berth.password_for(&key, &secret).await;
+    let caller = Credentials {
+        client: berth.client.clone(),
+        password: Some(password),
+        signer: Some((key, secret, SystemTime::now())),
+    };
+
+    let (mut cells, mut wrong) = (0, Vec::new());
+    for entry in CONDITION_KEYS {
+        let key_name = concrete(entry);
+        let mut deny = allow_all.clone();
+        deny["Statement"].as_array_mut().expect("statements").push(
+            json!({"Effect": "Deny", "Action": "ecr:*", "Resource": "*", "Condition": {"Null": {key_name.as_str(): "false"}}}),
+        );
+        berth.put_user_policy(ACCOUNT, "walker", &deny);
+        let caller = Credentials {
+            client: berth.client.clone(),
+            signer: caller.signer.as_ref().map(|(k, s, _)| (k.clone(), s.clone(), SystemTime::now())),
+            password: caller.password.clone(),
+        };
+
+        let slug: String = key_name
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+            .collect();
+        let mut requests: Vec<(&str, Value, bool)> = repository_operations(&subject)
+            .into_iter()
+            .map(|(operation, mut input)| {
+                let arn = format!("arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{name}");
+                match operation {
+                    "TagResource" => {
+                        input = json!({"resourceArn": arn, "tags": [{"Key": "env", "Value": "x"}]})
+                    }
+                    "UntagResource" => input = json!({"resourceArn": arn, "tagKeys": ["absent"]}),
+                    _ => {}
+                }
+                (operation, input, true)
+            })
+            .collect();
+        for (operation, _, input) in registry_operations(Who::OwnerUserWithPolicy) {
+            let input = match operation {
+                "CreateRepository" => {
+                    json!({"repositoryName": format!("made-for/{slug}"), "tags": [{"Key": "env", "Value": "x"}]})
+                }
+                "DescribeRepositories" => json!({}),
+                _ => input,
+            };
+            requests.push((operation, input, false));
+        }
+        for (operation, input, on_repository) in requests {
+            let action = Action::from_name(&action_of(operation)).expect("a served action");
+            let sets = matches!(operation, "TagResource" | "CreateRepository");
+            let removes = operation == "UntagResource";
+            let expect_denied = carried(entry, action, on_repository, sets, removes);
+            let (status, kind) = call(&berth, &caller, operation, input).await;
+            cells += 1;
+            if (kind == "AccessDeniedException") != expect_denied || status >= 500 {
+                wrong.push(format!(
+                    "{key_name} {operation}: expected denied={expect_denied}, got {status} {kind}"
+                ));
+            }
+        }
+        let mut routes = oci_routes(&subject, &r);
+        routes.push(("ecr:DescribeRepositories", Method::GET, "/v2/_catalog".to_owned()));
+        for (action, method, path) in routes {
+            let action = Action::from_name(action).expect("a served action");
+            let on_repository = !path.starts_with("/v2/_catalog");
+            let expect_denied = carried(entry, action, on_repository, false, false);
+            let response = oci_cell(&berth, &caller, &subject, method.clone(), &path).await;
+            let status = response.status().as_u16();
+            cells += 1;
+            // The catalog lists nothing rather than refusing.
+            let denied = if on_repository {
+                status == 403
+            } else {
+                response.json_or_null().await["repositories"].as_array().is_none_or(Vec::is_empty)
+            };
+            if denied != expect_denied || status >= 500 {
+                wrong.push(format!(
+                    "{key_name} {method} {path}: expected denied={expect_denied}, got {status}"
+                ));
+            }
+        }
+    }
+    println!(
+        "condition keys: {} keys of the table walked over every served operation and OCI route, {cells} cells, {} \
+         disagree with the table",
+        CONDITION_KEYS.len(),
+        wrong.len()
+    );
+    assert!(wrong.is_empty(), "cells where a key's presence disagrees with the table:\n{}", wrong.join("\n"));
+}
+
+async fn ecr_upload_in(berth: &Berth, name: &str) -> String {
+    let (status, out) = berth.ecr("InitiateLayerUpload", json!({"repositoryName": name})).await;
+    assert_eq!(status, 200, "{out}");
+    out["uploadId"].as_str().expect("uploadId").to_owned()
 }

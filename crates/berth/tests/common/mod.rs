@@ -50,17 +50,19 @@ pub const SERVED_OPERATIONS: [&str; 31] = [
     "UploadLayerPart",
 ];
 
-/// How a test signs an ECR API request.
-pub struct Signing {
+/// How a test signs and sends an ECR API request.
+pub struct Signing<'a> {
     pub region: &'static str,
     pub time: std::time::SystemTime,
     /// Headers sent but left out of the signature.
     pub unsigned: &'static [&'static str],
+    /// The client to send it with (one bound to another address, say); the harness's own if none.
+    pub client: Option<&'a reqwest::Client>,
 }
 
-impl Default for Signing {
+impl Default for Signing<'_> {
     fn default() -> Self {
-        Self { region: "us-east-1", time: std::time::SystemTime::now(), unsigned: &[] }
+        Self { region: "us-east-1", time: std::time::SystemTime::now(), unsigned: &[], client: None }
     }
 }
 
@@ -303,7 +305,7 @@ impl Berth {
         secret: &str,
         operation: &str,
         input: serde_json::Value,
-        signing: &Signing,
+        signing: &Signing<'_>,
     ) -> (u16, serde_json::Value) {
         use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
         let body = input.to_string();
@@ -329,7 +331,7 @@ impl Berth {
         let signable = SignableRequest::new("POST", &url, signed, SignableBody::Bytes(body.as_bytes()))
             .expect("signable");
         let (instructions, _) = sign(signable, &params).expect("sign").into_parts();
-        let mut request = self.client.post(&url).body(body.clone());
+        let mut request = signing.client.unwrap_or(&self.client).post(&url).body(body.clone());
         for (name, value) in headers.iter().filter(|(n, _)| *n != "host") {
             request = request.header(*name, *value);
         }
