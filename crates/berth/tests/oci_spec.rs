@@ -1362,17 +1362,45 @@ mod errors {
     #[tokio::test]
     async fn cross_account_mount_source_is_not_a_way_around_authorization() {
         let berth = Berth::start().await;
-        let m = repo("errors/mount");
-        let digest = sha256(b"hello world");
+        let (key, secret) = berth.account_with_key("111111111111");
+        let other = berth.password_for(&key, &secret).await;
         let from = other_account_repo("app");
+        let bytes = b"only the other account may read this";
+        let digest = sha256(bytes);
+        let pushed = send(
+            berth
+                .req_with(&other, Method::POST, &format!("/v2/{from}/blobs/uploads/?digest={digest}"))
+                .body(bytes.to_vec()),
+        )
+        .await;
+        assert_eq!(pushed.status(), 201, "the other account holds the blob");
 
-        let post =
-            send(berth.req(Method::POST, &format!("/v2/{m}/blobs/uploads/?mount={digest}&from={from}")))
-                .await;
-        let status = post.status().as_u16();
-        assert!(status == 202 || status == 403, "mount from another account answered {status}");
+        // The owner may push to its own repository but not read the other account's: the mount
+        // must fall back to an upload and link nothing.
+        let m = repo("errors/mount");
+        let mount = format!("/v2/{m}/blobs/uploads/?mount={digest}&from={from}");
+        let post = send(berth.req(Method::POST, &mount)).await;
+        assert_eq!(post.status(), 202, "a mount without read on its source is a plain upload");
         let get = send(berth.req(Method::GET, &format!("/v2/{m}/blobs/{digest}"))).await;
-        assert_eq!(get.status(), 404);
+        assert_eq!(get.status(), 404, "nothing was linked");
+
+        // Once the other account lets the owner read it, the same mount completes.
+        let policy = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+            "Principal": {"AWS": ACCOUNT}, "Action": ["ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"]}]});
+        let (status, out) = berth
+            .ecr_as(
+                &key,
+                &secret,
+                "SetRepositoryPolicy",
+                json!({"repositoryName": "app", "policyText": policy.to_string()}),
+            )
+            .await;
+        assert_eq!(status, 200, "{out}");
+        let post = send(berth.req(Method::POST, &mount)).await;
+        assert_eq!(post.status(), 201, "with read on the source the mount completes");
+        let get = send(berth.req(Method::GET, &format!("/v2/{m}/blobs/{digest}"))).await;
+        assert_eq!(get.status(), 200);
+        assert_eq!(get.bytes().await.expect("body").as_ref(), bytes, "the target serves the source's bytes");
     }
 
     #[tokio::test]

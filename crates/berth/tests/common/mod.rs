@@ -307,6 +307,20 @@ impl Berth {
         input: serde_json::Value,
         signing: &Signing<'_>,
     ) -> (u16, serde_json::Value) {
+        let response = self.ecr_response(key, secret, operation, input, signing).await;
+        let status = response.status().as_u16();
+        (status, response.json_or_null().await)
+    }
+
+    /// Sends an ECR API request signed as `signing` says and returns the whole response.
+    pub async fn ecr_response(
+        &self,
+        key: &str,
+        secret: &str,
+        operation: &str,
+        input: serde_json::Value,
+        signing: &Signing<'_>,
+    ) -> Response {
         use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
         let body = input.to_string();
         let host = format!("127.0.0.1:{}", self.port);
@@ -338,9 +352,7 @@ impl Berth {
         for (name, value) in instructions.headers() {
             request = request.header(name, value);
         }
-        let response = request.send().await.expect("send");
-        let status = response.status().as_u16();
-        (status, response.json_or_null().await)
+        request.send().await.expect("send")
     }
 }
 
