@@ -107,14 +107,6 @@ async fn describe_pages_are_complete_and_tokens_stay_in_their_account() {
     let expected: Vec<_> = (0..9).map(|i| json!(format!("page/r{i}"))).collect();
     assert_eq!(seen, expected);
 
-    // A token of this account's listing is no key to another account's.
-    let (_, first) = berth.ecr("DescribeRepositories", json!({"maxResults": 2})).await;
-    let token = first["nextToken"].as_str().expect("token").to_owned();
-    let (status, out) =
-        berth.ecr("DescribeRepositories", json!({"registryId": "111111111111", "nextToken": token})).await;
-    assert_eq!(status, 400, "{out}");
-    let refusal = out["__type"].as_str().unwrap_or_default();
-    assert!(["AccessDeniedException", "InvalidParameterException"].contains(&refusal), "{out}");
     // Tampering with the token is noticed.
     let (_, first) = berth.ecr("DescribeRepositories", json!({"maxResults": 2})).await;
     let token = first["nextToken"].as_str().expect("token");
@@ -245,15 +237,114 @@ async fn one_image_model_behind_both_surfaces() {
     assert_eq!(out["failures"][0]["failureCode"], "ImageNotFound");
 }
 
+/// A page token belongs to the listing it came from: reused on another listing the caller may
+/// read (another account's registry, another repository, another subject), it is refused as
+/// not valid there, not taken as a place to resume.
+#[tokio::test]
+async fn page_tokens_are_bound_to_their_listing() {
+    let berth = Berth::start().await;
+    let (other_key, other_secret) = berth.account_with_key("111111111111");
+    for n in 0..3 {
+        let name = format!("bound/r{n}");
+        for (key, secret) in [berth.owner_credentials(), (other_key.clone(), other_secret.clone())] {
+            let (status, out) =
+                berth.ecr_as(&key, &secret, "CreateRepository", json!({"repositoryName": name})).await;
+            assert_eq!(status, 200, "{out}");
+            let (status, out) = berth
+                .ecr_as(
+                    &key,
+                    &secret,
+                    "CreateRepositoryCreationTemplate",
+                    json!({"prefix": format!("bound{n}"), "appliedFor": ["CREATE_ON_PUSH"]}),
+                )
+                .await;
+            assert_eq!(status, 200, "{out}");
+        }
+    }
+    let refused_as_invalid = |out: &serde_json::Value, what: &str| {
+        assert_eq!(out["__type"].as_str(), Some("InvalidParameterException"), "{what}: {out}");
+        assert!(out["message"].as_str().is_some_and(|m| m.contains("nextToken")), "{what}: {out}");
+    };
+
+    // Account-wide listings: the owner's token, presented by the other account in its own registry.
+    for operation in ["DescribeRepositories", "DescribeRepositoryCreationTemplates"] {
+        let (status, out) = berth.ecr(operation, json!({"maxResults": 1})).await;
+        assert_eq!(status, 200, "{out}");
+        let token = out["nextToken"].as_str().expect("a next page").to_owned();
+        let (status, out) =
+            berth.ecr_as(&other_key, &other_secret, operation, json!({"nextToken": token.clone()})).await;
+        assert_eq!(status, 400, "{operation}: {out}");
+        refused_as_invalid(&out, operation);
+        let (status, out) = berth.ecr(operation, json!({"nextToken": token})).await;
+        assert_eq!(status, 200, "{operation} resumes its own listing: {out}");
+    }
+
+    // Repository listings: a token of one repository, presented for another the owner reads too.
+    let first = repo("bound/r0");
+    let mut subject = String::new();
+    for n in 0..3 {
+        let digest =
+            berth.push_image(&first, &format!("t{n}"), format!(r#"{{"n":{n}}}"#).as_bytes(), b"bound").await;
+        berth
+            .push_image(&repo("bound/r1"), &format!("t{n}"), format!(r#"{{"n":{n}}}"#).as_bytes(), b"bound")
+            .await;
+        subject = digest;
+    }
+    for operation in ["ListImages", "DescribeImages"] {
+        let (status, out) =
+            berth.ecr(operation, json!({"repositoryName": "bound/r0", "maxResults": 1})).await;
+        assert_eq!(status, 200, "{out}");
+        let token = out["nextToken"].as_str().expect("a next page").to_owned();
+        let (status, out) =
+            berth.ecr(operation, json!({"repositoryName": "bound/r1", "nextToken": token})).await;
+        assert_eq!(status, 400, "{operation}: {out}");
+        refused_as_invalid(&out, operation);
+    }
+    // Referrer listings: a token of one subject, presented for another subject and another repository.
+    let referrer = |n: u8, subject: &str| {
+        format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","artifactType":"application/vnd.example.sig","config":{{"mediaType":"application/vnd.oci.empty.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2}},"layers":[{{"mediaType":"application/vnd.oci.empty.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2}}],"subject":{{"mediaType":"{OCI_MANIFEST}","digest":"{subject}","size":1}},"annotations":{{"n":"{n}"}}}}"#
+        )
+    };
+    for r in [&first, &repo("bound/r1")] {
+        berth.push_blob(r, b"{}").await;
+    }
+    for n in 0..3 {
+        for r in [&first, &repo("bound/r1")] {
+            let bytes = referrer(n, &subject).into_bytes();
+            let pushed = berth.put_manifest(r, &sha256(&bytes), OCI_MANIFEST, &bytes).await;
+            assert_eq!(pushed.status(), 201, "referrer {n}");
+        }
+    }
+    let (status, out) = berth
+        .ecr(
+            "ListImageReferrers",
+            json!({"repositoryName": "bound/r0", "subjectId": {"imageDigest": subject}, "maxResults": 1}),
+        )
+        .await;
+    assert_eq!(status, 200, "{out}");
+    let token = out["nextToken"].as_str().expect("a next page").to_owned();
+    let other_subject = berth.push_image(&first, "other", br#"{"other":1}"#, b"bound").await;
+    for (name, digest) in [("bound/r1", subject.as_str()), ("bound/r0", other_subject.as_str())] {
+        let input = json!({"repositoryName": name, "subjectId": {"imageDigest": digest}, "nextToken": token});
+        let (status, out) = berth.ecr("ListImageReferrers", input).await;
+        assert_eq!(status, 400, "ListImageReferrers on {name} for {digest}: {out}");
+        refused_as_invalid(&out, "ListImageReferrers");
+    }
+}
+
 #[tokio::test]
 async fn image_listings_page_completely() {
     let berth = Berth::start().await;
     let r = repo("pages/app");
+    let mut pushed = Vec::new();
     for i in 0..23 {
-        berth
+        let digest = berth
             .push_image(&r, &format!("t{i:02}"), format!(r#"{{"n":{i}}}"#).as_bytes(), b"shared layer")
             .await;
+        pushed.push(json!(digest));
     }
+    pushed.sort_by_key(ToString::to_string);
     for (operation, key) in [("ListImages", "imageIds"), ("DescribeImages", "imageDetails")] {
         let mut seen = Vec::new();
         let mut token: Option<String> = None;
@@ -272,9 +363,9 @@ async fn image_listings_page_completely() {
                 None => break,
             }
         }
-        let mut unique = seen.clone();
-        unique.dedup();
-        assert_eq!((seen.len(), unique.len()), (23, 23), "{operation} skipped or repeated an image");
+        assert_eq!(seen.len(), 23, "{operation} returned each of the 23 images once");
+        seen.sort_by_key(ToString::to_string);
+        assert_eq!(seen, pushed, "{operation} returned exactly the images pushed");
     }
 }
 
@@ -284,9 +375,9 @@ async fn every_operation_of_the_model_is_served_or_named_as_unsupported() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../../shared/reference/ecr-operations.json");
     let Ok(text) = std::fs::read_to_string(&path) else {
-        println!(
-            "SKIPPED: ECR's service model is not at {} (it lives beside the repository)",
-            path.display()
+        skip(
+            "every_operation_of_the_model_is_served_or_named_as_unsupported",
+            &format!("ECR's service model is not at {} (it lives beside the repository)", path.display()),
         );
         return;
     };
@@ -509,7 +600,17 @@ async fn creation_templates_shape_repositories_created_on_push() {
         berth.put_manifest(&repo("mlops/python-base"), "v1", OCI_MANIFEST, &second).await.status(),
         400
     );
-    assert!(!digest.is_empty());
+    let (_, images) = berth
+        .ecr(
+            "DescribeImages",
+            json!({"repositoryName": "mlops/python-base", "imageIds": [{"imageTag": "v1"}]}),
+        )
+        .await;
+    assert_eq!(
+        images["imageDetails"][0]["imageDigest"].as_str(),
+        Some(digest.as_str()),
+        "v1 is the first push"
+    );
     berth.push_image(&repo("other/app"), "v1", br#"{"os":"linux"}"#, b"l").await;
     let (_, out) = berth.ecr("DescribeRepositories", json!({"repositoryNames": ["other/app"]})).await;
     assert_eq!(out["repositories"][0]["imageTagMutability"], "MUTABLE");

@@ -261,8 +261,9 @@ async fn two_thousand_silent_connections_leave_room_for_everyone_else() {
     // hard limit allows; the client side needs room for its own sockets too.
     let hard = rlimit::getrlimit(rlimit::Resource::NOFILE).expect("limit").1;
     if hard < 4096 {
-        println!(
-            "SKIP two_thousand_silent_connections: the hard open-file limit here is {hard}, below 4,096"
+        skip(
+            "two_thousand_silent_connections_leave_room_for_everyone_else",
+            &format!("the hard open-file limit here is {hard}, below the 4,096 the test needs"),
         );
         return;
     }

@@ -492,6 +492,23 @@ fn run_login_password(dir: &Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).expect("utf8").trim().to_owned()
 }
 
+/// Reports a test that cannot run here, and why, so that the test command counts it as
+/// skipped rather than passed: a line in the file `TESTS_SKIP_LOG` names (when the test command
+/// set it), and on standard error.
+pub fn skip(test: &str, reason: &str) {
+    let line = format!("SKIP {test}: {reason}");
+    eprintln!("{line}");
+    if let Some(path) = std::env::var_os("TESTS_SKIP_LOG") {
+        use std::io::Write;
+        let appended = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut file| writeln!(file, "{line}"));
+        assert!(appended.is_ok(), "cannot record the skip in {}", std::path::Path::new(&path).display());
+    }
+}
+
 /// A repository path in the owner account.
 pub fn repo(name: &str) -> String {
     format!("{ACCOUNT}/{name}")
