@@ -57,18 +57,15 @@ async fn pusher(berth: Arc<BerthHandle>, worker: usize, seed: u64, ledger: Arc<M
                 bytes.clone(),
             ));
             let style = (round + i + worker) % 3;
-            let ok = upload(&berth, &repository, &digest, &bytes, style).await;
+            let acknowledged = upload(&berth, &repository, &digest, &bytes, style).await;
             let mut l = ledger.lock().expect("ledger");
             l.in_flight.retain(|(_, d, _)| d != &digest);
-            match ok {
-                Some(true) => l.blobs.push((repository.clone(), digest.clone(), bytes)),
-                Some(false) => panic!("the server refused a valid upload of {digest}"),
-                None => {
-                    // The connection died: we cannot know whether the commit happened.
-                    l.in_flight.push((repository.clone(), digest.clone(), bytes));
-                    return;
-                }
+            if !acknowledged {
+                // The connection died: we cannot know whether the commit happened.
+                l.in_flight.push((repository.clone(), digest.clone(), bytes));
+                return;
             }
+            l.blobs.push((repository.clone(), digest.clone(), bytes));
             digests.push((digest, [config.len(), layer.len()][i]));
         }
         let manifest = image_manifest_bytes(&digests[0].0, digests[0].1, &digests[1].0, digests[1].1, "");
@@ -98,68 +95,76 @@ struct BerthHandle {
     client: reqwest::Client,
 }
 
-/// Uploads a blob; `Some(true)` on 201, `Some(false)` on a refusal, `None` if the server died.
-async fn upload(
-    berth: &BerthHandle,
-    repository: &str,
-    digest: &str,
-    bytes: &[u8],
-    style: usize,
-) -> Option<bool> {
+/// What became of a request: an answer, or no answer because the server died under it.
+/// Only a failed transport means the server died; every answer is held to what it must be.
+async fn sent(request: reqwest::RequestBuilder) -> Option<reqwest::Response> {
+    request.send().await.ok()
+}
+
+/// Requires `status` of an answer and returns its `Location`; anything else fails the test.
+async fn located(response: reqwest::Response, status: u16, what: &str) -> String {
+    let got = response.status().as_u16();
+    let location = response.headers().get("location").and_then(|l| l.to_str().ok()).map(str::to_owned);
+    match location {
+        Some(location) if got == status => location,
+        _ => panic!(
+            "{what}: expected {status} with a Location, got {got}: {}",
+            response.text().await.unwrap_or_default()
+        ),
+    }
+}
+
+/// Uploads a blob: `true` once it is acknowledged with 201, `false` if the server died first.
+/// A server that answers anything but what the protocol promises fails the test.
+async fn upload(berth: &BerthHandle, repository: &str, digest: &str, bytes: &[u8], style: usize) -> bool {
     let auth = |b: reqwest::RequestBuilder| b.basic_auth("AWS", Some(&berth.password));
     let base = &berth.url;
-    let response = match style {
+    let start_upload = || auth(berth.client.post(format!("{base}/v2/{repository}/blobs/uploads/")));
+    let finished = match style {
         // Monolithic POST ?digest=.
-        0 => auth(berth.client.post(format!("{base}/v2/{repository}/blobs/uploads/?digest={digest}")))
-            .body(bytes.to_vec())
-            .send()
+        0 => {
+            sent(
+                auth(berth.client.post(format!("{base}/v2/{repository}/blobs/uploads/?digest={digest}")))
+                    .body(bytes.to_vec()),
+            )
             .await
-            .ok()?,
+        }
         // POST, one streamed PATCH, PUT (what docker does).
         1 => {
-            let start = auth(berth.client.post(format!("{base}/v2/{repository}/blobs/uploads/")))
-                .send()
-                .await
-                .ok()?;
-            let location = start.headers().get("location")?.to_str().ok()?.to_owned();
-            let patch = auth(berth.client.patch(format!("{base}{location}")))
-                .body(bytes.to_vec())
-                .send()
-                .await
-                .ok()?;
-            let location = patch.headers().get("location")?.to_str().ok()?.to_owned();
-            auth(berth.client.put(format!("{base}{location}?digest={digest}"))).send().await.ok()?
+            let Some(start) = sent(start_upload()).await else { return false };
+            let location = located(start, 202, "upload start").await;
+            let Some(patch) =
+                sent(auth(berth.client.patch(format!("{base}{location}"))).body(bytes.to_vec())).await
+            else {
+                return false;
+            };
+            let location = located(patch, 202, "PATCH").await;
+            sent(auth(berth.client.put(format!("{base}{location}?digest={digest}")))).await
         }
         // POST, two chunks with Content-Range, PUT.
         _ => {
-            let start = auth(berth.client.post(format!("{base}/v2/{repository}/blobs/uploads/")))
-                .send()
-                .await
-                .ok()?;
-            let location = start.headers().get("location")?.to_str().ok()?.to_owned();
+            let Some(start) = sent(start_upload()).await else { return false };
+            let mut location = located(start, 202, "upload start").await;
             let cut = bytes.len() / 3;
-            let first = auth(berth.client.patch(format!("{base}{location}")))
-                .header("content-range", format!("0-{}", cut - 1))
-                .body(bytes[..cut].to_vec())
-                .send()
-                .await
-                .ok()?;
-            if first.status() != 202 {
-                return Some(false);
+            for (from, to) in [(0, cut), (cut, bytes.len())] {
+                let chunk = auth(berth.client.patch(format!("{base}{location}")))
+                    .header("content-range", format!("{from}-{}", to - 1))
+                    .body(bytes[from..to].to_vec());
+                let Some(patch) = sent(chunk).await else { return false };
+                location = located(patch, 202, "chunk").await;
             }
-            let second = auth(berth.client.patch(format!("{base}{location}")))
-                .header("content-range", format!("{cut}-{}", bytes.len() - 1))
-                .body(bytes[cut..].to_vec())
-                .send()
-                .await
-                .ok()?;
-            if second.status() != 202 {
-                return Some(false);
-            }
-            auth(berth.client.put(format!("{base}{location}?digest={digest}"))).send().await.ok()?
+            sent(auth(berth.client.put(format!("{base}{location}?digest={digest}")))).await
         }
     };
-    Some(response.status() == 201)
+    match finished {
+        None => false,
+        Some(response) if response.status() == 201 => true,
+        Some(response) => panic!(
+            "the server refused a valid upload of {digest}: {} {}",
+            response.status(),
+            response.text().await.unwrap_or_default()
+        ),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -248,14 +253,25 @@ async fn verify(berth: &Berth, ledger: &Ledger) {
     // No tag anywhere points at nothing, and every manifest's blobs are there.
     let repositories: std::collections::BTreeSet<&String> = ledger.blobs.iter().map(|(r, _, _)| r).collect();
     for repository in repositories {
-        let list: serde_json::Value = berth
-            .req(Method::GET, &format!("/v2/{repository}/tags/list"))
-            .send()
-            .await
-            .expect("send")
-            .json_or_null()
-            .await;
-        for tag in list["tags"].as_array().into_iter().flatten().filter_map(|t| t.as_str()) {
+        let listed =
+            berth.req(Method::GET, &format!("/v2/{repository}/tags/list")).send().await.expect("send");
+        let status = listed.status().as_u16();
+        let list: serde_json::Value = listed.json_or_null().await;
+        let tags: Vec<&str> =
+            list["tags"].as_array().into_iter().flatten().filter_map(|t| t.as_str()).collect();
+        let acknowledged = ledger.manifests.iter().filter(|(r, _, _)| r == repository).count();
+        if acknowledged > 0 {
+            assert_eq!(status, 200, "tags of {repository}: {list}");
+            assert!(
+                tags.len() >= acknowledged,
+                "{repository} lists {} tags for {acknowledged} acknowledged manifests",
+                tags.len()
+            );
+        } else {
+            // Blobs without a manifest: the repository may hold no tag, but must answer.
+            assert!(status == 200 || status == 404, "tags of {repository} answered {status}: {list}");
+        }
+        for tag in tags {
             let m = berth
                 .req(Method::GET, &format!("/v2/{repository}/manifests/{tag}"))
                 .header("accept", OCI_MANIFEST)

@@ -31,15 +31,17 @@ async fn sigterm_finishes_an_upload_in_flight() {
     tx.send(Ok(Bytes::from(first))).await.expect("send first part");
     tokio::time::sleep(Duration::from_millis(300)).await;
 
-    let pid = berth.pid().expect("running");
-    let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+    berth.signal("TERM");
     tokio::time::sleep(Duration::from_millis(300)).await;
     tx.send(Ok(Bytes::from(second))).await.expect("send second part");
     drop(tx);
 
     let response = in_flight.await.expect("task").expect("the in-flight request completes");
     assert_eq!(response.status(), 201, "{}", response.text().await.unwrap_or_default());
-    assert!(berth.wait_exit_success(), "berth did not exit cleanly after SIGTERM");
+    assert!(
+        berth.wait_exit_success(Duration::from_secs(30)),
+        "berth did not exit cleanly within 30 s of SIGTERM"
+    );
 
     let restarted = Berth::spawn(&dir).await;
     let got = restarted.req(Method::GET, &format!("/v2/{r}/blobs/{digest}")).send().await.expect("send");

@@ -183,9 +183,29 @@ impl Berth {
     }
 
     /// Waits for the process to exit; returns whether it exited with success.
-    pub fn wait_exit_success(&mut self) -> bool {
+    /// Waits at most `limit` for the process to exit; returns whether it exited with success.
+    /// A process still running after `limit` is killed, and counts as not exiting cleanly.
+    pub fn wait_exit_success(&mut self, limit: Duration) -> bool {
         let Some(mut child) = self.child.take() else { return false };
-        child.wait().map(|s| s.success()).unwrap_or(false)
+        let deadline = Instant::now() + limit;
+        loop {
+            match child.try_wait() {
+                Ok(Some(status)) => return status.success(),
+                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+                _ => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return false;
+                }
+            }
+        }
+    }
+
+    /// Sends the server a signal (`TERM`, `HUP`, ...) with kill(1).
+    pub fn signal(&self, name: &str) {
+        let pid = self.pid().expect("the server is running");
+        let status = Command::new("kill").args([&format!("-{name}"), &pid.to_string()]).status();
+        assert!(status.as_ref().is_ok_and(|s| s.success()), "kill -{name} {pid} failed: {status:?}");
     }
 
     /// Takes the data directory out of the harness so a restarted server can use it.
