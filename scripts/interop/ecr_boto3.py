@@ -64,6 +64,16 @@ def expect_error(name, exception, call):
         result("failed", name, f"succeeded; expected {exception}")
 
 
+class CheckFailed(Exception):
+    """A check's expectation did not hold."""
+
+
+def expect(condition, why="the expected condition did not hold"):
+    # An explicit check, not `assert`, which Python drops under PYTHONOPTIMIZE.
+    if not condition:
+        raise CheckFailed(why)
+
+
 def check(name, call):
     try:
         call()
@@ -79,9 +89,9 @@ def create():
     r = ecr.create_repository(repositoryName=repo, imageTagMutability="IMMUTABLE",
                               imageScanningConfiguration={"scanOnPush": True},
                               tags=[{"Key": "team", "Value": "ml"}])["repository"]
-    assert r["repositoryName"] == repo and r["registryId"] == account, r
-    assert isinstance(r["createdAt"], datetime.datetime), r["createdAt"]
-    assert r["repositoryArn"] == f"arn:aws:ecr:us-east-1:{account}:repository/{repo}", r
+    expect(r["repositoryName"] == repo and r["registryId"] == account, r)
+    expect(isinstance(r["createdAt"], datetime.datetime), r["createdAt"])
+    expect(r["repositoryArn"] == f"arn:aws:ecr:us-east-1:{account}:repository/{repo}", r)
 
 
 check("boto3-create-repository", create)
@@ -92,11 +102,11 @@ def paginate():
         ecr.create_repository(repositoryName=f"boto3/page-{pid}-{i:02d}")
     names = []
     for page in ecr.get_paginator("describe_repositories").paginate(PaginationConfig={"PageSize": 4}):
-        assert len(page["repositories"]) <= 4, len(page["repositories"])
+        expect(len(page["repositories"]) <= 4, len(page["repositories"]))
         names += [r["repositoryName"] for r in page["repositories"]]
     mine = [n for n in names if n.startswith(f"boto3/page-{pid}-")]
-    assert mine == sorted(mine) and len(mine) == 11, mine
-    assert len(names) == len(set(names)), "a repository was listed twice"
+    expect(mine == sorted(mine) and len(mine) == 11, mine)
+    expect(len(names) == len(set(names)), "a repository was listed twice")
 
 
 check("boto3-paginate-describe-repositories", paginate)
@@ -106,8 +116,8 @@ def token():
     data = ecr.get_authorization_token()["authorizationData"][0]
     import base64
     user, _, password = base64.b64decode(data["authorizationToken"]).decode().partition(":")
-    assert user == "AWS" and password and ":" not in password
-    assert data["expiresAt"] > datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=11)
+    expect(user == "AWS" and password and ":" not in password)
+    expect(data["expiresAt"] > datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=11))
 
 
 check("boto3-get-authorization-token", token)
@@ -175,7 +185,7 @@ def upload_layer(data, repository=images_repo, part_size=MAX_PART):
         ecr.upload_layer_part(repositoryName=repository, uploadId=upload, partFirstByte=first,
                               partLastByte=first + len(part) - 1, layerPartBlob=part)
     done = ecr.complete_layer_upload(repositoryName=repository, uploadId=upload, layerDigests=[digest])
-    assert done["layerDigest"] == digest, done
+    expect(done["layerDigest"] == digest, done)
     return digest
 
 
@@ -196,7 +206,7 @@ def layers_and_images():
     config_bytes, layer_bytes = b'{"os":"linux","architecture":"amd64"}', bytes(range(256)) * 400
     config, layer = (upload_layer(config_bytes), len(config_bytes)), (upload_layer(layer_bytes), len(layer_bytes))
     avail = ecr.batch_check_layer_availability(repositoryName=images_repo, layerDigests=[layer[0]])
-    assert avail["layers"][0]["layerAvailability"] == "AVAILABLE", avail
+    expect(avail["layers"][0]["layerAvailability"] == "AVAILABLE", avail)
     state["config"], state["layer"] = config, layer
     for i in range(1000):
         ecr.put_image(repositoryName=images_repo, imageManifest=manifest(i, config, layer), imageTag=f"t{i:04d}")
@@ -209,16 +219,16 @@ def paginate_images():
     seen = []
     for page in ecr.get_paginator("list_images").paginate(repositoryName=images_repo,
                                                           PaginationConfig={"PageSize": 7}):
-        assert len(page["imageIds"]) <= 7
+        expect(len(page["imageIds"]) <= 7)
         seen += [i["imageTag"] for i in page["imageIds"]]
-    assert len(seen) == 1000 and len(set(seen)) == 1000, (len(seen), len(set(seen)))
+    expect(len(seen) == 1000 and len(set(seen)) == 1000, (len(seen), len(set(seen))))
     details = []
     for page in ecr.get_paginator("describe_images").paginate(repositoryName=images_repo,
                                                               PaginationConfig={"PageSize": 7}):
         details += page["imageDetails"]
-    assert len({d["imageDigest"] for d in details}) == 1000
+    expect(len({d["imageDigest"] for d in details}) == 1000)
     size = state["config"][1] + state["layer"][1]
-    assert all(d["imageSizeInBytes"] == size for d in details), details[0]
+    expect(all(d["imageSizeInBytes"] == size for d in details), details[0])
 
 
 check("boto3-paginate-1000-images-by-7", paginate_images)
@@ -226,12 +236,12 @@ check("boto3-paginate-1000-images-by-7", paginate_images)
 
 def get_and_delete():
     got = ecr.batch_get_image(repositoryName=images_repo, imageIds=[{"imageTag": "t0007"}, {"imageTag": "missing"}])
-    assert json.loads(got["images"][0]["imageManifest"])["annotations"]["index"] == "7", got
-    assert got["failures"][0]["failureCode"] == "ImageNotFound", got["failures"]
+    expect(json.loads(got["images"][0]["imageManifest"])["annotations"]["index"] == "7", got)
+    expect(got["failures"][0]["failureCode"] == "ImageNotFound", got["failures"])
     deleted = ecr.batch_delete_image(repositoryName=images_repo, imageIds=[{"imageTag": "t0007"}])
-    assert deleted["imageIds"][0]["imageTag"] == "t0007" and not deleted["failures"], deleted
+    expect(deleted["imageIds"][0]["imageTag"] == "t0007" and not deleted["failures"], deleted)
     left = ecr.list_images(repositoryName=images_repo, filter={"tagStatus": "TAGGED"}, maxResults=1000)["imageIds"]
-    assert "t0007" not in {i.get("imageTag") for i in left} and len(left) == 999
+    expect("t0007" not in {i.get("imageTag") for i in left} and len(left) == 999)
 
 
 check("boto3-batch-get-and-delete", get_and_delete)
@@ -278,8 +288,8 @@ def refused(exception, call):
         call()
     except ClientError as e:
         code = e.response["Error"]["Code"]
-        assert code == exception, f"expected {exception}, got {code}: {e}"
-        assert e.response["Error"].get("Message"), f"{exception} carries no message"
+        expect(code == exception, f"expected {exception}, got {code}: {e}")
+        expect(e.response["Error"].get("Message"), f"{exception} carries no message")
         return e.response
     raise AssertionError(f"succeeded; expected {exception}")
 
@@ -328,8 +338,8 @@ def invalid_layer():
     upload = start_upload([(0, data)])
     wrong = sha256(b"other bytes")
     refused("InvalidLayerException", lambda: complete(upload, wrong))
-    assert not layer_available(errors_repo, wrong) and not layer_available(errors_repo, sha256(data))
-    assert complete(upload, sha256(data))["layerDigest"] == sha256(data), "the upload stays usable"
+    expect(not layer_available(errors_repo, wrong) and not layer_available(errors_repo, sha256(data)))
+    expect(complete(upload, sha256(data))["layerDigest"] == sha256(data), "the upload stays usable")
 
 
 check("boto3-invalid-layer", invalid_layer)
@@ -340,13 +350,13 @@ def invalid_layer_part():
     gap = refused("InvalidLayerPartException", lambda: ecr.upload_layer_part(
         repositoryName=errors_repo, uploadId=upload, partFirstByte=20, partLastByte=29, layerPartBlob=b"x" * 10))
     want = {"lastValidByteReceived": 9, "uploadId": upload, "repositoryName": errors_repo, "registryId": account}
-    assert {k: gap.get(k) for k in want} == want, {k: gap.get(k) for k in want}
+    expect({k: gap.get(k) for k in want} == want, {k: gap.get(k) for k in want})
     overlap = refused("InvalidLayerPartException", lambda: ecr.upload_layer_part(
         repositoryName=errors_repo, uploadId=upload, partFirstByte=5, partLastByte=14, layerPartBlob=b"y" * 10))
-    assert overlap.get("lastValidByteReceived") == 9, overlap
+    expect(overlap.get("lastValidByteReceived") == 9, overlap)
     out = ecr.upload_layer_part(repositoryName=errors_repo, uploadId=upload, partFirstByte=10, partLastByte=19,
                                 layerPartBlob=b"abcdefghij")
-    assert out["lastByteReceived"] == 19, "the refused parts left no trace"
+    expect(out["lastByteReceived"] == 19, "the refused parts left no trace")
 
 
 check("boto3-invalid-layer-part", invalid_layer_part)
@@ -357,11 +367,11 @@ def layer_part_too_small():
     upload = start_upload([(0, first), (1000, second)])
     response = refused("LayerPartTooSmallException", lambda: complete(upload, sha256(first + second)))
     message = response["Error"]["Message"]
-    assert str(MIN_PART) in message and "1000" in message, message
-    assert not layer_available(errors_repo, sha256(first + second)), "nothing was stored"
+    expect(str(MIN_PART) in message and "1000" in message, message)
+    expect(not layer_available(errors_repo, sha256(first + second)), "nothing was stored")
     # A part of the minimum size may be followed by a short last part.
     data = bytes(range(256)) * (MIN_PART // 256) + b"tail"
-    assert upload_layer(data, errors_repo, part_size=MIN_PART) == sha256(data)
+    expect(upload_layer(data, errors_repo, part_size=MIN_PART) == sha256(data))
 
 
 check("boto3-layer-part-too-small", layer_part_too_small)
@@ -372,10 +382,10 @@ def layer_part_limit_exceeded():
     big = b"z" * (MAX_PART + 1)
     response = refused("LimitExceededException", lambda: ecr.upload_layer_part(
         repositoryName=errors_repo, uploadId=upload, partFirstByte=0, partLastByte=len(big) - 1, layerPartBlob=big))
-    assert str(MAX_PART) in response["Error"]["Message"], response["Error"]["Message"]
+    expect(str(MAX_PART) in response["Error"]["Message"], response["Error"]["Message"])
     out = ecr.upload_layer_part(repositoryName=errors_repo, uploadId=upload, partFirstByte=0,
                                 partLastByte=MAX_PART - 1, layerPartBlob=big[:MAX_PART])
-    assert out["lastByteReceived"] == MAX_PART - 1, "the refused part left no trace"
+    expect(out["lastByteReceived"] == MAX_PART - 1, "the refused part left no trace")
 
 
 check("boto3-layer-part-limit-exceeded", layer_part_limit_exceeded)
@@ -393,7 +403,7 @@ def layer_already_exists():
     data = state["elayer_bytes"]
     upload = start_upload([(0, data)])
     refused("LayerAlreadyExistsException", lambda: complete(upload, sha256(data)))
-    assert layer_available(errors_repo, sha256(data)), "the layer it has stays"
+    expect(layer_available(errors_repo, sha256(data)), "the layer it has stays")
 
 
 check("boto3-layer-already-exists", layer_already_exists)
@@ -413,7 +423,7 @@ def layer_inaccessible():
     out = ecr.get_download_url_for_layer(repositoryName=errors_repo, layerDigest=digest)
     import urllib.request
     with urllib.request.urlopen(out["downloadUrl"]) as r:
-        assert r.read() == state["elayer_bytes"], "the URL serves the layer once an image references it"
+        expect(r.read() == state["elayer_bytes"], "the URL serves the layer once an image references it")
 
 
 check("boto3-layer-inaccessible", layer_inaccessible)
@@ -433,8 +443,8 @@ def referenced_images_not_found():
     absent = (sha256(b"no such image"), 100)
     response = refused("ReferencedImagesNotFoundException", lambda: ecr.put_image(
         repositoryName=errors_repo, imageManifest=index_of([child_ref, absent]), imageTag="multi"))
-    assert absent[0] in response["Error"]["Message"], response["Error"]["Message"]
-    assert image_tags(errors_repo, "multi") is None, "nothing was stored"
+    expect(absent[0] in response["Error"]["Message"], response["Error"]["Message"])
+    expect(image_tags(errors_repo, "multi") is None, "nothing was stored")
     # Missing layers stay LayersNotFoundException.
     refused("LayersNotFoundException", lambda: ecr.put_image(
         repositoryName=errors_repo, imageManifest=errors_manifest(1, absent), imageTag="dangling"))
@@ -453,7 +463,7 @@ def image_tag_already_exists():
     refused("ImageTagAlreadyExistsException", lambda: ecr.put_image(
         repositoryName=immutable, imageManifest=manifest(2, config, layer), imageTag="v1"))
     got = ecr.batch_get_image(repositoryName=immutable, imageIds=[{"imageTag": "v1"}])["images"][0]
-    assert got["imageId"]["imageDigest"] == first["image"]["imageId"]["imageDigest"], "the tag did not move"
+    expect(got["imageId"]["imageDigest"] == first["image"]["imageId"]["imageDigest"], "the tag did not move")
     ecr.delete_repository(repositoryName=immutable, force=True)
 
 
@@ -466,9 +476,9 @@ def tags_per_image_limit():
         ecr.put_image(repositoryName=errors_repo, imageManifest=image, imageTag=f"many-{i:04d}")
     response = refused("LimitExceededException", lambda: ecr.put_image(
         repositoryName=errors_repo, imageManifest=image, imageTag="many-1000"))
-    assert "1000" in response["Error"]["Message"], response["Error"]["Message"]
-    assert len(image_tags(errors_repo, "many-0000")) == 1000, "the 1,001st tag was not added"
-    assert image_tags(errors_repo, "many-1000") is None
+    expect("1000" in response["Error"]["Message"], response["Error"]["Message"])
+    expect(len(image_tags(errors_repo, "many-0000")) == 1000, "the 1,001st tag was not added")
+    expect(image_tags(errors_repo, "many-1000") is None)
 
 
 check("boto3-tags-per-image-limit-exceeded", tags_per_image_limit)
@@ -479,13 +489,13 @@ def kms_refused():
         name = f"boto3/kms-{pid}"
         response = refused("KmsException", lambda: ecr.create_repository(
             repositoryName=name, encryptionConfiguration={"encryptionType": kind}))
-        assert response.get("kmsError"), f"KmsException without kmsError: {response}"
-        assert "AES256" in response["Error"]["Message"], response["Error"]["Message"]
-        assert error_code(lambda: ecr.describe_repositories(repositoryNames=[name])) == "RepositoryNotFoundException"
+        expect(response.get("kmsError"), f"KmsException without kmsError: {response}")
+        expect("AES256" in response["Error"]["Message"], response["Error"]["Message"])
+        expect(error_code(lambda: ecr.describe_repositories(repositoryNames=[name])) == "RepositoryNotFoundException")
         refused("ValidationException", lambda: ecr.create_repository_creation_template(
             prefix=f"kms-{pid}/", appliedFor=["CREATE_ON_PUSH"], encryptionConfiguration={"encryptionType": kind}))
     r = ecr.create_repository(repositoryName=f"boto3/aes-{pid}", encryptionConfiguration={"encryptionType": "AES256"})
-    assert r["repository"]["encryptionConfiguration"]["encryptionType"] == "AES256"
+    expect(r["repository"]["encryptionConfiguration"]["encryptionType"] == "AES256")
     ecr.delete_repository(repositoryName=f"boto3/aes-{pid}")
 
 
@@ -507,7 +517,7 @@ def templates():
             lambda: ecr.update_repository_creation_template(prefix=f"none-{pid}/", description="x"))
     refused("TemplateNotFoundException", lambda: ecr.delete_repository_creation_template(prefix=f"none-{pid}/"))
     names = [t["prefix"] for t in ecr.describe_repository_creation_templates()["repositoryCreationTemplates"]]
-    assert prefix in names and "Bad Prefix" not in names and f"long-{pid}/" not in names, names
+    expect(prefix in names and "Bad Prefix" not in names and f"long-{pid}/" not in names, names)
     ecr.delete_repository_creation_template(prefix=prefix)
 
 
@@ -522,7 +532,7 @@ def templates_limit():
             ecr.create_repository_creation_template(prefix=prefix, appliedFor=["CREATE_ON_PUSH"])
         response = refused("LimitExceededException", lambda: ecr.create_repository_creation_template(
             prefix=f"lim-{pid}-more/", appliedFor=["CREATE_ON_PUSH"]))
-        assert "50" in response["Error"]["Message"], response["Error"]["Message"]
+        expect("50" in response["Error"]["Message"], response["Error"]["Message"])
     finally:
         for prefix in made:
             ecr.delete_repository_creation_template(prefix=prefix)
@@ -558,9 +568,9 @@ def resource_tag_errors():
     refused("InvalidTagParameterException", lambda: ecr.untag_resource(resourceArn=arn, tagKeys=["aws:reserved"]))
     refused("InvalidTagParameterException", lambda: ecr.untag_resource(resourceArn=arn, tagKeys=["k" * 129]))
     tags = ecr.list_tags_for_resource(resourceArn=arn)["tags"]
-    assert len(tags) == 49, f"the refused calls changed the tags: {len(tags)}"
-    assert error_code(lambda: ecr.describe_repositories(repositoryNames=[f"boto3/tags-{pid}"])) == \
-        "RepositoryNotFoundException"
+    expect(len(tags) == 49, f"the refused calls changed the tags: {len(tags)}")
+    expect(error_code(lambda: ecr.describe_repositories(repositoryNames=[f"boto3/tags-{pid}"])) == \
+        "RepositoryNotFoundException")
 
 
 check("boto3-resource-tag-errors", resource_tag_errors)
@@ -593,17 +603,20 @@ def server_exception():
     finally:
         os.rename(aside, uploads)
     meta = response["ResponseMetadata"]
-    assert meta["HTTPStatusCode"] == 500 and meta.get("RetryAttempts", 0) == 0, meta
+    expect(meta["HTTPStatusCode"] == 500 and meta.get("RetryAttempts", 0) == 0, meta)
     message = response["Error"]["Message"]
-    assert "/" not in message and "uploads" not in message and data_dir not in message, f"leaks: {message}"
-    assert ecr.initiate_layer_upload(repositoryName=errors_repo)["uploadId"], "restored, the call succeeds"
+    expect("/" not in message and "uploads" not in message and data_dir not in message, f"leaks: {message}")
+    expect(ecr.initiate_layer_upload(repositoryName=errors_repo)["uploadId"], "restored, the call succeeds")
 
 
-if data_dir and os.path.isdir(os.path.join(data_dir, "uploads")):
-    check("boto3-storage-fault-is-server-exception", server_exception)
-else:
+if not data_dir:
     result("skipped", "boto3-storage-fault-is-server-exception",
            "no data directory of berth was given (5th argument), so no storage fault can be staged")
+elif not os.path.isdir(os.path.join(data_dir, "uploads")):
+    result("failed", "boto3-storage-fault-is-server-exception",
+           f"{data_dir} was given as berth's data directory but has no uploads folder")
+else:
+    check("boto3-storage-fault-is-server-exception", server_exception)
 
 
 def pull_through_cache():
@@ -612,10 +625,10 @@ def pull_through_cache():
 
 
 check("boto3-pull-through-cache-unsupported", pull_through_cache)
-result("skipped", "boto3-upstream-exceptions",
-       "UnableToGetUpstreamImageException, UnableToGetUpstreamLayerException and "
-       "UnableToListUpstreamImageReferrersException are not applicable: they come only from pull-through-cache "
-       "repositories, which berth does not have (CreatePullThroughCacheRule is refused as unsupported)")
+# Not a skipped check: these exceptions cannot arise, which the check above establishes.
+print("NOTE boto3-upstream-exceptions: UnableToGetUpstreamImageException, UnableToGetUpstreamLayerException and "
+      "UnableToListUpstreamImageReferrersException come only from pull-through-cache repositories, which berth "
+      "does not have (CreatePullThroughCacheRule is refused as unsupported, checked above)")
 
 
 def concurrent_pagination():
@@ -644,7 +657,7 @@ def concurrent_pagination():
         items, token, count = [], None, 0
         while True:
             out = call(**({"nextToken": token} if token else {}))
-            assert len(out[key]) <= 7, len(out[key])
+            expect(len(out[key]) <= 7, len(out[key]))
             items += out[key]
             count += 1
             token = out.get("nextToken")
@@ -664,15 +677,15 @@ def concurrent_pagination():
         during = len(written) - at_start
     finally:
         thread.join()
-    assert not failed, failed
+    expect(not failed, failed)
     digests = [d["imageDigest"] for d in details]
-    assert len(digests) == len(set(digests)), "DescribeImages listed an image twice"
+    expect(len(digests) == len(set(digests)), "DescribeImages listed an image twice")
     missing = set(before) - set(digests)
-    assert not missing, f"DescribeImages missed {len(missing)} images that existed before paging"
+    expect(not missing, f"DescribeImages missed {len(missing)} images that existed before paging")
     pairs = [(i["imageDigest"], i.get("imageTag")) for i in ids]
-    assert len(pairs) == len(set(pairs)), "ListImages listed an image twice"
-    assert set(before.items()) <= set(pairs), "ListImages missed images that existed before paging"
-    assert during > 0, "the writer wrote nothing while the pages were read; the check proved nothing"
+    expect(len(pairs) == len(set(pairs)), "ListImages listed an image twice")
+    expect(set(before.items()) <= set(pairs), "ListImages missed images that existed before paging")
+    expect(during > 0, "the writer wrote nothing while the pages were read; the check proved nothing")
     print(f"    {n} + {m} pages read while the writer put {during} images")
     ecr.delete_repository(repositoryName=repository, force=True)
 
@@ -687,16 +700,16 @@ def last_recorded_pull_time():
     def detail():
         return ecr.describe_images(repositoryName=errors_repo, imageIds=[{"imageTag": "pulled"}])["imageDetails"][0]
 
-    assert "lastRecordedPullTime" not in detail(), "a pull time before any pull"
+    expect("lastRecordedPullTime" not in detail(), "a pull time before any pull")
     ecr.list_images(repositoryName=errors_repo)
     ecr.describe_images(repositoryName=errors_repo)
-    assert "lastRecordedPullTime" not in detail(), "DescribeImages or ListImages counted as a pull"
+    expect("lastRecordedPullTime" not in detail(), "DescribeImages or ListImages counted as a pull")
     got = ecr.batch_get_image(repositoryName=errors_repo, imageIds=[{"imageDigest": digest["imageDigest"]}])
-    assert got["images"] and not got["failures"], got
+    expect(got["images"] and not got["failures"], got)
     pulled = detail().get("lastRecordedPullTime")
-    assert pulled is not None, "BatchGetImage was not recorded as a pull"
+    expect(pulled is not None, "BatchGetImage was not recorded as a pull")
     now = datetime.datetime.now(datetime.timezone.utc)
-    assert abs((now - pulled).total_seconds()) < 300, (pulled, now)
+    expect(abs((now - pulled).total_seconds()) < 300, (pulled, now))
 
 
 check("boto3-last-recorded-pull-time", last_recorded_pull_time)

@@ -342,13 +342,17 @@ skopeo_checks() {
     if run "$n" "$T_COPY" "${sk[@]}" copy --dest-tls-verify=false \
         "oci:$SRC:v1" "docker://$BASE/skopeo-delete:v1" &&
         run "$n" "$T_QUICK" "${sk[@]}" delete --tls-verify=false "docker://$BASE/skopeo-delete:v1"; then
-        if run "$n" "$T_QUICK" "${sk[@]}" inspect --tls-verify=false --raw "docker://$BASE/skopeo-delete:v1"; then
+        # Only this inspect's own output decides, not what earlier commands logged.
+        local after=$LOGS/$n.after-delete.log
+        if timeout --kill-after=10 "$T_QUICK" "${sk[@]}" inspect --tls-verify=false --raw \
+            "docker://$BASE/skopeo-delete:v1" >"$after" 2>&1; then
             fail "$n" "manifest still readable after delete"
-        elif grep -qiE 'manifest unknown|not found|404' "$LOGS/$n.log"; then
+        elif grep -qiE 'manifest unknown|not found|404' "$after"; then
             pass "$n"
         else
-            fail "$n" "after delete, inspect failed oddly: $(why "$n")"
+            fail "$n" "after delete, inspect failed oddly: $(tail -1 "$after" | tr -s '[:space:]' ' ')"
         fi
+        cat "$after" >>"$LOGS/$n.log"
     else
         fail "$n" "$(why "$n")"
     fi

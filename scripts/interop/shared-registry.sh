@@ -182,11 +182,16 @@ fi
 # Account 333333333333 can neither pull nor learn that the repository exists.
 other_key=$(field accessKeyId "$other") other_secret=$(field secretAccessKey "$other")
 other_password=$(as "$other_key" "$other_secret" aws ecr get-login-password)
-if timeout 120 skopeo copy --src-tls-verify=false --src-creds "AWS:$other_password" \
+# A refusal counts only when it is the registry's: a valid password, and a denial that says so.
+if [ -z "$other_password" ]; then
+    fail shared-other-cannot-pull "account 333333333333 got no registry password to try with"
+elif timeout 120 skopeo copy --src-tls-verify=false --src-creds "AWS:$other_password" \
     "docker://$registry/123456789012/mlops/python-base:v1" "dir:$work/stolen" >"$work/out" 2>&1; then
     fail shared-other-cannot-pull "account 333333333333 pulled"
-else
+elif grep -qi "denied" "$work/out" && grep -q "333333333333:root is not authorized to perform: ecr:BatchGetImage" "$work/out"; then
     pass shared-other-cannot-pull
+else
+    fail shared-other-cannot-pull "refused, but not by the registry's denial: $(tail -2 "$work/out" | tr '\n' ' ')"
 fi
 exists=$(as "$other_key" "$other_secret" aws ecr describe-repositories --registry-id 123456789012 \
     --repository-names mlops/python-base 2>&1 | grep -o '([A-Za-z]*Exception)')

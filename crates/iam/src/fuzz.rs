@@ -42,14 +42,26 @@ proptest! {
     }
 }
 
-// The brute-force model: a policy is a list of (effect, principal, action) triples over tiny
-// vocabularies, decided by restating DESIGN's rules as plainly as possible.
+// The brute-force model. Policies are drawn from small vocabularies (three accounts, two
+// repositories, three actions, two source addresses) and decided by restating AWS's
+// policy-evaluation rules as DESIGN §4 gives them, statement by statement, without the
+// evaluator's structure: a statement applies when its principal, action, resource and condition
+// all match; an applicable Deny anywhere wins (but an account's root always manages its own
+// resource policies); inside the owner's account an Allow from either side suffices (a resource
+// statement that names only the account delegates to the account's identity policies); across
+// accounts both sides must allow; anonymous callers need a resource statement for everyone.
 
 const ACCOUNTS: [&str; 3] = ["123456789012", "111111111111", "222222222222"];
-const OWNER: &str = "123456789012";
-const ACTIONS: [Action; 3] = [Action::BatchGetImage, Action::PutImage, Action::BatchDeleteImage];
-const REPO: &str = "arn:aws:ecr:us-east-1:123456789012:repository/app";
+const OWNER: usize = 0;
+const ACTIONS: [Action; 3] = [Action::BatchGetImage, Action::PutImage, Action::SetRepositoryPolicy];
+const REPOSITORIES: [&str; 2] = ["app", "lib"];
+const ADDRESSES: [&str; 2] = ["10.1.2.3", "192.168.0.9"];
 
+fn repository_arn(repository: usize) -> String {
+    format!("arn:aws:ecr:us-east-1:{}:repository/{}", ACCOUNTS[OWNER], REPOSITORIES[repository])
+}
+
+/// Who a resource-side statement names.
 #[derive(Debug, Clone, Copy)]
 enum Who {
     Anyone,
@@ -57,48 +69,36 @@ enum Who {
     User(usize),
 }
 
+/// What a statement's Resource says, if it says anything.
+#[derive(Debug, Clone, Copy)]
+enum Resource {
+    /// No Resource: in a repository or registry policy, the resources it is attached to.
+    Absent,
+    Everything,
+    /// One repository by its ARN.
+    Exactly(usize),
+    /// `arn:aws:ecr:*:<owner>:repository/a*`: repositories whose names start with `a`.
+    StartsWithA,
+}
+
+/// A condition on the source address.
+#[derive(Debug, Clone, Copy)]
+enum OnAddress {
+    None,
+    /// IpAddress aws:SourceIp 10.0.0.0/8.
+    InTen,
+    /// NotIpAddress aws:SourceIp 10.0.0.0/8.
+    OutsideTen,
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Rule {
     allow: bool,
     who: Who,
-    action: usize,
-}
-
-fn principal_json(who: Who) -> String {
-    match who {
-        Who::Anyone => r#""*""#.to_owned(),
-        Who::Account(a) => format!(r#"{{"AWS":"{}"}}"#, ACCOUNTS[a]),
-        Who::User(a) => format!(r#"{{"AWS":"arn:aws:iam::{}:user/u"}}"#, ACCOUNTS[a]),
-    }
-}
-
-fn resource_policy(rules: &[Rule]) -> String {
-    let statements: Vec<String> = rules
-        .iter()
-        .map(|r| {
-            format!(
-                r#"{{"Effect":"{}","Principal":{},"Action":"{}"}}"#,
-                if r.allow { "Allow" } else { "Deny" },
-                principal_json(r.who),
-                ACTIONS[r.action].name()
-            )
-        })
-        .collect();
-    format!(r#"{{"Version":"2012-10-17","Statement":[{}]}}"#, statements.join(","))
-}
-
-fn identity_policy(rules: &[(bool, usize)]) -> String {
-    let statements: Vec<String> = rules
-        .iter()
-        .map(|(allow, action)| {
-            format!(
-                r#"{{"Effect":"{}","Action":"{}","Resource":"*"}}"#,
-                if *allow { "Allow" } else { "Deny" },
-                ACTIONS[*action].name()
-            )
-        })
-        .collect();
-    format!(r#"{{"Version":"2012-10-17","Statement":[{}]}}"#, statements.join(","))
+    /// An index into ACTIONS, or None for `ecr:*`.
+    action: Option<usize>,
+    resource: Resource,
+    condition: OnAddress,
 }
 
 /// The caller: anonymous, an account's root, or that account's user `u`.
@@ -109,40 +109,110 @@ enum Caller {
     User(usize),
 }
 
-fn model(caller: Caller, action: usize, resource: &[Rule], identity: &[(bool, usize)]) -> bool {
-    // Does a resource rule name this caller: specifically, or only through its account?
-    let names = |who: Who| -> (bool, bool) {
-        match (who, caller) {
-            (Who::Anyone, _) => (true, false),
-            (Who::Account(a), Caller::Root(c)) => (a == c, false),
-            (Who::Account(a), Caller::User(c)) => (false, a == c),
-            (Who::User(a), Caller::User(c)) => (a == c, false),
-            _ => (false, false),
+fn statement_json(rule: &Rule, with_principal: bool) -> String {
+    let mut fields = vec![format!(r#""Effect":"{}""#, if rule.allow { "Allow" } else { "Deny" })];
+    if with_principal {
+        let principal = match rule.who {
+            Who::Anyone => r#""*""#.to_owned(),
+            Who::Account(a) => format!(r#"{{"AWS":"{}"}}"#, ACCOUNTS[a]),
+            Who::User(a) => format!(r#"{{"AWS":"arn:aws:iam::{}:user/u"}}"#, ACCOUNTS[a]),
+        };
+        fields.push(format!(r#""Principal":{principal}"#));
+    }
+    let action = rule.action.map_or("ecr:*", |a| ACTIONS[a].name());
+    fields.push(format!(r#""Action":"{action}""#));
+    match rule.resource {
+        Resource::Absent => {}
+        Resource::Everything => fields.push(r#""Resource":"*""#.to_owned()),
+        Resource::Exactly(r) => fields.push(format!(r#""Resource":"{}""#, repository_arn(r))),
+        Resource::StartsWithA => {
+            fields.push(format!(r#""Resource":"arn:aws:ecr:*:{}:repository/a*""#, ACCOUNTS[OWNER]));
         }
+    }
+    match rule.condition {
+        OnAddress::None => {}
+        OnAddress::InTen => {
+            fields.push(r#""Condition":{"IpAddress":{"aws:SourceIp":"10.0.0.0/8"}}"#.to_owned())
+        }
+        OnAddress::OutsideTen => {
+            fields.push(r#""Condition":{"NotIpAddress":{"aws:SourceIp":"10.0.0.0/8"}}"#.to_owned());
+        }
+    }
+    format!("{{{}}}", fields.join(","))
+}
+
+fn policy_json(rules: &[Rule], with_principal: bool) -> String {
+    let statements: Vec<String> = rules.iter().map(|r| statement_json(r, with_principal)).collect();
+    format!(r#"{{"Version":"2012-10-17","Statement":[{}]}}"#, statements.join(","))
+}
+
+/// One request of the model.
+#[derive(Debug, Clone, Copy)]
+struct Ask {
+    caller: Caller,
+    action: usize,
+    repository: usize,
+    address: usize,
+}
+
+/// Whether a statement's action, resource and condition match the request (its principal is
+/// judged separately, by side).
+fn matches(rule: &Rule, ask: &Ask) -> bool {
+    let action = rule.action.is_none_or(|a| a == ask.action);
+    let resource = match rule.resource {
+        Resource::Absent | Resource::Everything => true,
+        Resource::Exactly(r) => r == ask.repository,
+        Resource::StartsWithA => REPOSITORIES[ask.repository].starts_with('a'),
     };
-    let resource_rules: Vec<(bool, bool, bool)> = resource
-        .iter()
-        .filter(|r| r.action == action)
-        .map(|r| {
-            let (specific, account) = names(r.who);
-            (r.allow, specific, account)
-        })
-        .filter(|(_, specific, account)| *specific || *account)
-        .collect();
-    let identity_rules: Vec<bool> = match caller {
-        Caller::User(_) => identity.iter().filter(|(_, a)| *a == action).map(|(allow, _)| *allow).collect(),
+    let in_ten = ADDRESSES[ask.address].starts_with("10.");
+    let condition = match rule.condition {
+        OnAddress::None => true,
+        OnAddress::InTen => in_ten,
+        OnAddress::OutsideTen => !in_ten,
+    };
+    action && resource && condition
+}
+
+/// How a resource-side statement names the caller: (the caller itself, only its account).
+fn names(who: Who, caller: Caller) -> (bool, bool) {
+    match (who, caller) {
+        (Who::Anyone, _) => (true, false),
+        (Who::Account(a), Caller::Root(c)) => (a == c, false),
+        (Who::Account(a), Caller::User(c)) => (false, a == c),
+        (Who::User(a), Caller::User(c)) => (a == c, false),
+        _ => (false, false),
+    }
+}
+
+fn model(ask: &Ask, identity: &[Rule], repository: &[Rule], registry: &[Rule]) -> bool {
+    if matches!(ask.caller, Caller::Root(OWNER)) && ACTIONS[ask.action] == Action::SetRepositoryPolicy {
+        return true;
+    }
+    let identity: Vec<&Rule> = match ask.caller {
+        Caller::User(_) => identity.iter().filter(|r| matches(r, ask)).collect(),
         _ => Vec::new(),
     };
-    if resource_rules.iter().any(|(allow, _, _)| !allow) || identity_rules.iter().any(|allow| !allow) {
+    // Resource-side statements that apply and name the caller, with how they name it.
+    let resource: Vec<(&Rule, bool)> = repository
+        .iter()
+        .chain(registry)
+        .filter(|r| matches(r, ask))
+        .filter_map(|r| match names(r.who, ask.caller) {
+            (true, _) => Some((r, true)),
+            (false, true) => Some((r, false)),
+            (false, false) => None,
+        })
+        .collect();
+    if identity.iter().any(|r| !r.allow) || resource.iter().any(|(r, _)| !r.allow) {
         return false;
     }
-    let resource_specific = resource_rules.iter().any(|(_, specific, _)| *specific);
-    let resource_any = !resource_rules.is_empty();
-    let identity_allows = matches!(caller, Caller::Root(_)) || identity_rules.iter().any(|allow| *allow);
-    match caller {
-        Caller::Anonymous => resource_specific,
-        Caller::Root(0) | Caller::User(0) => identity_allows || resource_specific,
-        _ => identity_allows && resource_any,
+    let identity_allows = matches!(ask.caller, Caller::Root(_)) || identity.iter().any(|r| r.allow);
+    let names_caller = resource.iter().any(|(r, itself)| r.allow && *itself);
+    let names_account = resource.iter().any(|(r, _)| r.allow);
+    match ask.caller {
+        Caller::Anonymous => resource.iter().any(|(r, _)| r.allow && matches!(r.who, Who::Anyone)),
+        Caller::Root(OWNER) | Caller::User(OWNER) => identity_allows || names_caller,
+        _ => identity_allows && names_account,
     }
 }
 
@@ -158,30 +228,77 @@ fn caller() -> impl Strategy<Value = Caller> {
     ]
 }
 
+fn condition() -> impl Strategy<Value = OnAddress> {
+    prop_oneof![Just(OnAddress::None), Just(OnAddress::InTen), Just(OnAddress::OutsideTen)]
+}
+
+fn action() -> impl Strategy<Value = Option<usize>> {
+    prop_oneof![Just(None), (0..3usize).prop_map(Some)]
+}
+
+/// Statements of a policy attached to a user: a Resource always, no principal.
+fn identity_rule() -> impl Strategy<Value = Rule> {
+    let resource = prop_oneof![
+        Just(Resource::Everything),
+        (0..2usize).prop_map(Resource::Exactly),
+        Just(Resource::StartsWithA)
+    ];
+    (any::<bool>(), action(), resource, condition()).prop_map(|(allow, action, resource, condition)| Rule {
+        allow,
+        who: Who::Anyone,
+        action,
+        resource,
+        condition,
+    })
+}
+
+/// Statements of a repository or registry policy: a principal; a Resource or none.
+fn resource_rule() -> impl Strategy<Value = Rule> {
+    let resource = prop_oneof![
+        Just(Resource::Absent),
+        Just(Resource::Everything),
+        (0..2usize).prop_map(Resource::Exactly),
+        Just(Resource::StartsWithA)
+    ];
+    (any::<bool>(), who(), action(), resource, condition()).prop_map(
+        |(allow, who, action, resource, condition)| Rule { allow, who, action, resource, condition },
+    )
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 5000, ..ProptestConfig::default() })]
 
     #[test]
     fn authorize_agrees_with_the_brute_force_model(
-        resource in proptest::collection::vec((any::<bool>(), who(), 0..3usize).prop_map(|(allow, who, action)| Rule { allow, who, action }), 0..4),
-        identity in proptest::collection::vec((any::<bool>(), 0..3usize), 0..3),
+        identity in proptest::collection::vec(identity_rule(), 0..3),
+        repository in proptest::collection::vec(resource_rule(), 0..3),
+        registry in proptest::collection::vec(resource_rule(), 0..3),
         caller in caller(),
         action in 0..3usize,
+        repository_index in 0..2usize,
+        address in 0..2usize,
     ) {
-        let resource_policy = (!resource.is_empty())
-            .then(|| parse(&resource_policy(&resource), PolicyKind::Resource).expect("generated resource policy parses"));
-        let identity_policy = (!identity.is_empty())
-            .then(|| parse(&identity_policy(&identity), PolicyKind::Identity).expect("generated identity policy parses"));
+        let parsed = |rules: &[Rule], kind: PolicyKind| {
+            (!rules.is_empty()).then(|| {
+                parse(&policy_json(rules, kind == PolicyKind::Resource), kind).expect("a generated policy parses")
+            })
+        };
+        let identity_policy = parsed(&identity, PolicyKind::Identity);
+        let repository_policy = parsed(&repository, PolicyKind::Resource);
+        let registry_policy = parsed(&registry, PolicyKind::Resource);
         let principal = match caller {
             Caller::Anonymous => Principal::Anonymous,
             Caller::Root(a) => Principal::Root { account: ACCOUNTS[a].parse().expect("account") },
             Caller::User(a) => Principal::User { account: ACCOUNTS[a].parse().expect("account"), name: "u".to_owned() },
         };
-        let owner = OWNER.parse().expect("account");
-        let context = ContextKeys::new();
-        let request = AuthzRequest { principal: &principal, action: ACTIONS[action], resource_account: &owner, resource_arn: REPO, context: &context };
+        let owner = ACCOUNTS[OWNER].parse().expect("account");
+        let context = ContextKeys::from([("aws:sourceip".to_owned(), vec![ADDRESSES[address].to_owned()])]);
+        let arn = repository_arn(repository_index);
+        let request = AuthzRequest { principal: &principal, action: ACTIONS[action], resource_account: &owner, resource_arn: &arn, context: &context };
         let identities: Vec<_> = identity_policy.into_iter().collect();
-        let decision = authorize(&request, &Policies { identity: &identities, resource: resource_policy.as_ref(), registry: None });
-        prop_assert_eq!(decision == Decision::Allow, model(caller, action, &resource, &identity));
+        let policies = Policies { identity: &identities, resource: repository_policy.as_ref(), registry: registry_policy.as_ref() };
+        let decision = authorize(&request, &policies);
+        let ask = Ask { caller, action, repository: repository_index, address };
+        prop_assert_eq!(decision == Decision::Allow, model(&ask, &identity, &repository, &registry), "{:?}", decision);
     }
 }

@@ -611,10 +611,16 @@ mod fuzz {
         }
 
         #[test]
-        fn satisfiable_ranges_stay_inside_the_blob(start in 0u64..2000, len in 0u64..2000, size in 1u64..1000) {
+        fn ranges_are_served_inside_the_blob_or_refused(start in 0u64..2000, len in 0u64..2000, size in 1u64..1000) {
             let spec = format!("bytes={start}-{}", start + len);
-            if let BlobRange::Part(s, e) = blob_range(&headers(header::RANGE, &spec), size) {
-                prop_assert!(s <= e && e < size);
+            // Both outcomes are asserted exactly, so neither can hold by never happening.
+            match blob_range(&headers(header::RANGE, &spec), size) {
+                BlobRange::Part(s, e) => {
+                    prop_assert!(start < size, "a range starting at {start} of a {size}-byte blob was served");
+                    prop_assert_eq!((s, e), (start, (start + len).min(size - 1)));
+                }
+                BlobRange::Unsatisfiable => prop_assert!(start >= size, "{spec} of a {size}-byte blob was refused"),
+                BlobRange::Whole => prop_assert!(false, "{spec} was ignored"),
             }
         }
     }
