@@ -36,7 +36,8 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 # as OCI runtime, uidmap for user namespaces, fuse-overlayfs as an overlay
 # alternative to the vfs storage the suite uses. apache2-utils gives htpasswd
 # (bcrypt) to the reference harness; curl and jq are used by run.sh; faketime
-# gives the aws CLI a skewed clock in the shared-registry scenario.
+# gives the aws CLI a skewed clock in the shared-registry scenario; strace reads the order of a
+# push's fsyncs and renames in the durability test.
 declare -a PKGS=(
     "skopeo:/usr/bin/skopeo"
     "podman:/usr/bin/podman"
@@ -50,6 +51,7 @@ declare -a PKGS=(
     "curl:/usr/bin/curl"
     "jq:/usr/bin/jq"
     "faketime:/usr/bin/faketime"
+    "strace:/usr/bin/strace"
 )
 if [ "$WITH_REFERENCE" = 1 ]; then
     PKGS+=("docker-registry:/usr/bin/docker-registry")

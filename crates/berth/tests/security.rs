@@ -362,3 +362,32 @@ async fn nothing_in_the_data_directory_is_readable_by_others() {
     drop(restarted);
     drop(temp);
 }
+
+#[tokio::test]
+async fn server_errors_tell_the_client_nothing_of_their_cause() {
+    let berth = Berth::start().await;
+    let r = repo("faults/app");
+    berth.push_image(&r, "v1", br#"{"f":1}"#, b"faults layer").await;
+    // A storage fault: the uploads folder replaced by a file.
+    let uploads = berth.data_dir().join("uploads");
+    let aside = berth.data_dir().join("uploads.aside");
+    std::fs::rename(&uploads, &aside).expect("move uploads aside");
+    std::fs::write(&uploads, b"not a folder").expect("a file in its place");
+    let response = berth.req(Method::POST, &format!("/v2/{r}/blobs/uploads/")).send().await.expect("send");
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("body");
+    std::fs::remove_file(&uploads).expect("remove the file");
+    std::fs::rename(&aside, &uploads).expect("restore uploads");
+
+    assert_eq!(status, 500, "{text}");
+    let body: Value = serde_json::from_str(&text).expect("an OCI error body");
+    assert_eq!(body["errors"][0]["code"], "UNKNOWN", "{text}");
+    assert_eq!(body["errors"][0]["message"], "internal server error", "{text}");
+    let data_dir = berth.data_dir().to_str().expect("path");
+    for secret in [data_dir, "uploads", "No such file", "Not a directory", "os error"] {
+        assert!(!text.contains(secret), "the answer names {secret:?}: {text}");
+    }
+    // Restored, the same request succeeds.
+    let again = berth.req(Method::POST, &format!("/v2/{r}/blobs/uploads/")).send().await.expect("send");
+    assert_eq!(again.status(), 202);
+}

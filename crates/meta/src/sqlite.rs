@@ -1513,4 +1513,25 @@ mod tests {
         let store = super::SqliteMetaStore::open(&dir.path().join("meta.db")).await.expect("open");
         crate::conformance::run(&store).await;
     }
+
+    #[tokio::test]
+    async fn every_connection_syncs_each_commit_and_the_files_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("meta.db");
+        let store = super::SqliteMetaStore::open(&path).await.expect("open");
+        // 2 is FULL: in WAL mode, every commit fsyncs the log before it returns.
+        for pool in [&store.writer, &store.reader] {
+            let level: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(pool).await.expect("pragma");
+            assert_eq!(level, 2, "synchronous must be FULL");
+            let mode: String =
+                sqlx::query_scalar("PRAGMA journal_mode").fetch_one(pool).await.expect("pragma");
+            assert_eq!(mode, "wal");
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            let file = format!("{}{suffix}", path.display());
+            let mode = std::fs::metadata(&file).expect("exists").permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{file} is {mode:o}");
+        }
+    }
 }

@@ -169,7 +169,7 @@ impl Registry {
         lifetime: Duration,
     ) -> Result<IssuedToken, RegistryError> {
         match self.meta.get_access_key(access_key_id).await? {
-            Some(key) if key.active => Ok(self.tokens.issue_for(access_key_id, SystemTime::now(), lifetime)),
+            Some(key) if key.active => Ok(self.tokens.issue_for(access_key_id, self.now(), lifetime)),
             _ => Err(RegistryError::Unauthenticated(format!(
                 "The access key {access_key_id} does not exist or is disabled"
             ))),
@@ -192,8 +192,8 @@ impl Registry {
             region: &self.settings.region,
             signed_headers: &["x-amz-target", "content-type"],
         };
-        let signed_at = sigv4::check_envelope(&auth, headers, &expect, SystemTime::now())
-            .map_err(RegistryError::Signature)?;
+        let signed_at =
+            sigv4::check_envelope(&auth, headers, &expect, self.now()).map_err(RegistryError::Signature)?;
         let key = self
             .meta
             .get_access_key(&auth.access_key_id)
@@ -225,7 +225,7 @@ impl Registry {
         if user != berth_iam::token::TOKEN_USER {
             return Err(unauthenticated("the user name must be AWS, with a registry token as the password"));
         }
-        let claims = self.tokens.verify(password, SystemTime::now()).map_err(|e| match e {
+        let claims = self.tokens.verify(password, self.now()).map_err(|e| match e {
             TokenError::Expired => unauthenticated(&e.to_string()),
             TokenError::Malformed | TokenError::BadSignature => {
                 unauthenticated("the password is not a valid registry token")

@@ -21,8 +21,8 @@ pub enum LayerCheck {
     Missing { digest: String, code: &'static str, reason: String },
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+fn unix_seconds(at: SystemTime) -> u64 {
+    at.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 impl Registry {
@@ -84,7 +84,7 @@ impl Registry {
             .access_key_id
             .as_deref()
             .ok_or_else(|| RegistryError::Unauthenticated("no access key behind this request".to_owned()))?;
-        let expires = unix_now() + DOWNLOAD_URL_LIFETIME.as_secs();
+        let expires = unix_seconds(self.now()) + DOWNLOAD_URL_LIFETIME.as_secs();
         Ok(self.tokens.sign_opaque(DOWNLOAD_URL, &format!("{repo}|{digest}|{expires}|{key}")))
     }
 
@@ -108,7 +108,10 @@ impl Registry {
             return Err(refused());
         };
         let expires: u64 = expires.parse().map_err(|_| refused())?;
-        if for_repo != repo.to_string() || for_digest != digest.to_string() || unix_now() >= expires {
+        if for_repo != repo.to_string()
+            || for_digest != digest.to_string()
+            || unix_seconds(self.now()) >= expires
+        {
             return Err(refused());
         }
         self.caller_for_key(key).await.map_err(|_| refused())

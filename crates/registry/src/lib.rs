@@ -194,6 +194,21 @@ impl std::str::FromStr for RepoPath {
     }
 }
 
+/// Where the registry reads the time: the system clock, or a clock a test moves.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> std::time::SystemTime;
+}
+
+/// The system's clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> std::time::SystemTime {
+        std::time::SystemTime::now()
+    }
+}
+
 /// The registry: metadata, blob storage and keys, behind the operations clients call.
 pub struct Registry {
     meta: Arc<dyn MetaStore>,
@@ -204,6 +219,8 @@ pub struct Registry {
     uploads: uploads::UploadStates,
     pulls: pulls::PullRecorder,
     manifests: manifest_cache::ManifestCache,
+    /// The time credentials, tokens and download URLs are judged at.
+    clock: Arc<dyn Clock>,
 }
 
 impl Registry {
@@ -224,7 +241,18 @@ impl Registry {
             uploads: uploads::UploadStates::default(),
             pulls: pulls::PullRecorder::default(),
             manifests: manifest_cache::ManifestCache::new(manifest_cache::MANIFEST_CACHE_BYTES),
+            clock: Arc::new(SystemClock),
         })
+    }
+
+    /// The registry judging credentials, tokens and download URLs by `clock` (a test's).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    pub(crate) fn now(&self) -> std::time::SystemTime {
+        self.clock.now()
     }
 
     /// The embedded default over one data directory: the local key file `master.key`, SQLite

@@ -386,3 +386,64 @@ async fn creation_template_constraints_are_validation_errors() {
         other => panic!("expected LimitExceeded, got {other:?}"),
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Download URLs: bound to one blob, dead when they expire or when their key stops working.
+
+/// A clock the test moves by hand.
+struct TestClock(std::sync::Mutex<std::time::SystemTime>);
+
+impl TestClock {
+    fn advance(&self, by: Duration) {
+        let mut now = self.0.lock().expect("clock");
+        *now += by;
+    }
+}
+
+impl crate::Clock for TestClock {
+    fn now(&self) -> std::time::SystemTime {
+        *self.0.lock().expect("clock")
+    }
+}
+
+#[tokio::test]
+async fn download_urls_expire_and_die_with_their_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = std::sync::Arc::new(TestClock(std::sync::Mutex::new(std::time::SystemTime::now())));
+    let registry = Registry::open_embedded(dir.path(), Settings::default())
+        .await
+        .expect("open")
+        .with_clock(clock.clone());
+    let owner: berth_core::AccountId = "000000000000".parse().expect("account");
+    registry.bootstrap(&owner, None).await.expect("bootstrap");
+    let key = registry.admin_create_key(&owner, None).await.expect("key");
+    let caller = registry.caller_for_key(&key.access_key_id).await.expect("caller");
+    let (repo, config, layer) = with_layers(&registry, &caller, "download/urls").await;
+    let manifest = image_manifest((&config, 14), (&layer, 11), 0);
+    registry.put_image(&caller, &repo, manifest, None, None, None).await.expect("image");
+
+    let token = registry.download_token(&caller, &repo, &layer).await.expect("a download URL");
+    let valid = || registry.caller_from_download_token(&token, &repo, &layer);
+    assert!(valid().await.is_ok(), "fresh");
+    let other: RepoPath = "000000000000/download/other".parse().expect("repo");
+    assert!(
+        registry.caller_from_download_token(&token, &other, &layer).await.is_err(),
+        "bound to its repository"
+    );
+    assert!(registry.caller_from_download_token(&token, &repo, &config).await.is_err(), "bound to its blob");
+
+    clock.advance(crate::DOWNLOAD_URL_LIFETIME - Duration::from_secs(1));
+    assert!(valid().await.is_ok(), "a second before it expires");
+    clock.advance(Duration::from_secs(1));
+    assert!(matches!(valid().await, Err(RegistryError::Unauthenticated(_))), "expired");
+
+    // A URL dies with the key that asked for it: disabled, then deleted.
+    let fresh = registry.download_token(&caller, &repo, &layer).await.expect("a new URL");
+    assert!(registry.caller_from_download_token(&fresh, &repo, &layer).await.is_ok());
+    registry.admin_set_key_active(&key.access_key_id, false).await.expect("disable");
+    assert!(registry.caller_from_download_token(&fresh, &repo, &layer).await.is_err(), "key disabled");
+    registry.admin_set_key_active(&key.access_key_id, true).await.expect("enable");
+    assert!(registry.caller_from_download_token(&fresh, &repo, &layer).await.is_ok(), "key enabled again");
+    registry.admin_delete_key(&key.access_key_id).await.expect("delete");
+    assert!(registry.caller_from_download_token(&fresh, &repo, &layer).await.is_err(), "key deleted");
+}
