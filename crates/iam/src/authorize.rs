@@ -310,6 +310,43 @@ mod tests {
 }
 
 #[cfg(test)]
+mod action_tests {
+    use super::*;
+
+    #[test]
+    fn actions_are_found_by_name_in_any_case() {
+        for action in Action::ALL {
+            assert_eq!(Action::from_name(action.name()), Some(action));
+            assert_eq!(Action::from_name(&action.name().to_uppercase()), Some(action));
+        }
+        assert_eq!(Action::from_name("ecr:NoSuchAction"), None);
+        assert_eq!(Action::from_name("s3:GetObject"), None);
+    }
+
+    #[test]
+    fn only_a_cross_account_refusal_blames_the_resource_policy() {
+        let owner: AccountId = "123456789012".parse().expect("account");
+        let arn = "arn:aws:ecr:us-east-1:123456789012:repository/app";
+        let context = ContextKeys::new();
+        let user = Principal::User { account: owner.clone(), name: "dev".to_owned() };
+        let request = AuthzRequest {
+            principal: &user,
+            action: Action::PutImage,
+            resource_account: &owner,
+            resource_arn: arn,
+            context: &context,
+        };
+        assert_eq!(
+            authorize(&request, &Policies::default()),
+            Decision::Deny(format!(
+                "User: arn:aws:iam::123456789012:user/dev is not authorized to perform: ecr:PutImage on resource: {arn}"
+            )),
+            "inside one account no resource policy is needed, so none is blamed"
+        );
+    }
+}
+
+#[cfg(test)]
 mod policy_tests {
     use super::*;
     use crate::policy::{PolicyKind, parse};

@@ -49,5 +49,35 @@ mod tests {
         assert_ne!(a.access_key_id, b.access_key_id);
         assert_ne!(a.secret_access_key, b.secret_access_key);
         assert!(!format!("{a:?}").contains(&a.secret_access_key), "Debug shows the secret");
+        assert!(format!("{a:?}").contains(&a.access_key_id), "Debug names the key");
+    }
+
+    #[test]
+    fn every_character_of_each_alphabet_is_drawn() {
+        let mut ids = std::collections::BTreeSet::new();
+        let mut secrets = std::collections::BTreeSet::new();
+        for _ in 0..200 {
+            let key = generate_access_key().expect("random");
+            ids.extend(key.access_key_id[4..].bytes());
+            secrets.extend(key.secret_access_key.bytes());
+        }
+        // 3,200 and 8,000 draws: a uniform choice misses a character with negligible chance.
+        assert_eq!(ids.len(), ID_ALPHABET.len(), "id characters drawn: {ids:?}");
+        assert_eq!(secrets.len(), SECRET_ALPHABET.len(), "secret characters drawn: {secrets:?}");
+    }
+
+    #[test]
+    fn access_key_ids_are_16_to_128_upper_case_letters_and_digits() {
+        assert!(is_access_key_id("AKIAEXAMPLE0000001"));
+        assert!(is_access_key_id(&"A".repeat(16)) && is_access_key_id(&"A".repeat(128)));
+        for bad in [
+            "A".repeat(15),
+            "A".repeat(129),
+            "AKIAexample0000001".to_owned(),
+            "AKIA-EXAMPLE-00001".to_owned(),
+            String::new(),
+        ] {
+            assert!(!is_access_key_id(&bad), "{bad:?}");
+        }
     }
 }

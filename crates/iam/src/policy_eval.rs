@@ -248,11 +248,49 @@ mod tests {
     }
 
     #[test]
+    fn every_numeric_and_date_operator_at_its_boundaries() {
+        use Operator as O;
+        let k = keys(&[("n", &["5"]), ("t", &["2024-01-02T00:00:00Z"])]);
+        // (operator, key, policy value below, equal, above the request's value): whether each holds.
+        let table: [(Operator, &str, [&str; 3], [bool; 3]); 12] = [
+            (O::NumericEquals, "n", ["4", "5", "6"], [false, true, false]),
+            (O::NumericNotEquals, "n", ["4", "5", "6"], [true, false, true]),
+            (O::NumericLessThan, "n", ["4", "5", "6"], [false, false, true]),
+            (O::NumericLessThanEquals, "n", ["4", "5", "6"], [false, true, true]),
+            (O::NumericGreaterThan, "n", ["4", "5", "6"], [true, false, false]),
+            (O::NumericGreaterThanEquals, "n", ["4", "5", "6"], [true, true, false]),
+            (O::DateEquals, "t", ["2024-01-01", "2024-01-02", "2024-01-03"], [false, true, false]),
+            (O::DateNotEquals, "t", ["2024-01-01", "2024-01-02", "2024-01-03"], [true, false, true]),
+            (O::DateLessThan, "t", ["2024-01-01", "2024-01-02", "2024-01-03"], [false, false, true]),
+            (O::DateLessThanEquals, "t", ["2024-01-01", "2024-01-02", "2024-01-03"], [false, true, true]),
+            (O::DateGreaterThan, "t", ["2024-01-01", "2024-01-02", "2024-01-03"], [true, false, false]),
+            (O::DateGreaterThanEquals, "t", ["2024-01-01", "2024-01-02", "2024-01-03"], [true, true, false]),
+        ];
+        for (operator, key, values, holds) in table {
+            for (value, expected) in values.into_iter().zip(holds) {
+                assert_eq!(
+                    condition_holds(&cond(operator, key, &[value]), &k),
+                    expected,
+                    "{operator:?} {key} {value}"
+                );
+            }
+        }
+        // A value that is not a date or a number matches nothing.
+        assert!(!condition_holds(&cond(O::DateEquals, "t", &["yesterday"]), &k));
+        assert!(!condition_holds(&cond(O::NumericEquals, "n", &["five"]), &k));
+    }
+
+    #[test]
     fn dates_and_cidrs() {
         assert_eq!(parse_date("1970-01-02"), Some(86_400));
         assert_eq!(parse_date("2024-01-02T03:04:05Z"), Some(1_704_164_645));
         assert_eq!(parse_date("1704164645"), Some(1_704_164_645));
         assert_eq!(parse_date("2024-13-02"), None);
+        for malformed in
+            ["2024x01-02", "2024-01x02", "2024/01/02", "2024-01-02X03:04:05Z", "2024-01-02T03:04:05"]
+        {
+            assert_eq!(parse_date(malformed), None, "{malformed}");
+        }
         let k = keys(&[("aws:currenttime", &["2024-01-02T03:04:05Z"])]);
         assert!(condition_holds(
             &cond(Operator::DateLessThan, "aws:currenttime", &["2025-01-01T00:00:00Z"]),

@@ -36,3 +36,18 @@ impl fmt::Display for Principal {
         f.write_str(&self.arn())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_principal_displays_as_its_arn() {
+        let user = Principal::User {
+            account: "123456789012".parse().expect("account"),
+            name: "build/ci".to_owned(),
+        };
+        assert_eq!(user.to_string(), "arn:aws:iam::123456789012:user/build/ci");
+        assert_eq!(Principal::Anonymous.to_string(), "*");
+    }
+}
