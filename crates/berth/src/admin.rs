@@ -1,5 +1,6 @@
-//! `berth admin`: accounts and access keys, printed as JSON for scripts. Secrets are shown
-//! once, when a key is created, and never again.
+//! `berth admin`: accounts, users, access keys and policies, printed as JSON for scripts (or a
+//! credentials-file profile for a new key). Secrets are shown once, when a key is created, and
+//! never again.
 
 use berth_core::AccountId;
 use berth_registry::Registry;
@@ -8,23 +9,168 @@ use serde_json::json;
 
 #[derive(Subcommand)]
 pub(crate) enum AdminCommand {
-    /// Accounts: `create <12-digit id> [--name NAME]`, `list`.
+    /// Create and list accounts (12-digit ids, as AWS account ids).
     #[command(subcommand)]
     Account(AccountCommand),
-    /// Access keys of an account's root or of a user: `create --account ID [--user NAME]`,
-    /// `list --account ID`, `disable KEY`, `enable KEY`, `delete KEY`.
+    /// Create, list, disable, enable and delete access keys of an account's root or of a user.
     #[command(subcommand)]
     Key(KeyCommand),
-    /// IAM users: `create --account ID NAME [--path /team/]`, `list --account ID`,
-    /// `delete --account ID NAME`, and their identity policies with `policy put|list|delete`.
+    /// Create, list and delete IAM users, and attach identity policies to them.
     #[command(subcommand)]
     User(UserCommand),
-    /// Repository and registry policies, whatever they say about who may change them: `get` and
-    /// `delete` with `--account ID`, and `--repository NAME` for a repository's policy (without
-    /// it, the account's registry policy). The last resort against a policy that locks out an
-    /// account's own users.
+    /// Read or delete repository and registry policies, whatever they say about who may change
+    /// them: the last resort against a policy that locks an account's own users out.
     #[command(subcommand)]
     Policy(PolicyCommand),
+}
+
+/// Shown after `berth admin --help`.
+pub(crate) const EXAMPLES: &str = "\
+Examples:
+  berth admin account create 111111111111 --name dev
+  berth admin key create --account 111111111111 --output credentials --profile dev >> ~/.aws/credentials
+  berth admin user create --account 111111111111 ci --path /build/
+  berth admin user policy put --account 111111111111 --user ci --name push --file push-policy.json
+  berth admin key create --account 111111111111 --user ci
+  berth admin policy delete --account 123456789012 --repository mlops/python-base
+
+Every command works on the data directory of a running server (--data-dir, or BERTH_DATA_DIR)
+and prints JSON, but for credentials asked in the credentials-file format.";
+
+#[derive(Subcommand)]
+pub(crate) enum UserCommand {
+    /// Create a user; its ARN is arn:aws:iam::<account>:user/<path><name>.
+    Create {
+        /// The 12-digit account the user belongs to.
+        #[arg(long)]
+        account: String,
+        /// The user's name (letters, digits and +=,.@_-, at most 64).
+        name: String,
+        /// The user's path, such as /build/ (default /).
+        #[arg(long, default_value = "/")]
+        path: String,
+    },
+    /// List an account's users with their paths.
+    List {
+        /// The 12-digit account.
+        #[arg(long)]
+        account: String,
+    },
+    /// Delete a user, with its access keys and policies.
+    Delete {
+        /// The 12-digit account the user belongs to.
+        #[arg(long)]
+        account: String,
+        /// The user's name.
+        name: String,
+    },
+    /// Attach, list and remove a user's identity policies.
+    #[command(subcommand)]
+    Policy(UserPolicyCommand),
+}
+
+#[derive(Subcommand)]
+pub(crate) enum UserPolicyCommand {
+    /// Attach an identity policy (replacing one of the same name); it is validated first.
+    Put {
+        /// The 12-digit account the user belongs to.
+        #[arg(long)]
+        account: String,
+        /// The user's name.
+        #[arg(long)]
+        user: String,
+        /// The policy's name, unique per user.
+        #[arg(long)]
+        name: String,
+        /// The policy document (JSON); `-` reads standard input.
+        #[arg(long)]
+        file: String,
+    },
+    /// List a user's identity policies with their documents.
+    List {
+        /// The 12-digit account the user belongs to.
+        #[arg(long)]
+        account: String,
+        /// The user's name.
+        #[arg(long)]
+        user: String,
+    },
+    /// Remove one of a user's identity policies.
+    Delete {
+        /// The 12-digit account the user belongs to.
+        #[arg(long)]
+        account: String,
+        /// The user's name.
+        #[arg(long)]
+        user: String,
+        /// The policy's name.
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum AccountCommand {
+    /// Create an account (it then needs an access key: `berth admin key create --account ID`).
+    Create {
+        /// The account's 12-digit id.
+        id: String,
+        /// A name to tell accounts apart in listings.
+        #[arg(long, default_value = "account")]
+        name: String,
+    },
+    /// List every account.
+    List,
+}
+
+/// How a new access key is printed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum KeyOutput {
+    /// A JSON object with the key id and the secret.
+    Json,
+    /// A profile in the AWS credentials-file format, for ~/.aws/credentials (aws CLI, SDKs).
+    Credentials,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum KeyCommand {
+    /// Create an access key for an account's root, or for one of its users; the secret is shown
+    /// this once.
+    Create {
+        /// The 12-digit account the key belongs to.
+        #[arg(long)]
+        account: String,
+        /// A user of the account; without it, the key is the account root's.
+        #[arg(long)]
+        user: Option<String>,
+        /// How to print the key.
+        #[arg(long, value_enum, default_value_t = KeyOutput::Json)]
+        output: KeyOutput,
+        /// The profile name, with `--output credentials`.
+        #[arg(long, default_value = "default")]
+        profile: String,
+    },
+    /// List an account's access keys (ids and status, never secrets).
+    List {
+        /// The 12-digit account.
+        #[arg(long)]
+        account: String,
+    },
+    /// Disable a key: it and every registry password issued to it stop working.
+    Disable {
+        /// The access key id (AKIA...).
+        access_key_id: String,
+    },
+    /// Enable a disabled key again.
+    Enable {
+        /// The access key id (AKIA...).
+        access_key_id: String,
+    },
+    /// Delete a key for good.
+    Delete {
+        /// The access key id (AKIA...).
+        access_key_id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -49,92 +195,6 @@ pub(crate) enum PolicyCommand {
     },
 }
 
-#[derive(Subcommand)]
-pub(crate) enum UserCommand {
-    Create {
-        #[arg(long)]
-        account: String,
-        name: String,
-        #[arg(long, default_value = "/")]
-        path: String,
-    },
-    List {
-        #[arg(long)]
-        account: String,
-    },
-    Delete {
-        #[arg(long)]
-        account: String,
-        name: String,
-    },
-    /// Identity policies: `put --account ID --user NAME --name POLICY --file FILE`,
-    /// `list --account ID --user NAME`, `delete --account ID --user NAME --name POLICY`.
-    #[command(subcommand)]
-    Policy(UserPolicyCommand),
-}
-
-#[derive(Subcommand)]
-pub(crate) enum UserPolicyCommand {
-    Put {
-        #[arg(long)]
-        account: String,
-        #[arg(long)]
-        user: String,
-        #[arg(long)]
-        name: String,
-        /// The policy document (JSON); `-` reads standard input.
-        #[arg(long)]
-        file: String,
-    },
-    List {
-        #[arg(long)]
-        account: String,
-        #[arg(long)]
-        user: String,
-    },
-    Delete {
-        #[arg(long)]
-        account: String,
-        #[arg(long)]
-        user: String,
-        #[arg(long)]
-        name: String,
-    },
-}
-
-#[derive(Subcommand)]
-pub(crate) enum AccountCommand {
-    Create {
-        id: String,
-        #[arg(long, default_value = "account")]
-        name: String,
-    },
-    List,
-}
-
-#[derive(Subcommand)]
-pub(crate) enum KeyCommand {
-    Create {
-        #[arg(long)]
-        account: String,
-        #[arg(long)]
-        user: Option<String>,
-    },
-    List {
-        #[arg(long)]
-        account: String,
-    },
-    Disable {
-        access_key_id: String,
-    },
-    Enable {
-        access_key_id: String,
-    },
-    Delete {
-        access_key_id: String,
-    },
-}
-
 fn account_id(text: &str) -> Result<AccountId, String> {
     text.parse().map_err(|e: berth_core::InvalidInput| e.to_string())
 }
@@ -155,11 +215,22 @@ pub(crate) async fn run(registry: &Registry, command: AdminCommand) -> Result<()
                     .collect::<Vec<_>>()
             )
         }
-        AdminCommand::Key(KeyCommand::Create { account, user }) => {
+        AdminCommand::Key(KeyCommand::Create { account, user, output, profile }) => {
             let key = registry
                 .admin_create_key(&account_id(&account)?, user.as_deref())
                 .await
                 .map_err(|e| e.to_string())?;
+            if output == KeyOutput::Credentials {
+                print!(
+                    "{}",
+                    crate::data_dir::credentials_profile(
+                        &profile,
+                        &key.access_key_id,
+                        &key.secret_access_key
+                    )
+                );
+                return Ok(());
+            }
             json!({
                 "accountId": key.account.as_str(),
                 "user": user,

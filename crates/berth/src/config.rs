@@ -18,6 +18,8 @@ pub(crate) struct Config {
     pub(crate) log: String,
     /// Wildcard domain for host-style repository addresses (`<account>.<domain>/<name>`).
     pub(crate) host_domain: Option<String>,
+    /// Where clients reach the registry (scheme, host, port), when not where requests arrive.
+    pub(crate) public_url: Option<String>,
     /// Networks of reverse proxies whose `X-Forwarded-For` names the client (CIDR or address).
     pub(crate) trusted_proxies: Vec<String>,
     pub(crate) bootstrap: Bootstrap,
@@ -85,6 +87,7 @@ impl Default for Config {
             max_blob_bytes: 52_000 * 1024 * 1024,
             log: "info".to_owned(),
             host_domain: None,
+            public_url: None,
             trusted_proxies: Vec::new(),
             bootstrap: Bootstrap::default(),
             limits: Limits::default(),
@@ -141,6 +144,8 @@ impl Config {
             region: self.region.clone(),
             max_blob_bytes: self.max_blob_bytes,
             host_domain: self.host_domain.clone(),
+            // Checked by `load`.
+            public_url: self.public_url.as_deref().and_then(|u| u.parse().ok()),
             max_manifest_references: self.limits.max_manifest_references,
             max_open_uploads_per_account: self.limits.max_open_uploads_per_account,
         }
@@ -185,6 +190,7 @@ pub(crate) fn load(file: Option<&Path>, env: &dyn Env, flags: &Overrides) -> Res
             "BERTH_REGION" => config.region = value,
             "BERTH_LOG" => config.log = value,
             "BERTH_HOST_DOMAIN" => config.host_domain = Some(value),
+            "BERTH_PUBLIC_URL" => config.public_url = Some(value),
             "BERTH_MAX_BLOB_BYTES" => number(&mut problems, &key, &value, &mut config.max_blob_bytes),
             "BERTH_TRUSTED_PROXIES" => {
                 config.trusted_proxies =
@@ -278,6 +284,11 @@ pub(crate) fn load(file: Option<&Path>, env: &dyn Env, flags: &Overrides) -> Res
             "limits.max_buffered_body_bytes: must be at least {} (one manifest of the largest size)",
             berth_core::MAX_MANIFEST_BYTES
         ));
+    }
+    if let Some(url) = &config.public_url
+        && let Err(e) = url.parse::<berth_registry::PublicUrl>()
+    {
+        problems.push(format!("public_url: {}", e.reason));
     }
     for proxy in &config.trusted_proxies {
         if let Err(e) = proxy.parse::<berth_core::Cidr>() {

@@ -17,10 +17,52 @@ fn credentials_path(config: &Config) -> PathBuf {
     config.data_dir.join(CREDENTIALS_FILE)
 }
 
-/// Opens (creating on first start) everything under the data directory, and bootstraps the
-/// owner account if it does not exist yet.
-pub(crate) async fn open(config: &Config) -> Result<Arc<Registry>, String> {
+/// The file `serve` holds an exclusive lock on while it runs, with its process id inside.
+const LOCK_FILE: &str = "serve.lock";
+
+/// A lock that only one `berth serve` per data directory can hold; released when dropped (or
+/// when the process ends, however it ends).
+pub(crate) struct ServeLock {
+    _file: std::fs::File,
+}
+
+/// Takes the data directory for this server, or says which process has it.
+pub(crate) fn lock_for_serving(config: &Config) -> Result<ServeLock, String> {
     let dir = &config.data_dir;
+    create_private_dir(dir)?;
+    let path = dir.join(LOCK_FILE);
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let holder = std::fs::read_to_string(&path).unwrap_or_default();
+            let holder = holder.trim();
+            return Err(format!(
+                "another berth serve{} is using the data directory {}; stop it first, or give this one \
+                 another --data-dir (admin commands work beside the running server)",
+                if holder.is_empty() { String::new() } else { format!(" (process {holder})") },
+                dir.display()
+            ));
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(format!("cannot lock {}: {e}", path.display()));
+        }
+    }
+    file.set_len(0)
+        .and_then(|()| file.write_all(std::process::id().to_string().as_bytes()))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(ServeLock { _file: file })
+}
+
+/// Creates the data directory owner-only, or makes an existing one owner-only.
+fn create_private_dir(dir: &Path) -> Result<(), String> {
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
@@ -36,6 +78,29 @@ pub(crate) async fn open(config: &Config) -> Result<Arc<Registry>, String> {
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
             .map_err(|e| format!("cannot make {} private: {e}", dir.display()))?;
     }
+    Ok(())
+}
+
+/// Opens the data directory a server created, for the commands that work beside it; only
+/// `serve` creates one, so a command run from the wrong folder says so instead of creating a
+/// second registry nobody serves.
+pub(crate) async fn open_existing(config: &Config) -> Result<Arc<Registry>, String> {
+    let dir = &config.data_dir;
+    if !dir.join("meta.db").is_file() || !dir.join("master.key").is_file() {
+        return Err(format!(
+            "there is no berth data directory at {}: point at the running server's with --data-dir (or \
+             BERTH_DATA_DIR), or create one by starting `berth serve` there",
+            dir.display()
+        ));
+    }
+    open(config).await
+}
+
+/// Opens (creating on first start) everything under the data directory, and bootstraps the
+/// owner account if it does not exist yet.
+pub(crate) async fn open(config: &Config) -> Result<Arc<Registry>, String> {
+    let dir = &config.data_dir;
+    create_private_dir(dir)?;
     let registry =
         Registry::open_embedded(dir, config.registry_settings()).await.map_err(|e| e.to_string())?;
 
@@ -58,12 +123,15 @@ pub(crate) async fn open(config: &Config) -> Result<Arc<Registry>, String> {
     Ok(Arc::new(registry))
 }
 
+/// A profile in the AWS credentials-file format.
+pub(crate) fn credentials_profile(profile: &str, access_key_id: &str, secret: &str) -> String {
+    format!("[{profile}]\naws_access_key_id = {access_key_id}\naws_secret_access_key = {secret}\n")
+}
+
 /// Writes the credentials once, mode 0600, in the AWS credentials-file format.
 fn write_credentials(path: &Path, credentials: &BootstrapCredentials) -> Result<(), String> {
-    let text = format!(
-        "[{CREDENTIALS_PROFILE}]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
-        credentials.access_key_id, credentials.secret_access_key
-    );
+    let text =
+        credentials_profile(CREDENTIALS_PROFILE, &credentials.access_key_id, &credentials.secret_access_key);
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)

@@ -28,13 +28,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the registry (OCI Distribution API and operations endpoints).
+    /// Run the registry: the OCI Distribution API, the ECR API and the operations endpoints on
+    /// one listener. The first start creates the data directory and the owner account.
     Serve {
         /// Address to listen on, e.g. 127.0.0.1:5000.
         #[arg(long)]
         listen: Option<String>,
     },
-    /// Administer accounts and access keys (works on the data directory of a running server).
+    /// Administer accounts, users, access keys and policies (works beside a running server).
+    #[command(after_help = admin::EXAMPLES)]
     Admin {
         #[command(subcommand)]
         command: admin::AdminCommand,
@@ -82,7 +84,7 @@ fn main() -> ExitCode {
                 login_password(config, access_key_id, Duration::from_secs(valid_for)).await
             }
             Command::Admin { command } => {
-                let registry = data_dir::open(&config).await?;
+                let registry = data_dir::open_existing(&config).await?;
                 let result = admin::run(&registry, command).await;
                 registry.close().await;
                 result
@@ -99,12 +101,18 @@ fn main() -> ExitCode {
 }
 
 fn init_logging(config: &Config) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    // Colour only for a person at a terminal; a log file or a collector gets plain text.
+    let ansi = std::io::stderr().is_terminal();
+    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).init();
 }
 
 async fn serve(config: Config) -> Result<(), String> {
+    // One server per data directory: a second one would contend for the database and fail
+    // requests of both. Held until the process exits.
+    let _lock = data_dir::lock_for_serving(&config)?;
     let registry = data_dir::open(&config).await?;
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
@@ -175,7 +183,7 @@ async fn login_password(
     access_key_id: Option<String>,
     valid_for: Duration,
 ) -> Result<(), String> {
-    let registry = data_dir::open(&config).await?;
+    let registry = data_dir::open_existing(&config).await?;
     let access_key_id = match access_key_id {
         Some(id) => id,
         None => data_dir::bootstrap_access_key_id(&config)?,

@@ -73,7 +73,7 @@ pub(crate) async fn token_signer(
     let sealed = kms.seal(fresh.as_bytes(), TOKEN_KEY_SECRET).await?;
     let stored = meta.put_secret_once(TOKEN_KEY_SECRET, &sealed).await?;
     let key = kms.open(&stored, TOKEN_KEY_SECRET).await?;
-    Ok(TokenSigner::new(&key))
+    TokenSigner::new(&key).map_err(|e| RegistryError::Internal(e.to_string()))
 }
 
 /// Credentials of the owner's root key, returned once when bootstrap creates them.
@@ -169,7 +169,10 @@ impl Registry {
         lifetime: Duration,
     ) -> Result<IssuedToken, RegistryError> {
         match self.meta.get_access_key(access_key_id).await? {
-            Some(key) if key.active => Ok(self.tokens.issue_for(access_key_id, self.now(), lifetime)),
+            Some(key) if key.active => self
+                .tokens
+                .issue_for(access_key_id, self.now(), lifetime)
+                .map_err(|e| RegistryError::Internal(e.to_string())),
             _ => Err(RegistryError::Unauthenticated(format!(
                 "The access key {access_key_id} does not exist or is disabled"
             ))),
@@ -227,7 +230,7 @@ impl Registry {
         }
         let claims = self.tokens.verify(password, self.now()).map_err(|e| match e {
             TokenError::Expired => unauthenticated(&e.to_string()),
-            TokenError::Malformed | TokenError::BadSignature => {
+            TokenError::Malformed | TokenError::BadSignature | TokenError::Random | TokenError::Key => {
                 unauthenticated("the password is not a valid registry token")
             }
         })?;

@@ -7,6 +7,7 @@
 //! calls and [`RegistryError`] into their wire formats.
 
 mod access;
+mod addresses;
 mod admin;
 mod error;
 mod images;
@@ -29,6 +30,7 @@ use berth_kms::KeyProvider;
 use berth_meta::MetaStore;
 
 pub use access::{BootstrapCredentials, PendingSignature};
+pub use addresses::PublicUrl;
 pub use admin::NewAccessKey;
 pub use berth_blob::ByteStream;
 pub use berth_meta::{CreationTemplate, Repository};
@@ -51,6 +53,9 @@ pub struct Settings {
     /// A wildcard domain for host-style addresses (`<account>.<domain>/<name>`, as ECR's);
     /// `None` for path style (`<host>/<account>/<name>`).
     pub host_domain: Option<String>,
+    /// Where clients reach the registry when that is not where a request arrived (a load
+    /// balancer's address); `None`: the address each request names in its `Host`.
+    pub public_url: Option<PublicUrl>,
     /// Most layers, configs and child manifests one manifest may name.
     pub max_manifest_references: usize,
     /// Most uploads an account may have open at once.
@@ -64,55 +69,10 @@ impl Default for Settings {
             // ECR's maximum layer size: 52,000 MiB.
             max_blob_bytes: 52_000 * 1024 * 1024,
             host_domain: None,
+            public_url: None,
             max_manifest_references: limits::DEFAULT_MAX_MANIFEST_REFERENCES,
             max_open_uploads_per_account: limits::DEFAULT_MAX_OPEN_UPLOADS_PER_ACCOUNT,
         }
-    }
-}
-
-#[cfg(test)]
-mod settings_tests {
-    use super::Settings;
-
-    #[test]
-    fn repository_uris_follow_the_configured_style() {
-        let account = "123456789012".parse().expect("account");
-        let path = Settings::default();
-        assert_eq!(
-            path.repository_uri("127.0.0.1:5000", &account, "mlops/base"),
-            "127.0.0.1:5000/123456789012/mlops/base"
-        );
-        let host = Settings { host_domain: Some("registry.example.com".to_owned()), ..Settings::default() };
-        assert_eq!(
-            host.repository_uri("ignored", &account, "mlops/base"),
-            "123456789012.registry.example.com/mlops/base"
-        );
-        assert_eq!(host.account_of_host("123456789012.registry.example.com:5000"), Some(account.clone()));
-        assert_eq!(host.account_of_host("123456789012.registry.example.com"), Some(account));
-        assert_eq!(host.account_of_host("123456789012.other.example.com"), None);
-        assert_eq!(host.account_of_host("registry.example.com"), None);
-        assert_eq!(path.account_of_host("123456789012.registry.example.com"), None);
-    }
-}
-
-impl Settings {
-    /// A repository's address: host style when a wildcard domain is configured, else path
-    /// style under the host the client used.
-    pub fn repository_uri(&self, request_host: &str, account: &berth_core::AccountId, name: &str) -> String {
-        match &self.host_domain {
-            Some(domain) => format!("{account}.{domain}/{name}"),
-            None => format!("{request_host}/{account}/{name}"),
-        }
-    }
-
-    /// The account a host-style `Host` header (`<account>.<domain>[:port]`) names, if any.
-    pub fn account_of_host(&self, host: &str) -> Option<berth_core::AccountId> {
-        let domain = self.host_domain.as_deref()?;
-        let host = host
-            .rsplit_once(':')
-            .map_or(host, |(h, port)| if port.bytes().all(|b| b.is_ascii_digit()) { h } else { host });
-        let (account, rest) = host.split_once('.')?;
-        if rest.eq_ignore_ascii_case(domain) { account.parse().ok() } else { None }
     }
 }
 

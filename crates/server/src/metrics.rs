@@ -188,4 +188,60 @@ mod tests {
         assert_eq!(method_label(&Method::OPTIONS), "other");
         assert_eq!(status_class(StatusCode::NOT_FOUND), "4xx");
     }
+
+    /// Every label value a request can produce is one the README's table lists.
+    #[test]
+    fn the_readme_documents_every_label_value() {
+        let readme = include_str!("../../../README.md");
+        let table: String = readme.lines().filter(|l| l.starts_with("| `")).collect::<Vec<_>>().join("\n");
+        let none = HeaderMap::new();
+        let paths = [
+            "/v2/",
+            "/v2/_catalog",
+            "/v2/a/b/tags/list",
+            "/v2/a/b/manifests/v1",
+            "/v2/a/b/blobs/sha256:0",
+            "/v2/a/b/blobs/uploads/",
+            "/v2/a/b/referrers/sha256:0",
+            "/v2/a/b/nothing",
+            "/metrics",
+            "/healthz",
+            "/readyz",
+            "/elsewhere",
+        ];
+        let mut values: Vec<&str> = Vec::new();
+        for path in paths {
+            let (surface, operation) = classify(&Method::GET, path, &none);
+            values.extend([surface, operation]);
+        }
+        for target in [
+            "",
+            "AmazonEC2ContainerRegistry_V20150921.PutImage",
+            "AmazonEC2ContainerRegistry_V20150921.CreatePullThroughCacheRule",
+        ] {
+            let mut headers = HeaderMap::new();
+            headers.insert("x-amz-target", HeaderValue::from_static(target));
+            values.push(classify(&Method::POST, "/", &headers).1);
+        }
+        for method in [
+            Method::GET,
+            Method::HEAD,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+            Method::OPTIONS,
+        ] {
+            values.push(method_label(&method));
+        }
+        for status in [100, 200, 301, 404, 500] {
+            values.push(status_class(StatusCode::from_u16(status).expect("status")));
+        }
+        for value in values {
+            assert!(
+                table.contains(&format!("`{value}`")),
+                "the README's metrics table does not list `{value}`"
+            );
+        }
+    }
 }

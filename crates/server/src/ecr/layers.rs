@@ -120,7 +120,11 @@ pub(crate) async fn get_download_url_for_layer(
         .map_err(|e: berth_core::InvalidInput| constraint("layerDigest", &e.reason))?;
     let token = ctx.registry.download_token(&ctx.caller, &repo, &digest).await?;
     Ok(json!({
-        "downloadUrl": format!("http://{}/v2/{repo}/blobs/{digest}?{}={token}", ctx.host, crate::DOWNLOAD_TOKEN_PARAM),
+        "downloadUrl": ctx.registry.settings().path_url(
+            &ctx.host,
+            &repo.to_string(),
+            &format!("/blobs/{digest}?{}={token}", crate::DOWNLOAD_TOKEN_PARAM)
+        ),
         "layerDigest": digest.to_string(),
     }))
 }

@@ -154,6 +154,9 @@ pub(crate) async fn get_authorization_token(
         }
     }
     let token = ctx.registry.authorization_token(&ctx.caller).await?;
+    let account = ctx.caller.principal.account().ok_or_else(|| {
+        EcrError::from(berth_registry::RegistryError::Unauthenticated("authentication required".to_owned()))
+    })?;
     // One entry per registry asked for (the parameter is deprecated), else one.
     let entries = input.registry_ids.as_ref().map_or(1, Vec::len);
     let data: Vec<Value> = (0..entries)
@@ -161,10 +164,7 @@ pub(crate) async fn get_authorization_token(
             json!({
                 "authorizationToken": token.authorization_token(),
                 "expiresAt": token.expires_at,
-                "proxyEndpoint": match &ctx.registry.settings().host_domain {
-                    Some(domain) => format!("http://{}.{domain}", ctx.caller.principal.account().map_or("", |a| a.as_str())),
-                    None => format!("http://{}", ctx.host),
-                },
+                "proxyEndpoint": ctx.registry.settings().proxy_endpoint(&ctx.host, account),
             })
         })
         .collect();

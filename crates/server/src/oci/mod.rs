@@ -213,7 +213,7 @@ async fn handle(app: &App, parts: &http::request::Parts, body: Body) -> OciResul
             match *m {
                 Method::GET => get_manifest(registry, &caller, &repo, reference, headers, true).await,
                 Method::HEAD => get_manifest(registry, &caller, &repo, reference, headers, false).await,
-                Method::PUT => put_manifest(app, &caller, &repo, reference, headers, body).await,
+                Method::PUT => put_manifest(app, &caller, &repo, name, reference, headers, body).await,
                 Method::DELETE => delete_manifest(registry, &caller, &repo, reference).await,
                 _ => Err(OciError::method_not_allowed(method)),
             }
@@ -240,11 +240,13 @@ async fn handle(app: &App, parts: &http::request::Parts, body: Body) -> OciResul
         }
         (OciPath::Uploads { name }, &Method::POST) => {
             let repo = parse_repo(name, &caller, host_account.as_ref())?;
-            start_upload(registry, &caller, &repo, query, body_stream(body)).await
+            start_upload(registry, &caller, &repo, name, host_account.as_ref(), query, body_stream(body))
+                .await
         }
         (OciPath::Upload { name, id }, m) => {
             let repo = parse_repo(name, &caller, host_account.as_ref())?;
-            let location = format!("/v2/{repo}/blobs/uploads/{id}");
+            // Locations name the repository as the client did (host style leaves the account out).
+            let location = format!("/v2/{name}/blobs/uploads/{id}");
             let with_location = |e: RegistryError| OciError {
                 error: e,
                 upload_location: Some(location.clone()),
@@ -260,7 +262,7 @@ async fn handle(app: &App, parts: &http::request::Parts, body: Body) -> OciResul
                     upload_response(StatusCode::ACCEPTED, &location, status.length, &status.id)
                 }
                 Method::PUT => {
-                    complete_upload(registry, &caller, &repo, id, query, headers, body_stream(body))
+                    complete_upload(registry, &caller, &repo, name, id, query, headers, body_stream(body))
                         .await
                         .map_err(|e| {
                             if matches!(e.error, RegistryError::RangeInvalid { .. }) {
@@ -283,7 +285,7 @@ async fn handle(app: &App, parts: &http::request::Parts, body: Body) -> OciResul
         }
         (OciPath::Tags { name }, &Method::GET) => {
             let repo = parse_repo(name, &caller, host_account.as_ref())?;
-            list_tags(registry, &caller, &repo, query).await
+            list_tags(registry, &caller, &repo, name, query).await
         }
         (OciPath::Referrers { name, digest }, &Method::GET) => {
             let repo = parse_repo(name, &caller, host_account.as_ref())?;
@@ -306,35 +308,38 @@ fn upload_response(status: StatusCode, location: &str, length: u64, id: &str) ->
     Ok(response)
 }
 
-fn created_blob(repo: &RepoPath, digest: &Digest) -> OciResult {
+/// `201 Created` for a blob of the repository the client named `name`.
+fn created_blob(name: &str, digest: &Digest) -> OciResult {
     let mut response = StatusCode::CREATED.into_response();
     let headers = response.headers_mut();
-    headers.insert(header::LOCATION, header_value(&format!("/v2/{repo}/blobs/{digest}"))?);
+    headers.insert(header::LOCATION, header_value(&format!("/v2/{name}/blobs/{digest}"))?);
     headers.insert(CONTENT_DIGEST, header_value(&digest.to_string())?);
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
     Ok(response)
 }
 
 /// `POST .../blobs/uploads/`: a new upload, a monolithic upload (`?digest=`) or a mount.
+#[allow(clippy::too_many_arguments)]
 async fn start_upload(
     registry: &Registry,
     caller: &Caller,
     repo: &RepoPath,
+    name: &str,
+    host_account: Option<&berth_core::AccountId>,
     query: Option<&str>,
     body: ByteStream,
 ) -> OciResult {
     if let Some(mount) = param(query, "mount")? {
         let digest = parse_digest(&mount)?;
+        // In host style, `from` names a repository of the same account, as the target does.
         let from = match param(query, "from")? {
-            Some(from) => {
-                Some(from.parse::<RepoPath>().map_err(|e| OciError::from(RegistryError::NameInvalid(e)))?)
-            }
+            Some(from) => Some(parse_repo(&from, caller, host_account)?),
             None => None,
         };
         return match registry.mount_blob(caller, repo, &digest, from.as_ref()).await? {
-            Ok(digest) => created_blob(repo, &digest),
+            Ok(digest) => created_blob(name, &digest),
             Err(status) => {
-                let location = format!("/v2/{repo}/blobs/uploads/{}", status.id);
+                let location = format!("/v2/{name}/blobs/uploads/{}", status.id);
                 upload_response(StatusCode::ACCEPTED, &location, status.length, &status.id)
             }
         };
@@ -342,17 +347,19 @@ async fn start_upload(
     if let Some(digest) = param(query, "digest")? {
         let digest = parse_digest(&digest)?;
         let digest = registry.upload_monolithic(caller, repo, &digest, body).await?;
-        return created_blob(repo, &digest);
+        return created_blob(name, &digest);
     }
     let status = registry.start_upload(caller, repo).await?;
-    let location = format!("/v2/{repo}/blobs/uploads/{}", status.id);
+    let location = format!("/v2/{name}/blobs/uploads/{}", status.id);
     upload_response(StatusCode::ACCEPTED, &location, status.length, &status.id)
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn complete_upload(
     registry: &Registry,
     caller: &Caller,
     repo: &RepoPath,
+    name: &str,
     id: &str,
     query: Option<&str>,
     headers: &HeaderMap,
@@ -364,7 +371,7 @@ async fn complete_upload(
     let digest = parse_digest(&digest)?;
     let range = chunk_range(headers)?;
     let digest = registry.complete_upload(caller, repo, id, &digest, range, Some(body)).await?;
-    created_blob(repo, &digest)
+    created_blob(name, &digest)
 }
 
 async fn get_blob(
@@ -459,6 +466,7 @@ async fn put_manifest(
     app: &App,
     caller: &Caller,
     repo: &RepoPath,
+    name: &str,
     reference: &str,
     headers: &HeaderMap,
     body: Body,
@@ -479,7 +487,7 @@ async fn put_manifest(
     drop(body);
     let mut response = StatusCode::CREATED.into_response();
     let h = response.headers_mut();
-    h.insert(header::LOCATION, header_value(&format!("/v2/{repo}/manifests/{}", outcome.digest))?);
+    h.insert(header::LOCATION, header_value(&format!("/v2/{name}/manifests/{}", outcome.digest))?);
     h.insert(CONTENT_DIGEST, header_value(&outcome.digest.to_string())?);
     h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
     if let Some(subject) = outcome.subject {
@@ -531,11 +539,17 @@ fn with_next_link(mut response: Response, path: &str, n: u32, items: &[String]) 
     Ok(response)
 }
 
-async fn list_tags(registry: &Registry, caller: &Caller, repo: &RepoPath, query: Option<&str>) -> OciResult {
+async fn list_tags(
+    registry: &Registry,
+    caller: &Caller,
+    repo: &RepoPath,
+    name: &str,
+    query: Option<&str>,
+) -> OciResult {
     let (n, last) = page_params(query)?;
     let tags = registry.list_tags(caller, repo, last.as_deref(), n).await?;
-    let response = axum::Json(json!({ "name": repo.to_string(), "tags": tags })).into_response();
-    with_next_link(response, &format!("/v2/{repo}/tags/list"), n, &tags)
+    let response = axum::Json(json!({ "name": name, "tags": tags })).into_response();
+    with_next_link(response, &format!("/v2/{name}/tags/list"), n, &tags)
 }
 
 async fn catalog(registry: &Registry, caller: &Caller, query: Option<&str>) -> OciResult {
