@@ -19,7 +19,8 @@ struct Cli {
     /// TOML configuration file (every key optional; see config.example.toml).
     #[arg(long, global = true)]
     config: Option<PathBuf>,
-    /// Directory for metadata, blobs, the key file and bootstrap credentials.
+    /// Directory for metadata, blobs, the key file and bootstrap credentials (default
+    /// ./berth-data; only `serve` creates it).
     #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
     #[command(subcommand)]
@@ -192,4 +193,37 @@ async fn login_password(
     println!("{}", token.password);
     registry.close().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// Every command and every argument says what it is for.
+    #[test]
+    fn every_command_and_argument_has_help() {
+        fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            let path = format!("{path} {}", command.get_name());
+            if command.get_about().is_none() {
+                missing.push(format!("{path}: no description"));
+            }
+            for arg in command.get_arguments() {
+                let builtin = matches!(arg.get_id().as_str(), "help" | "version");
+                if !builtin && arg.get_help().is_none() {
+                    missing.push(format!("{path} {}: no help", arg.get_id()));
+                }
+            }
+            for sub in command.get_subcommands().filter(|s| s.get_name() != "help") {
+                walk(sub, &path, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "", &mut missing);
+        assert!(missing.is_empty(), "without help:\n{}", missing.join("\n"));
+        let admin =
+            Cli::command().find_subcommand_mut("admin").expect("admin").render_long_help().to_string();
+        assert!(admin.contains("Examples:") && admin.contains("berth admin key create"), "{admin}");
+    }
 }
