@@ -343,6 +343,16 @@ mod action_tests {
             )),
             "inside one account no resource policy is needed, so none is blamed"
         );
+        // Across accounts, a user its own account grants nothing is not told about resource policies.
+        let stranger =
+            Principal::User { account: "111111111111".parse().expect("account"), name: "dev".to_owned() };
+        let request = AuthzRequest { principal: &stranger, ..request };
+        assert_eq!(
+            authorize(&request, &Policies::default()),
+            Decision::Deny(format!(
+                "User: arn:aws:iam::111111111111:user/dev is not authorized to perform: ecr:PutImage on resource: {arn}"
+            ))
+        );
     }
 }
 

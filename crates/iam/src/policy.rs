@@ -444,6 +444,111 @@ mod tests {
         "Principal":{"AWS":["arn:aws:iam::111111111111:root","222222222222"]},
         "Action":["ecr:BatchGetImage","ecr:GetDownloadUrlForLayer","ecr:BatchCheckLayerAvailability"]}]}"#;
 
+    /// A resource policy whose one statement is `statement`.
+    fn resource_with(statement: &str) -> String {
+        format!(r#"{{"Version":"2012-10-17","Statement":[{statement}]}}"#)
+    }
+
+    #[test]
+    fn every_shape_rule_refuses_what_it_should_and_no_more() {
+        let ok = |s: &str| validate(&resource_with(s), PolicyKind::Resource).is_ok();
+        let base = r#""Effect":"Allow","Principal":{"AWS":"111111111111"},"Action":"ecr:BatchGetImage""#;
+        assert!(ok(&format!("{{{base}}}")));
+        for (accepted, statement) in [
+            // Lists must not be empty.
+            (false, r#"{"Effect":"Allow","Principal":{"AWS":"111111111111"},"Action":[]}"#),
+            (false, r#"{"Effect":"Allow","Principal":{"AWS":[]},"Action":"ecr:*"}"#),
+            (false, r#"{"Effect":"Allow","Principal":{},"Action":"ecr:*"}"#),
+            (false, r#"{"Effect":"Allow","Principal":"**","Action":"ecr:*"}"#),
+            (
+                false,
+                r#"{"Effect":"Allow","Principal":"*","Action":"ecr:*","Condition":{"StringEquals":{"aws:PrincipalAccount":[]}}}"#,
+            ),
+            // Condition values may be numbers and booleans.
+            (
+                true,
+                r#"{"Effect":"Allow","Principal":"*","Action":"ecr:*","Condition":{"NumericLessThan":{"aws:EpochTime":5}}}"#,
+            ),
+            (
+                true,
+                r#"{"Effect":"Allow","Principal":"*","Action":"ecr:*","Condition":{"Bool":{"aws:SecureTransport":true}}}"#,
+            ),
+            // Accounts are exactly 12 digits; principal ARNs name root, a user or a role.
+            (false, r#"{"Effect":"Allow","Principal":{"AWS":"1111111111111"},"Action":"ecr:*"}"#),
+            (false, r#"{"Effect":"Allow","Principal":{"AWS":"11111111111a"},"Action":"ecr:*"}"#),
+            (
+                false,
+                r#"{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::1111111111111:root"},"Action":"ecr:*"}"#,
+            ),
+            (
+                true,
+                r#"{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111111111111:user/u"},"Action":"ecr:*"}"#,
+            ),
+            (
+                true,
+                r#"{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111111111111:role/r"},"Action":"ecr:*"}"#,
+            ),
+            (
+                false,
+                r#"{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111111111111:user/"},"Action":"ecr:*"}"#,
+            ),
+            (
+                false,
+                r#"{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111111111111:group/g"},"Action":"ecr:*"}"#,
+            ),
+            // Actions are * or service:name, with only letters, digits and wildcards in the name.
+            (
+                true,
+                r#"{"Effect":"Allow","Principal":"*","Action":["ecr:Batch*","ecr:Get?ownloadUrlForLayer","*"]}"#,
+            ),
+            (false, r#"{"Effect":"Allow","Principal":"*","Action":":BatchGetImage"}"#),
+            (false, r#"{"Effect":"Allow","Principal":"*","Action":"ecr:"}"#),
+            (false, r#"{"Effect":"Allow","Principal":"*","Action":"e c r:BatchGetImage"}"#),
+            (false, r#"{"Effect":"Allow","Principal":"*","Action":"ecr:Batch-GetImage"}"#),
+            (true, r#"{"Effect":"Allow","Principal":"*","Action":"aws-marketplace:View"}"#),
+            // Null takes neither IfExists nor a set qualifier.
+            (
+                false,
+                r#"{"Effect":"Allow","Principal":"*","Action":"ecr:*","Condition":{"NullIfExists":{"aws:SourceIp":"true"}}}"#,
+            ),
+            (
+                false,
+                r#"{"Effect":"Allow","Principal":"*","Action":"ecr:*","Condition":{"ForAnyValue:Null":{"aws:TagKeys":"true"}}}"#,
+            ),
+            (
+                true,
+                r#"{"Effect":"Allow","Principal":"*","Action":"ecr:*","Condition":{"Null":{"aws:SourceIp":"true"}}}"#,
+            ),
+            // Sids are letters and digits.
+            (true, r#"{"Sid":"Pull1","Effect":"Allow","Principal":"*","Action":"ecr:*"}"#),
+            (false, r#"{"Sid":"pull-1","Effect":"Allow","Principal":"*","Action":"ecr:*"}"#),
+        ] {
+            assert_eq!(ok(statement), accepted, "{statement}");
+        }
+        // An identity policy statement names no principal.
+        let with_principal = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"ecr:*","Resource":"*"}]}"#;
+        assert!(validate(with_principal, PolicyKind::Identity).is_err());
+        // The document is at most 10,240 characters.
+        let sized = |len: usize| {
+            let head = r#"{"Version":"2012-10-17","Id":""#;
+            let tail = r#"","Statement":[{"Effect":"Allow","Principal":"*","Action":"ecr:*"}]}"#;
+            format!("{head}{}{tail}", "x".repeat(len - head.len() - tail.len()))
+        };
+        assert!(validate(&sized(MAX_POLICY_BYTES), PolicyKind::Resource).is_ok());
+        assert!(validate(&sized(MAX_POLICY_BYTES + 1), PolicyKind::Resource).is_err());
+    }
+
+    #[test]
+    fn a_policy_tells_whether_it_asks_about_a_key() {
+        let policy = parse(
+            &resource_with(r#"{"Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"StringEquals":{"aws:ResourceTag/env":"prod"}}}"#),
+            PolicyKind::Resource,
+        )
+        .expect("valid");
+        assert!(policy.asks_about("aws:resourcetag/"));
+        assert!(!policy.asks_about("ecr:resourcetag/"));
+    }
+
     #[test]
     fn parses_a_cross_account_pull_policy() {
         let policy = parse(PULL, PolicyKind::Resource).expect("valid");

@@ -64,12 +64,6 @@ pub struct SignedRequest<'a> {
     pub body: &'a [u8],
 }
 
-impl SignedRequest<'_> {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
-    }
-}
-
 fn incomplete(reason: &str) -> SigV4Error {
     SigV4Error::Incomplete(reason.to_owned())
 }
@@ -297,11 +291,12 @@ fn expected_signature(
         }
         headers.push((name.as_str(), values.join(",")));
     }
-    let host = request.header("host").unwrap_or("localhost");
+    // The signer reads the host from the signed `host` header (always among them); the URI
+    // contributes only its path and query.
     let uri = if request.query.is_empty() {
-        format!("http://{host}{}", request.path)
+        format!("http://localhost{}", request.path)
     } else {
-        format!("http://{host}{}?{}", request.path, request.query)
+        format!("http://localhost{}?{}", request.path, request.query)
     };
     let identity =
         aws_credential_types::Credentials::new(&auth.access_key_id, secret, None, None, "berth").into();
@@ -483,6 +478,75 @@ mod tests {
                 matches!(&refused, Err(SigV4Error::Invalid(m)) if m.contains(shown)),
                 "{dropped} unsigned: {refused:?}"
             );
+        }
+    }
+
+    #[test]
+    fn every_refusal_names_the_exception_aws_uses() {
+        assert_eq!(SigV4Error::Missing.exception(), "MissingAuthenticationTokenException");
+        assert_eq!(SigV4Error::Incomplete(String::new()).exception(), "IncompleteSignatureException");
+        assert_eq!(SigV4Error::Invalid(String::new()).exception(), "InvalidSignatureException");
+        assert_eq!(SigV4Error::UnknownKey.exception(), "UnrecognizedClientException");
+    }
+
+    #[test]
+    fn the_clock_window_is_fifteen_minutes_either_way_inclusive() {
+        let headers = boto_headers();
+        let auth = parse_authorization(&boto_authorization(BOTO_SIGNATURE)).expect("parses");
+        // Signed at 03:04:05: accepted from 02:49:05 to 03:19:05, both included.
+        for (now, accepted) in [
+            ("20240102T031905Z", true),
+            ("20240102T031906Z", false),
+            ("20240102T024905Z", true),
+            ("20240102T024904Z", false),
+        ] {
+            assert_eq!(check_envelope(&auth, &headers, &ECR, at(now)).is_ok(), accepted, "at {now}");
+        }
+    }
+
+    #[test]
+    fn each_part_of_the_credential_scope_is_checked() {
+        let good = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20240102/us-east-1/ecr/aws4_request, \
+                    SignedHeaders=host;x-amz-date, Signature=";
+        let signature = "0".repeat(64);
+        assert!(parse_authorization(&format!("{good}{signature}")).is_ok());
+        for bad in [
+            good.replace("aws4_request", "aws4_reques"),
+            good.replace("/20240102/", "/2024010/"),
+            good.replace("/20240102/", "/2024010x/"),
+            good.replace("AKIDEXAMPLE/", "/"),
+            good.replace("/us-east-1/", "//"),
+        ] {
+            assert!(parse_authorization(&format!("{bad}{signature}")).is_err(), "{bad}");
+        }
+        let too_many = (0..65).map(|i| format!("h{i}")).collect::<Vec<_>>().join(";");
+        assert!(
+            parse_authorization(&format!("{}{signature}", good.replace("host;x-amz-date", &too_many)))
+                .is_err()
+        );
+        let most = (0..64).map(|i| format!("h{i}")).collect::<Vec<_>>().join(";");
+        assert!(
+            parse_authorization(&format!("{}{signature}", good.replace("host;x-amz-date", &most))).is_ok()
+        );
+        assert!(
+            parse_authorization(&format!("{}{signature}", good.replace("host;x-amz-date", "host;"))).is_err()
+        );
+        assert!(parse_authorization(&format!("{good}{}", "0".repeat(63))).is_err(), "a short signature");
+        assert!(parse_authorization(&format!("{good}{}", "g".repeat(64))).is_err(), "a signature not in hex");
+        // The header is bounded: 8,192 characters at most.
+        let padded = |len: usize| {
+            let head = format!("{good}{signature}, Extra=");
+            format!("{head}{}", "x".repeat(len - head.len()))
+        };
+        assert!(parse_authorization(&padded(8192)).is_ok());
+        assert!(parse_authorization(&padded(8193)).is_err());
+    }
+
+    #[test]
+    fn signing_times_have_one_exact_form() {
+        assert!(parse_amz_date("20240102T030405Z").is_some());
+        for bad in ["20240102X030405Z", "20240102T030405X", "20240102T0304050", "2024010T030405ZZ"] {
+            assert!(parse_amz_date(bad).is_none(), "{bad}");
         }
     }
 

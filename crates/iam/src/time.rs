@@ -48,3 +48,42 @@ pub(crate) fn iso8601(time: SystemTime) -> String {
     let (year, month, day) = civil_from_days(days);
     format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days_and_dates_convert_both_ways() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(-1), (1969, 12, 31));
+        assert_eq!(civil_from_days(days_from_civil(2000, 2, 29)), (2000, 2, 29));
+        assert_eq!(civil_from_days(days_from_civil(2100, 3, 1)), (2100, 3, 1));
+        // Every day over four centuries, across leap rules, both ways.
+        let start = days_from_civil(1900, 1, 1);
+        let mut expected = (1900, 1, 1);
+        for days in start..start + 146_097 {
+            let date = civil_from_days(days);
+            assert_eq!(date, expected, "day {days}");
+            assert_eq!(days_from_civil(date.0, date.1, date.2), days);
+            let (y, m, d) = expected;
+            let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+            let length =
+                [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][(m - 1) as usize];
+            expected = if d < length {
+                (y, m, d + 1)
+            } else if m < 12 {
+                (y, m + 1, 1)
+            } else {
+                (y + 1, 1, 1)
+            };
+        }
+    }
+
+    #[test]
+    fn iso8601_writes_utc_to_the_second() {
+        let at = UNIX_EPOCH + Duration::from_secs(1_704_164_645);
+        assert_eq!(iso8601(at), "2024-01-02T03:04:05Z");
+        assert_eq!(iso8601(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+    }
+}

@@ -236,6 +236,11 @@ mod tests {
         let now = SystemTime::now();
         assert_eq!(signer().verify(&"a".repeat(1024), now), Err(TokenError::BadSignature));
         assert_eq!(signer().verify(&"a".repeat(1025), now), Err(TokenError::Malformed));
+        // Nonce and tag with no claims between them: opened (and refused) rather than misread.
+        let empty = URL_SAFE_NO_PAD.encode([0u8; NONCE_LEN + 16]);
+        assert_eq!(signer().verify(&empty, now), Err(TokenError::BadSignature));
+        let short = URL_SAFE_NO_PAD.encode([0u8; NONCE_LEN + 15]);
+        assert_eq!(signer().verify(&short, now), Err(TokenError::Malformed));
     }
 
     #[test]
