@@ -340,6 +340,29 @@ mod tests {
     }
 
     #[test]
+    fn public_urls_and_trusted_proxies_are_checked() {
+        let ok =
+            load(None, &env(&[("BERTH_PUBLIC_URL", "https://registry.example.com")]), &Overrides::default());
+        assert!(ok.expect("valid").registry_settings().public_url.is_some());
+        let problems = load(
+            None,
+            &env(&[
+                ("BERTH_PUBLIC_URL", "registry.example.com/path"),
+                ("BERTH_TRUSTED_PROXIES", "10.0.0.0/8,nonsense"),
+            ]),
+            &Overrides::default(),
+        )
+        .expect_err("invalid");
+        assert!(problems.iter().any(|p| p.starts_with("public_url:")), "{problems:?}");
+        assert!(
+            problems.iter().any(|p| p.starts_with("trusted_proxies:") && p.contains("nonsense")),
+            "{problems:?}"
+        );
+        let zero = load(None, &env(&[("BERTH_LIMITS_MAX_CONNECTIONS", "0")]), &Overrides::default());
+        assert!(zero.expect_err("zero").iter().any(|p| p.contains("limits.max_connections")));
+    }
+
+    #[test]
     fn every_problem_is_reported_at_once() {
         let vars = env(&[
             ("BERTH_LISTEN", "nowhere"),
