@@ -525,6 +525,12 @@ mod tests {
         ] {
             assert_eq!(ok(statement), accepted, "{statement}");
         }
+        // An empty list is named as such.
+        let empty = validate(
+            &resource_with(r#"{"Effect":"Allow","Principal":"*","Action":[]}"#),
+            PolicyKind::Resource,
+        );
+        assert!(empty.expect_err("refused").reason.contains("Action must not be empty"));
         // An identity policy statement names no principal.
         let with_principal = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"ecr:*","Resource":"*"}]}"#;
         assert!(validate(with_principal, PolicyKind::Identity).is_err());
