@@ -93,7 +93,37 @@ expect_error cli-bad-secret InvalidSignatureException \
 expect_error cli-unknown-key UnrecognizedClientException \
     env AWS_ACCESS_KEY_ID=AKIAUNKNOWNKEY000001 aws ecr describe-repositories
 expect_error cli-unsupported-operation UnsupportedOperationException \
+    aws ecr describe-pull-through-cache-rules
+
+# Lifecycle policies: ECR's JSON from a file, read back as given, refused with ECR's words.
+POLICY=$(mktemp)
+trap 'rm -f "$OUT" "$POLICY"' EXIT
+cat >"$POLICY" <<'JSON'
+{"rules": [{"rulePriority": 1, "description": "keep the last 10 release images",
+  "selection": {"tagStatus": "tagged", "tagPrefixList": ["v", "release"], "countType": "imageCountMoreThan",
+                "countNumber": 10}, "action": {"type": "expire"}},
+ {"rulePriority": 2, "description": "expire untagged images after 14 days",
+  "selection": {"tagStatus": "untagged", "countType": "sinceImagePushed", "countUnit": "days", "countNumber": 14},
+  "action": {"type": "expire"}}]}
+JSON
+expect_error cli-lifecycle-policy-not-found LifecyclePolicyNotFoundException \
     aws ecr get-lifecycle-policy --repository-name "$repo"
+if timeout 60 aws ecr put-lifecycle-policy --repository-name "$repo" --lifecycle-policy-text "file://$POLICY" \
+    >"$OUT" 2>&1 && timeout 60 aws ecr get-lifecycle-policy --repository-name "$repo" >"$OUT" 2>&1 &&
+    jq -e --rawfile p "$POLICY" '.lifecyclePolicyText == $p and (has("lastEvaluatedAt") | not)' "$OUT" >/dev/null; then
+    pass cli-put-and-get-lifecycle-policy
+else
+    fail cli-put-and-get-lifecycle-policy "$(tr '\n' ' ' <"$OUT" | head -c 300)"
+fi
+expect_error cli-lifecycle-policy-invalid InvalidParameterException \
+    aws ecr put-lifecycle-policy --repository-name "$repo" \
+    --lifecycle-policy-text "$(sed 's/"countNumber": 10/"countNumber": 0/' "$POLICY")"
+if timeout 60 aws ecr delete-lifecycle-policy --repository-name "$repo" >"$OUT" 2>&1 &&
+    jq -e --rawfile p "$POLICY" '.lifecyclePolicyText == $p' "$OUT" >/dev/null; then
+    pass cli-delete-lifecycle-policy
+else
+    fail cli-delete-lifecycle-policy "$(tr '\n' ' ' <"$OUT" | head -c 300)"
+fi
 
 if timeout 60 aws ecr get-login-password >"$OUT" 2>&1 && [ "$(wc -l <"$OUT")" = 1 ] && [ -s "$OUT" ]; then
     pass cli-get-login-password

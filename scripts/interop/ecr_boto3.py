@@ -159,7 +159,8 @@ def skewed(minutes):
 check("boto3-clock-skew-10-minutes-accepted", lambda: skewed(10))
 expect_error("boto3-clock-skew-20-minutes-refused", "InvalidSignatureException", lambda: skewed(-20))
 expect_error("boto3-unsupported-operation", "UnsupportedOperationException",
-             lambda: ecr.get_lifecycle_policy(repositoryName=repo))
+             lambda: ecr.describe_pull_through_cache_rules())
+
 # Images and layers: one layer and config uploaded through the layer API, then 1,000 images
 # (distinct by an annotation) put by manifest, paged through 7 at a time.
 import hashlib
@@ -292,6 +293,39 @@ def refused(exception, call):
         expect(e.response["Error"].get("Message"), f"{exception} carries no message")
         return e.response
     raise AssertionError(f"succeeded; expected {exception}")
+
+
+# Lifecycle policies: stored as given, refused with ECR's exception, deleted once.
+KEEP_RELEASES = json.dumps({"rules": [
+    {"rulePriority": 1, "description": "keep the last 10 release images",
+     "selection": {"tagStatus": "tagged", "tagPatternList": ["v*", "release*"],
+                   "countType": "imageCountMoreThan", "countNumber": 10},
+     "action": {"type": "expire"}},
+    {"rulePriority": 2, "description": "expire untagged images after 14 days",
+     "selection": {"tagStatus": "untagged", "countType": "sinceImagePushed",
+                   "countUnit": "days", "countNumber": 14},
+     "action": {"type": "expire"}}]})
+
+
+def lifecycle_policy():
+    repo = f"boto3/lifecycle-{pid}"
+    ecr.create_repository(repositoryName=repo)
+    ecr.put_lifecycle_policy(repositoryName=repo, lifecyclePolicyText=KEEP_RELEASES)
+    got = ecr.get_lifecycle_policy(repositoryName=repo)
+    expect(got["lifecyclePolicyText"] == KEEP_RELEASES and "lastEvaluatedAt" not in got, got)
+    # Two rules selecting the same tags are refused (ECR's rule), and the stored policy stays.
+    clash = json.loads(KEEP_RELEASES)
+    clash["rules"][1]["selection"] = dict(clash["rules"][0]["selection"])
+    refused("InvalidParameterException",
+            lambda: ecr.put_lifecycle_policy(repositoryName=repo, lifecyclePolicyText=json.dumps(clash)))
+    expect(ecr.get_lifecycle_policy(repositoryName=repo)["lifecyclePolicyText"] == KEEP_RELEASES)
+    deleted = ecr.delete_lifecycle_policy(repositoryName=repo)
+    expect(deleted["lifecyclePolicyText"] == KEEP_RELEASES, deleted)
+    refused("LifecyclePolicyNotFoundException", lambda: ecr.get_lifecycle_policy(repositoryName=repo))
+    ecr.delete_repository(repositoryName=repo)
+
+
+check("boto3-lifecycle-policy", lifecycle_policy)
 
 
 def layer_available(repository, digest):

@@ -53,9 +53,9 @@ async fn protocol_errors_name_the_problem() {
     let berth = Berth::start().await;
     let (status, out) = berth.ecr("MakeCoffee", json!({})).await;
     assert_eq!((status, out["__type"].as_str()), (400, Some("UnknownOperationException")));
-    let (status, out) = berth.ecr("PutLifecyclePolicy", json!({})).await;
+    let (status, out) = berth.ecr("StartReplicationBackfill", json!({})).await;
     assert_eq!((status, out["__type"].as_str()), (400, Some("UnsupportedOperationException")));
-    assert!(out["message"].as_str().is_some_and(|m| m.contains("PutLifecyclePolicy")), "{out}");
+    assert!(out["message"].as_str().is_some_and(|m| m.contains("StartReplicationBackfill")), "{out}");
     let (status, out) = berth.ecr("CreateRepository", json!({"repositoryName": 5})).await;
     assert_eq!((status, out["__type"].as_str()), (400, Some("SerializationException")));
     let (status, out) = berth.ecr("CreateRepository", json!({"repositoryName": "a".repeat(257)})).await;

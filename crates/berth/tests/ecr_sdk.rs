@@ -20,12 +20,14 @@ use aws_sdk_ecr::operation::batch_get_image::BatchGetImageError;
 use aws_sdk_ecr::operation::complete_layer_upload::CompleteLayerUploadError;
 use aws_sdk_ecr::operation::create_repository::CreateRepositoryError;
 use aws_sdk_ecr::operation::create_repository_creation_template::CreateRepositoryCreationTemplateError;
+use aws_sdk_ecr::operation::delete_lifecycle_policy::DeleteLifecyclePolicyError;
 use aws_sdk_ecr::operation::delete_repository::DeleteRepositoryError;
 use aws_sdk_ecr::operation::delete_repository_creation_template::DeleteRepositoryCreationTemplateError;
 use aws_sdk_ecr::operation::describe_images::DescribeImagesError;
 use aws_sdk_ecr::operation::describe_repositories::DescribeRepositoriesError;
 use aws_sdk_ecr::operation::get_authorization_token::GetAuthorizationTokenError;
 use aws_sdk_ecr::operation::get_download_url_for_layer::GetDownloadUrlForLayerError;
+use aws_sdk_ecr::operation::get_lifecycle_policy::GetLifecyclePolicyError;
 use aws_sdk_ecr::operation::initiate_layer_upload::InitiateLayerUploadError;
 use aws_sdk_ecr::operation::list_image_referrers::ListImageReferrersError;
 use aws_sdk_ecr::operation::list_images::ListImagesError;
@@ -33,6 +35,7 @@ use aws_sdk_ecr::operation::list_tags_for_resource::ListTagsForResourceError;
 use aws_sdk_ecr::operation::put_image::PutImageError;
 use aws_sdk_ecr::operation::put_image_scanning_configuration::PutImageScanningConfigurationError;
 use aws_sdk_ecr::operation::put_image_tag_mutability::PutImageTagMutabilityError;
+use aws_sdk_ecr::operation::put_lifecycle_policy::PutLifecyclePolicyError;
 use aws_sdk_ecr::operation::tag_resource::TagResourceError;
 use aws_sdk_ecr::operation::untag_resource::UntagResourceError;
 use aws_sdk_ecr::operation::update_repository_creation_template::UpdateRepositoryCreationTemplateError;
@@ -1304,6 +1307,37 @@ async fn create_repository_creation_template_shapes_repositories_created_on_push
     assert_eq!(out.repositories()[0].image_tag_mutability(), Some(&ImageTagMutability::Immutable));
     let tags = ok(ecr.list_tags_for_resource().resource_arn(arn("team/app")).send().await, "ListTags");
     assert_eq!(tags.tags(), [tag("team", "ml")]);
+    refused(
+        ecr.get_lifecycle_policy().repository_name("team/app").send().await,
+        "LifecyclePolicyNotFoundException",
+        GetLifecyclePolicyError::is_lifecycle_policy_not_found_exception,
+    );
+
+    // A template's lifecycle policy comes with the repositories it creates; a policy ECR would
+    // refuse is refused in the template too.
+    ok(
+        ecr.create_repository_creation_template()
+            .prefix("ci/")
+            .applied_for(RctAppliedFor::CreateOnPush)
+            .lifecycle_policy(EXPIRE_UNTAGGED_AFTER_14_DAYS)
+            .send()
+            .await,
+        "CreateRepositoryCreationTemplate",
+    );
+    berth.push_image(&repo("ci/app"), "v1", br#"{"os":"linux"}"#, b"layer").await;
+    let policy = ok(ecr.get_lifecycle_policy().repository_name("ci/app").send().await, "GetLifecyclePolicy");
+    assert_eq!(policy.lifecycle_policy_text(), Some(EXPIRE_UNTAGGED_AFTER_14_DAYS));
+    let e = refused(
+        ecr.create_repository_creation_template()
+            .prefix("bad/")
+            .applied_for(RctAppliedFor::CreateOnPush)
+            .lifecycle_policy(EXPIRE_UNTAGGED_AFTER_14_DAYS.replace("untagged", "sometimes"))
+            .send()
+            .await,
+        "ValidationException",
+        CreateRepositoryCreationTemplateError::is_validation_exception,
+    );
+    assert!(e.message().is_some_and(|m| m.contains("lifecyclePolicy")), "{e:?}");
 
     refused(
         ecr.create_repository_creation_template()
@@ -1545,22 +1579,95 @@ async fn describe_images_paginator_visits_every_image_once() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Lifecycle policies
+
+const EXPIRE_UNTAGGED_AFTER_14_DAYS: &str = r#"{"rules":[{"rulePriority":1,"description":"expire untagged images after 14 days","selection":{"tagStatus":"untagged","countType":"sinceImagePushed","countUnit":"days","countNumber":14},"action":{"type":"expire"}}]}"#;
+
+#[tokio::test]
+async fn lifecycle_policies_are_validated_stored_and_deleted() {
+    let (_berth, ecr) = start().await;
+    create_repository(&ecr, "sdk/app").await;
+    refused(
+        ecr.get_lifecycle_policy().repository_name("sdk/app").send().await,
+        "LifecyclePolicyNotFoundException",
+        GetLifecyclePolicyError::is_lifecycle_policy_not_found_exception,
+    );
+    let out = ok(
+        ecr.put_lifecycle_policy()
+            .repository_name("sdk/app")
+            .lifecycle_policy_text(EXPIRE_UNTAGGED_AFTER_14_DAYS)
+            .send()
+            .await,
+        "PutLifecyclePolicy",
+    );
+    assert_eq!(
+        (out.registry_id(), out.repository_name(), out.lifecycle_policy_text()),
+        (Some(ACCOUNT), Some("sdk/app"), Some(EXPIRE_UNTAGGED_AFTER_14_DAYS))
+    );
+    let got = ok(ecr.get_lifecycle_policy().repository_name("sdk/app").send().await, "GetLifecyclePolicy");
+    assert_eq!(got.lifecycle_policy_text(), Some(EXPIRE_UNTAGGED_AFTER_14_DAYS));
+    assert_eq!(got.last_evaluated_at(), None, "a policy that has not run has no evaluation time");
+
+    // A policy ECR refuses is refused with ECR's words, and the stored one stays.
+    let count_unit_on_a_count =
+        EXPIRE_UNTAGGED_AFTER_14_DAYS.replace("sinceImagePushed", "imageCountMoreThan");
+    let e = refused(
+        ecr.put_lifecycle_policy()
+            .repository_name("sdk/app")
+            .lifecycle_policy_text(count_unit_on_a_count)
+            .send()
+            .await,
+        "InvalidParameterException",
+        PutLifecyclePolicyError::is_invalid_parameter_exception,
+    );
+    let message = e.message().unwrap_or_default();
+    assert!(
+        message.starts_with("Invalid parameter at 'LifecyclePolicyText' failed to satisfy constraint: 'Lifecycle policy validation failure: ")
+            && message.contains("instance failed to match exactly one schema (matched 0 out of 2)"),
+        "{message}"
+    );
+    let too_long = format!("{}{}", EXPIRE_UNTAGGED_AFTER_14_DAYS, " ".repeat(30_720));
+    refused(
+        ecr.put_lifecycle_policy().repository_name("sdk/app").lifecycle_policy_text(too_long).send().await,
+        "InvalidParameterException",
+        PutLifecyclePolicyError::is_invalid_parameter_exception,
+    );
+    let got = ok(ecr.get_lifecycle_policy().repository_name("sdk/app").send().await, "GetLifecyclePolicy");
+    assert_eq!(got.lifecycle_policy_text(), Some(EXPIRE_UNTAGGED_AFTER_14_DAYS), "unchanged by refusals");
+
+    refused(
+        ecr.put_lifecycle_policy()
+            .repository_name("sdk/absent")
+            .lifecycle_policy_text(EXPIRE_UNTAGGED_AFTER_14_DAYS)
+            .send()
+            .await,
+        "RepositoryNotFoundException",
+        PutLifecyclePolicyError::is_repository_not_found_exception,
+    );
+    let deleted =
+        ok(ecr.delete_lifecycle_policy().repository_name("sdk/app").send().await, "DeleteLifecyclePolicy");
+    assert_eq!(deleted.lifecycle_policy_text(), Some(EXPIRE_UNTAGGED_AFTER_14_DAYS));
+    refused(
+        ecr.delete_lifecycle_policy().repository_name("sdk/app").send().await,
+        "LifecyclePolicyNotFoundException",
+        DeleteLifecyclePolicyError::is_lifecycle_policy_not_found_exception,
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
 // Protocol errors
 
 #[tokio::test]
 async fn an_unsupported_operation_is_named_in_the_error() {
     let (_berth, ecr) = start().await;
-    create_repository(&ecr, "sdk/app").await;
+    let e =
+        refused_with(ecr.describe_pull_through_cache_rules().send().await, "UnsupportedOperationException");
+    assert!(e.message().is_some_and(|m| m.contains("DescribePullThroughCacheRules")), "{e:?}");
     let e = refused_with(
-        ecr.get_lifecycle_policy().repository_name("sdk/app").send().await,
+        ecr.get_account_setting().name("BASIC_SCAN_TYPE_VERSION").send().await,
         "UnsupportedOperationException",
     );
-    assert!(e.message().is_some_and(|m| m.contains("GetLifecyclePolicy")), "{e:?}");
-    let e = refused_with(
-        ecr.put_lifecycle_policy().repository_name("sdk/app").lifecycle_policy_text("{}").send().await,
-        "UnsupportedOperationException",
-    );
-    assert!(e.message().is_some_and(|m| m.contains("PutLifecyclePolicy")), "{e:?}");
+    assert!(e.message().is_some_and(|m| m.contains("GetAccountSetting")), "{e:?}");
 }
 
 #[tokio::test]

@@ -299,6 +299,7 @@ fn outcomes_when_allowed(request: &str) -> &'static [&'static str] {
         "PutImage" => &["ImageAlreadyExistsException"],
         "GetRepositoryPolicy" => &["", "RepositoryPolicyNotFoundException"],
         "DeleteRepositoryPolicy" => &["", "RepositoryPolicyNotFoundException"],
+        "GetLifecyclePolicy" | "DeleteLifecyclePolicy" => &["", "LifecyclePolicyNotFoundException"],
         "DeleteRepository" => &["RepositoryNotEmptyException"],
         // The owner's uploads: the first allowed caller's part and completion use them up.
         "UploadLayerPart" => &["", "InvalidLayerPartException", "UploadNotFoundException"],
@@ -874,6 +875,9 @@ fn oci_request(berth: &Berth, c: &Credentials, method: Method, path: &str) -> re
     }
 }
 
+/// A lifecycle policy that never acts on the matrix's images (untagged, ten years old).
+const INERT_LIFECYCLE_POLICY: &str = r#"{"rules":[{"rulePriority":1,"description":"inert","selection":{"tagStatus":"untagged","countType":"sinceImagePushed","countUnit":"days","countNumber":3650},"action":{"type":"expire"}}]}"#;
+
 /// The ECR operations on one repository, with inputs that an allowed caller can repeat.
 fn repository_operations(s: &Subject) -> Vec<(&'static str, Value)> {
     let name = s.repo.strip_prefix(&format!("{ACCOUNT}/")).unwrap_or(&s.repo);
@@ -917,6 +921,12 @@ fn repository_operations(s: &Subject) -> Vec<(&'static str, Value)> {
         ("TagResource", json!({"resourceArn": arn, "tags": [{"Key": "team", "Value": "x"}]})),
         ("UntagResource", json!({"resourceArn": arn, "tagKeys": ["team"]})),
         ("SetRepositoryPolicy", json!({"repositoryName": name, "policyText": own_policy})),
+        (
+            "PutLifecyclePolicy",
+            json!({"repositoryName": name, "lifecyclePolicyText": INERT_LIFECYCLE_POLICY}),
+        ),
+        ("GetLifecyclePolicy", json!({"repositoryName": name})),
+        ("DeleteLifecyclePolicy", json!({"repositoryName": name})),
         // Last: an allowed delete is followed by the owner putting the shape's policy back.
         ("DeleteRepositoryPolicy", json!({"repositoryName": name})),
     ];

@@ -10,6 +10,7 @@ mod manifest;
 mod names;
 mod pattern;
 mod repository;
+mod storage_class;
 
 pub use cidr::Cidr;
 pub use digest::{Digest, DigestAlgorithm};
@@ -20,6 +21,7 @@ pub use pattern::glob_matches;
 pub use repository::{
     EncryptionType, RepositorySettings, TagMutability, is_exclusion_filter, wildcard_matches,
 };
+pub use storage_class::StorageClass;
 
 #[cfg(test)]
 mod fuzz;

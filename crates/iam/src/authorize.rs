@@ -40,11 +40,17 @@ pub enum Action {
     PutRegistryPolicy,
     GetRegistryPolicy,
     DeleteRegistryPolicy,
+    PutLifecyclePolicy,
+    GetLifecyclePolicy,
+    DeleteLifecyclePolicy,
+    StartLifecyclePolicyPreview,
+    GetLifecyclePolicyPreview,
+    UpdateImageStorageClass,
 }
 
 impl Action {
     /// Every action berth authorizes.
-    pub const ALL: [Action; 30] = [
+    pub const ALL: [Action; 36] = [
         Self::BatchCheckLayerAvailability,
         Self::BatchDeleteImage,
         Self::BatchGetImage,
@@ -75,6 +81,12 @@ impl Action {
         Self::PutRegistryPolicy,
         Self::GetRegistryPolicy,
         Self::DeleteRegistryPolicy,
+        Self::PutLifecyclePolicy,
+        Self::GetLifecyclePolicy,
+        Self::DeleteLifecyclePolicy,
+        Self::StartLifecyclePolicyPreview,
+        Self::GetLifecyclePolicyPreview,
+        Self::UpdateImageStorageClass,
     ];
 
     /// The action named `name` (`ecr:PutImage`, any case), if berth authorizes it.
@@ -128,6 +140,12 @@ impl Action {
             Self::DeleteRegistryPolicy => "ecr:DeleteRegistryPolicy",
             Self::PutImage => "ecr:PutImage",
             Self::UploadLayerPart => "ecr:UploadLayerPart",
+            Self::PutLifecyclePolicy => "ecr:PutLifecyclePolicy",
+            Self::GetLifecyclePolicy => "ecr:GetLifecyclePolicy",
+            Self::DeleteLifecyclePolicy => "ecr:DeleteLifecyclePolicy",
+            Self::StartLifecyclePolicyPreview => "ecr:StartLifecyclePolicyPreview",
+            Self::GetLifecyclePolicyPreview => "ecr:GetLifecyclePolicyPreview",
+            Self::UpdateImageStorageClass => "ecr:UpdateImageStorageClass",
         }
     }
 }

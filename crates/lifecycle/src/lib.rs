@@ -6,10 +6,11 @@
 mod evaluate;
 mod policy;
 
+pub use berth_core::StorageClass;
 pub use evaluate::{Decision, Image, evaluate};
 pub use policy::{
     Count, LifecycleError, LifecyclePolicy, MAX_POLICY_CHARS, MAX_RULES, MIN_POLICY_CHARS, Rule, RuleAction,
-    Selection, StorageClass, TagFilter, TagStatus, parse,
+    Selection, TagFilter, TagStatus, parse,
 };
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use berth_core::StorageClass;
 use serde_json::{Map, Value};
 
 /// Most rules in one policy (ECR's quota).
@@ -43,22 +44,6 @@ pub enum TagFilter {
     None,
     Prefixes(Vec<String>),
     Patterns(Vec<String>),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub enum StorageClass {
-    #[default]
-    Standard,
-    Archive,
-}
-
-impl StorageClass {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Standard => "standard",
-            Self::Archive => "archive",
-        }
-    }
 }
 
 /// What makes a selected image subject to the rule's action.
@@ -386,7 +371,7 @@ fn check_rules(rules: &[Rule]) -> Result<(), LifecycleError> {
                     at,
                     format!(
                         "a rule with tagStatus any must have the highest rulePriority of the rules for storage class {}",
-                        class.as_str()
+                        class.as_policy_str()
                     ),
                 ));
             }
@@ -399,7 +384,7 @@ fn check_rules(rules: &[Rule]) -> Result<(), LifecycleError> {
                         format!(
                             "rules {other} and {} both select untagged images of storage class {}; one may",
                             rule.priority,
-                            class.as_str()
+                            class.as_policy_str()
                         ),
                     ));
                 }
@@ -414,7 +399,10 @@ fn check_rules(rules: &[Rule]) -> Result<(), LifecycleError> {
                 if !selections.insert((kind, set)) {
                     return Err(refuse(
                         at,
-                        format!("another rule for storage class {} selects the same tags", class.as_str()),
+                        format!(
+                            "another rule for storage class {} selects the same tags",
+                            class.as_policy_str()
+                        ),
                     ));
                 }
             }

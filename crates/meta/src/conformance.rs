@@ -1,10 +1,12 @@
 //! The behaviour every [`MetaStore`] backend must show, as one suite each backend's tests run.
 
-use berth_core::{AccountId, Digest, EncryptionType, RepositoryName, RepositorySettings, Tag, TagMutability};
+use berth_core::{
+    AccountId, Digest, EncryptionType, RepositoryName, RepositorySettings, StorageClass, Tag, TagMutability,
+};
 
 use crate::{
     AccessKey, Account, BlobCommit, BlobRecord, ImageDetail, LayerParts, ManifestRecord, MetaError,
-    MetaStore, NewManifest, NewRepository, Page, TagFilter, Upload, now_millis,
+    MetaStore, NewManifest, NewRepository, PREVIEW_JOB, Page, PreviewStatus, TagFilter, Upload, now_millis,
 };
 
 fn digest(n: u8) -> Digest {
@@ -43,6 +45,9 @@ fn manifest(n: u8, subject: Option<Digest>) -> ManifestRecord {
         pushed_at: now_millis(),
         image_size: u64::from(n) * 7,
         last_pulled_at: None,
+        storage_class: StorageClass::Standard,
+        last_archived_at: None,
+        last_activated_at: None,
     }
 }
 
@@ -81,6 +86,179 @@ pub async fn run(store: &dyn MetaStore) {
     creation_templates_round_trip(store).await;
     policies_are_stored_per_repository_and_registry(store).await;
     users_own_their_policies_and_keys(store).await;
+    lifecycle_policies_images_and_previews(store).await;
+    jobs_are_claimed_once_and_taken_over_when_a_lease_runs_out(store).await;
+}
+
+async fn lifecycle_policies_images_and_previews(store: &dyn MetaStore) {
+    let r = repo(store, "lifecycle/x").await;
+    assert_eq!(store.lifecycle_policy(r).await.expect("get"), None);
+    assert_eq!(store.set_lifecycle_policy(r, Some("one")).await.expect("set"), None);
+    store.record_lifecycle_evaluation(r, 1_000).await.expect("evaluated");
+    let first = store.lifecycle_policy(r).await.expect("get").expect("set");
+    assert_eq!((first.text.as_str(), first.last_evaluated_at), ("one", Some(1_000)));
+    let previous = store.set_lifecycle_policy(r, Some("two")).await.expect("replace").expect("had one");
+    assert_eq!(previous, first, "replacing returns what was there");
+    let second = store.lifecycle_policy(r).await.expect("get").expect("set");
+    assert_eq!((second.text.as_str(), second.last_evaluated_at), ("two", None), "a new policy has not run");
+    let with_policy = store.repositories_with_lifecycle_policy().await.expect("list");
+    assert!(with_policy.iter().any(|repo| repo.id == r));
+
+    // An index listing two images, one tagged, and a referrer of the index.
+    for n in [80, 81] {
+        store_blob(store, r, n).await;
+        let image = NewManifest {
+            content: blob_for_manifest(),
+            record: manifest(n, None),
+            blobs: vec![digest(n)],
+            manifests: vec![],
+        };
+        store.put_manifest(r, &image, (n == 80).then(|| tag("b")).as_ref(), true, 1000).await.expect("image");
+    }
+    store
+        .put_manifest(
+            r,
+            &NewManifest {
+                content: blob_for_manifest(),
+                record: manifest(80, None),
+                blobs: vec![],
+                manifests: vec![],
+            },
+            Some(&tag("a")),
+            true,
+            1000,
+        )
+        .await
+        .expect("second tag");
+    let index = NewManifest {
+        content: blob_for_manifest(),
+        record: manifest(82, None),
+        blobs: vec![],
+        manifests: vec![digest(80), digest(81)],
+    };
+    store.put_manifest(r, &index, Some(&tag("multi")), true, 1000).await.expect("index");
+    let referrer = NewManifest {
+        content: blob_for_manifest(),
+        record: manifest(83, Some(digest(82))),
+        blobs: vec![],
+        manifests: vec![],
+    };
+    store.put_manifest(r, &referrer, None, true, 1000).await.expect("referrer");
+    let images = store.lifecycle_images(r).await.expect("images");
+    let view: Vec<_> = images
+        .iter()
+        .map(|i| (i.record.digest.clone(), i.tags.clone(), i.parents.clone(), i.record.subject.clone()))
+        .collect();
+    assert_eq!(
+        view,
+        vec![
+            (digest(80), vec!["a".to_owned(), "b".to_owned()], vec![digest(82)], None),
+            (digest(81), vec![], vec![digest(82)], None),
+            (digest(82), vec!["multi".to_owned()], vec![], None),
+            (digest(83), vec![], vec![], Some(digest(82))),
+        ]
+    );
+
+    // Archive and restore record their times; a move to the class an image is in does nothing.
+    assert!(store.set_storage_class(r, &digest(81), StorageClass::Archive, 5_000).await.expect("archive"));
+    assert!(!store.set_storage_class(r, &digest(81), StorageClass::Archive, 6_000).await.expect("again"));
+    let archived = store.get_manifest(r, &digest(81)).await.expect("get").expect("kept");
+    assert_eq!((archived.storage_class, archived.last_archived_at), (StorageClass::Archive, Some(5_000)));
+    assert!(store.set_storage_class(r, &digest(81), StorageClass::Standard, 7_000).await.expect("restore"));
+    let restored = store.get_manifest(r, &digest(81)).await.expect("get").expect("kept");
+    assert_eq!(
+        (restored.storage_class, restored.last_archived_at, restored.last_activated_at),
+        (StorageClass::Standard, Some(5_000), Some(7_000)),
+        "the archive time stays on record"
+    );
+    assert!(!store.set_storage_class(r, &digest(99), StorageClass::Archive, 1).await.expect("missing"));
+
+    // One preview at a time, and its job is scheduled with it.
+    assert_eq!(store.lifecycle_preview(r).await.expect("get"), None);
+    store.start_lifecycle_preview(r, "p1", 10).await.expect("start");
+    let again = store.start_lifecycle_preview(r, "p2", 11).await;
+    assert!(matches!(again, Err(MetaError::AlreadyExists(_))), "{again:?}");
+    let job = store.claim_job(&[PREVIEW_JOB], "w", 20, 100).await.expect("claim").expect("scheduled");
+    assert_eq!(job.subject, r.to_string());
+    store.finish_lifecycle_preview(r, PreviewStatus::Complete, Some("[]"), 30).await.expect("finish");
+    store.finish_job(job.id, "w", None).await.expect("done");
+    let preview = store.lifecycle_preview(r).await.expect("get").expect("exists");
+    assert_eq!(
+        (preview.policy.as_str(), preview.status, preview.results.as_deref(), preview.finished_at),
+        ("p1", PreviewStatus::Complete, Some("[]"), Some(30))
+    );
+    store.start_lifecycle_preview(r, "p2", 40).await.expect("a finished preview can be replaced");
+    let replaced = store.lifecycle_preview(r).await.expect("get").expect("exists");
+    assert_eq!(
+        (replaced.policy.as_str(), replaced.status, replaced.results),
+        ("p2", PreviewStatus::InProgress, None)
+    );
+    let job = store.claim_job(&[PREVIEW_JOB], "w", 50, 100).await.expect("claim").expect("scheduled");
+    store.finish_job(job.id, "w", None).await.expect("done");
+
+    assert_eq!(
+        store.set_lifecycle_policy(r, None).await.expect("delete").map(|p| p.text).as_deref(),
+        Some("two")
+    );
+    assert_eq!(store.lifecycle_policy(r).await.expect("get"), None);
+}
+
+async fn jobs_are_claimed_once_and_taken_over_when_a_lease_runs_out(store: &dyn MetaStore) {
+    store.schedule_job("test-a", "1", 100).await.expect("schedule");
+    store.schedule_job("test-a", "1", 300).await.expect("again, later");
+    store.schedule_job("test-b", "1", 200).await.expect("schedule");
+    let only_a = store
+        .jobs()
+        .await
+        .expect("jobs")
+        .into_iter()
+        .filter(|j| j.kind.starts_with("test-"))
+        .collect::<Vec<_>>();
+    assert_eq!(
+        only_a.iter().map(|j| (j.kind.as_str(), j.run_after)).collect::<Vec<_>>(),
+        vec![("test-a", 100), ("test-b", 200)],
+        "scheduling twice keeps one job at the earlier time"
+    );
+    assert_eq!(
+        store.claim_job(&["test-a", "test-b"], "w1", 99, 1_000).await.expect("claim"),
+        None,
+        "not due"
+    );
+    let a = store.claim_job(&["test-a", "test-b"], "w1", 250, 1_000).await.expect("claim").expect("due");
+    assert_eq!((a.kind.as_str(), a.attempts, a.claimed_by.as_deref()), ("test-a", 1, Some("w1")));
+    let b = store.claim_job(&["test-a", "test-b"], "w2", 250, 1_000).await.expect("claim").expect("due");
+    assert_eq!(b.kind, "test-b", "a claimed job is not handed out twice");
+    assert_eq!(store.claim_job(&["test-a", "test-b"], "w3", 250, 1_000).await.expect("claim"), None);
+
+    // w1 dies: once its lease runs out, w3 takes the job over and w1 can no longer end it.
+    let taken = store.claim_job(&["test-a"], "w3", 1_001, 2_000).await.expect("claim").expect("lease over");
+    assert_eq!((taken.id, taken.attempts), (a.id, 2));
+    assert!(!store.renew_job(a.id, "w1", 5_000).await.expect("renew"), "w1 lost it");
+    store.finish_job(a.id, "w1", None).await.expect("a stale finish is ignored");
+    assert!(store.jobs().await.expect("jobs").iter().any(|j| j.id == a.id), "still there");
+    assert!(store.renew_job(a.id, "w3", 3_000).await.expect("renew"));
+    store.finish_job(a.id, "w3", Some(10_000)).await.expect("periodic: again later");
+    let again = store.jobs().await.expect("jobs").into_iter().find(|j| j.id == a.id).expect("kept");
+    assert_eq!((again.run_after, again.claimed_by, again.attempts), (10_000, None, 0));
+
+    store.fail_job(b.id, "w2", "disk full", 400).await.expect("fail");
+    let failed = store.jobs().await.expect("jobs").into_iter().find(|j| j.id == b.id).expect("kept");
+    assert_eq!(
+        (failed.run_after, failed.last_error.as_deref(), failed.claimed_by),
+        (400, Some("disk full"), None)
+    );
+    let retried = store.claim_job(&["test-b"], "w2", 400, 1_000).await.expect("claim").expect("retry due");
+    store.finish_job(retried.id, "w2", None).await.expect("done");
+    store.finish_job(again.id, "w9", None).await.expect("not held: ignored");
+    let left: Vec<_> = store
+        .jobs()
+        .await
+        .expect("jobs")
+        .into_iter()
+        .filter(|j| j.kind.starts_with("test-"))
+        .map(|j| j.kind)
+        .collect();
+    assert_eq!(left, vec!["test-a".to_owned()]);
 }
 
 async fn users_own_their_policies_and_keys(store: &dyn MetaStore) {
@@ -505,7 +683,13 @@ async fn repositories_keep_their_settings_and_delete_only_when_asked(store: &dyn
     let tags = [("team".to_owned(), "ml".to_owned())];
     let policy =
         r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"ecr:*"}]}"#;
-    let new = NewRepository { settings: &settings, tags: &tags, policy: Some(policy) };
+    let lifecycle = r#"{"rules":[]}"#;
+    let new = NewRepository {
+        settings: &settings,
+        tags: &tags,
+        policy: Some(policy),
+        lifecycle_policy: Some(lifecycle),
+    };
     let created = store.create_repository(&a, &name("settings/x"), &new).await.expect("create");
     assert_eq!(created.settings, settings);
     assert_eq!(
@@ -513,11 +697,18 @@ async fn repositories_keep_their_settings_and_delete_only_when_asked(store: &dyn
         Some(policy),
         "the policy is recorded with the repository"
     );
-    let plain = NewRepository { settings: &RepositorySettings::default(), tags: &[], policy: None };
+    let stored = store.lifecycle_policy(created.id).await.expect("lifecycle").expect("recorded");
+    assert_eq!((stored.text.as_str(), stored.last_evaluated_at), (lifecycle, None));
+    let plain = NewRepository {
+        settings: &RepositorySettings::default(),
+        tags: &[],
+        policy: None,
+        lifecycle_policy: None,
+    };
     let again = store.create_repository(&a, &name("settings/x"), &plain).await;
     assert!(matches!(again, Err(MetaError::AlreadyExists(_))));
     let missing: AccountId = "444444444444".parse().expect("account");
-    let without_tags = NewRepository { tags: &[], policy: None, ..new };
+    let without_tags = NewRepository { tags: &[], policy: None, lifecycle_policy: None, ..new };
     let orphan = store.create_repository(&missing, &name("x/y"), &without_tags).await;
     assert!(matches!(orphan, Err(MetaError::NotFound(_))));
     let read = store.get_repository(&a, &name("settings/x")).await.expect("get").expect("exists");

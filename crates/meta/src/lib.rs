@@ -8,7 +8,7 @@
 pub mod conformance;
 mod sqlite;
 
-use berth_core::{AccountId, Digest, RepositoryName, RepositorySettings, Tag};
+use berth_core::{AccountId, Digest, RepositoryName, RepositorySettings, StorageClass, Tag};
 
 pub use sqlite::SqliteMetaStore;
 
@@ -128,6 +128,84 @@ pub struct ManifestRecord {
     pub image_size: u64,
     /// When the image was last pulled, recorded at most about once a minute.
     pub last_pulled_at: Option<Millis>,
+    /// Archived images are kept and listed, but cannot be pulled until restored.
+    pub storage_class: StorageClass,
+    pub last_archived_at: Option<Millis>,
+    /// When the image was last restored from the archive.
+    pub last_activated_at: Option<Millis>,
+}
+
+/// An image as a lifecycle policy sees it: its record, its tags, and the indexes that list it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LifecycleImage {
+    pub record: ManifestRecord,
+    pub tags: Vec<String>,
+    /// The manifests of the repository that list this one as a child.
+    pub parents: Vec<Digest>,
+}
+
+/// A repository's lifecycle policy as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredLifecyclePolicy {
+    pub text: String,
+    pub updated_at: Millis,
+    /// When the policy last ran over the repository.
+    pub last_evaluated_at: Option<Millis>,
+}
+
+/// How far a lifecycle policy preview has got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PreviewStatus {
+    InProgress,
+    Complete,
+    Failed,
+}
+
+impl PreviewStatus {
+    /// As ECR's API writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InProgress => "IN_PROGRESS",
+            Self::Complete => "COMPLETE",
+            Self::Failed => "FAILED",
+        }
+    }
+
+    fn parse(text: &str) -> Result<Self, MetaError> {
+        [Self::InProgress, Self::Complete, Self::Failed]
+            .into_iter()
+            .find(|s| s.as_str() == text)
+            .ok_or_else(|| MetaError::Malformed(format!("preview status {text:?}")))
+    }
+}
+
+/// The latest preview of a repository: the policy it evaluates and, once complete, its results
+/// (opaque text the registry wrote).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPreview {
+    pub policy: String,
+    pub status: PreviewStatus,
+    pub results: Option<String>,
+    pub started_at: Millis,
+    pub finished_at: Option<Millis>,
+}
+
+/// The job kind that evaluates a lifecycle policy preview; its subject is the repository id.
+pub const PREVIEW_JOB: &str = "lifecycle-preview";
+
+/// A unit of background work: what to do (`kind`) to what (`subject`), not before `run_after`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    pub id: i64,
+    pub kind: String,
+    pub subject: String,
+    pub run_after: Millis,
+    /// How many times a worker has claimed it.
+    pub attempts: u32,
+    /// Which worker holds it, and until when; `None` when it waits.
+    pub claimed_by: Option<String>,
+    pub lease_until: Option<Millis>,
+    pub last_error: Option<String>,
 }
 
 /// Which images a listing includes.
@@ -158,8 +236,6 @@ pub struct NewManifest {
     pub manifests: Vec<Digest>,
 }
 
-/// A repository creation template: what repositories whose name starts with `prefix` get
-/// when they are created (on push, for `CREATE_ON_PUSH`).
 /// What a repository starts with: settings, resource tags and a repository policy, recorded
 /// in the one transaction that creates it.
 #[derive(Debug, Clone, Copy)]
@@ -167,8 +243,11 @@ pub struct NewRepository<'a> {
     pub settings: &'a RepositorySettings,
     pub tags: &'a [(String, String)],
     pub policy: Option<&'a str>,
+    pub lifecycle_policy: Option<&'a str>,
 }
 
+/// A repository creation template: what repositories whose name starts with `prefix` get
+/// when they are created (on push, for `CREATE_ON_PUSH`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreationTemplate {
     /// A name prefix, or `ROOT` for every repository.
@@ -186,7 +265,6 @@ pub struct CreationTemplate {
     pub updated_at: Millis,
 }
 
-/// What committing an upload did.
 /// What a repository holds of the content a manifest names: the size of each blob it holds, and
 /// the size and image size of each manifest. Digests it does not hold are absent.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -201,6 +279,7 @@ pub struct HeldManifest {
     pub image_size: u64,
 }
 
+/// What committing an upload did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BlobCommit {
     /// The bytes were new; the given location is now referenced.
@@ -452,4 +531,68 @@ pub trait MetaStore: Send + Sync {
     async fn delete_manifest(&self, repository_id: i64, digest: &Digest) -> Result<bool, MetaError>;
     /// Deletes a tag only; false if it did not exist.
     async fn delete_tag(&self, repository_id: i64, tag: &Tag) -> Result<bool, MetaError>;
+
+    // Lifecycle policies and the archive.
+    async fn lifecycle_policy(&self, repository_id: i64) -> Result<Option<StoredLifecyclePolicy>, MetaError>;
+    /// Sets or, with `None`, removes a repository's lifecycle policy; returns the previous one.
+    async fn set_lifecycle_policy(
+        &self,
+        repository_id: i64,
+        policy: Option<&str>,
+    ) -> Result<Option<StoredLifecyclePolicy>, MetaError>;
+    /// Records that the policy ran over the repository at `at`.
+    async fn record_lifecycle_evaluation(&self, repository_id: i64, at: Millis) -> Result<(), MetaError>;
+    /// Every repository that has a lifecycle policy, ordered by `<account>/<name>`.
+    async fn repositories_with_lifecycle_policy(&self) -> Result<Vec<Repository>, MetaError>;
+    /// Every image of a repository with its tags and the indexes that list it, ordered by digest.
+    async fn lifecycle_images(&self, repository_id: i64) -> Result<Vec<LifecycleImage>, MetaError>;
+    /// Moves an image to `class` at `at`, recording when it was archived or restored; false if
+    /// the image does not exist or is in that class already.
+    async fn set_storage_class(
+        &self,
+        repository_id: i64,
+        digest: &Digest,
+        class: StorageClass,
+        at: Millis,
+    ) -> Result<bool, MetaError>;
+    /// Starts a preview of `policy` and schedules the job ([`PREVIEW_JOB`]) that evaluates it,
+    /// in one transaction; `AlreadyExists` while the repository's previous preview is in progress.
+    async fn start_lifecycle_preview(
+        &self,
+        repository_id: i64,
+        policy: &str,
+        at: Millis,
+    ) -> Result<(), MetaError>;
+    async fn lifecycle_preview(&self, repository_id: i64) -> Result<Option<StoredPreview>, MetaError>;
+    /// Records a preview's outcome.
+    async fn finish_lifecycle_preview(
+        &self,
+        repository_id: i64,
+        status: PreviewStatus,
+        results: Option<&str>,
+        at: Millis,
+    ) -> Result<(), MetaError>;
+
+    // Background jobs.
+    /// Schedules `kind` for `subject` at `run_after`; a job already waiting for the same pair
+    /// keeps the earlier time, so scheduling twice runs once.
+    async fn schedule_job(&self, kind: &str, subject: &str, run_after: Millis) -> Result<(), MetaError>;
+    /// Claims the job of one of `kinds` that is due at `now` and has waited longest, for `worker`
+    /// until `lease_until`. A job whose lease ran out (its worker died) can be claimed again.
+    async fn claim_job(
+        &self,
+        kinds: &[&str],
+        worker: &str,
+        now: Millis,
+        lease_until: Millis,
+    ) -> Result<Option<Job>, MetaError>;
+    /// Extends a claim; false if `worker` no longer holds the job.
+    async fn renew_job(&self, id: i64, worker: &str, lease_until: Millis) -> Result<bool, MetaError>;
+    /// Ends a claimed job: removes it, or with `next_run`, schedules it again. Nothing happens if
+    /// `worker` no longer holds it.
+    async fn finish_job(&self, id: i64, worker: &str, next_run: Option<Millis>) -> Result<(), MetaError>;
+    /// Releases a job that failed, to be tried again at `retry_at`, recording why.
+    async fn fail_job(&self, id: i64, worker: &str, error: &str, retry_at: Millis) -> Result<(), MetaError>;
+    /// Every job, ordered by time due.
+    async fn jobs(&self) -> Result<Vec<Job>, MetaError>;
 }

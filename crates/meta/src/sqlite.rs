@@ -6,14 +6,15 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use berth_core::{AccountId, Digest, RepositoryName, RepositorySettings, Tag};
+use berth_core::{AccountId, Digest, RepositoryName, RepositorySettings, StorageClass, Tag};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
 use crate::{
     AccessFacts, AccessKey, Account, BlobCommit, BlobRecord, CreationTemplate, HeldContent, HeldManifest,
-    ImageDetail, LayerParts, ManifestRecord, MetaError, MetaStore, Millis, NewManifest, NewRepository, Page,
-    Repository, TagFilter, Upload, now_millis,
+    ImageDetail, Job, LayerParts, LifecycleImage, ManifestRecord, MetaError, MetaStore, Millis, NewManifest,
+    NewRepository, PREVIEW_JOB, Page, PreviewStatus, Repository, StoredLifecyclePolicy, StoredPreview,
+    TagFilter, Upload, now_millis,
 };
 
 pub struct SqliteMetaStore {
@@ -54,13 +55,13 @@ fn to_i64(v: u64) -> i64 {
 
 /// The columns of a manifest record. (`sealed_annotations` is no longer written: annotations are
 /// read from the manifest itself when a listing needs them.)
-const MANIFEST_COLUMNS: &str =
-    "digest, media_type, artifact_type, size, subject_digest, pushed_at, image_size, last_pulled_at";
+const MANIFEST_COLUMNS: &str = "digest, media_type, artifact_type, size, subject_digest, pushed_at, image_size, \
+     last_pulled_at, storage_class, last_archived_at, last_activated_at";
 /// How many columns [`MANIFEST_COLUMNS`] names: a query that selects more reads them from here.
-const MANIFEST_COLUMN_COUNT: usize = 8;
+const MANIFEST_COLUMN_COUNT: usize = 11;
 /// The same columns, qualified for queries that join manifests as `m`.
 const MANIFEST_COLUMNS_M: &str = "m.digest, m.media_type, m.artifact_type, m.size, m.subject_digest, \
-     m.pushed_at, m.image_size, m.last_pulled_at";
+     m.pushed_at, m.image_size, m.last_pulled_at, m.storage_class, m.last_archived_at, m.last_activated_at";
 
 fn manifest_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ManifestRecord, MetaError> {
     let subject: Option<String> = row.get(4);
@@ -73,6 +74,10 @@ fn manifest_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ManifestRecord, Me
         pushed_at: row.get(5),
         image_size: to_u64(row.get(6)),
         last_pulled_at: row.get(7),
+        storage_class: StorageClass::from_api(row.get::<&str, _>(8))
+            .ok_or_else(|| MetaError::Malformed(format!("storage class {:?}", row.get::<&str, _>(8))))?,
+        last_archived_at: row.get(9),
+        last_activated_at: row.get(10),
     })
 }
 
@@ -84,6 +89,42 @@ fn blob_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<BlobRecord, MetaError>
         key_id: row.get(3),
         wrapped_key: row.get(4),
     })
+}
+
+const JOB_COLUMNS: &str = "id, kind, subject, run_after, attempts, claimed_by, lease_until, last_error";
+
+fn job_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Job, MetaError> {
+    Ok(Job {
+        id: row.get(0),
+        kind: row.get(1),
+        subject: row.get(2),
+        run_after: row.get(3),
+        attempts: u32::try_from(row.get::<i64, _>(4)).unwrap_or(u32::MAX),
+        claimed_by: row.get(5),
+        lease_until: row.get(6),
+        last_error: row.get(7),
+    })
+}
+
+/// Schedules a job inside a transaction: a job already waiting keeps the earlier time; a job
+/// being worked on is due again at `run_after` once its worker finishes or its lease runs out.
+async fn schedule(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    kind: &str,
+    subject: &str,
+    run_after: Millis,
+) -> Result<(), MetaError> {
+    sqlx::query(
+        "INSERT INTO jobs (kind, subject, run_after) VALUES (?, ?, ?)
+         ON CONFLICT (kind, subject) DO UPDATE SET run_after = MIN(run_after, excluded.run_after)",
+    )
+    .bind(kind)
+    .bind(subject)
+    .bind(run_after)
+    .execute(&mut **tx)
+    .await
+    .map_err(backend)?;
+    Ok(())
 }
 
 const REPOSITORY_COLUMNS: &str = "id, account_id, name, created_at, tag_mutability, mutability_exclusions, \
@@ -493,6 +534,17 @@ impl MetaStore for SqliteMetaStore {
         if let Some(policy) = new.policy {
             sqlx::query(
                 "INSERT INTO repository_policies (repository_id, policy, updated_at) VALUES (?, ?, ?)",
+            )
+            .bind(id)
+            .bind(policy)
+            .bind(now_millis())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        }
+        if let Some(policy) = new.lifecycle_policy {
+            sqlx::query(
+                "INSERT INTO lifecycle_policies (repository_id, policy, updated_at) VALUES (?, ?, ?)",
             )
             .bind(id)
             .bind(policy)
@@ -1274,7 +1326,7 @@ impl MetaStore for SqliteMetaStore {
 
         sqlx::query(&format!(
             "INSERT INTO manifests (repository_id, sealed_annotations, {MANIFEST_COLUMNS})
-             VALUES (?, x'', ?, ?, ?, ?, ?, ?, ?, ?)
+             VALUES (?, x'', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (repository_id, digest) DO NOTHING"
         ))
         .bind(repository_id)
@@ -1286,6 +1338,9 @@ impl MetaStore for SqliteMetaStore {
         .bind(record.pushed_at)
         .bind(to_i64(record.image_size))
         .bind(record.last_pulled_at)
+        .bind(record.storage_class.as_str())
+        .bind(record.last_archived_at)
+        .bind(record.last_activated_at)
         .execute(&mut *tx)
         .await
         .map_err(backend)?;
@@ -1502,6 +1557,298 @@ impl MetaStore for SqliteMetaStore {
             .await
             .map_err(backend)?;
         Ok(done.rows_affected() > 0)
+    }
+
+    async fn lifecycle_policy(&self, repository_id: i64) -> Result<Option<StoredLifecyclePolicy>, MetaError> {
+        let row: Option<(String, i64, Option<i64>)> = sqlx::query_as(
+            "SELECT policy, updated_at, last_evaluated_at FROM lifecycle_policies WHERE repository_id = ?",
+        )
+        .bind(repository_id)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(backend)?;
+        Ok(row.map(|(text, updated_at, last_evaluated_at)| StoredLifecyclePolicy {
+            text,
+            updated_at,
+            last_evaluated_at,
+        }))
+    }
+
+    async fn set_lifecycle_policy(
+        &self,
+        repository_id: i64,
+        policy: Option<&str>,
+    ) -> Result<Option<StoredLifecyclePolicy>, MetaError> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        let previous: Option<(String, i64, Option<i64>)> = sqlx::query_as(
+            "SELECT policy, updated_at, last_evaluated_at FROM lifecycle_policies WHERE repository_id = ?",
+        )
+        .bind(repository_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend)?;
+        match policy {
+            // A new policy has not run yet: its evaluation time starts empty.
+            Some(text) => sqlx::query(
+                "INSERT INTO lifecycle_policies (repository_id, policy, updated_at) VALUES (?, ?, ?)
+                 ON CONFLICT (repository_id) DO UPDATE SET policy = excluded.policy,
+                   updated_at = excluded.updated_at, last_evaluated_at = NULL",
+            )
+            .bind(repository_id)
+            .bind(text)
+            .bind(now_millis()),
+            None => sqlx::query("DELETE FROM lifecycle_policies WHERE repository_id = ?").bind(repository_id),
+        }
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(previous.map(|(text, updated_at, last_evaluated_at)| StoredLifecyclePolicy {
+            text,
+            updated_at,
+            last_evaluated_at,
+        }))
+    }
+
+    async fn record_lifecycle_evaluation(&self, repository_id: i64, at: Millis) -> Result<(), MetaError> {
+        sqlx::query("UPDATE lifecycle_policies SET last_evaluated_at = ? WHERE repository_id = ?")
+            .bind(at)
+            .bind(repository_id)
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn repositories_with_lifecycle_policy(&self) -> Result<Vec<Repository>, MetaError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {REPOSITORY_COLUMNS_R} FROM repositories r
+             JOIN lifecycle_policies p ON p.repository_id = r.id
+             ORDER BY r.account_id || '/' || r.name"
+        ))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        rows.iter().map(repository_from_row).collect()
+    }
+
+    async fn lifecycle_images(&self, repository_id: i64) -> Result<Vec<LifecycleImage>, MetaError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {MANIFEST_COLUMNS_M},
+                    (SELECT group_concat(name, char(10)) FROM (SELECT t.name FROM tags t
+                      WHERE t.repository_id = m.repository_id AND t.manifest_digest = m.digest ORDER BY t.name)),
+                    (SELECT group_concat(manifest_digest, char(10)) FROM (SELECT r.manifest_digest
+                      FROM manifest_references r
+                      WHERE r.repository_id = m.repository_id AND r.child_digest = m.digest
+                        AND r.child_is_manifest ORDER BY r.manifest_digest))
+             FROM manifests m WHERE m.repository_id = ? ORDER BY m.digest"
+        ))
+        .bind(repository_id)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        let lines = |text: Option<String>| -> Vec<String> {
+            text.map(|t| t.split('\n').map(str::to_owned).collect()).unwrap_or_default()
+        };
+        rows.iter()
+            .map(|row| {
+                Ok(LifecycleImage {
+                    record: manifest_from_row(row)?,
+                    tags: lines(row.get(MANIFEST_COLUMN_COUNT)),
+                    parents: lines(row.get(MANIFEST_COLUMN_COUNT + 1))
+                        .iter()
+                        .map(|d| parse(d, "digest"))
+                        .collect::<Result<_, _>>()?,
+                })
+            })
+            .collect()
+    }
+
+    async fn set_storage_class(
+        &self,
+        repository_id: i64,
+        digest: &Digest,
+        class: StorageClass,
+        at: Millis,
+    ) -> Result<bool, MetaError> {
+        let stamp = match class {
+            StorageClass::Archive => "last_archived_at",
+            StorageClass::Standard => "last_activated_at",
+        };
+        let done = sqlx::query(&format!(
+            "UPDATE manifests SET storage_class = ?, {stamp} = ?
+             WHERE repository_id = ? AND digest = ? AND storage_class <> ?"
+        ))
+        .bind(class.as_str())
+        .bind(at)
+        .bind(repository_id)
+        .bind(digest.to_string())
+        .bind(class.as_str())
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn start_lifecycle_preview(
+        &self,
+        repository_id: i64,
+        policy: &str,
+        at: Millis,
+    ) -> Result<(), MetaError> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        let status: Option<String> =
+            sqlx::query_scalar("SELECT status FROM lifecycle_previews WHERE repository_id = ?")
+                .bind(repository_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(backend)?;
+        if status.as_deref() == Some(PreviewStatus::InProgress.as_str()) {
+            return Err(MetaError::AlreadyExists(format!("a preview of repository {repository_id}")));
+        }
+        sqlx::query(
+            "INSERT INTO lifecycle_previews (repository_id, policy, status, results, started_at, finished_at)
+             VALUES (?, ?, ?, NULL, ?, NULL)
+             ON CONFLICT (repository_id) DO UPDATE SET policy = excluded.policy, status = excluded.status,
+               results = NULL, started_at = excluded.started_at, finished_at = NULL",
+        )
+        .bind(repository_id)
+        .bind(policy)
+        .bind(PreviewStatus::InProgress.as_str())
+        .bind(at)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        schedule(&mut tx, PREVIEW_JOB, &repository_id.to_string(), at).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(())
+    }
+
+    async fn lifecycle_preview(&self, repository_id: i64) -> Result<Option<StoredPreview>, MetaError> {
+        let row: Option<(String, String, Option<String>, i64, Option<i64>)> = sqlx::query_as(
+            "SELECT policy, status, results, started_at, finished_at FROM lifecycle_previews
+             WHERE repository_id = ?",
+        )
+        .bind(repository_id)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(backend)?;
+        row.map(|(policy, status, results, started_at, finished_at)| {
+            Ok(StoredPreview {
+                policy,
+                status: PreviewStatus::parse(&status)?,
+                results,
+                started_at,
+                finished_at,
+            })
+        })
+        .transpose()
+    }
+
+    async fn finish_lifecycle_preview(
+        &self,
+        repository_id: i64,
+        status: PreviewStatus,
+        results: Option<&str>,
+        at: Millis,
+    ) -> Result<(), MetaError> {
+        sqlx::query(
+            "UPDATE lifecycle_previews SET status = ?, results = ?, finished_at = ? WHERE repository_id = ?",
+        )
+        .bind(status.as_str())
+        .bind(results)
+        .bind(at)
+        .bind(repository_id)
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn schedule_job(&self, kind: &str, subject: &str, run_after: Millis) -> Result<(), MetaError> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        schedule(&mut tx, kind, subject, run_after).await?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn claim_job(
+        &self,
+        kinds: &[&str],
+        worker: &str,
+        now: Millis,
+        lease_until: Millis,
+    ) -> Result<Option<Job>, MetaError> {
+        let kinds = serde_json::to_string(kinds).map_err(|e| MetaError::Backend(Box::new(e)))?;
+        // One statement on the one writer: two workers cannot claim the same job.
+        let row = sqlx::query(&format!(
+            "UPDATE jobs SET claimed_by = ?, lease_until = ?, attempts = attempts + 1
+             WHERE id = (SELECT id FROM jobs
+                         WHERE kind IN (SELECT value FROM json_each(?)) AND run_after <= ?
+                           AND (claimed_by IS NULL OR lease_until < ?)
+                         ORDER BY run_after, id LIMIT 1)
+             RETURNING {JOB_COLUMNS}"
+        ))
+        .bind(worker)
+        .bind(lease_until)
+        .bind(kinds)
+        .bind(now)
+        .bind(now)
+        .fetch_optional(&self.writer)
+        .await
+        .map_err(backend)?;
+        row.as_ref().map(job_from_row).transpose()
+    }
+
+    async fn renew_job(&self, id: i64, worker: &str, lease_until: Millis) -> Result<bool, MetaError> {
+        let done = sqlx::query("UPDATE jobs SET lease_until = ? WHERE id = ? AND claimed_by = ?")
+            .bind(lease_until)
+            .bind(id)
+            .bind(worker)
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn finish_job(&self, id: i64, worker: &str, next_run: Option<Millis>) -> Result<(), MetaError> {
+        match next_run {
+            Some(at) => sqlx::query(
+                "UPDATE jobs SET claimed_by = NULL, lease_until = NULL, run_after = ?, attempts = 0,
+                   last_error = NULL
+                 WHERE id = ? AND claimed_by = ?",
+            )
+            .bind(at),
+            None => sqlx::query("DELETE FROM jobs WHERE id = ? AND claimed_by = ?"),
+        }
+        .bind(id)
+        .bind(worker)
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn fail_job(&self, id: i64, worker: &str, error: &str, retry_at: Millis) -> Result<(), MetaError> {
+        sqlx::query(
+            "UPDATE jobs SET claimed_by = NULL, lease_until = NULL, run_after = ?, last_error = ?
+             WHERE id = ? AND claimed_by = ?",
+        )
+        .bind(retry_at)
+        .bind(error)
+        .bind(id)
+        .bind(worker)
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn jobs(&self) -> Result<Vec<Job>, MetaError> {
+        let rows = sqlx::query(&format!("SELECT {JOB_COLUMNS} FROM jobs ORDER BY run_after, id"))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(backend)?;
+        rows.iter().map(job_from_row).collect()
     }
 }
 

@@ -73,6 +73,13 @@ pub enum RegistryError {
     RepositoryPolicyNotFound(String),
     #[error("{0}")]
     RegistryPolicyNotFound(String),
+    #[error("{0}")]
+    LifecyclePolicyNotFound(String),
+    /// A preview was asked for while the repository's previous one is still being evaluated.
+    #[error("{0}")]
+    LifecyclePolicyPreviewInProgress(String),
+    #[error("{0}")]
+    LifecyclePolicyPreviewNotFound(String),
     #[error("blob unknown to registry: {0}")]
     BlobUnknown(Digest),
     #[error("upload unknown: {0}")]

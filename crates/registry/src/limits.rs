@@ -26,3 +26,7 @@ pub const DEFAULT_MAX_MANIFEST_REFERENCES: usize = 1_000;
 /// Most uploads an account may have open at once, unless configured otherwise (abandoned
 /// uploads count until they expire).
 pub const DEFAULT_MAX_OPEN_UPLOADS_PER_ACCOUNT: u64 = 1_000;
+
+/// Shortest and longest lifecycle policy text, in characters (ECR's model).
+pub const LIFECYCLE_POLICY_CHARS: std::ops::RangeInclusive<usize> =
+    berth_lifecycle::MIN_POLICY_CHARS..=berth_lifecycle::MAX_POLICY_CHARS;

@@ -291,6 +291,9 @@ impl Registry {
             pushed_at: now_millis(),
             image_size,
             last_pulled_at: None,
+            storage_class: berth_core::StorageClass::Standard,
+            last_archived_at: None,
+            last_activated_at: None,
         };
         let new = NewManifest { record, content: content.clone(), blobs, manifests: children };
         let tag_may_move = tag.is_none_or(|t| repository.settings.tag_may_move(t.as_str()));

@@ -102,7 +102,7 @@ impl Registry {
         .await?;
         check_settings(settings)?;
         check_encryption(settings)?;
-        let new = NewRepository { settings, tags, policy: None };
+        let new = NewRepository { settings, tags, policy: None, lifecycle_policy: None };
         self.meta.create_repository(&repo.account, &repo.name, &new).await.map_err(|e| match e {
             MetaError::AlreadyExists(_) => RegistryError::RepositoryAlreadyExists {
                 account: repo.account.to_string(),

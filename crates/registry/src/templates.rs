@@ -74,6 +74,11 @@ fn check_template(template: &CreationTemplate) -> Result<(), RegistryError> {
             validation("repositoryPolicy", &format!("must be a valid repository policy: {e}"))
         })?;
     }
+    // Likewise the lifecycle policy, held to PutLifecyclePolicy's.
+    if let Some(text) = &template.lifecycle_policy {
+        berth_lifecycle::parse(text)
+            .map_err(|e| validation("lifecyclePolicy", &format!("must be a valid lifecycle policy: {e}")))?;
+    }
     Ok(())
 }
 

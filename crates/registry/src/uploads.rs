@@ -137,8 +137,8 @@ impl Registry {
         Ok(CreateOnPush { template, existing: None })
     }
 
-    /// The repository a push was authorized to create, created with the settings, tags and
-    /// policy of its creation template (if any).
+    /// The repository a push was authorized to create, created with the settings, tags,
+    /// repository policy and lifecycle policy of its creation template (if any).
     pub(crate) async fn create_on_push(
         &self,
         repo: &RepoPath,
@@ -158,6 +158,7 @@ impl Registry {
             settings: &template.settings,
             tags: &template.resource_tags,
             policy: template.repository_policy.as_deref(),
+            lifecycle_policy: template.lifecycle_policy.as_deref(),
         };
         match self.meta.create_repository(&repo.account, &repo.name, &new).await {
             Ok(repository) => Ok(repository),

@@ -16,7 +16,7 @@ pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 pub const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 
 /// The ECR operations berth serves; `ecr_api` proves it is exactly the served set.
-pub const SERVED_OPERATIONS: [&str; 31] = [
+pub const SERVED_OPERATIONS: [&str; 34] = [
     "BatchCheckLayerAvailability",
     "BatchDeleteImage",
     "BatchGetImage",
@@ -26,6 +26,7 @@ pub const SERVED_OPERATIONS: [&str; 31] = [
     "DeleteRegistryPolicy",
     "DeleteRepository",
     "DeleteRepositoryCreationTemplate",
+    "DeleteLifecyclePolicy",
     "DeleteRepositoryPolicy",
     "DescribeImages",
     "DescribeRegistry",
@@ -33,6 +34,7 @@ pub const SERVED_OPERATIONS: [&str; 31] = [
     "DescribeRepositoryCreationTemplates",
     "GetAuthorizationToken",
     "GetDownloadUrlForLayer",
+    "GetLifecyclePolicy",
     "GetRegistryPolicy",
     "GetRepositoryPolicy",
     "InitiateLayerUpload",
@@ -42,6 +44,7 @@ pub const SERVED_OPERATIONS: [&str; 31] = [
     "PutImage",
     "PutImageScanningConfiguration",
     "PutImageTagMutability",
+    "PutLifecyclePolicy",
     "PutRegistryPolicy",
     "SetRepositoryPolicy",
     "TagResource",

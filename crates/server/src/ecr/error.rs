@@ -87,6 +87,9 @@ impl From<RegistryError> for EcrError {
             E::TemplateNotFound(_) => "TemplateNotFoundException",
             E::RepositoryPolicyNotFound(_) => "RepositoryPolicyNotFoundException",
             E::RegistryPolicyNotFound(_) => "RegistryPolicyNotFoundException",
+            E::LifecyclePolicyNotFound(_) => "LifecyclePolicyNotFoundException",
+            E::LifecyclePolicyPreviewInProgress(_) => "LifecyclePolicyPreviewInProgressException",
+            E::LifecyclePolicyPreviewNotFound(_) => "LifecyclePolicyPreviewNotFoundException",
             E::TagImmutable(_) => "ImageTagAlreadyExistsException",
             E::BlobUnknown(_) => "LayersNotFoundException",
             // A manifest list whose images are missing; missing layers are the other case.

@@ -8,6 +8,7 @@
 mod error;
 mod images;
 mod layers;
+mod lifecycle;
 mod operations;
 mod policies;
 mod repositories;
@@ -165,6 +166,9 @@ async fn handle(app: &App, parts: &http::request::Parts, body: Body) -> Result<s
         Operation::UpdateRepositoryCreationTemplate => templates::update(&ctx, input(body)?).await,
         Operation::DescribeRepositoryCreationTemplates => templates::describe(&ctx, input(body)?).await,
         Operation::DeleteRepositoryCreationTemplate => templates::delete(&ctx, input(body)?).await,
+        Operation::PutLifecyclePolicy => lifecycle::put_lifecycle_policy(&ctx, input(body)?).await,
+        Operation::GetLifecyclePolicy => lifecycle::get_lifecycle_policy(&ctx, input(body)?).await,
+        Operation::DeleteLifecyclePolicy => lifecycle::delete_lifecycle_policy(&ctx, input(body)?).await,
     }
 }
 

@@ -103,10 +103,13 @@ pub(crate) enum Operation {
     UntagResource,
     UpdateRepositoryCreationTemplate,
     UploadLayerPart,
+    PutLifecyclePolicy,
+    GetLifecyclePolicy,
+    DeleteLifecyclePolicy,
 }
 
 impl Operation {
-    pub(crate) const SERVED: [Self; 31] = [
+    pub(crate) const SERVED: [Self; 34] = [
         Self::BatchCheckLayerAvailability,
         Self::BatchDeleteImage,
         Self::BatchGetImage,
@@ -138,6 +141,9 @@ impl Operation {
         Self::UntagResource,
         Self::UpdateRepositoryCreationTemplate,
         Self::UploadLayerPart,
+        Self::PutLifecyclePolicy,
+        Self::GetLifecyclePolicy,
+        Self::DeleteLifecyclePolicy,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -173,6 +179,9 @@ impl Operation {
             Self::UntagResource => "UntagResource",
             Self::UpdateRepositoryCreationTemplate => "UpdateRepositoryCreationTemplate",
             Self::UploadLayerPart => "UploadLayerPart",
+            Self::PutLifecyclePolicy => "PutLifecyclePolicy",
+            Self::GetLifecyclePolicy => "GetLifecyclePolicy",
+            Self::DeleteLifecyclePolicy => "DeleteLifecyclePolicy",
         }
     }
 }
@@ -214,8 +223,8 @@ mod tests {
             Target::Served(Operation::CreateRepository)
         );
         assert_eq!(
-            t("AmazonEC2ContainerRegistry_V20150921.PutLifecyclePolicy"),
-            Target::NotSupported("PutLifecyclePolicy")
+            t("AmazonEC2ContainerRegistry_V20150921.StartReplicationBackfill"),
+            Target::NotSupported("StartReplicationBackfill")
         );
         assert_eq!(t("AmazonEC2ContainerRegistry_V20150921.MakeCoffee"), Target::Unknown);
         assert_eq!(t("AmazonS3.ListBuckets"), Target::Unknown);

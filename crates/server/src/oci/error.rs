@@ -74,6 +74,9 @@ fn status_and_code(error: &RegistryError) -> (StatusCode, &'static str) {
         | E::TemplateNotFound(_)
         | E::RepositoryPolicyNotFound(_)
         | E::RegistryPolicyNotFound(_)
+        | E::LifecyclePolicyNotFound(_)
+        | E::LifecyclePolicyPreviewInProgress(_)
+        | E::LifecyclePolicyPreviewNotFound(_)
         | E::Validation { .. }
         | E::Kms { .. } => (StatusCode::BAD_REQUEST, "UNSUPPORTED"),
         // Refusals of the ECR layer API; OCI uploads are not held to its part rules.
