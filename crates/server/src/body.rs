@@ -15,6 +15,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 const UNIT: usize = 1024;
 /// How long a request waits for budget held by others before it is told to retry.
 const BUDGET_WAIT: Duration = Duration::from_secs(10);
+/// How much of a refused, too-large body is read and dropped so that the client, still sending,
+/// gets to read the refusal instead of a reset connection; past this the connection is closed.
+const DISCARD_LIMIT: u64 = 16 * 1024 * 1024;
 
 /// Bytes of request bodies the process may hold in memory at once, across all requests.
 #[derive(Clone)]
@@ -72,6 +75,9 @@ pub(crate) async fn read_bounded(
     let too_large = || RegistryError::TooLarge { what, limit: limit as u64 };
     let declared = http_body::Body::size_hint(&body).exact();
     if declared.is_some_and(|n| n > limit as u64) {
+        if declared.is_some_and(|n| n <= DISCARD_LIMIT) {
+            discard(idle_bounded(body, idle), DISCARD_LIMIT).await;
+        }
         return Err(too_large());
     }
     let deadline = tokio::time::Instant::now() + BUDGET_WAIT;
@@ -85,6 +91,7 @@ pub(crate) async fn read_bounded(
         let piece = piece.map_err(|e| RegistryError::BodyInterrupted(e.to_string()))?;
         let length = bytes.len() + piece.len();
         if length > limit {
+            discard(stream, DISCARD_LIMIT.saturating_sub(length as u64)).await;
             return Err(too_large());
         }
         // Budget first, then the copy: a request waiting for budget holds only the piece the
@@ -93,6 +100,17 @@ pub(crate) async fn read_bounded(
         bytes.extend_from_slice(&piece);
     }
     Ok(BufferedBody { bytes: bytes.into(), _held: reserved.held })
+}
+
+/// Reads and drops what remains of a refused body, up to `at_most` bytes.
+async fn discard(mut stream: ByteStream, at_most: u64) {
+    let mut read = 0u64;
+    while read <= at_most {
+        match stream.next().await {
+            Some(Ok(piece)) => read += piece.len() as u64,
+            Some(Err(_)) | None => return,
+        }
+    }
 }
 
 /// Budget a request holds, and until when it may wait for more.
