@@ -25,6 +25,37 @@ pub(crate) struct Config {
     pub(crate) bootstrap: Bootstrap,
     pub(crate) limits: Limits,
     pub(crate) timeouts: Timeouts,
+    pub(crate) lifecycle: Lifecycle,
+    pub(crate) gc: Gc,
+}
+
+/// When lifecycle policies run, and what they spare beyond ECR's rules.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct Lifecycle {
+    pub(crate) interval_seconds: u64,
+    /// 0: off (ECR's semantics).
+    pub(crate) protect_pulled_within_days: u32,
+}
+
+impl Default for Lifecycle {
+    fn default() -> Self {
+        Self { interval_seconds: 3600, protect_pulled_within_days: 0 }
+    }
+}
+
+/// When garbage is collected, and how long unreferenced content is kept first.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct Gc {
+    pub(crate) interval_seconds: u64,
+    pub(crate) grace_seconds: u64,
+}
+
+impl Default for Gc {
+    fn default() -> Self {
+        Self { interval_seconds: 3600, grace_seconds: 3600 }
+    }
 }
 
 /// Bounds on what clients can make the server hold.
@@ -92,6 +123,8 @@ impl Default for Config {
             bootstrap: Bootstrap::default(),
             limits: Limits::default(),
             timeouts: Timeouts::default(),
+            lifecycle: Lifecycle::default(),
+            gc: Gc::default(),
         }
     }
 }
@@ -148,6 +181,16 @@ impl Config {
             public_url: self.public_url.as_deref().and_then(|u| u.parse().ok()),
             max_manifest_references: self.limits.max_manifest_references,
             max_open_uploads_per_account: self.limits.max_open_uploads_per_account,
+            lifecycle_protect_pulled_days: Some(self.lifecycle.protect_pulled_within_days).filter(|d| *d > 0),
+        }
+    }
+
+    /// When the background jobs run.
+    pub(crate) fn job_schedule(&self) -> berth_registry::jobs::JobSchedule {
+        berth_registry::jobs::JobSchedule {
+            lifecycle_interval: std::time::Duration::from_secs(self.lifecycle.interval_seconds),
+            gc_interval: std::time::Duration::from_secs(self.gc.interval_seconds),
+            gc_grace: std::time::Duration::from_secs(self.gc.grace_seconds),
         }
     }
 
@@ -214,6 +257,16 @@ pub(crate) fn load(file: Option<&Path>, env: &dyn Env, flags: &Overrides) -> Res
             "BERTH_TIMEOUTS_BODY_IDLE_SECONDS" => {
                 number(&mut problems, &key, &value, &mut config.timeouts.body_idle_seconds);
             }
+            "BERTH_LIFECYCLE_INTERVAL_SECONDS" => {
+                number(&mut problems, &key, &value, &mut config.lifecycle.interval_seconds);
+            }
+            "BERTH_LIFECYCLE_PROTECT_PULLED_WITHIN_DAYS" => {
+                number(&mut problems, &key, &value, &mut config.lifecycle.protect_pulled_within_days);
+            }
+            "BERTH_GC_INTERVAL_SECONDS" => {
+                number(&mut problems, &key, &value, &mut config.gc.interval_seconds)
+            }
+            "BERTH_GC_GRACE_SECONDS" => number(&mut problems, &key, &value, &mut config.gc.grace_seconds),
             "BERTH_BOOTSTRAP_ACCOUNT_ID" => config.bootstrap.account_id = value,
             "BERTH_BOOTSTRAP_ACCESS_KEY_ID" => config.bootstrap.access_key_id = Some(value),
             "BERTH_BOOTSTRAP_SECRET_ACCESS_KEY" => config.bootstrap.secret_access_key = Some(value),
@@ -274,6 +327,8 @@ pub(crate) fn load(file: Option<&Path>, env: &dyn Env, flags: &Overrides) -> Res
         ("limits.max_open_uploads_per_account", config.limits.max_open_uploads_per_account),
         ("timeouts.request_head_seconds", config.timeouts.request_head_seconds),
         ("timeouts.body_idle_seconds", config.timeouts.body_idle_seconds),
+        ("lifecycle.interval_seconds", config.lifecycle.interval_seconds),
+        ("gc.interval_seconds", config.gc.interval_seconds),
     ] {
         if value == 0 {
             problems.push(format!("{name}: must be positive"));

@@ -1,8 +1,10 @@
-//! The `berth` command: `serve` runs the registry; `login-password` prints a registry password.
+//! The `berth` command: `serve` runs the registry; `admin`, `lifecycle` and `gc` maintain it;
+//! `login-password` prints a registry password.
 
 mod admin;
 mod config;
 mod data_dir;
+mod maintenance;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,6 +44,25 @@ enum Command {
         #[command(subcommand)]
         command: admin::AdminCommand,
     },
+    /// Run lifecycle policies by hand, or see what one would do to a repository and why.
+    #[command(after_help = maintenance::LIFECYCLE_EXAMPLES)]
+    Lifecycle {
+        #[command(subcommand)]
+        command: maintenance::LifecycleCommand,
+    },
+    /// Collect garbage now: the space of layers no image uses, of deleted images and of
+    /// abandoned uploads (the server also does this every gc.interval_seconds).
+    Gc {
+        /// Print what would be reclaimed, and reclaim nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Spare what was last used less than this many seconds ago (default: gc.grace_seconds).
+        #[arg(long)]
+        grace_seconds: Option<u64>,
+        /// How to print what was reclaimed.
+        #[arg(long, value_enum, default_value_t = maintenance::Output::Table)]
+        output: maintenance::Output,
+    },
     /// Print a registry password for `docker login --username AWS`, valid for 12 hours.
     LoginPassword {
         /// The access key to issue it for; default: the owner's bootstrap key.
@@ -57,7 +78,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let listen = match &cli.command {
         Command::Serve { listen } => listen.clone(),
-        Command::LoginPassword { .. } | Command::Admin { .. } => None,
+        Command::LoginPassword { .. }
+        | Command::Admin { .. }
+        | Command::Lifecycle { .. }
+        | Command::Gc { .. } => None,
     };
     let overrides = Overrides { listen, data_dir: cli.data_dir.clone() };
     let config = match config::load(cli.config.as_deref(), &ProcessEnv, &overrides) {
@@ -87,6 +111,19 @@ fn main() -> ExitCode {
             Command::Admin { command } => {
                 let registry = data_dir::open_existing(&config).await?;
                 let result = admin::run(&registry, command).await;
+                registry.close().await;
+                result
+            }
+            Command::Lifecycle { command } => {
+                let registry = data_dir::open_existing(&config).await?;
+                let result = maintenance::lifecycle(&registry, command).await;
+                registry.close().await;
+                result
+            }
+            Command::Gc { dry_run, grace_seconds, output } => {
+                let registry = data_dir::open_existing(&config).await?;
+                let grace = Duration::from_secs(grace_seconds.unwrap_or(config.gc.grace_seconds));
+                let result = maintenance::gc(&registry, grace, dry_run, output).await;
                 registry.close().await;
                 result
             }
@@ -122,9 +159,9 @@ async fn serve(config: Config) -> Result<(), String> {
     tracing::info!(%address, data_dir = %config.data_dir.display(), "berth is serving");
     let max_connections = connection_cap(config.limits.max_connections);
     let app = berth_server::router(Arc::clone(&registry), config.http_settings());
-    let expiry = berth_server::workers::spawn_upload_expiry(Arc::clone(&registry));
+    let jobs = berth_server::workers::spawn_job_worker(Arc::clone(&registry), config.job_schedule());
     berth_server::serve(listener, app, config.listener_settings(max_connections), shutdown_signal()).await;
-    expiry.abort();
+    jobs.abort();
     tracing::info!("in-flight requests finished; closing the metadata store");
     registry.close().await;
     Ok(())

@@ -300,6 +300,9 @@ fn outcomes_when_allowed(request: &str) -> &'static [&'static str] {
         "GetRepositoryPolicy" => &["", "RepositoryPolicyNotFoundException"],
         "DeleteRepositoryPolicy" => &["", "RepositoryPolicyNotFoundException"],
         "GetLifecyclePolicy" | "DeleteLifecyclePolicy" => &["", "LifecyclePolicyNotFoundException"],
+        // One preview at a time: the next allowed caller may find the first still running.
+        "StartLifecyclePolicyPreview" => &["", "LifecyclePolicyPreviewInProgressException"],
+        "GetLifecyclePolicyPreview" => &["", "LifecyclePolicyPreviewNotFoundException"],
         "DeleteRepository" => &["RepositoryNotEmptyException"],
         // The owner's uploads: the first allowed caller's part and completion use them up.
         "UploadLayerPart" => &["", "InvalidLayerPartException", "UploadNotFoundException"],
@@ -926,6 +929,11 @@ fn repository_operations(s: &Subject) -> Vec<(&'static str, Value)> {
             json!({"repositoryName": name, "lifecyclePolicyText": INERT_LIFECYCLE_POLICY}),
         ),
         ("GetLifecyclePolicy", json!({"repositoryName": name})),
+        (
+            "StartLifecyclePolicyPreview",
+            json!({"repositoryName": name, "lifecyclePolicyText": INERT_LIFECYCLE_POLICY}),
+        ),
+        ("GetLifecyclePolicyPreview", json!({"repositoryName": name, "maxResults": 10})),
         ("DeleteLifecyclePolicy", json!({"repositoryName": name})),
         // Last: an allowed delete is followed by the owner putting the shape's policy back.
         ("DeleteRepositoryPolicy", json!({"repositoryName": name})),

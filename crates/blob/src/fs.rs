@@ -10,7 +10,7 @@ use tokio::fs::{self, File, OpenOptions};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 use crate::sealed::{self, CHUNK_SIZE, ChunkCipher, RECORD_OVERHEAD};
-use crate::{BlobError, BlobLocation, BlobStore, ByteStream, DataKey, Hasher};
+use crate::{BlobError, BlobLocation, BlobStore, ByteStream, DataKey, Hasher, StoredBlob};
 
 /// Sealed bytes gathered before one write call, so large blobs move in big writes.
 const WRITE_BATCH: usize = 1024 * 1024;
@@ -384,7 +384,15 @@ impl BlobStore for FsBlobStore {
 
     async fn commit_upload(&self, upload_id: &str) -> Result<BlobLocation, BlobError> {
         let src = self.upload_path(upload_id)?;
-        File::open(&src).await.map_err(not_found_as(&src))?.sync_all().await?;
+        // Stamped with the commit time: the garbage collector spares files younger than its grace,
+        // and the metadata naming this one is committed right after.
+        let file = File::options().write(true).open(&src).await.map_err(not_found_as(&src))?.into_std().await;
+        tokio::task::spawn_blocking(move || {
+            file.set_modified(std::time::SystemTime::now())?;
+            file.sync_all()
+        })
+        .await
+        .map_err(io::Error::other)??;
         let shard = &upload_id[..2.min(upload_id.len())];
         let location = BlobLocation(format!("blobs/{shard}/{upload_id}"));
         let dst = self.blob_path(&location)?;
@@ -418,6 +426,33 @@ impl BlobStore for FsBlobStore {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e.into()),
             _ => Ok(()),
         }
+    }
+
+    async fn list_blobs(&self) -> Result<Vec<StoredBlob>, BlobError> {
+        let mut out = Vec::new();
+        let mut shards = match fs::read_dir(self.root.join("blobs")).await {
+            Ok(dir) => dir,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(e.into()),
+        };
+        while let Some(shard) = shards.next_entry().await? {
+            let (Some(shard_name), true) =
+                (shard.file_name().to_str().map(str::to_owned), shard.file_type().await?.is_dir())
+            else {
+                continue;
+            };
+            let mut files = fs::read_dir(shard.path()).await?;
+            while let Some(file) = files.next_entry().await? {
+                let Some(name) = file.file_name().to_str().map(str::to_owned) else { continue };
+                let metadata = file.metadata().await?;
+                out.push(StoredBlob {
+                    location: BlobLocation(format!("blobs/{shard_name}/{name}")),
+                    written_at: metadata.modified()?,
+                    stored_bytes: metadata.len(),
+                });
+            }
+        }
+        Ok(out)
     }
 
     async fn list_uploads(&self) -> Result<Vec<String>, BlobError> {
@@ -566,5 +601,37 @@ mod tests {
         assert!(store.begin_upload("../x").await.is_err());
         let escape = BlobLocation("blobs/../../etc/passwd".to_owned());
         assert!(matches!(store.read(&escape, &key, 1, None).await, Err(BlobError::NotFound(_))));
+    }
+
+    #[tokio::test]
+    async fn committed_blobs_are_listed_with_their_commit_time() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = FsBlobStore::open(dir.path()).await.expect("open");
+        assert_eq!(store.list_blobs().await.expect("list"), vec![]);
+        let key = DataKey::generate().expect("key");
+        store.begin_upload("old-upload").await.expect("begin");
+        let mut hasher = Hasher::new(DigestAlgorithm::Sha256);
+        store
+            .append_upload("old-upload", &key, 0, body(vec![pattern(10)]), &mut hasher, u64::MAX)
+            .await
+            .expect("append");
+        // Written long ago, committed now: the commit time is what counts.
+        let staged = dir.path().join("uploads").join("old-upload");
+        let long_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(86_400);
+        std::fs::File::options()
+            .write(true)
+            .open(&staged)
+            .expect("open")
+            .set_modified(long_ago)
+            .expect("stamp");
+        let before = std::time::SystemTime::now() - std::time::Duration::from_secs(1);
+        let location = store.commit_upload("old-upload").await.expect("commit");
+        let listed = store.list_blobs().await.expect("list");
+        assert_eq!(listed.len(), 1, "{listed:?}");
+        assert_eq!(listed[0].location, location);
+        assert!(listed[0].written_at >= before, "stamped at commit: {listed:?}");
+        assert_eq!(listed[0].stored_bytes, sealed::sealed_len(CHUNK_SIZE, 10));
+        store.delete(&location).await.expect("delete");
+        assert_eq!(store.list_blobs().await.expect("list"), vec![]);
     }
 }

@@ -90,4 +90,18 @@ pub trait BlobStore: Send + Sync {
 
     /// Every upload id with staging data, for expiry of abandoned uploads.
     async fn list_uploads(&self) -> Result<Vec<String>, BlobError>;
+
+    /// Every stored blob with when it was committed, for the garbage collector to find what no
+    /// metadata names (left by a crash between a write and its commit).
+    async fn list_blobs(&self) -> Result<Vec<StoredBlob>, BlobError>;
+}
+
+/// A stored blob as the store sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredBlob {
+    pub location: BlobLocation,
+    /// When it was committed (or last written).
+    pub written_at: std::time::SystemTime,
+    /// Its size in the store (ciphertext and framing).
+    pub stored_bytes: u64,
 }

@@ -7,7 +7,7 @@ mod evaluate;
 mod policy;
 
 pub use berth_core::StorageClass;
-pub use evaluate::{Decision, Image, evaluate};
+pub use evaluate::{Decision, Image, Outcome, Protections, Reason, Since, Verdict, evaluate, explain};
 pub use policy::{
     Count, LifecycleError, LifecyclePolicy, MAX_POLICY_CHARS, MAX_RULES, MIN_POLICY_CHARS, Rule, RuleAction,
     Selection, TagFilter, TagStatus, parse,

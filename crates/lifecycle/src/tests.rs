@@ -4,7 +4,10 @@
 use berth_core::Digest;
 use proptest::prelude::*;
 
-use crate::{Decision, Image, LifecyclePolicy, RuleAction, StorageClass, evaluate, parse};
+use crate::{
+    Decision, Image, LifecyclePolicy, Outcome, Protections, Reason, RuleAction, Since, StorageClass,
+    evaluate, explain, parse,
+};
 
 const DAY: i64 = 24 * 60 * 60 * 1000;
 const NOW: i64 = 1_800_000_000_000;
@@ -208,6 +211,73 @@ fn w4_children_of_a_kept_index_and_referrers_stay() {
         acted(&everything_old, &images),
         expired(&[("amd64", 1), ("arm64", 1), ("index", 1), ("sig", 1)])
     );
+}
+
+#[test]
+fn every_verdict_says_why() {
+    let index = image("index", &["v1"], 30);
+    let mut child = image("child", &[], 30);
+    child.parents = vec![index.digest.clone()];
+    let mut signature = image("sig", &[], 30);
+    signature.subject = Some(index.digest.clone());
+    let mut pulled = image("pulled", &[], 40);
+    pulled.last_pulled_at = Some(NOW - 2 * DAY);
+    let images = [
+        index.clone(),
+        child,
+        signature,
+        pulled,
+        image("r1", &["release-1"], 3),
+        image("r2", &["release-2"], 2),
+        image("r3", &["release-3"], 1),
+        image("dev", &["dev"], 1),
+    ];
+    let p = policy(&[
+        rule(
+            1,
+            r#""tagStatus": "tagged", "tagPrefixList": ["release"], "countType": "imageCountMoreThan", "countNumber": 2"#,
+            EXPIRE,
+        ),
+        rule(
+            2,
+            r#""tagStatus": "untagged", "countType": "sinceImagePushed", "countUnit": "days", "countNumber": 7"#,
+            EXPIRE,
+        ),
+    ]
+    .join(","));
+    let why = |protections| -> Vec<(Digest, Option<u32>, Outcome, Reason)> {
+        explain(&p, &images, NOW, protections)
+            .into_iter()
+            .map(|v| (v.digest, v.rule_priority, v.outcome, v.reason))
+            .collect()
+    };
+    let expire = Outcome::Act(RuleAction::Expire);
+    let mut expected = vec![
+        (digest("index"), None, Outcome::Keep, Reason::NotSelected),
+        (digest("child"), Some(2), Outcome::Keep, Reason::ListedByIndex(index.digest.clone())),
+        (digest("sig"), None, Outcome::Keep, Reason::FollowsSubject(index.digest.clone())),
+        (
+            digest("pulled"),
+            Some(2),
+            expire,
+            Reason::Age { since: Since::Pushed, age_days: 40, limit_days: 7 },
+        ),
+        (digest("r1"), Some(1), expire, Reason::Rank { rank: 3, keep: 2 }),
+        (digest("r2"), Some(1), Outcome::Keep, Reason::Rank { rank: 2, keep: 2 }),
+        (digest("r3"), Some(1), Outcome::Keep, Reason::Rank { rank: 1, keep: 2 }),
+        (digest("dev"), None, Outcome::Keep, Reason::NotSelected),
+    ];
+    expected.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(why(Protections::default()), expected);
+
+    // The registry's optional protection keeps what was pulled lately, and says so.
+    let protected = why(Protections { pulled_within_days: Some(7) });
+    let pulled = protected.iter().find(|v| v.0 == digest("pulled")).expect("listed");
+    assert_eq!(
+        (pulled.2, &pulled.3),
+        (Outcome::Keep, &Reason::RecentlyPulled { days_ago: 2, protect_days: 7 })
+    );
+    assert_eq!(protected.iter().filter(|v| v.2 == expire).count(), 1, "{protected:?}");
 }
 
 #[test]

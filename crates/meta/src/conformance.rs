@@ -74,6 +74,8 @@ async fn store_blob(store: &dyn MetaStore, repo: i64, n: u8) -> BlobCommit {
 /// Runs every check against `store`, which must be empty.
 pub async fn run(store: &dyn MetaStore) {
     accounts_and_keys(store).await;
+    // Before anything leaves unused content: it counts all there is.
+    garbage_is_what_no_image_uses_after_the_grace(store).await;
     repositories_are_per_account(store).await;
     blobs_are_stored_once_and_linked_per_repository(store).await;
     uploads_advance_only_from_their_current_length(store).await;
@@ -88,6 +90,63 @@ pub async fn run(store: &dyn MetaStore) {
     users_own_their_policies_and_keys(store).await;
     lifecycle_policies_images_and_previews(store).await;
     jobs_are_claimed_once_and_taken_over_when_a_lease_runs_out(store).await;
+}
+
+async fn garbage_is_what_no_image_uses_after_the_grace(store: &dyn MetaStore) {
+    let (a, b) = (repo(store, "gc/a").await, repo(store, "gc/b").await);
+    for n in [90, 91, 92, 93] {
+        store_blob(store, a, n).await;
+    }
+    store.link_blob(b, &digest(92)).await.expect("mount");
+    // Image 94 in `a` uses layer 90; layer 92 is used by an image in `b` only.
+    let image = NewManifest {
+        content: blob(94, "blobs/m94"),
+        content_written: true,
+        record: manifest(94, None),
+        blobs: vec![digest(90)],
+        manifests: vec![],
+    };
+    store.put_manifest(a, &image, Some(&tag("v1")), true, 1000).await.expect("image in a");
+    let other = NewManifest {
+        content: blob(95, "blobs/m95"),
+        content_written: true,
+        record: manifest(95, None),
+        blobs: vec![digest(92)],
+        manifests: vec![],
+    };
+    store.put_manifest(b, &other, Some(&tag("v1")), true, 1000).await.expect("image in b");
+
+    // Everything was taken just now: a grace that ends before now spares it all.
+    let early = store.collect_garbage(now_millis() - 60_000, 100, false).await.expect("collect");
+    assert_eq!(early, Default::default(), "nothing is reclaimed within its grace");
+
+    let later = now_millis() + 1_000;
+    let preview = store.collect_garbage(later, 100, true).await.expect("dry run");
+    let digests = |g: &crate::Garbage| g.blobs.iter().map(|b| b.digest.clone()).collect::<Vec<_>>();
+    // Unused holds: 91, 92 and 93 in `a`. Blobs nothing uses: 91 and 93 (92 is b's).
+    assert_eq!((preview.released_holds, digests(&preview)), (3, vec![digest(91), digest(93)]));
+    assert!(store.get_blob(&digest(91)).await.expect("get").is_some(), "a dry run changes nothing");
+    let done = store.collect_garbage(later, 100, false).await.expect("collect");
+    assert_eq!(done, preview, "the pass does what its dry run said");
+    assert_eq!(store.get_blob(&digest(91)).await.expect("get"), None);
+    assert_eq!(store.repository_blob(a, &digest(92)).await.expect("get"), None, "a's unused hold released");
+    assert!(store.repository_blob(b, &digest(92)).await.expect("get").is_some(), "b's hold stays");
+    for used in [90, 94] {
+        assert!(store.repository_blob(a, &digest(used)).await.expect("get").is_some(), "{used} is in use");
+    }
+
+    // Deleting the image frees its layer and its own bytes on the next pass.
+    assert!(store.delete_manifest(a, &digest(94)).await.expect("delete"));
+    let freed = store.collect_garbage(now_millis() + 1_000, 100, false).await.expect("collect");
+    assert_eq!(digests(&freed), vec![digest(90), digest(94)]);
+    let known = store
+        .known_locations(&["blobs/m95".to_owned(), "blobs/m94".to_owned(), "blobs/nothing".to_owned()])
+        .await
+        .expect("known");
+    assert_eq!(known, ["blobs/m95".to_owned()].into_iter().collect());
+    for r in [a, b] {
+        store.delete_repository(r, true).await.expect("clean up");
+    }
 }
 
 async fn lifecycle_policies_images_and_previews(store: &dyn MetaStore) {
@@ -109,6 +168,7 @@ async fn lifecycle_policies_images_and_previews(store: &dyn MetaStore) {
         store_blob(store, r, n).await;
         let image = NewManifest {
             content: blob_for_manifest(),
+            content_written: true,
             record: manifest(n, None),
             blobs: vec![digest(n)],
             manifests: vec![],
@@ -120,6 +180,7 @@ async fn lifecycle_policies_images_and_previews(store: &dyn MetaStore) {
             r,
             &NewManifest {
                 content: blob_for_manifest(),
+                content_written: true,
                 record: manifest(80, None),
                 blobs: vec![],
                 manifests: vec![],
@@ -132,6 +193,7 @@ async fn lifecycle_policies_images_and_previews(store: &dyn MetaStore) {
         .expect("second tag");
     let index = NewManifest {
         content: blob_for_manifest(),
+        content_written: true,
         record: manifest(82, None),
         blobs: vec![],
         manifests: vec![digest(80), digest(81)],
@@ -139,6 +201,7 @@ async fn lifecycle_policies_images_and_previews(store: &dyn MetaStore) {
     store.put_manifest(r, &index, Some(&tag("multi")), true, 1000).await.expect("index");
     let referrer = NewManifest {
         content: blob_for_manifest(),
+        content_written: true,
         record: manifest(83, Some(digest(82))),
         blobs: vec![],
         manifests: vec![],
@@ -459,9 +522,10 @@ async fn blobs_are_stored_once_and_linked_per_repository(store: &dyn MetaStore) 
 
     let r3 = repo(store, "blobs/three").await;
     assert_eq!(store.repository_blob(r3, &digest(1)).await.expect("get"), None);
-    store.link_blob(r3, &digest(1)).await.expect("mount");
+    assert!(store.link_blob(r3, &digest(1)).await.expect("mount"));
     assert!(store.repository_blob(r3, &digest(1)).await.expect("get").is_some());
-    store.link_blob(r3, &digest(1)).await.expect("mount twice is harmless");
+    assert!(store.link_blob(r3, &digest(1)).await.expect("mount twice is harmless"));
+    assert!(!store.link_blob(r3, &digest(200)).await.expect("mount"), "nothing to link");
     assert!(store.unlink_blob(r3, &digest(1)).await.expect("unlink"));
     assert!(!store.unlink_blob(r3, &digest(1)).await.expect("unlink"));
     assert!(store.repository_blob(r1, &digest(1)).await.expect("get").is_some(), "others keep it");
@@ -520,6 +584,7 @@ async fn manifests_require_their_references(store: &dyn MetaStore) {
     store_blob(store, r, 11).await; // manifest content
     let image = NewManifest {
         content: blob_for_manifest(),
+        content_written: true,
         record: manifest(11, None),
         blobs: vec![digest(10), digest(12)],
         manifests: vec![],
@@ -542,6 +607,7 @@ async fn manifests_require_their_references(store: &dyn MetaStore) {
     store_blob(store, r, 13).await;
     let index = NewManifest {
         content: blob_for_manifest(),
+        content_written: true,
         record: manifest(13, None),
         blobs: vec![],
         manifests: vec![digest(11), digest(14)],
@@ -554,6 +620,7 @@ async fn manifests_require_their_references(store: &dyn MetaStore) {
     }
     let index = NewManifest {
         content: blob_for_manifest(),
+        content_written: true,
         record: manifest(13, None),
         blobs: vec![],
         manifests: vec![digest(11)],
@@ -575,6 +642,7 @@ async fn images_have_at_most_max_tags(store: &dyn MetaStore) {
     store_blob(store, r, 61).await;
     let image = |n: u8| NewManifest {
         content: blob_for_manifest(),
+        content_written: true,
         record: manifest(n, None),
         blobs: vec![],
         manifests: vec![],
@@ -602,6 +670,7 @@ async fn tags_move_list_in_order_and_delete(store: &dyn MetaStore) {
     for t in ["b", "a", "c"] {
         let m = NewManifest {
             content: blob_for_manifest(),
+            content_written: true,
             record: manifest(20, None),
             blobs: vec![],
             manifests: vec![],
@@ -610,6 +679,7 @@ async fn tags_move_list_in_order_and_delete(store: &dyn MetaStore) {
     }
     let m = NewManifest {
         content: blob_for_manifest(),
+        content_written: true,
         record: manifest(21, None),
         blobs: vec![],
         manifests: vec![],
@@ -618,6 +688,7 @@ async fn tags_move_list_in_order_and_delete(store: &dyn MetaStore) {
     assert_eq!(store.resolve_tag(r, &tag("b")).await.expect("get").map(|m| m.digest), Some(digest(21)));
     let m = NewManifest {
         content: blob_for_manifest(),
+        content_written: true,
         record: manifest(20, None),
         blobs: vec![],
         manifests: vec![],
@@ -648,6 +719,7 @@ async fn referrers_and_manifest_deletion(store: &dyn MetaStore) {
     }
     let subject = NewManifest {
         content: blob_for_manifest(),
+        content_written: true,
         record: manifest(30, None),
         blobs: vec![],
         manifests: vec![],
@@ -656,6 +728,7 @@ async fn referrers_and_manifest_deletion(store: &dyn MetaStore) {
     for n in [32, 31] {
         let m = NewManifest {
             content: blob_for_manifest(),
+            content_written: true,
             record: manifest(n, Some(digest(30))),
             blobs: vec![],
             manifests: vec![],
@@ -713,6 +786,8 @@ async fn repositories_keep_their_settings_and_delete_only_when_asked(store: &dyn
     assert!(matches!(orphan, Err(MetaError::NotFound(_))));
     let read = store.get_repository(&a, &name("settings/x")).await.expect("get").expect("exists");
     assert_eq!(read.settings, settings, "settings survive a read back");
+    assert_eq!(store.repository_by_id(created.id).await.expect("by id"), Some(read.clone()));
+    assert_eq!(store.repository_by_id(-1).await.expect("by id"), None);
     assert_eq!(store.repository_tags(created.id).await.expect("tags"), tags);
     store
         .tag_repository(
@@ -751,6 +826,7 @@ async fn repositories_keep_their_settings_and_delete_only_when_asked(store: &dyn
     store_blob(store, r, 40).await;
     let m = NewManifest {
         content: blob_for_manifest(),
+        content_written: true,
         record: manifest(40, None),
         blobs: vec![],
         manifests: vec![],
@@ -774,6 +850,7 @@ async fn images_list_with_their_tags_in_pages(store: &dyn MetaStore) {
     let put = |n: u8, t: Option<&'static str>| {
         let m = NewManifest {
             content: blob_for_manifest(),
+            content_written: true,
             record: manifest(n, None),
             blobs: vec![],
             manifests: vec![],

@@ -230,6 +230,10 @@ pub struct NewManifest {
     pub record: ManifestRecord,
     /// Where the manifest's own bytes are stored (kept only if the digest is not stored yet).
     pub content: BlobRecord,
+    /// Whether `content` names bytes written for this push; if not, it is the stored record of
+    /// the digest, and the push is refused (`NotFound`) should that record be gone by the time
+    /// it commits (collected as garbage meanwhile).
+    pub content_written: bool,
     /// Blobs (config, layers) the repository must hold.
     pub blobs: Vec<Digest>,
     /// Manifests (children of an index) the repository must hold.
@@ -346,6 +350,7 @@ pub trait MetaStore: Send + Sync {
     async fn put_secret_once(&self, name: &str, sealed: &[u8]) -> Result<Vec<u8>, MetaError>;
 
     // Repositories.
+    async fn repository_by_id(&self, repository_id: i64) -> Result<Option<Repository>, MetaError>;
     async fn get_repository(
         &self,
         account: &AccountId,
@@ -452,8 +457,9 @@ pub trait MetaStore: Send + Sync {
     /// Whether a manifest of the repository references the blob (as config, layer or child), or
     /// the blob is a manifest of the repository itself.
     async fn blob_in_use(&self, repository_id: i64, digest: &Digest) -> Result<bool, MetaError>;
-    /// Records that `repository_id` holds an already stored blob.
-    async fn link_blob(&self, repository_id: i64, digest: &Digest) -> Result<(), MetaError>;
+    /// Records that `repository_id` holds an already stored blob (refreshing when it last took
+    /// it); false if the registry does not store the digest (any more).
+    async fn link_blob(&self, repository_id: i64, digest: &Digest) -> Result<bool, MetaError>;
     /// Forgets that `repository_id` holds a blob; false if it did not.
     async fn unlink_blob(&self, repository_id: i64, digest: &Digest) -> Result<bool, MetaError>;
     /// In one transaction: records the blob unless its digest is already stored, links it to
@@ -595,4 +601,25 @@ pub trait MetaStore: Send + Sync {
     async fn fail_job(&self, id: i64, worker: &str, error: &str, retry_at: Millis) -> Result<(), MetaError>;
     /// Every job, ordered by time due.
     async fn jobs(&self) -> Result<Vec<Job>, MetaError>;
+
+    // Garbage collection.
+    /// In one transaction, what nothing uses and was last taken before `before`: forgets each
+    /// repository's hold on content none of its images references, then removes up to `limit`
+    /// blobs no repository holds and returns them (their bytes are the caller's to delete).
+    /// With `dry_run`, changes nothing and returns what it would have done.
+    async fn collect_garbage(&self, before: Millis, limit: u32, dry_run: bool) -> Result<Garbage, MetaError>;
+    /// Which of `locations` a blob record names.
+    async fn known_locations(
+        &self,
+        locations: &[String],
+    ) -> Result<std::collections::HashSet<String>, MetaError>;
+}
+
+/// What one garbage collection step reclaimed (or would).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Garbage {
+    /// Holds of repositories on content none of their images uses.
+    pub released_holds: u64,
+    /// Blobs no repository holds any more, with where their bytes are.
+    pub blobs: Vec<BlobRecord>,
 }

@@ -11,10 +11,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 use crate::{
-    AccessFacts, AccessKey, Account, BlobCommit, BlobRecord, CreationTemplate, HeldContent, HeldManifest,
-    ImageDetail, Job, LayerParts, LifecycleImage, ManifestRecord, MetaError, MetaStore, Millis, NewManifest,
-    NewRepository, PREVIEW_JOB, Page, PreviewStatus, Repository, StoredLifecyclePolicy, StoredPreview,
-    TagFilter, Upload, now_millis,
+    AccessFacts, AccessKey, Account, BlobCommit, BlobRecord, CreationTemplate, Garbage, HeldContent,
+    HeldManifest, ImageDetail, Job, LayerParts, LifecycleImage, ManifestRecord, MetaError, MetaStore, Millis,
+    NewManifest, NewRepository, PREVIEW_JOB, Page, PreviewStatus, Repository, StoredLifecyclePolicy,
+    StoredPreview, TagFilter, Upload, now_millis,
 };
 
 pub struct SqliteMetaStore {
@@ -472,6 +472,15 @@ impl MetaStore for SqliteMetaStore {
             .fetch_one(&self.writer)
             .await
             .map_err(backend)
+    }
+
+    async fn repository_by_id(&self, repository_id: i64) -> Result<Option<Repository>, MetaError> {
+        let row = sqlx::query(&format!("SELECT {REPOSITORY_COLUMNS} FROM repositories WHERE id = ?"))
+            .bind(repository_id)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend)?;
+        row.as_ref().map(repository_from_row).transpose()
     }
 
     async fn get_repository(
@@ -1053,11 +1062,11 @@ impl MetaStore for SqliteMetaStore {
         Ok(used.is_some())
     }
 
-    async fn link_blob(&self, repository_id: i64, digest: &Digest) -> Result<(), MetaError> {
-        sqlx::query(
+    async fn link_blob(&self, repository_id: i64, digest: &Digest) -> Result<bool, MetaError> {
+        let done = sqlx::query(
             "INSERT INTO repository_blobs (repository_id, digest, linked_at)
              SELECT ?, digest, ? FROM blobs WHERE digest = ?
-             ON CONFLICT (repository_id, digest) DO NOTHING",
+             ON CONFLICT (repository_id, digest) DO UPDATE SET linked_at = excluded.linked_at",
         )
         .bind(repository_id)
         .bind(now_millis())
@@ -1065,7 +1074,7 @@ impl MetaStore for SqliteMetaStore {
         .execute(&self.writer)
         .await
         .map_err(backend)?;
-        Ok(())
+        Ok(done.rows_affected() > 0)
     }
 
     async fn unlink_blob(&self, repository_id: i64, digest: &Digest) -> Result<bool, MetaError> {
@@ -1104,7 +1113,7 @@ impl MetaStore for SqliteMetaStore {
             > 0;
         sqlx::query(
             "INSERT INTO repository_blobs (repository_id, digest, linked_at) VALUES (?, ?, ?)
-             ON CONFLICT (repository_id, digest) DO NOTHING",
+             ON CONFLICT (repository_id, digest) DO UPDATE SET linked_at = excluded.linked_at",
         )
         .bind(repository_id)
         .bind(&digest)
@@ -1298,6 +1307,16 @@ impl MetaStore for SqliteMetaStore {
 
         // The manifest's own bytes are a blob the repository now holds.
         let content = &manifest.content;
+        if !manifest.content_written {
+            let stored: Option<i64> = sqlx::query_scalar("SELECT 1 FROM blobs WHERE digest = ?")
+                .bind(&digest)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(backend)?;
+            if stored.is_none() {
+                return Err(MetaError::NotFound(format!("the stored content of {digest}")));
+            }
+        }
         let content_stored = sqlx::query(
             "INSERT INTO blobs (digest, size, location, key_id, wrapped_key, created_at)
              VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (digest) DO NOTHING",
@@ -1849,6 +1868,83 @@ impl MetaStore for SqliteMetaStore {
             .await
             .map_err(backend)?;
         rows.iter().map(job_from_row).collect()
+    }
+
+    async fn collect_garbage(&self, before: Millis, limit: u32, dry_run: bool) -> Result<Garbage, MetaError> {
+        // A hold is in use while an image of its repository is that content or names it.
+        const IN_USE: &str = "(EXISTS (SELECT 1 FROM manifests m
+                                 WHERE m.repository_id = repository_blobs.repository_id
+                                   AND m.digest = repository_blobs.digest)
+                         OR EXISTS (SELECT 1 FROM manifest_references r
+                                 WHERE r.repository_id = repository_blobs.repository_id
+                                   AND r.child_digest = repository_blobs.digest))";
+        // The one writer makes this transaction exclusive: a manifest push either committed
+        // before it (and its references count) or checks its layers after it (and finds any
+        // released one missing, refusing the push rather than losing a layer).
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        let released_holds = if dry_run {
+            sqlx::query_scalar::<_, i64>(&format!(
+                "SELECT COUNT(*) FROM repository_blobs WHERE linked_at < ? AND NOT {IN_USE}"
+            ))
+            .bind(before)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(backend)?
+        } else {
+            let done =
+                sqlx::query(&format!("DELETE FROM repository_blobs WHERE linked_at < ? AND NOT {IN_USE}"))
+                    .bind(before)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+            i64::try_from(done.rows_affected()).unwrap_or(i64::MAX)
+        };
+        // Without the holds just released (a dry run still has them), which blobs nothing holds.
+        let unheld = if dry_run {
+            format!(
+                "NOT EXISTS (SELECT 1 FROM repository_blobs WHERE repository_blobs.digest = blobs.digest
+                             AND (repository_blobs.linked_at >= ?1 OR {IN_USE}))"
+            )
+        } else {
+            "NOT EXISTS (SELECT 1 FROM repository_blobs WHERE repository_blobs.digest = blobs.digest)"
+                .to_owned()
+        };
+        let rows = sqlx::query(&format!(
+            "SELECT digest, size, location, key_id, wrapped_key FROM blobs
+             WHERE created_at < ?1 AND {unheld} ORDER BY digest LIMIT ?2"
+        ))
+        .bind(before)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(backend)?;
+        let blobs: Vec<BlobRecord> = rows.iter().map(blob_from_row).collect::<Result<_, _>>()?;
+        if !dry_run {
+            let digests: Vec<String> = blobs.iter().map(|b| b.digest.to_string()).collect();
+            let digests = serde_json::to_string(&digests).map_err(|e| MetaError::Backend(Box::new(e)))?;
+            sqlx::query("DELETE FROM blobs WHERE digest IN (SELECT value FROM json_each(?))")
+                .bind(digests)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(Garbage { released_holds: to_u64(released_holds), blobs })
+    }
+
+    async fn known_locations(
+        &self,
+        locations: &[String],
+    ) -> Result<std::collections::HashSet<String>, MetaError> {
+        let locations = serde_json::to_string(locations).map_err(|e| MetaError::Backend(Box::new(e)))?;
+        let known: Vec<String> = sqlx::query_scalar(
+            "SELECT location FROM blobs WHERE location IN (SELECT value FROM json_each(?))",
+        )
+        .bind(locations)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        Ok(known.into_iter().collect())
     }
 }
 

@@ -46,7 +46,7 @@ impl ImageFailure {
 }
 
 /// Opens a page token for `purpose` over `repo`, returning what it says comes after.
-fn open_page(
+pub(crate) fn open_page(
     registry: &Registry,
     purpose: &str,
     repo: &RepoPath,
@@ -66,7 +66,7 @@ fn open_page(
     Ok(Some(after.to_owned()))
 }
 
-fn seal_page(registry: &Registry, purpose: &str, repo: &RepoPath, after: &str) -> String {
+pub(crate) fn seal_page(registry: &Registry, purpose: &str, repo: &RepoPath, after: &str) -> String {
     registry.tokens.sign_opaque(purpose, &format!("{repo}|{after}"))
 }
 

@@ -10,7 +10,9 @@ mod access;
 mod addresses;
 mod admin;
 mod error;
+mod gc;
 mod images;
+pub mod jobs;
 mod layers;
 mod lifecycle;
 pub mod limits;
@@ -34,12 +36,16 @@ pub use access::{BootstrapCredentials, PendingSignature};
 pub use addresses::PublicUrl;
 pub use admin::NewAccessKey;
 pub use berth_blob::ByteStream;
+pub use berth_lifecycle::{Outcome, Reason, RuleAction, Since, Verdict};
 pub use berth_meta::{CreationTemplate, Repository};
-pub use berth_meta::{ImageDetail, TagFilter};
+pub use berth_meta::{ImageDetail, Job, TagFilter};
 pub use error::{PartRefusal, RegistryError};
+pub use gc::{GcReport, UPLOAD_EXPIRY};
 pub use images::{FoundImage, ImageFailure, ImageIdInput, ImageRef};
 pub use layers::{DOWNLOAD_URL_LIFETIME, LayerCheck};
-pub use lifecycle::LifecyclePolicyView;
+pub use lifecycle::{
+    ImageVerdict, LifecyclePolicyView, LifecycleRun, PreviewPage, PreviewQuery, PreviewResult,
+};
 pub use limits::MAX_RESOURCE_TAGS;
 pub use manifests::{ManifestContent, ManifestPush, PutManifestOutcome, Referrer};
 pub use repositories::RepositoryPage;
@@ -62,6 +68,9 @@ pub struct Settings {
     pub max_manifest_references: usize,
     /// Most uploads an account may have open at once.
     pub max_open_uploads_per_account: u64,
+    /// Lifecycle policies keep images pulled within this many days (beyond ECR's semantics;
+    /// `None`, the default, keeps ECR's).
+    pub lifecycle_protect_pulled_days: Option<u32>,
 }
 
 impl Default for Settings {
@@ -74,6 +83,7 @@ impl Default for Settings {
             public_url: None,
             max_manifest_references: limits::DEFAULT_MAX_MANIFEST_REFERENCES,
             max_open_uploads_per_account: limits::DEFAULT_MAX_OPEN_UPLOADS_PER_ACCOUNT,
+            lifecycle_protect_pulled_days: None,
         }
     }
 }
@@ -183,6 +193,9 @@ pub struct Registry {
     manifests: manifest_cache::ManifestCache,
     /// The time credentials, tokens and download URLs are judged at.
     clock: Arc<dyn Clock>,
+    /// Woken when a job is scheduled to run at once (a preview), so workers need not wait for
+    /// their next look at the queue.
+    jobs_waiting: tokio::sync::Notify,
 }
 
 impl Registry {
@@ -204,6 +217,7 @@ impl Registry {
             pulls: pulls::PullRecorder::default(),
             manifests: manifest_cache::ManifestCache::new(manifest_cache::MANIFEST_CACHE_BYTES),
             clock: Arc::new(SystemClock),
+            jobs_waiting: tokio::sync::Notify::new(),
         })
     }
 
@@ -215,6 +229,14 @@ impl Registry {
 
     pub(crate) fn now(&self) -> std::time::SystemTime {
         self.clock.now()
+    }
+
+    /// The registry's time in milliseconds since the epoch, as the metadata store records it.
+    pub fn now_millis(&self) -> berth_meta::Millis {
+        self.clock
+            .now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
     }
 
     /// The embedded default over one data directory: the local key file `master.key`, SQLite

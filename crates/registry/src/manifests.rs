@@ -281,7 +281,6 @@ impl Registry {
         let children: Vec<Digest> = manifest.manifests.iter().map(|d| d.digest.clone()).collect();
         let held = self.meta.held_content(repository.id, &blobs, &children).await?;
         let image_size = checked_image_size(&manifest, &held)?;
-        let (content, fresh) = self.store_manifest_bytes(&repository, &digest, bytes.clone()).await?;
         let record = ManifestRecord {
             digest: digest.clone(),
             media_type: manifest.media_type.clone(),
@@ -295,13 +294,27 @@ impl Registry {
             last_archived_at: None,
             last_activated_at: None,
         };
-        let new = NewManifest { record, content: content.clone(), blobs, manifests: children };
+        let subject = record.subject.clone();
         let tag_may_move = tag.is_none_or(|t| repository.settings.tag_may_move(t.as_str()));
-        let stored = self.meta.put_manifest(repository.id, &new, tag, tag_may_move, MAX_TAGS_PER_IMAGE).await;
-        if fresh && !matches!(stored, Ok(true)) {
-            // The content was not recorded (refused, or stored concurrently): drop our copy.
-            self.blobs.delete(&berth_blob::BlobLocation(content.location)).await?;
-        }
+        let (content, fresh) = self.store_manifest_bytes(&repository, &digest, bytes.clone(), true).await?;
+        let mut new = NewManifest { record, content, content_written: fresh, blobs, manifests: children };
+        let stored = loop {
+            let stored =
+                self.meta.put_manifest(repository.id, &new, tag, tag_may_move, MAX_TAGS_PER_IMAGE).await;
+            if new.content_written && !matches!(stored, Ok(true)) {
+                // The content was not recorded (refused, or stored concurrently): drop our copy.
+                self.blobs.delete(&berth_blob::BlobLocation(new.content.location.clone())).await?;
+            }
+            match stored {
+                // The stored copy was collected as garbage between the look-up and the commit:
+                // write the bytes after all.
+                Err(MetaError::NotFound(_)) if !new.content_written => {
+                    (new.content, new.content_written) =
+                        self.store_manifest_bytes(&repository, &digest, bytes.clone(), false).await?;
+                }
+                other => break other,
+            }
+        };
         stored.map_err(|e| match (e, tag) {
             (MetaError::AlreadyExists(_), Some(tag)) => RegistryError::TagImmutable(format!(
                 "The image tag '{tag}' already exists in the '{}' repository and cannot be overwritten because the \
@@ -315,7 +328,7 @@ impl Registry {
             )),
             (other, _) => other.into(),
         })?;
-        Ok(PutManifestOutcome { digest, subject: new.record.subject })
+        Ok(PutManifestOutcome { digest, subject })
     }
 
     /// Parses a pushed manifest, holds it to the reference limit and computes its digest
@@ -349,8 +362,9 @@ impl Registry {
         repository: &Repository,
         digest: &Digest,
         bytes: bytes::Bytes,
+        reuse_stored: bool,
     ) -> Result<(BlobRecord, bool), RegistryError> {
-        if let Some(existing) = self.meta.get_blob(digest).await? {
+        if reuse_stored && let Some(existing) = self.meta.get_blob(digest).await? {
             return Ok((existing, false));
         }
         let id = uuid::Uuid::new_v4().to_string();

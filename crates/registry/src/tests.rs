@@ -447,3 +447,27 @@ async fn download_urls_expire_and_die_with_their_key() {
     registry.admin_delete_key(&key.access_key_id).await.expect("delete");
     assert!(registry.caller_from_download_token(&fresh, &repo, &layer).await.is_err(), "key deleted");
 }
+
+#[tokio::test]
+async fn one_lifecycle_preview_at_a_time_per_repository() {
+    let (registry, caller, _dir) = registry().await;
+    let repo = ecr_repository(&registry, &caller, "preview/once").await;
+    let policy = r#"{"rules":[{"rulePriority":1,"selection":{"tagStatus":"untagged","countType":"sinceImagePushed","countUnit":"days","countNumber":14},"action":{"type":"expire"}}]}"#;
+    let query = crate::PreviewQuery { max_results: 10, ..Default::default() };
+
+    let none = registry.lifecycle_preview(&caller, &repo, &query).await;
+    assert!(matches!(none, Err(RegistryError::LifecyclePolicyPreviewNotFound(_))), "{none:?}");
+    registry.start_lifecycle_preview(&caller, &repo, Some(policy)).await.expect("first preview");
+    let second = registry.start_lifecycle_preview(&caller, &repo, Some(policy)).await;
+    assert!(matches!(second, Err(RegistryError::LifecyclePolicyPreviewInProgress(_))), "{second:?}");
+    let pending = registry.lifecycle_preview(&caller, &repo, &query).await.expect("pending");
+    assert_eq!(pending.status, "IN_PROGRESS");
+
+    let schedule = crate::jobs::JobSchedule::default();
+    let job = registry.claim_job("test", Duration::from_secs(60)).await.expect("claim").expect("a job");
+    let done = registry.perform_job(&job, &schedule).await.expect("performed");
+    registry.finish_job(&job, "test", done).await.expect("finished");
+    let complete = registry.lifecycle_preview(&caller, &repo, &query).await.expect("complete");
+    assert_eq!((complete.status, complete.results.len()), ("COMPLETE", 0));
+    registry.start_lifecycle_preview(&caller, &repo, Some(policy)).await.expect("a new preview once done");
+}

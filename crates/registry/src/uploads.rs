@@ -219,10 +219,11 @@ impl Registry {
             // Reading from the source needs the same permission as pulling the blob there; a
             // refusal is not an error here, the client just uploads the bytes itself.
             let source = self.authorized_repository(caller, Action::GetDownloadUrlForLayer, from).await;
+            // The link fails if the bytes were collected as garbage meanwhile: then, an upload.
             if let Ok(source) = source
                 && self.meta.repository_blob(source.id, digest).await?.is_some()
+                && self.meta.link_blob(repository.id, digest).await?
             {
-                self.meta.link_blob(repository.id, digest).await?;
                 return Ok(Ok(digest.clone()));
             }
         }
@@ -415,6 +416,15 @@ impl Registry {
         if let Err(e) = self.blobs.abort_upload(id).await {
             tracing::warn!(upload = id, error = %e, "could not delete staged upload data");
         }
+    }
+
+    /// How many uploads nobody has written to for `max_age`.
+    pub(crate) async fn stale_upload_count(
+        &self,
+        max_age: std::time::Duration,
+    ) -> Result<usize, RegistryError> {
+        let age = i64::try_from(max_age.as_millis()).unwrap_or(i64::MAX);
+        Ok(self.meta.stale_uploads(now_millis().saturating_sub(age), u32::MAX).await?.len())
     }
 
     /// Ends uploads nobody has written to for `max_age`, with their staged data, in batches.

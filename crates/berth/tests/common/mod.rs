@@ -16,7 +16,7 @@ pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 pub const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 
 /// The ECR operations berth serves; `ecr_api` proves it is exactly the served set.
-pub const SERVED_OPERATIONS: [&str; 34] = [
+pub const SERVED_OPERATIONS: [&str; 36] = [
     "BatchCheckLayerAvailability",
     "BatchDeleteImage",
     "BatchGetImage",
@@ -35,6 +35,7 @@ pub const SERVED_OPERATIONS: [&str; 34] = [
     "GetAuthorizationToken",
     "GetDownloadUrlForLayer",
     "GetLifecyclePolicy",
+    "GetLifecyclePolicyPreview",
     "GetRegistryPolicy",
     "GetRepositoryPolicy",
     "InitiateLayerUpload",
@@ -47,6 +48,7 @@ pub const SERVED_OPERATIONS: [&str; 34] = [
     "PutLifecyclePolicy",
     "PutRegistryPolicy",
     "SetRepositoryPolicy",
+    "StartLifecyclePolicyPreview",
     "TagResource",
     "UntagResource",
     "UpdateRepositoryCreationTemplate",

@@ -10,14 +10,14 @@ use super::{Context, EcrError};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct ImageIdentifier {
+pub(super) struct ImageIdentifier {
     image_digest: Option<String>,
     image_tag: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct ImageFilter {
+pub(super) struct ImageFilter {
     tag_status: Option<String>,
 }
 
@@ -74,7 +74,7 @@ fn repo(ctx: &Context<'_>, registry: Option<&str>, name: &str) -> Result<RepoPat
     Ok(RepoPath { account: registry_id(ctx, registry)?, name: repository_name(name)? })
 }
 
-fn image_ids(ids: &[ImageIdentifier]) -> Result<Vec<ImageIdInput>, EcrError> {
+pub(super) fn image_ids(ids: &[ImageIdentifier]) -> Result<Vec<ImageIdInput>, EcrError> {
     if ids.is_empty() || ids.len() > 100 {
         return Err(constraint("imageIds", "must have 1 to 100 members"));
     }
@@ -84,7 +84,7 @@ fn image_ids(ids: &[ImageIdentifier]) -> Result<Vec<ImageIdInput>, EcrError> {
         .collect())
 }
 
-fn tag_filter(filter: Option<&ImageFilter>) -> Result<TagFilter, EcrError> {
+pub(super) fn tag_filter(filter: Option<&ImageFilter>) -> Result<TagFilter, EcrError> {
     match filter.and_then(|f| f.tag_status.as_deref()) {
         None | Some("ANY") => Ok(TagFilter::Any),
         Some("TAGGED") => Ok(TagFilter::Tagged),

@@ -169,6 +169,12 @@ async fn handle(app: &App, parts: &http::request::Parts, body: Body) -> Result<s
         Operation::PutLifecyclePolicy => lifecycle::put_lifecycle_policy(&ctx, input(body)?).await,
         Operation::GetLifecyclePolicy => lifecycle::get_lifecycle_policy(&ctx, input(body)?).await,
         Operation::DeleteLifecyclePolicy => lifecycle::delete_lifecycle_policy(&ctx, input(body)?).await,
+        Operation::StartLifecyclePolicyPreview => {
+            lifecycle::start_lifecycle_policy_preview(&ctx, input(body)?).await
+        }
+        Operation::GetLifecyclePolicyPreview => {
+            lifecycle::get_lifecycle_policy_preview(&ctx, input(body)?).await
+        }
     }
 }
 

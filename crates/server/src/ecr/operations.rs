@@ -106,10 +106,12 @@ pub(crate) enum Operation {
     PutLifecyclePolicy,
     GetLifecyclePolicy,
     DeleteLifecyclePolicy,
+    StartLifecyclePolicyPreview,
+    GetLifecyclePolicyPreview,
 }
 
 impl Operation {
-    pub(crate) const SERVED: [Self; 34] = [
+    pub(crate) const SERVED: [Self; 36] = [
         Self::BatchCheckLayerAvailability,
         Self::BatchDeleteImage,
         Self::BatchGetImage,
@@ -144,6 +146,8 @@ impl Operation {
         Self::PutLifecyclePolicy,
         Self::GetLifecyclePolicy,
         Self::DeleteLifecyclePolicy,
+        Self::StartLifecyclePolicyPreview,
+        Self::GetLifecyclePolicyPreview,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -182,6 +186,8 @@ impl Operation {
             Self::PutLifecyclePolicy => "PutLifecyclePolicy",
             Self::GetLifecyclePolicy => "GetLifecyclePolicy",
             Self::DeleteLifecyclePolicy => "DeleteLifecyclePolicy",
+            Self::StartLifecyclePolicyPreview => "StartLifecyclePolicyPreview",
+            Self::GetLifecyclePolicyPreview => "GetLifecyclePolicyPreview",
         }
     }
 }
