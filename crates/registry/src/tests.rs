@@ -471,3 +471,59 @@ async fn one_lifecycle_preview_at_a_time_per_repository() {
     assert_eq!((complete.status, complete.results.len()), ("COMPLETE", 0));
     registry.start_lifecycle_preview(&caller, &repo, Some(policy)).await.expect("a new preview once done");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Secrets: sealed to their key, and never in debug output.
+
+/// The headers of a SigV4 request from `key` at 2026-01-01T00:00:00Z (the signature itself is
+/// checked later, against the body).
+fn signed_by(key: &str) -> Vec<(String, String)> {
+    let header = format!(
+        "AWS4-HMAC-SHA256 Credential={key}/20260101/us-east-1/ecr/aws4_request, \
+         SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature={}",
+        "0".repeat(64)
+    );
+    [
+        ("authorization", header.as_str()),
+        ("content-type", "application/x-amz-json-1.1"),
+        ("host", "localhost"),
+        ("x-amz-date", "20260101T000000Z"),
+        ("x-amz-target", "AmazonEC2ContainerRegistry_V20150921.ListImages"),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.to_owned(), value.to_owned()))
+    .collect()
+}
+
+#[tokio::test]
+async fn a_sealed_secret_opens_only_for_its_own_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let new_year = std::time::UNIX_EPOCH + Duration::from_secs(1_767_225_600);
+    let clock = std::sync::Arc::new(TestClock(std::sync::Mutex::new(new_year)));
+    let registry =
+        Registry::open_embedded(dir.path(), Settings::default()).await.expect("open").with_clock(clock);
+    let owner: berth_core::AccountId = "000000000000".parse().expect("account");
+    registry.bootstrap(&owner, None).await.expect("bootstrap");
+    let key = registry.admin_create_key(&owner, None).await.expect("key");
+    let pending = registry.begin_sigv4(&signed_by(&key.access_key_id)).await.expect("its own key opens");
+    let shown = format!("{pending:?}");
+    assert!(shown.contains(&key.access_key_id) && !shown.contains(&key.secret_access_key), "{shown}");
+
+    // Someone who can write the metadata store copies the sealed secret to a key of their own:
+    // it does not open there, so the copy authenticates nothing.
+    let stored = registry.meta.get_access_key(&key.access_key_id).await.expect("read").expect("stored");
+    let copy = berth_meta::AccessKey { access_key_id: "AKIACOPIEDSECRET0001".to_owned(), ..stored };
+    registry.meta.create_access_key(&copy).await.expect("planted");
+    let refused = registry.begin_sigv4(&signed_by("AKIACOPIEDSECRET0001")).await;
+    assert!(refused.is_err(), "a secret sealed for another key opened: {refused:?}");
+}
+
+#[test]
+fn bootstrap_credentials_show_their_key_and_not_their_secret() {
+    let credentials = BootstrapCredentials {
+        access_key_id: "AKIASHOWNINLOGS00001".to_owned(),
+        secret_access_key: "never-in-any-log-0000000000000000000000".to_owned(),
+    };
+    let shown = format!("{credentials:?}");
+    assert!(shown.contains("AKIASHOWNINLOGS00001") && !shown.contains("never-in-any-log"), "{shown}");
+}
