@@ -18,10 +18,8 @@ while [ $# -gt 0 ]; do
         *) echo "unknown argument $1" >&2; exit 2 ;;
     esac
 done
-PASSED=0 FAILED=0 SKIPPED=0
-pass() { echo "PASS $1"; PASSED=$((PASSED + 1)); }
-fail() { echo "FAIL $1: $2"; FAILED=$((FAILED + 1)); }
-finish() { echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"; [ "$FAILED" = 0 ]; exit $?; }
+# shellcheck source=results.sh
+. "$(dirname "${BASH_SOURCE[0]}")/results.sh"
 # skipped_there CHECK: whether the OCI suite reported CHECK as skipped (then checks that need what it
 # pushed are skipped too); without the OCI results, they are required.
 skipped_there() { [ -n "$OCI_RESULTS" ] && grep -q "^SKIP $1" "$OCI_RESULTS"; }
@@ -124,6 +122,22 @@ if timeout 60 aws ecr delete-lifecycle-policy --repository-name "$repo" >"$OUT" 
 else
     fail cli-delete-lifecycle-policy "$(tr '\n' ' ' <"$OUT" | head -c 300)"
 fi
+
+# A preview of the policy against the (empty) repository, read back once the server evaluated it.
+expect_error cli-lifecycle-preview-not-found LifecyclePolicyPreviewNotFoundException \
+    aws ecr get-lifecycle-policy-preview --repository-name "$repo"
+if timeout 60 aws ecr start-lifecycle-policy-preview --repository-name "$repo" \
+    --lifecycle-policy-text "file://$POLICY" >"$OUT" 2>&1 && jq -e '.status == "IN_PROGRESS"' "$OUT" >/dev/null &&
+    timeout 60 aws ecr wait lifecycle-policy-preview-complete --repository-name "$repo" >"$OUT" 2>&1 &&
+    timeout 60 aws ecr get-lifecycle-policy-preview --repository-name "$repo" >"$OUT" 2>&1 &&
+    jq -e '.status == "COMPLETE" and .previewResults == [] and .summary.expiringImageTotalCount == 0' "$OUT" >/dev/null; then
+    pass cli-lifecycle-policy-preview
+else
+    fail cli-lifecycle-policy-preview "$(tr '\n' ' ' <"$OUT" | head -c 300)"
+fi
+expect_error cli-update-image-storage-class-not-found ImageNotFoundException \
+    aws ecr update-image-storage-class --repository-name "$repo" --image-id imageTag=missing \
+    --target-storage-class ARCHIVE
 
 if timeout 60 aws ecr get-login-password >"$OUT" 2>&1 && [ "$(wc -l <"$OUT")" = 1 ] && [ -s "$OUT" ]; then
     pass cli-get-login-password

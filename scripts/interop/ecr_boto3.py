@@ -328,6 +328,62 @@ def lifecycle_policy():
 check("boto3-lifecycle-policy", lifecycle_policy)
 
 
+def lifecycle_preview_and_archive():
+    """A preview of a count rule over three images, through the SDK's own waiter, then the
+    oldest image archived (refused on pull, listed as ARCHIVED) and restored."""
+    repo = f"boto3/preview-{pid}"
+    ecr.create_repository(repositoryName=repo)
+    refused("LifecyclePolicyPreviewNotFoundException", lambda: ecr.get_lifecycle_policy_preview(repositoryName=repo))
+    layer_bytes = b"preview layer" * 100
+    config, layer = upload_layer(b"{}", repo), upload_layer(layer_bytes, repo)
+    digests, sizes = [], []
+    for i in range(3):
+        body = manifest(i, (config, 2), (layer, len(layer_bytes)))
+        put = ecr.put_image(repositoryName=repo, imageManifest=body, imageTag=f"v{i}")
+        digests.append(put["image"]["imageId"]["imageDigest"])
+        sizes.append(len(body))
+        time.sleep(0.01)
+    keep_two = json.dumps({"rules": [{"rulePriority": 1, "selection": {"tagStatus": "tagged", "tagPrefixList": ["v"],
+                           "countType": "imageCountMoreThan", "countNumber": 2}, "action": {"type": "expire"}}]})
+    started = ecr.start_lifecycle_policy_preview(repositoryName=repo, lifecyclePolicyText=keep_two)
+    expect(started["status"] == "IN_PROGRESS" and started["lifecyclePolicyText"] == keep_two, started)
+    ecr.get_waiter("lifecycle_policy_preview_complete").wait(repositoryName=repo,
+                                                               WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    preview = ecr.get_lifecycle_policy_preview(repositoryName=repo)
+    results = preview["previewResults"]
+    expect([r["imageDigest"] for r in results] == [digests[0]] and results[0]["imageTags"] == ["v0"]
+           and results[0]["action"]["type"] == "EXPIRE" and results[0]["appliedRulePriority"] == 1
+           and preview["summary"]["expiringImageTotalCount"] == 1, preview)
+
+    moved = ecr.update_image_storage_class(repositoryName=repo, imageId={"imageDigest": digests[0]},
+                                           targetStorageClass="ARCHIVE")
+    expect(moved["imageStatus"] == "ARCHIVED", moved)
+    got = ecr.batch_get_image(repositoryName=repo, imageIds=[{"imageTag": "v0"}])
+    expect(not got["images"] and "archived" in got["failures"][0]["failureReason"], got)
+    active = ecr.describe_images(repositoryName=repo)["imageDetails"]
+    expect(digests[0] not in [d["imageDigest"] for d in active], active)
+    archived = ecr.describe_images(repositoryName=repo, filter={"imageStatus": "ARCHIVED"})["imageDetails"]
+    expect([d["imageDigest"] for d in archived] == [digests[0]] and archived[0]["imageStatus"] == "ARCHIVED"
+           and "lastArchivedAt" in archived[0], archived)
+    restored = ecr.update_image_storage_class(repositoryName=repo, imageId={"imageTag": "v0"},
+                                              targetStorageClass="STANDARD")
+    expect(restored["imageStatus"] == "ACTIVE", restored)
+    expect(ecr.batch_get_image(repositoryName=repo, imageIds=[{"imageTag": "v0"}])["images"])
+    refused("ImageNotFoundException", lambda: ecr.update_image_storage_class(
+        repositoryName=repo, imageId={"imageTag": "missing"}, targetStorageClass="ARCHIVE"))
+    # An image an active index lists stays active with it.
+    index = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                                       "digest": digests[1], "size": sizes[1]}]})
+    ecr.put_image(repositoryName=repo, imageManifest=index, imageTag="multi")
+    refused("ImageStorageClassUpdateNotSupportedException", lambda: ecr.update_image_storage_class(
+        repositoryName=repo, imageId={"imageDigest": digests[1]}, targetStorageClass="ARCHIVE"))
+    ecr.delete_repository(repositoryName=repo, force=True)
+
+
+check("boto3-lifecycle-preview-and-archive", lifecycle_preview_and_archive)
+
+
 def layer_available(repository, digest):
     out = ecr.batch_check_layer_availability(repositoryName=repository, layerDigests=[digest])
     return any(layer.get("layerAvailability") == "AVAILABLE" for layer in out["layers"])

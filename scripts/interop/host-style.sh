@@ -28,10 +28,8 @@ if [ -z "${HOST_STYLE_NAMESPACE:-}" ]; then
         bash -c 'mount --bind "$HOSTS_FILE" /etc/hosts && exec "$0" "$@"' "$0" "$berth"
 fi
 
-PASSED=0 FAILED=0 SKIPPED=0
-pass() { echo "PASS $1"; PASSED=$((PASSED + 1)); }
-fail() { echo "FAIL $1: $2"; FAILED=$((FAILED + 1)); }
-skip() { echo "SKIP $1: $2"; SKIPPED=$((SKIPPED + 1)); }
+# shellcheck source=results.sh
+. "$(dirname "${BASH_SOURCE[0]}")/results.sh"
 have() { command -v "$1" >/dev/null 2>&1; }
 
 T=$(mktemp -d)
@@ -43,7 +41,6 @@ cleanup() {
     rm -rf "$T" "${HOSTS_FILE:-}"
 }
 trap cleanup EXIT
-finish() { echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"; [ "$FAILED" = 0 ]; exit $?; }
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 key_id=AKIA$(head -c 4096 /dev/urandom | tr -dc 'A-Z2-7' | head -c 16)

@@ -86,10 +86,8 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-PASSED=0 FAILED=0 SKIPPED=0
-pass() { echo "PASS $1"; PASSED=$((PASSED + 1)); }
-fail() { echo "FAIL $1: $2"; FAILED=$((FAILED + 1)); }
-skip() { echo "SKIP $1: $2"; SKIPPED=$((SKIPPED + 1)); }
+# shellcheck source=results.sh
+. "$(dirname "${BASH_SOURCE[0]}")/results.sh"
 
 # run LOGNAME SECONDS CMD...: run CMD with a timeout, output appended to a log.
 run() {

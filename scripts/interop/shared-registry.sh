@@ -7,10 +7,8 @@
 # Usage: shared-registry.sh BERTH_BINARY. Ends with "N passed, M failed, K skipped".
 set -uo pipefail
 berth=$1
-PASSED=0 FAILED=0 SKIPPED=0
-pass() { echo "PASS $1"; PASSED=$((PASSED + 1)); }
-fail() { echo "FAIL $1: $2"; FAILED=$((FAILED + 1)); }
-finish() { echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"; [ "$FAILED" = 0 ]; exit $?; }
+# shellcheck source=results.sh
+. "$(dirname "${BASH_SOURCE[0]}")/results.sh"
 for tool in aws skopeo jq python3; do
     if ! command -v "$tool" >/dev/null 2>&1; then
         echo "SKIP shared-registry: $tool is not installed"
@@ -19,7 +17,6 @@ for tool in aws skopeo jq python3; do
     fi
 done
 
-skip() { echo "SKIP $1: $2"; SKIPPED=$((SKIPPED + 1)); }
 # shellcheck source=dockerd.sh
 . "$(dirname "${BASH_SOURCE[0]}")/dockerd.sh"
 

@@ -898,6 +898,11 @@ fn repository_operations(s: &Subject) -> Vec<(&'static str, Value)> {
         ("ListTagsForResource", json!({"resourceArn": arn})),
         ("GetRepositoryPolicy", json!({"repositoryName": name})),
         ("BatchDeleteImage", json!({"repositoryName": name, "imageIds": [{"imageTag": "nope"}]})),
+        // Restoring an active image changes nothing.
+        (
+            "UpdateImageStorageClass",
+            json!({"repositoryName": name, "imageId": {"imageDigest": s.digest}, "targetStorageClass": "STANDARD"}),
+        ),
         // The same manifest under the same tag: ImageAlreadyExists when allowed.
         ("PutImage", json!({"repositoryName": name, "imageManifest": manifest, "imageTag": "v1"})),
         ("InitiateLayerUpload", json!({"repositoryName": name})),

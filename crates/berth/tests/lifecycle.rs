@@ -528,3 +528,100 @@ async fn collection_racing_pushes_and_deletes_loses_no_acknowledged_image() {
     let uploads = std::fs::read_dir(berth.data_dir().join("uploads")).expect("uploads").count();
     assert_eq!(uploads, 0, "no upload was left behind");
 }
+
+/// The storage-class change of one image, as the ECR API answers it.
+async fn move_image(berth: &Berth, name: &str, digest: &str, target: &str) -> (u16, Value) {
+    let input =
+        json!({"repositoryName": name, "imageId": {"imageDigest": digest}, "targetStorageClass": target});
+    berth.ecr("UpdateImageStorageClass", input).await
+}
+
+/// The image's detail when listed with `imageStatus` `status`, if it is listed.
+async fn listed_as(berth: &Berth, name: &str, digest: &str, status: &str) -> Option<Value> {
+    let filter = json!({"repositoryName": name, "filter": {"imageStatus": status}});
+    let (code, out) = berth.ecr("DescribeImages", filter).await;
+    assert_eq!(code, 200, "{out}");
+    out["imageDetails"].as_array().expect("imageDetails").iter().find(|d| d["imageDigest"] == digest).cloned()
+}
+
+#[tokio::test]
+async fn an_archived_image_is_refused_on_pull_until_it_is_restored() {
+    let berth = Berth::start().await;
+    let name = "lc/archive";
+    let repository = format!("{ACCOUNT}/{name}");
+    let solo = push(&berth, name, "solo", "solo", b"solo layer").await;
+    let (index, children, signature) = push_index_with_signature(&berth, name, "multi").await;
+
+    // A platform image of an active index stays with the index.
+    let (status, out) = move_image(&berth, name, &children[0], "ARCHIVE").await;
+    assert_eq!(
+        (status, out["__type"].as_str()),
+        (400, Some("ImageStorageClassUpdateNotSupportedException")),
+        "{out}"
+    );
+    let (status, out) = move_image(&berth, name, &solo, "GLACIER").await;
+    assert_eq!((status, out["__type"].as_str()), (400, Some("InvalidParameterException")), "{out}");
+    let missing = sha256(b"never pushed");
+    let (status, out) = move_image(&berth, name, &missing, "ARCHIVE").await;
+    assert_eq!((status, out["__type"].as_str()), (400, Some("ImageNotFoundException")), "{out}");
+
+    // Archived: out of pulls and of the default listing, with its referrer.
+    let pull_index = || async {
+        let path = format!("/v2/{repository}/manifests/multi");
+        berth.req(Method::GET, &path).header("accept", OCI_INDEX).send().await.expect("send")
+    };
+    assert_eq!(pull_index().await.status(), 200, "pullable before");
+    let (status, out) = move_image(&berth, name, &index, "ARCHIVE").await;
+    assert_eq!((status, out["imageStatus"].as_str()), (200, Some("ARCHIVED")), "{out}");
+    let (status, _) = move_image(&berth, name, &index, "ARCHIVE").await;
+    assert_eq!(status, 200, "archiving what is archived changes nothing");
+    let pull = pull_index().await;
+    assert_eq!(pull.status(), 404);
+    let body = pull.text().await.expect("body");
+    assert!(body.contains("MANIFEST_UNKNOWN") && body.contains("archived"), "{body}");
+    let (_, got) = berth
+        .ecr("BatchGetImage", json!({"repositoryName": name, "imageIds": [{"imageTag": "multi"}]}))
+        .await;
+    assert!(got["images"].as_array().expect("images").is_empty(), "{got}");
+    assert!(got["failures"][0]["failureReason"].as_str().unwrap_or("").contains("archived"), "{got}");
+    assert!(listed_as(&berth, name, &index, "ACTIVE").await.is_none(), "ECR lists active images by default");
+    let archived = listed_as(&berth, name, &index, "ARCHIVED").await.expect("listed as archived");
+    assert_eq!(archived["imageStatus"], "ARCHIVED");
+    assert!(archived["lastArchivedAt"].is_number(), "{archived}");
+    assert!(
+        listed_as(&berth, name, &signature, "ARCHIVED").await.is_some(),
+        "the signature follows its subject"
+    );
+    assert!(listed_as(&berth, name, &children[0], "ACTIVE").await.is_some(), "children stay where they are");
+    assert!(listed_as(&berth, name, &index, "ANY").await.is_some());
+    assert!(listed_as(&berth, name, &index, "ACTIVATING").await.is_none(), "berth restores at once");
+
+    // Restored through the API: pullable again, with the time it came back.
+    let (status, out) = move_image(&berth, name, &index, "STANDARD").await;
+    assert_eq!((status, out["imageStatus"].as_str()), (200, Some("ACTIVE")), "{out}");
+    assert_eq!(pull_index().await.status(), 200);
+    let restored = listed_as(&berth, name, &index, "ACTIVE").await.expect("active again");
+    assert!(restored["lastActivatedAt"].is_number() && restored["lastArchivedAt"].is_number(), "{restored}");
+    assert!(listed_as(&berth, name, &signature, "ACTIVE").await.is_some());
+
+    // A lifecycle rule archives, and pushing the same image again restores it.
+    put_policy(
+        &berth,
+        name,
+        vec![json!({"rulePriority": 1, "description": "archive solo",
+                    "selection": {"tagStatus": "tagged", "tagPrefixList": ["solo"],
+                                  "countType": "imageCountMoreThan", "countNumber": 1},
+                    "action": {"type": "transition", "targetStorageClass": "archive"}})],
+    )
+    .await;
+    let again = push(&berth, name, "solo-2", "solo-2", b"solo layer").await;
+    let run = cli(&berth, &["lifecycle", "run", "--repository", &repository]);
+    assert!(run.contains("did expire 0 and archive 1 of"), "{run}");
+    assert!(listed_as(&berth, name, &solo, "ARCHIVED").await.is_some(), "the older solo image is archived");
+    assert!(listed_as(&berth, name, &again, "ACTIVE").await.is_some());
+    assert_eq!(berth.get_manifest(&repository, "solo").await.status(), 404);
+    assert_eq!(push(&berth, name, "solo", "solo", b"solo layer").await, solo, "the same image");
+    assert_eq!(berth.get_manifest(&repository, "solo").await.status(), 200, "a push restores");
+    let back = listed_as(&berth, name, &solo, "ACTIVE").await.expect("active after the push");
+    assert!(back["lastActivatedAt"].is_number(), "{back}");
+}

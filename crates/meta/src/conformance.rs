@@ -5,8 +5,9 @@ use berth_core::{
 };
 
 use crate::{
-    AccessKey, Account, BlobCommit, BlobRecord, ImageDetail, LayerParts, ManifestRecord, MetaError,
-    MetaStore, NewManifest, NewRepository, PREVIEW_JOB, Page, PreviewStatus, TagFilter, Upload, now_millis,
+    AccessKey, Account, BlobCommit, BlobRecord, ImageDetail, ImageFilter, LayerParts, ManifestRecord,
+    MetaError, MetaStore, NewManifest, NewRepository, PREVIEW_JOB, Page, PreviewStatus, TagFilter, Upload,
+    now_millis,
 };
 
 fn digest(n: u8) -> Digest {
@@ -49,6 +50,11 @@ fn manifest(n: u8, subject: Option<Digest>) -> ManifestRecord {
         last_archived_at: None,
         last_activated_at: None,
     }
+}
+
+/// A filter by tags alone, over images in any storage class.
+fn any(tags: TagFilter) -> ImageFilter {
+    ImageFilter { tags, storage_class: None }
 }
 
 /// Content records are ignored when the digest is stored already, as in these tests.
@@ -235,6 +241,30 @@ async fn lifecycle_policies_images_and_previews(store: &dyn MetaStore) {
         "the archive time stays on record"
     );
     assert!(!store.set_storage_class(r, &digest(99), StorageClass::Archive, 1).await.expect("missing"));
+
+    // Listings filter by storage class; pushing an archived image again restores it.
+    assert!(store.set_storage_class(r, &digest(80), StorageClass::Archive, 8_000).await.expect("archive"));
+    let archived_only = ImageFilter { tags: TagFilter::Any, storage_class: Some(StorageClass::Archive) };
+    let listed = store.list_images(r, archived_only, None, 10).await.expect("list archived");
+    assert_eq!(listed.iter().map(|(d, _)| d.clone()).collect::<Vec<_>>(), vec![digest(80), digest(80)]);
+    let active = ImageFilter { tags: TagFilter::Any, storage_class: Some(StorageClass::Standard) };
+    let described = store.describe_images(r, active, Page { last: None, limit: 10 }).await.expect("describe");
+    assert!(described.iter().all(|d| d.record.digest != digest(80)), "the archived image is not active");
+    let first_push = store.get_manifest(r, &digest(80)).await.expect("get").expect("kept").pushed_at;
+    let again = NewManifest {
+        content: blob_for_manifest(),
+        content_written: true,
+        record: ManifestRecord { pushed_at: first_push + 9_000, ..manifest(80, None) },
+        blobs: vec![digest(80)],
+        manifests: vec![],
+    };
+    store.put_manifest(r, &again, None, true, 1000).await.expect("pushed again");
+    let restored = store.get_manifest(r, &digest(80)).await.expect("get").expect("kept");
+    assert_eq!(
+        (restored.storage_class, restored.last_activated_at, restored.pushed_at),
+        (StorageClass::Standard, Some(first_push + 9_000), first_push),
+        "restored by the push, which keeps the first push time"
+    );
 
     // One preview at a time, and its job is scheduled with it.
     assert_eq!(store.lifecycle_preview(r).await.expect("get"), None);
@@ -862,8 +892,10 @@ async fn images_list_with_their_tags_in_pages(store: &dyn MetaStore) {
     put(51, None).await;
     put(52, Some("c")).await;
 
-    let all =
-        store.describe_images(r, TagFilter::Any, Page { last: None, limit: 10 }).await.expect("describe");
+    let all = store
+        .describe_images(r, any(TagFilter::Any), Page { last: None, limit: 10 })
+        .await
+        .expect("describe");
     let shape: Vec<(Digest, Vec<String>)> =
         all.iter().map(|d: &ImageDetail| (d.record.digest.clone(), d.tags.clone())).collect();
     assert_eq!(
@@ -876,18 +908,18 @@ async fn images_list_with_their_tags_in_pages(store: &dyn MetaStore) {
     );
     assert_eq!(all[0].record.image_size, 350);
     let untagged = store
-        .describe_images(r, TagFilter::Untagged, Page { last: None, limit: 10 })
+        .describe_images(r, any(TagFilter::Untagged), Page { last: None, limit: 10 })
         .await
         .expect("describe");
     assert_eq!(untagged.iter().map(|d| d.record.digest.clone()).collect::<Vec<_>>(), vec![digest(51)]);
     let first = digest(50).to_string();
     let after = store
-        .describe_images(r, TagFilter::Tagged, Page { last: Some(&first), limit: 10 })
+        .describe_images(r, any(TagFilter::Tagged), Page { last: Some(&first), limit: 10 })
         .await
         .expect("page");
     assert_eq!(after.iter().map(|d| d.record.digest.clone()).collect::<Vec<_>>(), vec![digest(52)]);
 
-    let ids = store.list_images(r, TagFilter::Any, None, 10).await.expect("list");
+    let ids = store.list_images(r, any(TagFilter::Any), None, 10).await.expect("list");
     assert_eq!(
         ids,
         vec![
@@ -898,9 +930,9 @@ async fn images_list_with_their_tags_in_pages(store: &dyn MetaStore) {
         ]
     );
     let d50 = digest(50);
-    let page = store.list_images(r, TagFilter::Any, Some((&d50, "a")), 2).await.expect("page");
+    let page = store.list_images(r, any(TagFilter::Any), Some((&d50, "a")), 2).await.expect("page");
     assert_eq!(page, vec![(digest(50), Some("b".to_owned())), (digest(51), None)]);
-    let tagged = store.list_images(r, TagFilter::Tagged, None, 10).await.expect("tagged");
+    let tagged = store.list_images(r, any(TagFilter::Tagged), None, 10).await.expect("tagged");
     assert_eq!(tagged.len(), 3);
     assert_eq!(store.manifest_tags(r, &digest(50)).await.expect("tags"), ["a", "b"]);
 

@@ -217,6 +217,13 @@ pub enum TagFilter {
     Untagged,
 }
 
+/// Which images a listing includes: by tags, and by storage class (`None`: in either).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ImageFilter {
+    pub tags: TagFilter,
+    pub storage_class: Option<StorageClass>,
+}
+
 /// An image and its tags, as DescribeImages shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageDetail {
@@ -514,7 +521,7 @@ pub trait MetaStore: Send + Sync {
     async fn describe_images(
         &self,
         repository_id: i64,
-        filter: TagFilter,
+        filter: ImageFilter,
         page: Page<'_>,
     ) -> Result<Vec<ImageDetail>, MetaError>;
     /// One (digest, tag) pair per tag, and (digest, None) per untagged image, ordered by digest
@@ -522,7 +529,7 @@ pub trait MetaStore: Send + Sync {
     async fn list_images(
         &self,
         repository_id: i64,
-        filter: TagFilter,
+        filter: ImageFilter,
         after: Option<(&Digest, &str)>,
         limit: u32,
     ) -> Result<Vec<(Digest, Option<String>)>, MetaError>;

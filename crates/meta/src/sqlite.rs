@@ -12,9 +12,9 @@ use sqlx::{Row, SqlitePool};
 
 use crate::{
     AccessFacts, AccessKey, Account, BlobCommit, BlobRecord, CreationTemplate, Garbage, HeldContent,
-    HeldManifest, ImageDetail, Job, LayerParts, LifecycleImage, ManifestRecord, MetaError, MetaStore, Millis,
-    NewManifest, NewRepository, PREVIEW_JOB, Page, PreviewStatus, Repository, StoredLifecyclePolicy,
-    StoredPreview, TagFilter, Upload, now_millis,
+    HeldManifest, ImageDetail, ImageFilter, Job, LayerParts, LifecycleImage, ManifestRecord, MetaError,
+    MetaStore, Millis, NewManifest, NewRepository, PREVIEW_JOB, Page, PreviewStatus, Repository,
+    StoredLifecyclePolicy, StoredPreview, TagFilter, Upload, now_millis,
 };
 
 pub struct SqliteMetaStore {
@@ -1343,10 +1343,13 @@ impl MetaStore for SqliteMetaStore {
         .await
         .map_err(backend)?;
 
+        // Pushing an archived image again restores it, as ECR does.
         sqlx::query(&format!(
             "INSERT INTO manifests (repository_id, sealed_annotations, {MANIFEST_COLUMNS})
              VALUES (?, x'', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT (repository_id, digest) DO NOTHING"
+             ON CONFLICT (repository_id, digest) DO UPDATE SET
+               storage_class = excluded.storage_class, last_activated_at = excluded.pushed_at
+             WHERE manifests.storage_class <> excluded.storage_class"
         ))
         .bind(repository_id)
         .bind(&digest)
@@ -1444,11 +1447,11 @@ impl MetaStore for SqliteMetaStore {
     async fn describe_images(
         &self,
         repository_id: i64,
-        filter: TagFilter,
+        filter: ImageFilter,
         page: Page<'_>,
     ) -> Result<Vec<ImageDetail>, MetaError> {
         let tagged = "EXISTS (SELECT 1 FROM tags t WHERE t.repository_id = m.repository_id AND t.manifest_digest = m.digest)";
-        let condition = match filter {
+        let by_tags = match filter.tags {
             TagFilter::Any => "1".to_owned(),
             TagFilter::Tagged => tagged.to_owned(),
             TagFilter::Untagged => format!("NOT {tagged}"),
@@ -1457,11 +1460,14 @@ impl MetaStore for SqliteMetaStore {
             "SELECT {MANIFEST_COLUMNS_M},
                     (SELECT group_concat(name, char(10)) FROM (SELECT t.name FROM tags t
                       WHERE t.repository_id = m.repository_id AND t.manifest_digest = m.digest ORDER BY t.name))
-             FROM manifests m WHERE m.repository_id = ? AND m.digest > ? AND {condition}
+             FROM manifests m WHERE m.repository_id = ? AND m.digest > ? AND {by_tags}
+               AND (? IS NULL OR m.storage_class = ?)
              ORDER BY m.digest LIMIT ?"
         ))
         .bind(repository_id)
         .bind(page.last.unwrap_or(""))
+        .bind(filter.storage_class.map(StorageClass::as_str))
+        .bind(filter.storage_class.map(StorageClass::as_str))
         .bind(i64::from(page.limit))
         .fetch_all(&self.reader)
         .await
@@ -1480,11 +1486,11 @@ impl MetaStore for SqliteMetaStore {
     async fn list_images(
         &self,
         repository_id: i64,
-        filter: TagFilter,
+        filter: ImageFilter,
         after: Option<(&Digest, &str)>,
         limit: u32,
     ) -> Result<Vec<(Digest, Option<String>)>, MetaError> {
-        let condition = match filter {
+        let by_tags = match filter.tags {
             TagFilter::Any => "1",
             TagFilter::Tagged => "t.name IS NOT NULL",
             TagFilter::Untagged => "t.name IS NULL",
@@ -1493,10 +1499,13 @@ impl MetaStore for SqliteMetaStore {
         let rows: Vec<(String, Option<String>)> = sqlx::query_as(&format!(
             "SELECT m.digest, t.name FROM manifests m
              LEFT JOIN tags t ON t.repository_id = m.repository_id AND t.manifest_digest = m.digest
-             WHERE m.repository_id = ? AND {condition} AND (m.digest, COALESCE(t.name, '')) > (?, ?)
+             WHERE m.repository_id = ? AND {by_tags} AND (? IS NULL OR m.storage_class = ?)
+               AND (m.digest, COALESCE(t.name, '')) > (?, ?)
              ORDER BY m.digest, COALESCE(t.name, '') LIMIT ?"
         ))
         .bind(repository_id)
+        .bind(filter.storage_class.map(StorageClass::as_str))
+        .bind(filter.storage_class.map(StorageClass::as_str))
         .bind(after_digest)
         .bind(after_tag)
         .bind(i64::from(limit))

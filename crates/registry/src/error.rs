@@ -80,6 +80,12 @@ pub enum RegistryError {
     LifecyclePolicyPreviewInProgress(String),
     #[error("{0}")]
     LifecyclePolicyPreviewNotFound(String),
+    /// The image is in the archive storage class: restore it before pulling it.
+    #[error("{0}")]
+    ImageArchived(String),
+    /// A storage-class change the image cannot take (an image an index still lists).
+    #[error("{0}")]
+    ImageStorageClassUpdateNotSupported(String),
     #[error("blob unknown to registry: {0}")]
     BlobUnknown(Digest),
     #[error("upload unknown: {0}")]

@@ -2,9 +2,10 @@
 //! by manifest. Every one of these runs through the same manifest store as the OCI surface, so
 //! both surfaces always agree.
 
+use berth_core::StorageClass;
 use berth_core::{Digest, Reference, Tag};
 use berth_iam::Action;
-use berth_meta::{ImageDetail, ManifestRecord, Page, Repository, TagFilter};
+use berth_meta::{ImageDetail, ImageFilter, ManifestRecord, Page, Repository, TagFilter};
 
 use crate::manifests::ManifestPush;
 use crate::{Caller, ManifestContent, Registry, RegistryError, RepoPath};
@@ -24,6 +25,53 @@ pub struct ImageIdInput {
 pub struct ImageRef {
     pub digest: Digest,
     pub tag: Option<String>,
+}
+
+/// An image's status as ECR names it. berth restores an archived image at once, so no image is
+/// ever `Activating`; a listing may still ask for them (and gets none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageStatus {
+    Active,
+    Archived,
+    Activating,
+}
+
+impl ImageStatus {
+    pub fn of(class: StorageClass) -> Self {
+        match class {
+            StorageClass::Standard => Self::Active,
+            StorageClass::Archive => Self::Archived,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "ACTIVE",
+            Self::Archived => "ARCHIVED",
+            Self::Activating => "ACTIVATING",
+        }
+    }
+}
+
+/// Which images a DescribeImages or ListImages call lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImageListFilter {
+    pub tags: TagFilter,
+    /// `None`: any status.
+    pub status: Option<ImageStatus>,
+}
+
+impl ImageListFilter {
+    /// The store's filter, or `None` when nothing can match.
+    fn for_store(self) -> Option<ImageFilter> {
+        let storage_class = match self.status {
+            None => None,
+            Some(ImageStatus::Active) => Some(StorageClass::Standard),
+            Some(ImageStatus::Archived) => Some(StorageClass::Archive),
+            Some(ImageStatus::Activating) => return None,
+        };
+        Some(ImageFilter { tags: self.tags, storage_class })
+    }
 }
 
 /// Why one image of a batch was not processed, with ECR's failure code.
@@ -68,6 +116,18 @@ pub(crate) fn open_page(
 
 pub(crate) fn seal_page(registry: &Registry, purpose: &str, repo: &RepoPath, after: &str) -> String {
     registry.tokens.sign_opaque(purpose, &format!("{repo}|{after}"))
+}
+
+/// ECR's refusal of a named image that is not in the repository.
+fn image_not_found(repo: &RepoPath, id: &ImageIdInput) -> RegistryError {
+    RegistryError::ImageNotFound(format!(
+        "The image with imageId {{imageDigest:'{}', imageTag:'{}'}} does not exist within the repository with name \
+         '{}' in the registry with id '{}'",
+        id.digest.as_deref().unwrap_or("null"),
+        id.tag.as_deref().unwrap_or("null"),
+        repo.name,
+        repo.account
+    ))
 }
 
 impl Registry {
@@ -129,7 +189,7 @@ impl Registry {
         caller: &Caller,
         repo: &RepoPath,
         ids: Option<&[ImageIdInput]>,
-        filter: TagFilter,
+        filter: ImageListFilter,
         next_token: Option<&str>,
         max_results: u32,
     ) -> Result<(Vec<ImageDetail>, Option<String>), RegistryError> {
@@ -137,16 +197,8 @@ impl Registry {
         if let Some(ids) = ids {
             let mut details = Vec::with_capacity(ids.len());
             for id in ids {
-                let (image, record) = self.resolve_image(&repository, id).await.map_err(|f| {
-                    RegistryError::ImageNotFound(format!(
-                        "The image with imageId {{imageDigest:'{}', imageTag:'{}'}} does not exist within the repository \
-                         with name '{}' in the registry with id '{}'",
-                        f.id.digest.as_deref().unwrap_or("null"),
-                        f.id.tag.as_deref().unwrap_or("null"),
-                        repo.name,
-                        repo.account
-                    ))
-                })?;
+                let (image, record) =
+                    self.resolve_image(&repository, id).await.map_err(|f| image_not_found(repo, &f.id))?;
                 let tags = self.meta.manifest_tags(repository.id, &image.digest).await?;
                 if !details.iter().any(|d: &ImageDetail| d.record.digest == record.digest) {
                     details.push(ImageDetail { record, tags });
@@ -155,6 +207,7 @@ impl Registry {
             return Ok((details, None));
         }
         let after = open_page(self, DESCRIBE_IMAGES_PAGE, repo, next_token)?;
+        let Some(filter) = filter.for_store() else { return Ok((Vec::new(), None)) };
         let mut details = self
             .meta
             .describe_images(repository.id, filter, Page { last: after.as_deref(), limit: max_results + 1 })
@@ -173,12 +226,13 @@ impl Registry {
         &self,
         caller: &Caller,
         repo: &RepoPath,
-        filter: TagFilter,
+        filter: ImageListFilter,
         next_token: Option<&str>,
         max_results: u32,
     ) -> Result<(Vec<ImageRef>, Option<String>), RegistryError> {
         let repository = self.authorized_repository(caller, Action::ListImages, repo).await?;
         let after = open_page(self, LIST_IMAGES_PAGE, repo, next_token)?;
+        let Some(filter) = filter.for_store() else { return Ok((Vec::new(), None)) };
         let after = match after.as_deref().map(|a| a.split_once('|').unwrap_or((a, ""))) {
             None => None,
             Some((digest, tag)) => Some((
@@ -221,6 +275,11 @@ impl Registry {
                     continue;
                 }
             };
+            if record.storage_class == StorageClass::Archive {
+                let refusal = crate::manifests::archived(&record.digest);
+                failures.push(ImageFailure::new(id, "ImageNotFound", refusal.to_string()));
+                continue;
+            }
             if accepted_media_types.is_some_and(|types| !types.iter().any(|t| t == &record.media_type)) {
                 // ECR's failure codes have none for this; the image is not found in an accepted type.
                 failures.push(ImageFailure::new(
@@ -280,6 +339,49 @@ impl Registry {
             }
         }
         Ok((deleted, failures))
+    }
+
+    /// UpdateImageStorageClass: archives an image or restores it, with the referrers (signatures,
+    /// SBOMs) that follow it. berth has one kind of storage, so a restore is complete at once.
+    /// An image an active index lists stays active while the index does.
+    pub async fn update_image_storage_class(
+        &self,
+        caller: &Caller,
+        repo: &RepoPath,
+        id: &ImageIdInput,
+        target: StorageClass,
+    ) -> Result<(ImageRef, ImageStatus), RegistryError> {
+        let repository = self.authorized_repository(caller, Action::UpdateImageStorageClass, repo).await?;
+        let (image, record) =
+            self.resolve_image(&repository, id).await.map_err(|f| image_not_found(repo, &f.id))?;
+        if target == StorageClass::Archive && record.storage_class == StorageClass::Standard {
+            let images = self.meta.lifecycle_images(repository.id).await?;
+            let active = |digest: &Digest| {
+                images
+                    .iter()
+                    .any(|i| &i.record.digest == digest && i.record.storage_class == StorageClass::Standard)
+            };
+            let listed_by = images
+                .iter()
+                .find(|i| i.record.digest == record.digest)
+                .and_then(|i| i.parents.iter().find(|parent| active(parent)));
+            if let Some(index) = listed_by {
+                return Err(RegistryError::ImageStorageClassUpdateNotSupported(format!(
+                    "the image {} is listed by the index {index}, which is active; archive the index instead",
+                    record.digest
+                )));
+            }
+        }
+        let now = self.now_millis();
+        self.meta.set_storage_class(repository.id, &record.digest, target, now).await?;
+        for referrer in self.meta.referrers(repository.id, &record.digest).await? {
+            self.meta.set_storage_class(repository.id, &referrer.digest, target, now).await?;
+        }
+        tracing::info!(
+            repository = %repo, digest = %record.digest, target = target.as_str(),
+            "image storage class updated"
+        );
+        Ok((image, ImageStatus::of(target)))
     }
 
     /// PutImage: stores a manifest under a tag and/or its digest, refusing a push that changes

@@ -41,7 +41,7 @@ pub use berth_meta::{CreationTemplate, Repository};
 pub use berth_meta::{ImageDetail, Job, TagFilter};
 pub use error::{PartRefusal, RegistryError};
 pub use gc::{GcReport, UPLOAD_EXPIRY};
-pub use images::{FoundImage, ImageFailure, ImageIdInput, ImageRef};
+pub use images::{FoundImage, ImageFailure, ImageIdInput, ImageListFilter, ImageRef, ImageStatus};
 pub use layers::{DOWNLOAD_URL_LIFETIME, LayerCheck};
 pub use lifecycle::{
     ImageVerdict, LifecyclePolicyView, LifecycleRun, PreviewPage, PreviewQuery, PreviewResult,

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use berth_blob::{ByteStream, Hasher};
-use berth_core::{Descriptor, Digest, DigestAlgorithm, InvalidInput, Manifest, Reference, Tag};
+use berth_core::{Descriptor, Digest, DigestAlgorithm, InvalidInput, Manifest, Reference, StorageClass, Tag};
 use berth_iam::Action;
 use berth_meta::{
     BlobRecord, HeldContent, ManifestRecord, MetaError, NewManifest, Page, Repository, Upload, now_millis,
@@ -160,6 +160,13 @@ fn accepts(accept: &[String], media_type: &str) -> bool {
         })
 }
 
+/// The refusal to serve an archived image.
+pub(crate) fn archived(digest: &Digest) -> RegistryError {
+    RegistryError::ImageArchived(format!(
+        "the image {digest} is archived; restore it (UpdateImageStorageClass to STANDARD, or push it again) to pull it"
+    ))
+}
+
 impl Registry {
     async fn find_manifest(
         &self,
@@ -170,7 +177,13 @@ impl Registry {
             Reference::Tag(tag) => self.meta.resolve_tag(repository.id, tag).await?,
             Reference::Digest(digest) => self.meta.get_manifest(repository.id, digest).await?,
         };
-        found.ok_or_else(|| RegistryError::ManifestUnknown(format!("{reference} is not in this repository")))
+        let record = found.ok_or_else(|| {
+            RegistryError::ManifestUnknown(format!("{reference} is not in this repository"))
+        })?;
+        if record.storage_class == StorageClass::Archive {
+            return Err(archived(&record.digest));
+        }
+        Ok(record)
     }
 
     /// The repository and the manifest a reference names, refused if `accept` excludes its

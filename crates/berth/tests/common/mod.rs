@@ -16,7 +16,7 @@ pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 pub const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 
 /// The ECR operations berth serves; `ecr_api` proves it is exactly the served set.
-pub const SERVED_OPERATIONS: [&str; 36] = [
+pub const SERVED_OPERATIONS: [&str; 37] = [
     "BatchCheckLayerAvailability",
     "BatchDeleteImage",
     "BatchGetImage",
@@ -51,6 +51,7 @@ pub const SERVED_OPERATIONS: [&str; 36] = [
     "StartLifecyclePolicyPreview",
     "TagResource",
     "UntagResource",
+    "UpdateImageStorageClass",
     "UpdateRepositoryCreationTemplate",
     "UploadLayerPart",
 ];

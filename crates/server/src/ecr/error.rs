@@ -90,6 +90,8 @@ impl From<RegistryError> for EcrError {
             E::LifecyclePolicyNotFound(_) => "LifecyclePolicyNotFoundException",
             E::LifecyclePolicyPreviewInProgress(_) => "LifecyclePolicyPreviewInProgressException",
             E::LifecyclePolicyPreviewNotFound(_) => "LifecyclePolicyPreviewNotFoundException",
+            E::ImageArchived(_) => "ImageArchivedException",
+            E::ImageStorageClassUpdateNotSupported(_) => "ImageStorageClassUpdateNotSupportedException",
             E::TagImmutable(_) => "ImageTagAlreadyExistsException",
             E::BlobUnknown(_) => "LayersNotFoundException",
             // A manifest list whose images are missing; missing layers are the other case.

@@ -1,7 +1,9 @@
 //! Image operations: DescribeImages, ListImages, BatchGetImage, BatchDeleteImage, PutImage.
 
-use berth_core::{Digest, MAX_MANIFEST_BYTES, Tag};
-use berth_registry::{ImageDetail, ImageFailure, ImageIdInput, ImageRef, RepoPath, TagFilter};
+use berth_core::{Digest, MAX_MANIFEST_BYTES, StorageClass, Tag};
+use berth_registry::{
+    ImageDetail, ImageFailure, ImageIdInput, ImageListFilter, ImageRef, ImageStatus, RepoPath, TagFilter,
+};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -19,6 +21,7 @@ pub(super) struct ImageIdentifier {
 #[serde(rename_all = "camelCase")]
 pub(super) struct ImageFilter {
     tag_status: Option<String>,
+    image_status: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -93,6 +96,23 @@ pub(super) fn tag_filter(filter: Option<&ImageFilter>) -> Result<TagFilter, EcrE
     }
 }
 
+/// DescribeImages' and ListImages' filter: ECR lists only active images unless asked otherwise.
+fn list_filter(filter: Option<&ImageFilter>) -> Result<ImageListFilter, EcrError> {
+    let status = match filter.and_then(|f| f.image_status.as_deref()) {
+        None | Some("ACTIVE") => Some(ImageStatus::Active),
+        Some("ARCHIVED") => Some(ImageStatus::Archived),
+        Some("ACTIVATING") => Some(ImageStatus::Activating),
+        Some("ANY") => None,
+        Some(_) => {
+            return Err(constraint(
+                "filter.imageStatus",
+                "must be one of [ACTIVE, ARCHIVED, ACTIVATING, ANY]",
+            ));
+        }
+    };
+    Ok(ImageListFilter { tags: tag_filter(filter)?, status })
+}
+
 fn max_results(given: Option<i64>, default: u32) -> Result<u32, EcrError> {
     match given {
         None => Ok(default),
@@ -129,7 +149,14 @@ fn image_detail_json(repo: &RepoPath, detail: &ImageDetail) -> Value {
         "imageSizeInBytes": record.image_size,
         "imagePushedAt": epoch_seconds(record.pushed_at),
         "imageManifestMediaType": record.media_type,
+        "imageStatus": ImageStatus::of(record.storage_class).as_str(),
     });
+    if let Some(at) = record.last_archived_at {
+        out["lastArchivedAt"] = epoch_seconds(at);
+    }
+    if let Some(at) = record.last_activated_at {
+        out["lastActivatedAt"] = epoch_seconds(at);
+    }
     if !detail.tags.is_empty() {
         out["imageTags"] = json!(detail.tags);
     }
@@ -154,7 +181,7 @@ pub(crate) async fn describe_images(
     if ids.is_some() && (input.next_token.is_some() || input.max_results.is_some()) {
         return Err(EcrError::invalid_parameter("nextToken and maxResults cannot be used with imageIds"));
     }
-    let filter = tag_filter(input.filter.as_ref())?;
+    let filter = list_filter(input.filter.as_ref())?;
     let max = max_results(input.max_results, 100)?;
     let (details, next) = ctx
         .registry
@@ -170,7 +197,7 @@ pub(crate) async fn describe_images(
 
 pub(crate) async fn list_images(ctx: &Context<'_>, input: ListImagesInput) -> Result<Value, EcrError> {
     let repo = repo(ctx, input.registry_id.as_deref(), &input.repository_name)?;
-    let filter = tag_filter(input.filter.as_ref())?;
+    let filter = list_filter(input.filter.as_ref())?;
     let max = max_results(input.max_results, 100)?;
     let (ids, next) =
         ctx.registry.list_images(&ctx.caller, &repo, filter, input.next_token.as_deref(), max).await?;
@@ -364,4 +391,30 @@ pub(crate) async fn list_image_referrers(
         out["nextToken"] = json!(token);
     }
     Ok(out)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct UpdateImageStorageClassInput {
+    registry_id: Option<String>,
+    repository_name: String,
+    image_id: ImageIdentifier,
+    target_storage_class: String,
+}
+
+pub(crate) async fn update_image_storage_class(
+    ctx: &Context<'_>,
+    input: UpdateImageStorageClassInput,
+) -> Result<Value, EcrError> {
+    let repo = repo(ctx, input.registry_id.as_deref(), &input.repository_name)?;
+    let id = ImageIdInput { digest: input.image_id.image_digest, tag: input.image_id.image_tag };
+    let target = StorageClass::from_api(&input.target_storage_class)
+        .ok_or_else(|| constraint("targetStorageClass", "must be one of [STANDARD, ARCHIVE]"))?;
+    let (image, status) = ctx.registry.update_image_storage_class(&ctx.caller, &repo, &id, target).await?;
+    Ok(json!({
+        "registryId": repo.account.as_str(),
+        "repositoryName": repo.name.as_str(),
+        "imageId": image_id_json(&image),
+        "imageStatus": status.as_str(),
+    }))
 }

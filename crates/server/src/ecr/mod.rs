@@ -175,6 +175,7 @@ async fn handle(app: &App, parts: &http::request::Parts, body: Body) -> Result<s
         Operation::GetLifecyclePolicyPreview => {
             lifecycle::get_lifecycle_policy_preview(&ctx, input(body)?).await
         }
+        Operation::UpdateImageStorageClass => images::update_image_storage_class(&ctx, input(body)?).await,
     }
 }
 

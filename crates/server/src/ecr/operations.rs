@@ -108,10 +108,11 @@ pub(crate) enum Operation {
     DeleteLifecyclePolicy,
     StartLifecyclePolicyPreview,
     GetLifecyclePolicyPreview,
+    UpdateImageStorageClass,
 }
 
 impl Operation {
-    pub(crate) const SERVED: [Self; 36] = [
+    pub(crate) const SERVED: [Self; 37] = [
         Self::BatchCheckLayerAvailability,
         Self::BatchDeleteImage,
         Self::BatchGetImage,
@@ -148,6 +149,7 @@ impl Operation {
         Self::DeleteLifecyclePolicy,
         Self::StartLifecyclePolicyPreview,
         Self::GetLifecyclePolicyPreview,
+        Self::UpdateImageStorageClass,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -188,6 +190,7 @@ impl Operation {
             Self::DeleteLifecyclePolicy => "DeleteLifecyclePolicy",
             Self::StartLifecyclePolicyPreview => "StartLifecyclePolicyPreview",
             Self::GetLifecyclePolicyPreview => "GetLifecyclePolicyPreview",
+            Self::UpdateImageStorageClass => "UpdateImageStorageClass",
         }
     }
 }

@@ -48,7 +48,7 @@ fn status_and_code(error: &RegistryError) -> (StatusCode, &'static str) {
         E::ManifestInvalid(_) => (StatusCode::BAD_REQUEST, "MANIFEST_INVALID"),
         E::ManifestBlobUnknown { .. } => (StatusCode::BAD_REQUEST, "MANIFEST_BLOB_UNKNOWN"),
         E::TagInvalid(_) | E::TagImmutable(_) => (StatusCode::BAD_REQUEST, "TAG_INVALID"),
-        E::ImageNotFound(_) => (StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN"),
+        E::ImageNotFound(_) | E::ImageArchived(_) => (StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN"),
         E::LayersNotFound(_) => (StatusCode::NOT_FOUND, "BLOB_UNKNOWN"),
         E::BlobUnknown(_) => (StatusCode::NOT_FOUND, "BLOB_UNKNOWN"),
         E::UploadUnknown(_) => (StatusCode::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN"),
@@ -77,6 +77,7 @@ fn status_and_code(error: &RegistryError) -> (StatusCode, &'static str) {
         | E::LifecyclePolicyNotFound(_)
         | E::LifecyclePolicyPreviewInProgress(_)
         | E::LifecyclePolicyPreviewNotFound(_)
+        | E::ImageStorageClassUpdateNotSupported(_)
         | E::Validation { .. }
         | E::Kms { .. } => (StatusCode::BAD_REQUEST, "UNSUPPORTED"),
         // Refusals of the ECR layer API; OCI uploads are not held to its part rules.

@@ -1,0 +1,8 @@
+# Sourced by the interop suites: PASS/FAIL/SKIP lines and the closing tally
+# ("N passed, M failed, K skipped") that scripts/interop-berth adds up.
+# shellcheck shell=bash
+PASSED=0 FAILED=0 SKIPPED=0
+pass() { echo "PASS $1"; PASSED=$((PASSED + 1)); }
+fail() { echo "FAIL $1: $2"; FAILED=$((FAILED + 1)); }
+skip() { echo "SKIP $1: $2"; SKIPPED=$((SKIPPED + 1)); }
+finish() { echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"; [ "$FAILED" = 0 ]; exit $?; }
