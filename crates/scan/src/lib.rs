@@ -1,0 +1,68 @@
+//! What an image holds, for vulnerability scanning: its layers walked as streams
+//! (`layers.rs`), its operating system (`os.rs`) and its installed packages, one cataloger per
+//! package database (`dpkg.rs`, `apk.rs`). No I/O of its own and no HTTP or SQL: the registry
+//! hands in each layer's decrypted bytes and gets an [`Inventory`] back.
+
+mod apk;
+mod dpkg;
+mod layers;
+mod os;
+
+pub use layers::{ImageFiles, LayerStats, Limits, Origin};
+pub use os::Distro;
+
+/// Why an image could not be cataloged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScanError {
+    /// A layer went past a limit (size, ratio, entries): the scan ends as FAILED with this.
+    #[error("{0}")]
+    Bounded(String),
+    /// A layer is not a readable (compressed) tar archive.
+    #[error("{0}")]
+    Unreadable(String),
+}
+
+/// The package managers berth reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PackageKind {
+    Dpkg,
+    Apk,
+}
+
+/// One installed package, where it was found, and the source package advisories name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Package {
+    pub kind: PackageKind,
+    pub name: String,
+    pub version: String,
+    pub architecture: Option<String>,
+    /// The source package (dpkg `Source`, apk origin); the binary's own name when none is given.
+    pub source_name: String,
+    pub source_version: String,
+    /// The layer (digest) and path of the database that lists it.
+    pub layer: String,
+    pub path: String,
+}
+
+/// What a scan found in an image.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Inventory {
+    pub distro: Option<Distro>,
+    pub packages: Vec<Package>,
+}
+
+/// Whether a cataloger wants the file at `path` (relative to the image root).
+pub fn wanted(path: &str) -> bool {
+    os::wanted(path) || dpkg::wanted(path) || apk::wanted(path)
+}
+
+/// The OS and packages of the image whose wanted files `files` holds.
+pub fn catalog(files: &ImageFiles) -> Inventory {
+    let mut packages = dpkg::catalog(files);
+    packages.extend(apk::catalog(files));
+    packages.sort();
+    Inventory { distro: os::detect(files), packages }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,308 @@
+//! The catalogers against real layers and package databases with their oracles, from the
+//! shared test data beside the repository (skipped, and said so, where it is absent).
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use proptest::prelude::*;
+
+use super::*;
+
+/// A folder of the shared test data, or `None` (with a SKIP line) when it is not there.
+fn testdata(test: &str, folder: &str) -> Option<PathBuf> {
+    let wanted = std::path::Path::new("shared/testdata").join(folder);
+    let found = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .map(|d| d.join(&wanted))
+        .find(|p| p.is_dir());
+    if found.is_none() {
+        println!("SKIP {test}: the test data folder {} is not beside the repository", wanted.display());
+    }
+    found
+}
+
+/// Rows of a TSV oracle (tab-separated, never trimmed), without its header when it has one.
+fn rows(path: &std::path::Path, header: bool) -> Vec<Vec<String>> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.lines().skip(usize::from(header)).map(|l| l.split('\t').map(str::to_owned).collect()).collect()
+}
+
+fn add(files: &mut ImageFiles, path: &std::path::Path) -> LayerStats {
+    let blob = std::fs::File::open(path).expect("layer");
+    let name = path.file_name().expect("name").to_string_lossy().into_owned();
+    files.add_layer(&name, blob, &wanted).expect("the layer reads")
+}
+
+/// (package, version, arch, source, source version) of every dpkg package found.
+fn dpkg_view(inventory: &Inventory) -> Vec<Vec<String>> {
+    let mut view: Vec<Vec<String>> = inventory
+        .packages
+        .iter()
+        .filter(|p| p.kind == PackageKind::Dpkg)
+        .map(|p| {
+            let arch = p.architecture.clone().unwrap_or_default();
+            vec![p.name.clone(), p.version.clone(), arch, p.source_name.clone(), p.source_version.clone()]
+        })
+        .collect();
+    view.sort();
+    view
+}
+
+fn dpkg_oracle(path: &std::path::Path) -> Vec<Vec<String>> {
+    let mut want: Vec<Vec<String>> = rows(path, false)
+        .into_iter()
+        .filter(|r| r.get(6).is_none_or(|status| status == "install ok installed"))
+        .map(|r| r[..5].to_vec())
+        .collect();
+    want.sort();
+    want
+}
+
+#[test]
+fn debian_layers_give_exactly_dpkgs_own_package_list() {
+    let Some(dir) = testdata("debian_layers_give_exactly_dpkgs_own_package_list", "images/debian-bookworm")
+    else {
+        return;
+    };
+    let mut files = ImageFiles::new(Limits::default());
+    let base = add(&mut files, &dir.join("layer1-debian-bookworm-minbase.tar.gz"));
+    assert!(base.entries > 1000, "{base:?}");
+    let inventory = catalog(&files);
+    assert_eq!(dpkg_view(&inventory), dpkg_oracle(&dir.join("debian-bookworm.dpkg-query.tsv")));
+    let distro = inventory.distro.expect("os-release");
+    assert_eq!((distro.id.as_str(), distro.version_id.as_str()), ("debian", "12"));
+    assert!(files.read("etc/resolv.conf").is_none(), "not asked for, not kept");
+    assert!(
+        inventory
+            .packages
+            .iter()
+            .all(|p| p.path == "var/lib/dpkg/status" && p.layer == "layer1-debian-bookworm-minbase.tar.gz")
+    );
+
+    add(&mut files, &dir.join("layer2-bookworm-security-upgrade.tar.gz"));
+    let upgraded = catalog(&files);
+    assert_eq!(dpkg_view(&upgraded), dpkg_oracle(&dir.join("debian-bookworm-security.dpkg-query.tsv")));
+    assert!(
+        upgraded.packages.iter().all(|p| p.layer == "layer2-bookworm-security-upgrade.tar.gz"),
+        "the upper status wins"
+    );
+}
+
+#[test]
+fn alpine_minirootfs_give_exactly_their_apk_lists() {
+    let Some(dir) = testdata("alpine_minirootfs_give_exactly_their_apk_lists", "images/alpine") else {
+        return;
+    };
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).expect("folder").flatten() {
+        let path = entry.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".tar.gz"))
+        else {
+            continue;
+        };
+        let mut files = ImageFiles::new(Limits::default());
+        add(&mut files, &path);
+        let inventory = catalog(&files);
+        let mut have: Vec<Vec<String>> = inventory
+            .packages
+            .iter()
+            .map(|p| vec![p.name.clone(), p.version.clone(), p.source_name.clone()])
+            .collect();
+        let mut want = rows(&dir.join(format!("{name}.apk.tsv")), true);
+        have.sort();
+        want.sort();
+        assert_eq!(have, want, "{name}");
+        let distro = inventory.distro.expect("os-release");
+        assert_eq!(distro.id, "alpine", "{name}");
+        assert!(name.contains(&distro.version_id) || name.contains("2024"), "{name}: {distro:?}");
+        checked += 1;
+    }
+    assert_eq!(checked, 5, "every minirootfs");
+}
+
+#[test]
+fn dpkg_and_apk_databases_give_their_oracle_lists() {
+    let test = "dpkg_and_apk_databases_give_their_oracle_lists";
+    let (Some(dpkg), Some(apk)) = (testdata(test, "pkgdb/dpkg"), testdata(test, "pkgdb/apk")) else { return };
+    for name in ["trivy-valid", "osv-scalibr-valid", "claircore-texlive"] {
+        let text = std::fs::read_to_string(dpkg.join(name).join("status")).expect("status");
+        let inventory = Inventory { distro: None, packages: dpkg::parse(&text) };
+        assert_eq!(
+            dpkg_view(&inventory),
+            dpkg_oracle(&dpkg.join(format!("{name}.dpkg-query.tsv"))),
+            "{name}"
+        );
+    }
+    for name in ["trivy", "syft-multiple-2", "osv-scalibr"] {
+        let text = std::fs::read_to_string(apk.join(name).join("installed")).expect("installed");
+        let have: Vec<Vec<String>> =
+            apk::parse(&text).into_iter().map(|p| vec![p.name, p.version, p.source_name]).collect();
+        assert_eq!(have, rows(&apk.join(format!("{name}.apk.tsv")), true), "{name}: in file order");
+    }
+}
+
+/// A tar archive of `(path, contents)` files, `(path, None)` meaning an empty directory.
+fn tar_of(entries: &[(&str, Option<&[u8]>)]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for (path, contents) in entries {
+        let mut header = tar::Header::new_gnu();
+        match contents {
+            Some(data) => {
+                header.set_entry_type(tar::EntryType::Regular);
+                header.set_size(data.len() as u64);
+                builder.append_data(&mut header, path, *data).expect("file");
+            }
+            None => {
+                header.set_entry_type(tar::EntryType::Directory);
+                header.set_size(0);
+                builder.append_data(&mut header, path, std::io::empty()).expect("dir");
+            }
+        }
+    }
+    builder.into_inner().expect("tar")
+}
+
+const STATUS_A: &[u8] = b"Package: a\nStatus: install ok installed\nVersion: 1\n\n";
+const STATUS_B: &[u8] = b"Package: b\nStatus: install ok installed\nVersion: 2\n\n";
+
+#[test]
+fn whiteouts_and_opaque_directories_hide_what_lower_layers_had() {
+    let mut files = ImageFiles::new(Limits::default());
+    let lower = tar_of(&[
+        ("var/lib/dpkg/status", Some(STATUS_A)),
+        ("var/lib/dpkg/status.d/one", Some(STATUS_A)),
+        ("etc/debian_version", Some(b"12.4\n")),
+    ]);
+    files.add_layer("lower", lower.as_slice(), &wanted).expect("lower");
+    assert_eq!(catalog(&files).packages.len(), 2);
+    let upper = tar_of(&[
+        ("var/lib/dpkg/.wh.status", Some(b"")),
+        ("var/lib/dpkg/status.d/.wh..wh..opq", Some(b"")),
+        ("var/lib/dpkg/status.d/two", Some(STATUS_B)),
+    ]);
+    files.add_layer("upper", upper.as_slice(), &wanted).expect("upper");
+    let inventory = catalog(&files);
+    let names: Vec<_> = inventory.packages.iter().map(|p| (p.name.as_str(), p.layer.as_str())).collect();
+    assert_eq!(names, [("b", "upper")], "the opaque directory keeps only this layer's files");
+    assert_eq!(inventory.distro.map(|d| d.version_id), Some("12".to_owned()));
+    let gone = tar_of(&[("etc/.wh.debian_version", Some(b""))]);
+    files.add_layer("gone", gone.as_slice(), &wanted).expect("gone");
+    assert!(catalog(&files).distro.is_none());
+}
+
+#[test]
+fn paths_and_links_stay_inside_the_image() {
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut link = |path: &str, target: &str| {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Symlink);
+        header.set_size(0);
+        builder.append_link(&mut header, path, target).expect("link");
+    };
+    link("etc/os-release", "../../../../usr/lib/os-release");
+    link("lib/apk/db/installed", "/lib/apk/db/installed");
+    let mut data = builder.into_inner().expect("tar");
+    data.truncate(data.len() - 1024);
+    // A file named with `..` above the root, as a hostile archive writes it (tar's builder refuses).
+    let contents = b"ID=alpine\nVERSION_ID=\"3.20.3\"\n";
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(tar::EntryType::Regular);
+    header.set_size(contents.len() as u64);
+    let name = b"../../usr/lib/os-release";
+    header.as_gnu_mut().expect("gnu").name[..name.len()].copy_from_slice(name);
+    header.set_cksum();
+    let mut hostile = tar::Builder::new(Vec::new());
+    hostile.append(&header, contents.as_slice()).expect("entry");
+    data.extend(hostile.into_inner().expect("tar"));
+    let mut files = ImageFiles::new(Limits::default());
+    files.add_layer("l", data.as_slice(), &wanted).expect("layer");
+    let distro = catalog(&files).distro.expect("through the link, inside the root");
+    assert_eq!((distro.id.as_str(), distro.version_id.as_str()), ("alpine", "3.20.3"));
+    assert!(catalog(&files).packages.is_empty(), "a link to itself ends");
+}
+
+#[test]
+fn a_decompression_bomb_ends_bounded() {
+    // 64 MiB of zeros compress to a few tens of KiB: far past the ratio allowed.
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    let zeros = tar_of(&[("big", Some(&vec![0u8; 64 * 1024 * 1024]))]);
+    std::io::Write::write_all(&mut encoder, &zeros).expect("gzip");
+    let bomb = encoder.finish().expect("gzip");
+    let limits = Limits { ratio_after: 1024 * 1024, ..Limits::default() };
+    let mut files = ImageFiles::new(limits);
+    let refused = files.add_layer("bomb", bomb.as_slice(), &|_| false);
+    assert!(
+        matches!(&refused, Err(ScanError::Bounded(why)) if why.contains("times its compressed size")),
+        "{refused:?}"
+    );
+    let small = Limits { max_layer_bytes: 1024 * 1024, ..Limits::default() };
+    let refused = ImageFiles::new(small).add_layer("big", zeros.as_slice(), &|_| false);
+    assert!(
+        matches!(&refused, Err(ScanError::Bounded(why)) if why.contains("more than 1048576 bytes")),
+        "{refused:?}"
+    );
+    let few = Limits { max_entries: 2, ..Limits::default() };
+    let three = tar_of(&[("a", Some(b"")), ("b", Some(b"")), ("c", Some(b""))]);
+    let refused = ImageFiles::new(few).add_layer("many", three.as_slice(), &|_| false);
+    assert!(matches!(refused, Err(ScanError::Bounded(_))), "{refused:?}");
+}
+
+#[test]
+fn zstd_and_plain_layers_read_alike() {
+    let layer = tar_of(&[("lib/apk/db/installed", Some(b"P:musl\nV:1.2.5-r0\no:musl\n\n"))]);
+    let mut files = ImageFiles::new(Limits::default());
+    files.add_layer("plain", layer.as_slice(), &wanted).expect("plain");
+    assert_eq!(catalog(&files).packages.len(), 1);
+    // A zstd frame of stored (raw) blocks, written by hand: berth only decodes zstd.
+    let frame = zstd_raw_frame(&layer);
+    let mut files = ImageFiles::new(Limits::default());
+    files.add_layer("zstd", frame.as_slice(), &wanted).expect("zstd");
+    let packages = catalog(&files).packages;
+    assert_eq!((packages.len(), packages[0].name.as_str()), (1, "musl"));
+    let mut decoded = Vec::new();
+    ruzstd::decoding::StreamingDecoder::new(frame.as_slice())
+        .expect("frame")
+        .read_to_end(&mut decoded)
+        .expect("decode");
+    assert_eq!(decoded, layer);
+}
+
+/// A zstd frame holding `data` in raw blocks (no compression), as the format allows.
+fn zstd_raw_frame(data: &[u8]) -> Vec<u8> {
+    let mut frame = vec![0x28, 0xb5, 0x2f, 0xfd];
+    // Frame header: single segment, 4-byte content size.
+    frame.push(0b1010_0000);
+    frame.extend((data.len() as u32).to_le_bytes());
+    let chunks: Vec<&[u8]> = data.chunks(128 * 1024).collect();
+    for (i, chunk) in chunks.iter().enumerate() {
+        let last = u32::from(i + 1 == chunks.len());
+        let header = last | ((chunk.len() as u32) << 3);
+        frame.extend(&header.to_le_bytes()[..3]);
+        frame.extend(*chunk);
+    }
+    frame
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    /// Any bytes, and any damage to a real archive, end in a result, never a panic.
+    #[test]
+    fn arbitrary_layers_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..4096),
+                                    cut in 0usize..3000, flip in 0usize..3000) {
+        let _ = ImageFiles::new(Limits::default()).add_layer("any", bytes.as_slice(), &wanted);
+        let mut layer = tar_of(&[("var/lib/dpkg/status", Some(STATUS_A)), ("lib/apk/db/installed", Some(b"P:x\nV:1\n"))]);
+        if let Some(byte) = layer.get_mut(flip) { *byte ^= 0x5a; }
+        layer.truncate(cut.max(1));
+        let mut files = ImageFiles::new(Limits::default());
+        let _ = files.add_layer("damaged", layer.as_slice(), &wanted);
+        let _ = catalog(&files);
+    }
+
+    /// The status and installed parsers take any text.
+    #[test]
+    fn package_parsers_take_any_text(text in "[A-Za-z:() \\n.+~-]{0,400}") {
+        let _ = dpkg::parse(&text);
+        let _ = apk::parse(&text);
+    }
+}
