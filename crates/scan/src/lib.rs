@@ -1,14 +1,20 @@
 //! What an image holds, for vulnerability scanning: its layers walked as streams
 //! (`layers.rs`), its operating system (`os.rs`) and its installed packages, one cataloger per
-//! package database (`dpkg.rs`, `apk.rs`). No I/O of its own and no HTTP or SQL: the registry
-//! hands in each layer's decrypted bytes and gets an [`Inventory`] back.
+//! package database (`dpkg.rs`, `apk.rs`); and what is known about them: advisories in the OSV
+//! format (`osv.rs`), matched (`matching.rs`) by each ecosystem's version ordering
+//! (`versions/`). No I/O of its own and no HTTP or SQL: the registry hands in each layer's
+//! decrypted bytes and advisories, and gets an [`Inventory`] and its findings back.
 
 mod apk;
 mod dpkg;
 mod layers;
+mod matching;
 mod os;
+pub mod osv;
+pub mod versions;
 
 pub use layers::{ImageFiles, LayerStats, Limits, Origin};
+pub use matching::{Advisories, Finding};
 pub use os::Distro;
 
 /// Why an image could not be cataloged.

@@ -306,3 +306,140 @@ proptest! {
         let _ = apk::parse(&text);
     }
 }
+
+#[test]
+fn dpkg_orders_versions_as_dpkg_does() {
+    let Some(dir) = testdata("dpkg_orders_versions_as_dpkg_does", "version-vectors") else { return };
+    let cases = rows(&dir.join("dpkg.tsv"), true);
+    assert!(cases.len() >= 40, "{} cases", cases.len());
+    for case in &cases {
+        let (left, op, right) = (&case[0], &case[1], &case[2]);
+        let want = match op.as_str() {
+            "<" => std::cmp::Ordering::Less,
+            ">" => std::cmp::Ordering::Greater,
+            _ => std::cmp::Ordering::Equal,
+        };
+        assert_eq!(versions::compare_dpkg(left, right), want, "{left} {op} {right}");
+        assert_eq!(versions::compare_dpkg(right, left), want.reverse(), "{right} against {left}");
+    }
+}
+
+/// OSV records as Debian publishes them, one per advisory id, saying each source package is
+/// fixed in `fixed_in`.
+fn debian_records(pending: &std::path::Path) -> Vec<osv::Record> {
+    let mut by_id: std::collections::BTreeMap<String, Vec<(String, String)>> = Default::default();
+    for row in rows(pending, true) {
+        if row[4] != "(none)" {
+            by_id.entry(row[4].clone()).or_default().push((row[0].clone(), row[2].clone()));
+        }
+    }
+    by_id
+        .into_iter()
+        .map(|(id, fixes)| {
+            let affected: Vec<_> = fixes
+                .iter()
+                .map(|(source, fixed)| {
+                    serde_json::json!({"package": {"ecosystem": "Debian:12", "name": source},
+                        "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": fixed}]}]})
+                })
+                .collect();
+            let json = serde_json::json!({"id": id, "affected": affected});
+            osv::Record::parse(json.to_string().as_bytes()).expect("record")
+        })
+        .collect()
+}
+
+#[test]
+fn the_debian_base_has_exactly_its_pending_fixes_and_the_upgrade_none() {
+    let test = "the_debian_base_has_exactly_its_pending_fixes_and_the_upgrade_none";
+    let Some(dir) = testdata(test, "images/debian-bookworm") else { return };
+    let pending = dir.join("pending-security-fixes.tsv");
+    let mut advisories = Advisories::default();
+    for record in debian_records(&pending) {
+        advisories.add(record);
+    }
+    let withdrawn = r#"{"id":"DEBIAN-WITHDRAWN","withdrawn":"2026-01-01T00:00:00Z","affected":[{"package":{"ecosystem":"Debian:12","name":"apt"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"}]}]}]}"#;
+    advisories.add(osv::Record::parse(withdrawn.as_bytes()).expect("withdrawn"));
+
+    // Expected: every binary package of each source named by an id, as dpkg-query lists them.
+    let binaries = rows(&dir.join("debian-bookworm.dpkg-query.tsv"), false);
+    let mut want = std::collections::BTreeSet::new();
+    for row in rows(&pending, true).into_iter().filter(|r| r[4] != "(none)") {
+        for binary in binaries.iter().filter(|b| b[3] == row[0]) {
+            want.insert((row[4].clone(), binary[0].clone(), Some(row[2].clone())));
+        }
+    }
+    assert!(want.len() > 19, "{want:?}");
+
+    let mut files = ImageFiles::new(Limits::default());
+    add(&mut files, &dir.join("layer1-debian-bookworm-minbase.tar.gz"));
+    let found: std::collections::BTreeSet<_> = advisories
+        .findings(&catalog(&files))
+        .into_iter()
+        .map(|f| (f.name, f.package, f.fixed_version))
+        .collect();
+    assert_eq!(found, want);
+
+    add(&mut files, &dir.join("layer2-bookworm-security-upgrade.tar.gz"));
+    assert_eq!(advisories.findings(&catalog(&files)), vec![], "the upgrade fixed them all");
+}
+
+#[test]
+fn aliases_make_one_finding_per_cve_and_package() {
+    let record = |id: &str, aliases: &[&str], fixed: &str| {
+        let json = serde_json::json!({"id": id, "aliases": aliases, "affected": [
+            {"package": {"ecosystem": "Debian:12", "name": "pam"},
+             "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": fixed}]}]}]});
+        osv::Record::parse(json.to_string().as_bytes()).expect("record")
+    };
+    let mut advisories = Advisories::default();
+    advisories.add(record("DSA-5600-1", &["CVE-2024-22365"], "1.5.2-6+deb12u3"));
+    advisories.add(record("CVE-2024-22365", &[], "1.5.2-6+deb12u3"));
+    advisories.add(record("DLA-1-1", &[], "1.5.2-6+deb12u1"));
+    let package = |name: &str| Package {
+        kind: PackageKind::Dpkg,
+        name: name.to_owned(),
+        version: "1.5.2-6+deb12u2".to_owned(),
+        architecture: None,
+        source_name: "pam".to_owned(),
+        source_version: "1.5.2-6+deb12u2".to_owned(),
+        layer: String::new(),
+        path: String::new(),
+    };
+    let distro = Distro { id: "debian".to_owned(), version_id: "12".to_owned(), pretty_name: None };
+    let inventory =
+        Inventory { distro: Some(distro), packages: vec![package("libpam0g"), package("libpam-runtime")] };
+    let found: Vec<_> = advisories.findings(&inventory).into_iter().map(|f| (f.name, f.package)).collect();
+    assert_eq!(
+        found,
+        [
+            ("CVE-2024-22365".to_owned(), "libpam-runtime".to_owned()),
+            ("CVE-2024-22365".to_owned(), "libpam0g".to_owned())
+        ],
+        "one finding per CVE and package; the advisory fixed before this version does not apply"
+    );
+}
+
+#[test]
+fn osv_zips_import_with_their_record_counts() {
+    let Some(dir) = testdata("osv_zips_import_with_their_record_counts", "osv") else { return };
+    // (zip, records, withdrawn), as the data's README counts them.
+    for (zip, records, withdrawn) in [
+        ("go.zip", 4291, 17),
+        ("crates.io.zip", 1206, 13),
+        ("pypi.zip", 2661, 10),
+        ("almalinux.zip", 5637, 0),
+    ] {
+        let file = std::fs::File::open(dir.join(zip)).expect("zip");
+        let contents = osv::read_zip(std::io::BufReader::new(file)).expect("reads");
+        assert_eq!(contents.skipped, vec![], "{zip}");
+        assert_eq!(contents.records.len(), records, "{zip}");
+        let taken_back = contents.records.iter().filter(|r| r.withdrawn.is_some()).count();
+        assert_eq!(taken_back, withdrawn, "{zip}");
+        let mut advisories = Advisories::default();
+        for record in contents.records {
+            advisories.add(record);
+        }
+        assert_eq!(advisories.len(), records - withdrawn, "{zip}: withdrawn records match nothing");
+    }
+}

@@ -1,0 +1,177 @@
+//! Packages against advisories: which records affect which installed package, by the
+//! package's ecosystem and each ecosystem's version ordering.
+
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, HashMap};
+
+use crate::osv::{Event, Range, Record};
+use crate::versions::ordering_for;
+use crate::{Distro, Inventory, Package, PackageKind};
+
+/// Advisories indexed by (ecosystem, package name), as OSV names both.
+#[derive(Debug, Default)]
+pub struct Advisories {
+    by_package: HashMap<(String, String), Vec<usize>>,
+    records: Vec<Record>,
+}
+
+/// One advisory that affects one installed package.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Finding {
+    /// The CVE (or the record's own id when it names none).
+    pub name: String,
+    /// The OSV record it came from.
+    pub record_id: String,
+    pub package: String,
+    pub version: String,
+    /// The version that fixes it, when the advisory names one.
+    pub fixed_version: Option<String>,
+}
+
+impl Advisories {
+    /// Adds a record; a withdrawn one is ignored.
+    pub fn add(&mut self, record: Record) {
+        if record.withdrawn.is_some() {
+            return;
+        }
+        let index = self.records.len();
+        for affected in &record.affected {
+            if let Some(package) = &affected.package {
+                let key = (package.ecosystem.clone(), package.name.clone());
+                let entries = self.by_package.entry(key).or_default();
+                if entries.last() != Some(&index) {
+                    entries.push(index);
+                }
+            }
+        }
+        self.records.push(record);
+    }
+
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// The findings for an image's inventory, one per (advisory name, package).
+    pub fn findings(&self, inventory: &Inventory) -> Vec<Finding> {
+        let mut found: BTreeMap<(String, String), Finding> = BTreeMap::new();
+        for package in &inventory.packages {
+            let Some((ecosystem, name, version)) = matched_as(inventory.distro.as_ref(), package) else {
+                continue;
+            };
+            let Some(order) = ordering_for(&ecosystem) else { continue };
+            for record in self.candidates(&ecosystem, name) {
+                for affected in &record.affected {
+                    let Some(target) = &affected.package else { continue };
+                    if !same_ecosystem(&target.ecosystem, &ecosystem) || target.name != name {
+                        continue;
+                    }
+                    let listed = affected.versions.iter().any(|v| order(v, version) == Ordering::Equal);
+                    let ranged = affected
+                        .ranges
+                        .iter()
+                        .filter(|r| r.kind == "ECOSYSTEM")
+                        .find_map(|r| in_range(r, version, order));
+                    if let Some(fixed) = ranged.or(listed.then_some(None)) {
+                        let finding = Finding {
+                            name: record.name().to_owned(),
+                            record_id: record.id.clone(),
+                            package: package.name.clone(),
+                            version: package.version.clone(),
+                            fixed_version: fixed,
+                        };
+                        found.entry((finding.name.clone(), finding.package.clone())).or_insert(finding);
+                    }
+                }
+            }
+        }
+        found.into_values().collect()
+    }
+
+    fn candidates<'a>(&'a self, ecosystem: &str, name: &str) -> impl Iterator<Item = &'a Record> + 'a {
+        // Records name an ecosystem with or without a suffix (`Ubuntu:22.04:LTS`): look up both.
+        let exact = self.by_package.get(&(ecosystem.to_owned(), name.to_owned()));
+        let suffixed: Vec<usize> = self
+            .by_package
+            .iter()
+            .filter(|((e, n), _)| n == name && e != ecosystem && same_ecosystem(e, ecosystem))
+            .flat_map(|(_, v)| v.iter().copied())
+            .collect();
+        exact.into_iter().flatten().copied().chain(suffixed).filter_map(|i| self.records.get(i))
+    }
+}
+
+/// Whether a record's ecosystem names the image's (`Ubuntu:22.04:LTS` is `Ubuntu:22.04`).
+fn same_ecosystem(record: &str, image: &str) -> bool {
+    record == image || record.strip_prefix(image).is_some_and(|rest| rest.starts_with(':'))
+}
+
+/// The OSV ecosystem, package name and version a package is matched as: distribution packages
+/// by their source package where the distribution's advisories name sources.
+fn matched_as<'a>(distro: Option<&Distro>, package: &'a Package) -> Option<(String, &'a str, &'a str)> {
+    let distro = distro?;
+    match (package.kind, distro.id.as_str()) {
+        (PackageKind::Dpkg, "debian") => {
+            let major = distro.version_id.split('.').next().filter(|m| !m.is_empty())?;
+            Some((format!("Debian:{major}"), &package.source_name, &package.source_version))
+        }
+        (PackageKind::Dpkg, "ubuntu") => {
+            Some((format!("Ubuntu:{}", distro.version_id), &package.source_name, &package.source_version))
+        }
+        (PackageKind::Apk, "alpine") => {
+            let mut parts = distro.version_id.split('.');
+            let (major, minor) = (parts.next()?, parts.next()?);
+            Some((format!("Alpine:v{major}.{minor}"), &package.source_name, &package.version))
+        }
+        _ => None,
+    }
+}
+
+/// Whether `version` lies in the range (OSV's evaluation: events in version order, each
+/// `introduced` opening and each `fixed`, `last_affected` or `limit` closing); if so, the
+/// version that fixes it.
+fn in_range(range: &Range, version: &str, order: fn(&str, &str) -> Ordering) -> Option<Option<String>> {
+    let key = |e: &Event| -> String {
+        e.introduced
+            .clone()
+            .or(e.fixed.clone())
+            .or(e.last_affected.clone())
+            .or(e.limit.clone())
+            .unwrap_or_default()
+    };
+    let mut events: Vec<&Event> = range.events.iter().collect();
+    events.sort_by(|a, b| match (key(a).as_str(), key(b).as_str()) {
+        ("0", "0") => Ordering::Equal,
+        ("0", _) => Ordering::Less,
+        (_, "0") => Ordering::Greater,
+        (x, y) => order(x, y),
+    });
+    let mut affected = false;
+    let mut fixed = None;
+    for event in events {
+        if let Some(introduced) = &event.introduced {
+            if introduced == "0" || order(version, introduced) != Ordering::Less {
+                affected = true;
+                fixed = None;
+            }
+        } else if let Some(at) = &event.fixed {
+            if order(version, at) != Ordering::Less {
+                affected = false;
+            } else if affected && fixed.is_none() {
+                fixed = Some(at.clone());
+            }
+        } else if let Some(at) = &event.last_affected {
+            if order(version, at) == Ordering::Greater {
+                affected = false;
+            }
+        } else if let Some(at) = &event.limit
+            && order(version, at) != Ordering::Less
+        {
+            affected = false;
+        }
+    }
+    affected.then_some(fixed)
+}

@@ -1,0 +1,16 @@
+//! Version ordering, by each ecosystem's own rules: an advisory's "fixed in 1:2.3-4" means what
+//! that package manager means by it.
+
+mod dpkg;
+
+use std::cmp::Ordering;
+
+pub use dpkg::compare as compare_dpkg;
+
+/// The ordering an OSV ecosystem uses (`Debian:12`, `Ubuntu:22.04:LTS`, ...), if berth knows it.
+pub fn ordering_for(ecosystem: &str) -> Option<fn(&str, &str) -> Ordering> {
+    match ecosystem.split(':').next()? {
+        "Debian" | "Ubuntu" => Some(compare_dpkg),
+        _ => None,
+    }
+}
