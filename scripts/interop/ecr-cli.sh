@@ -239,6 +239,31 @@ else
     fail cli-describe-images "$(tr '\n' ' ' <"$OUT" | head -c 300)"
 fi
 
+# Scans of images skopeo and docker pushed: started by request, waited for with the CLI's own
+# waiter, read back in ECR's shape.
+for pushed in "skopeo interop/skopeo-v2s2 skopeo-push-v2s2" "docker interop/docker docker-push"; do
+    read -r client scan_repo oci_check <<<"$pushed"
+    if skipped_there "$oci_check"; then
+        echo "SKIP cli-scan-$client: $client did not push, so there is nothing to scan"
+        SKIPPED=$((SKIPPED + 1))
+        continue
+    fi
+    if timeout 60 aws ecr start-image-scan --repository-name "$scan_repo" --image-id imageTag=v1 >"$OUT" 2>&1 &&
+        jq -e '.imageScanStatus.status == "IN_PROGRESS"' "$OUT" >/dev/null &&
+        timeout 120 aws ecr wait image-scan-complete --repository-name "$scan_repo" --image-id imageTag=v1 >"$OUT" 2>&1 &&
+        timeout 60 aws ecr describe-image-scan-findings --repository-name "$scan_repo" --image-id imageTag=v1 >"$OUT" 2>&1 &&
+        jq -e '.imageScanStatus.status == "COMPLETE" and (.imageScanFindings.findings | type) == "array"
+               and (.imageScanFindings | has("imageScanCompletedAt"))' "$OUT" >/dev/null; then
+        pass "cli-scan-$client"
+    else
+        fail "cli-scan-$client" "$(tr '\n' ' ' <"$OUT" | head -c 300)"
+    fi
+done
+if ! skipped_there skopeo-push-v2s2; then
+    expect_error cli-scan-quota LimitExceededException \
+        aws ecr start-image-scan --repository-name interop/skopeo-v2s2 --image-id imageTag=v1
+fi
+
 # Repositories the OCI suite pushed into are not empty: delete needs --force.
 if skipped_there skopeo-push-oci; then
     echo "SKIP cli-delete-non-empty: skopeo did not run, so nothing was pushed to interop/skopeo-oci"

@@ -5,6 +5,7 @@ mod admin;
 mod config;
 mod data_dir;
 mod maintenance;
+mod vulndb;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -63,6 +64,12 @@ enum Command {
         #[arg(long, value_enum, default_value_t = maintenance::Output::Table)]
         output: maintenance::Output,
     },
+    /// Manage the vulnerability database that scans match images against (OSV data).
+    #[command(after_help = vulndb::EXAMPLES)]
+    Vulndb {
+        #[command(subcommand)]
+        command: vulndb::VulndbCommand,
+    },
     /// Print a registry password for `docker login --username AWS`, valid for 12 hours.
     LoginPassword {
         /// The access key to issue it for; default: the owner's bootstrap key.
@@ -81,7 +88,8 @@ fn main() -> ExitCode {
         Command::LoginPassword { .. }
         | Command::Admin { .. }
         | Command::Lifecycle { .. }
-        | Command::Gc { .. } => None,
+        | Command::Gc { .. }
+        | Command::Vulndb { .. } => None,
     };
     let overrides = Overrides { listen, data_dir: cli.data_dir.clone() };
     let config = match config::load(cli.config.as_deref(), &ProcessEnv, &overrides) {
@@ -117,6 +125,12 @@ fn main() -> ExitCode {
             Command::Lifecycle { command } => {
                 let registry = data_dir::open_existing(&config).await?;
                 let result = maintenance::lifecycle(&registry, command).await;
+                registry.close().await;
+                result
+            }
+            Command::Vulndb { command } => {
+                let registry = data_dir::open_existing(&config).await?;
+                let result = vulndb::run(&registry, command).await;
                 registry.close().await;
                 result
             }

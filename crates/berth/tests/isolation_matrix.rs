@@ -303,6 +303,9 @@ fn outcomes_when_allowed(request: &str) -> &'static [&'static str] {
         // One preview at a time: the next allowed caller may find the first still running.
         "StartLifecyclePolicyPreview" => &["", "LifecyclePolicyPreviewInProgressException"],
         "GetLifecyclePolicyPreview" => &["", "LifecyclePolicyPreviewNotFoundException"],
+        // Once a day per image: the next allowed caller may find the first scan done.
+        "StartImageScan" => &["", "LimitExceededException"],
+        "DescribeImageScanFindings" => &["", "ScanNotFoundException"],
         "DeleteRepository" => &["RepositoryNotEmptyException"],
         // The owner's uploads: the first allowed caller's part and completion use them up.
         "UploadLayerPart" => &["", "InvalidLayerPartException", "UploadNotFoundException"],
@@ -898,6 +901,8 @@ fn repository_operations(s: &Subject) -> Vec<(&'static str, Value)> {
         ("ListTagsForResource", json!({"resourceArn": arn})),
         ("GetRepositoryPolicy", json!({"repositoryName": name})),
         ("BatchDeleteImage", json!({"repositoryName": name, "imageIds": [{"imageTag": "nope"}]})),
+        ("StartImageScan", json!({"repositoryName": name, "imageId": {"imageDigest": s.digest}})),
+        ("DescribeImageScanFindings", json!({"repositoryName": name, "imageId": {"imageDigest": s.digest}})),
         // Restoring an active image changes nothing.
         (
             "UpdateImageStorageClass",

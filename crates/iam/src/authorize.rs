@@ -46,11 +46,13 @@ pub enum Action {
     StartLifecyclePolicyPreview,
     GetLifecyclePolicyPreview,
     UpdateImageStorageClass,
+    StartImageScan,
+    DescribeImageScanFindings,
 }
 
 impl Action {
     /// Every action berth authorizes.
-    pub const ALL: [Action; 36] = [
+    pub const ALL: [Action; 38] = [
         Self::BatchCheckLayerAvailability,
         Self::BatchDeleteImage,
         Self::BatchGetImage,
@@ -87,6 +89,8 @@ impl Action {
         Self::StartLifecyclePolicyPreview,
         Self::GetLifecyclePolicyPreview,
         Self::UpdateImageStorageClass,
+        Self::StartImageScan,
+        Self::DescribeImageScanFindings,
     ];
 
     /// The action named `name` (`ecr:PutImage`, any case), if berth authorizes it.
@@ -146,6 +150,8 @@ impl Action {
             Self::StartLifecyclePolicyPreview => "ecr:StartLifecyclePolicyPreview",
             Self::GetLifecyclePolicyPreview => "ecr:GetLifecyclePolicyPreview",
             Self::UpdateImageStorageClass => "ecr:UpdateImageStorageClass",
+            Self::StartImageScan => "ecr:StartImageScan",
+            Self::DescribeImageScanFindings => "ecr:DescribeImageScanFindings",
         }
     }
 }

@@ -6,8 +6,8 @@ use berth_core::{
 
 use crate::{
     AccessKey, Account, BlobCommit, BlobRecord, ImageDetail, ImageFilter, LayerParts, ManifestRecord,
-    MetaError, MetaStore, NewManifest, NewRepository, PREVIEW_JOB, Page, PreviewStatus, TagFilter, Upload,
-    now_millis,
+    MetaError, MetaStore, NewManifest, NewRepository, PREVIEW_JOB, Page, PreviewStatus, REMATCH_JOB,
+    SCAN_JOB, StoredScan, TagFilter, Upload, now_millis,
 };
 
 fn digest(n: u8) -> Digest {
@@ -95,6 +95,7 @@ pub async fn run(store: &dyn MetaStore) {
     policies_are_stored_per_repository_and_registry(store).await;
     users_own_their_policies_and_keys(store).await;
     lifecycle_policies_images_and_previews(store).await;
+    scans_keep_their_inventory_and_imports_schedule_a_rematch(store).await;
     jobs_are_claimed_once_and_taken_over_when_a_lease_runs_out(store).await;
 }
 
@@ -153,6 +154,70 @@ async fn garbage_is_what_no_image_uses_after_the_grace(store: &dyn MetaStore) {
     for r in [a, b] {
         store.delete_repository(r, true).await.expect("clean up");
     }
+}
+
+async fn scans_keep_their_inventory_and_imports_schedule_a_rematch(store: &dyn MetaStore) {
+    let r = repo(store, "scans/x").await;
+    store_blob(store, r, 90).await;
+    let image = NewManifest {
+        content: blob_for_manifest(),
+        content_written: true,
+        record: manifest(90, None),
+        blobs: vec![digest(90)],
+        manifests: vec![],
+    };
+    store.put_manifest(r, &image, None, true, 1000).await.expect("image");
+    let d = digest(90);
+    assert_eq!(store.image_scan(r, &d).await.expect("get"), None);
+    assert!(!store.start_image_scan(r, &digest(91), 10).await.expect("no such image"), "nothing to scan");
+    assert!(store.start_image_scan(r, &d, 10).await.expect("start"));
+    assert!(!store.start_image_scan(r, &d, 11).await.expect("again"), "one scan at a time");
+    let pending = store.image_scan(r, &d).await.expect("get").expect("started");
+    assert_eq!((pending.status.as_str(), pending.started_at), ("IN_PROGRESS", 10));
+    let job = store.claim_job(&[SCAN_JOB], "w", 10, 100).await.expect("claim").expect("scheduled with it");
+    assert_eq!(job.subject, format!("{r}/{d}"));
+    store.finish_job(job.id, "w", None).await.expect("done");
+
+    let done = StoredScan {
+        status: "COMPLETE".to_owned(),
+        description: "done".to_owned(),
+        started_at: 10,
+        completed_at: Some(20),
+        inventory: Some("{inventory}".to_owned()),
+        findings: Some("[]".to_owned()),
+        matched_at: Some(20),
+    };
+    store.record_image_scan(r, &d, &done).await.expect("record");
+    assert_eq!(store.image_scan(r, &d).await.expect("get"), Some(done.clone()));
+    store.record_findings(r, &d, "[1]", 30).await.expect("rematch");
+    let rematched = store.image_scan(r, &d).await.expect("get").expect("kept");
+    assert_eq!((rematched.findings.as_deref(), rematched.matched_at), (Some("[1]"), Some(30)));
+    let stored = store.stored_inventories(None, 10).await.expect("inventories");
+    assert!(stored.iter().any(|i| i.repository_id == r && i.digest == d && i.inventory == "{inventory}"));
+    let after = store.stored_inventories(Some((r, &d)), 10).await.expect("after");
+    assert!(after.iter().all(|i| (i.repository_id, i.digest.to_string()) > (r, d.to_string())));
+
+    store
+        .import_vulnerability_records(
+            "test",
+            &[("CVE-1".to_owned(), b"{}".to_vec()), ("CVE-2".to_owned(), b"[]".to_vec())],
+            40,
+        )
+        .await
+        .expect("import");
+    store
+        .import_vulnerability_records("test", &[("CVE-2".to_owned(), b"{2}".to_vec())], 50)
+        .await
+        .expect("again");
+    assert_eq!(store.vulnerability_records().await.expect("records"), vec![b"{}".to_vec(), b"{2}".to_vec()]);
+    let sources = store.vulnerability_sources().await.expect("sources");
+    assert_eq!((sources[0].source.as_str(), sources[0].records, sources[0].imported_at), ("test", 2, 50));
+    let rematch = store.claim_job(&[REMATCH_JOB], "w", 50, 100).await.expect("claim").expect("scheduled");
+    store.finish_job(rematch.id, "w", None).await.expect("done");
+
+    // A deleted image takes its scan with it.
+    assert!(store.delete_manifest(r, &d).await.expect("delete"));
+    assert_eq!(store.image_scan(r, &d).await.expect("get"), None);
 }
 
 async fn lifecycle_policies_images_and_previews(store: &dyn MetaStore) {

@@ -192,6 +192,42 @@ pub struct StoredPreview {
 
 /// The job kind that evaluates a lifecycle policy preview; its subject is the repository id.
 pub const PREVIEW_JOB: &str = "lifecycle-preview";
+/// The job that scans an image, scheduled with its IN_PROGRESS scan; its subject is
+/// `<repository id>/<digest>`.
+pub const SCAN_JOB: &str = "image-scan";
+/// The job that re-matches every stored inventory, scheduled with each database import.
+pub const REMATCH_JOB: &str = "vulnerability-rematch";
+
+/// An image's latest scan as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredScan {
+    /// ECR's scan status (`IN_PROGRESS`, `COMPLETE`, `FAILED`, `UNSUPPORTED_IMAGE`).
+    pub status: String,
+    pub description: String,
+    pub started_at: Millis,
+    pub completed_at: Option<Millis>,
+    /// The package inventory and the findings of the last match, as the registry's JSON.
+    pub inventory: Option<String>,
+    pub findings: Option<String>,
+    /// When the findings were last matched against the database.
+    pub matched_at: Option<Millis>,
+}
+
+/// An image whose inventory is stored, for re-matching.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredInventory {
+    pub repository_id: i64,
+    pub digest: Digest,
+    pub inventory: String,
+}
+
+/// One import's share of the vulnerability database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VulnerabilitySource {
+    pub source: String,
+    pub records: u64,
+    pub imported_at: Millis,
+}
 
 /// A unit of background work: what to do (`kind`) to what (`subject`), not before `run_after`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -544,6 +580,49 @@ pub trait MetaStore: Send + Sync {
     async fn delete_manifest(&self, repository_id: i64, digest: &Digest) -> Result<bool, MetaError>;
     /// Deletes a tag only; false if it did not exist.
     async fn delete_tag(&self, repository_id: i64, tag: &Tag) -> Result<bool, MetaError>;
+
+    // Image scans and the vulnerability database.
+    /// Marks the image's scan IN_PROGRESS and schedules its [`SCAN_JOB`], in one transaction;
+    /// false (and nothing changes) when one is in progress already.
+    async fn start_image_scan(
+        &self,
+        repository_id: i64,
+        digest: &Digest,
+        at: Millis,
+    ) -> Result<bool, MetaError>;
+    async fn image_scan(&self, repository_id: i64, digest: &Digest) -> Result<Option<StoredScan>, MetaError>;
+    /// Records a scan's outcome; nothing if the image is gone.
+    async fn record_image_scan(
+        &self,
+        repository_id: i64,
+        digest: &Digest,
+        scan: &StoredScan,
+    ) -> Result<(), MetaError>;
+    /// Replaces the findings of a stored inventory, matched at `at`.
+    async fn record_findings(
+        &self,
+        repository_id: i64,
+        digest: &Digest,
+        findings: &str,
+        at: Millis,
+    ) -> Result<(), MetaError>;
+    /// Stored inventories after `after` (repository id, digest), in that order.
+    async fn stored_inventories(
+        &self,
+        after: Option<(i64, &Digest)>,
+        limit: u32,
+    ) -> Result<Vec<StoredInventory>, MetaError>;
+    /// Adds or replaces advisories (id, OSV JSON) under `source` and schedules the
+    /// [`REMATCH_JOB`], in one transaction.
+    async fn import_vulnerability_records(
+        &self,
+        source: &str,
+        records: &[(String, Vec<u8>)],
+        at: Millis,
+    ) -> Result<(), MetaError>;
+    /// Every advisory's OSV JSON.
+    async fn vulnerability_records(&self) -> Result<Vec<Vec<u8>>, MetaError>;
+    async fn vulnerability_sources(&self) -> Result<Vec<VulnerabilitySource>, MetaError>;
 
     // Lifecycle policies and the archive.
     async fn lifecycle_policy(&self, repository_id: i64) -> Result<Option<StoredLifecyclePolicy>, MetaError>;

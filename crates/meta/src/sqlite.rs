@@ -13,8 +13,9 @@ use sqlx::{Row, SqlitePool};
 use crate::{
     AccessFacts, AccessKey, Account, BlobCommit, BlobRecord, CreationTemplate, Garbage, HeldContent,
     HeldManifest, ImageDetail, ImageFilter, Job, LayerParts, LifecycleImage, ManifestRecord, MetaError,
-    MetaStore, Millis, NewManifest, NewRepository, PREVIEW_JOB, Page, PreviewStatus, Repository,
-    StoredLifecyclePolicy, StoredPreview, TagFilter, Upload, now_millis,
+    MetaStore, Millis, NewManifest, NewRepository, PREVIEW_JOB, Page, PreviewStatus, REMATCH_JOB, Repository,
+    SCAN_JOB, StoredInventory, StoredLifecyclePolicy, StoredPreview, StoredScan, TagFilter, Upload,
+    VulnerabilitySource, now_millis,
 };
 
 pub struct SqliteMetaStore {
@@ -1585,6 +1586,173 @@ impl MetaStore for SqliteMetaStore {
             .await
             .map_err(backend)?;
         Ok(done.rows_affected() > 0)
+    }
+
+    async fn start_image_scan(
+        &self,
+        repository_id: i64,
+        digest: &Digest,
+        at: Millis,
+    ) -> Result<bool, MetaError> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        // An image that is gone, or already being scanned, starts nothing.
+        let started = sqlx::query(
+            "INSERT INTO image_scans (repository_id, digest, status, description, started_at)
+             SELECT repository_id, digest, 'IN_PROGRESS', 'The scan is in progress.', ? FROM manifests
+             WHERE repository_id = ? AND digest = ?
+             ON CONFLICT (repository_id, digest) DO UPDATE SET status = excluded.status,
+               description = excluded.description, started_at = excluded.started_at
+             WHERE image_scans.status <> 'IN_PROGRESS'",
+        )
+        .bind(at)
+        .bind(repository_id)
+        .bind(digest.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?
+        .rows_affected()
+            > 0;
+        if started {
+            schedule(&mut tx, SCAN_JOB, &format!("{repository_id}/{digest}"), at).await?;
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(started)
+    }
+
+    async fn image_scan(&self, repository_id: i64, digest: &Digest) -> Result<Option<StoredScan>, MetaError> {
+        let row: Option<(String, String, i64, Option<i64>, Option<String>, Option<String>, Option<i64>)> =
+            sqlx::query_as(
+                "SELECT status, description, started_at, completed_at, inventory, findings, matched_at
+                 FROM image_scans WHERE repository_id = ? AND digest = ?",
+            )
+            .bind(repository_id)
+            .bind(digest.to_string())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend)?;
+        Ok(row.map(|(status, description, started_at, completed_at, inventory, findings, matched_at)| {
+            StoredScan { status, description, started_at, completed_at, inventory, findings, matched_at }
+        }))
+    }
+
+    async fn record_image_scan(
+        &self,
+        repository_id: i64,
+        digest: &Digest,
+        scan: &StoredScan,
+    ) -> Result<(), MetaError> {
+        sqlx::query(
+            "UPDATE image_scans SET status = ?, description = ?, completed_at = ?, inventory = ?, findings = ?,
+               matched_at = ? WHERE repository_id = ? AND digest = ?",
+        )
+        .bind(&scan.status)
+        .bind(&scan.description)
+        .bind(scan.completed_at)
+        .bind(&scan.inventory)
+        .bind(&scan.findings)
+        .bind(scan.matched_at)
+        .bind(repository_id)
+        .bind(digest.to_string())
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn record_findings(
+        &self,
+        repository_id: i64,
+        digest: &Digest,
+        findings: &str,
+        at: Millis,
+    ) -> Result<(), MetaError> {
+        sqlx::query(
+            "UPDATE image_scans SET findings = ?, matched_at = ?
+             WHERE repository_id = ? AND digest = ? AND inventory IS NOT NULL",
+        )
+        .bind(findings)
+        .bind(at)
+        .bind(repository_id)
+        .bind(digest.to_string())
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn stored_inventories(
+        &self,
+        after: Option<(i64, &Digest)>,
+        limit: u32,
+    ) -> Result<Vec<StoredInventory>, MetaError> {
+        let (after_repository, after_digest) =
+            after.map(|(r, d)| (r, d.to_string())).unwrap_or((-1, String::new()));
+        let rows: Vec<(i64, String, String)> = sqlx::query_as(
+            "SELECT repository_id, digest, inventory FROM image_scans
+             WHERE inventory IS NOT NULL AND (repository_id, digest) > (?, ?)
+             ORDER BY repository_id, digest LIMIT ?",
+        )
+        .bind(after_repository)
+        .bind(after_digest)
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        rows.into_iter()
+            .map(|(repository_id, digest, inventory)| {
+                Ok(StoredInventory { repository_id, digest: parse(&digest, "digest")?, inventory })
+            })
+            .collect()
+    }
+
+    async fn import_vulnerability_records(
+        &self,
+        source: &str,
+        records: &[(String, Vec<u8>)],
+        at: Millis,
+    ) -> Result<(), MetaError> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        for (id, record) in records {
+            sqlx::query(
+                "INSERT INTO vulnerability_records (id, source, record, imported_at) VALUES (?, ?, ?, ?)
+                 ON CONFLICT (id) DO UPDATE SET source = excluded.source, record = excluded.record,
+                   imported_at = excluded.imported_at",
+            )
+            .bind(id)
+            .bind(source)
+            .bind(record)
+            .bind(at)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        }
+        schedule(&mut tx, REMATCH_JOB, "all", at).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(())
+    }
+
+    async fn vulnerability_records(&self) -> Result<Vec<Vec<u8>>, MetaError> {
+        sqlx::query_scalar("SELECT record FROM vulnerability_records ORDER BY id")
+            .fetch_all(&self.reader)
+            .await
+            .map_err(backend)
+    }
+
+    async fn vulnerability_sources(&self) -> Result<Vec<VulnerabilitySource>, MetaError> {
+        let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT source, COUNT(*), MAX(imported_at) FROM vulnerability_records GROUP BY source ORDER BY source",
+        )
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        Ok(rows
+            .into_iter()
+            .map(|(source, records, imported_at)| VulnerabilitySource {
+                source,
+                records: to_u64(records),
+                imported_at,
+            })
+            .collect())
     }
 
     async fn lifecycle_policy(&self, repository_id: i64) -> Result<Option<StoredLifecyclePolicy>, MetaError> {

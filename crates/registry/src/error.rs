@@ -80,6 +80,9 @@ pub enum RegistryError {
     LifecyclePolicyPreviewInProgress(String),
     #[error("{0}")]
     LifecyclePolicyPreviewNotFound(String),
+    /// The image has never been scanned.
+    #[error("{0}")]
+    ScanNotFound(String),
     /// The image is in the archive storage class: restore it before pulling it.
     #[error("{0}")]
     ImageArchived(String),

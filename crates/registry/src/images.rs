@@ -119,7 +119,7 @@ pub(crate) fn seal_page(registry: &Registry, purpose: &str, repo: &RepoPath, aft
 }
 
 /// ECR's refusal of a named image that is not in the repository.
-fn image_not_found(repo: &RepoPath, id: &ImageIdInput) -> RegistryError {
+pub(crate) fn image_not_found(repo: &RepoPath, id: &ImageIdInput) -> RegistryError {
     RegistryError::ImageNotFound(format!(
         "The image with imageId {{imageDigest:'{}', imageTag:'{}'}} does not exist within the repository with name \
          '{}' in the registry with id '{}'",
@@ -133,7 +133,7 @@ fn image_not_found(repo: &RepoPath, id: &ImageIdInput) -> RegistryError {
 impl Registry {
     /// Resolves one image id of a request to the image and its manifest record, or says why
     /// it cannot be.
-    async fn resolve_image(
+    pub(crate) async fn resolve_image(
         &self,
         repository: &Repository,
         id: &ImageIdInput,

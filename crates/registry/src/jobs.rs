@@ -19,8 +19,19 @@ pub const LIFECYCLE_RUN: &str = "lifecycle-run";
 pub const LIFECYCLE_PREVIEW: &str = berth_meta::PREVIEW_JOB;
 /// One pass of the garbage collector.
 pub const GARBAGE_COLLECTION: &str = "gc";
+/// Scans one image; the subject is `<repository id>/<digest>`.
+pub const IMAGE_SCAN: &str = berth_meta::SCAN_JOB;
+/// Matches every kept inventory against the vulnerability database after an import.
+pub const VULNERABILITY_REMATCH: &str = berth_meta::REMATCH_JOB;
 
-const KINDS: [&str; 4] = [LIFECYCLE_SWEEP, LIFECYCLE_RUN, LIFECYCLE_PREVIEW, GARBAGE_COLLECTION];
+const KINDS: [&str; 6] = [
+    LIFECYCLE_SWEEP,
+    LIFECYCLE_RUN,
+    LIFECYCLE_PREVIEW,
+    GARBAGE_COLLECTION,
+    IMAGE_SCAN,
+    VULNERABILITY_REMATCH,
+];
 
 /// How often the periodic jobs run, and how long the collector spares what was just unused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,6 +160,19 @@ impl Registry {
                     );
                 }
                 Ok(JobDone::Again(now.saturating_add(millis(schedule.gc_interval))))
+            }
+            IMAGE_SCAN => {
+                let (repository, digest) = job
+                    .subject
+                    .split_once('/')
+                    .and_then(|(r, d)| Some((r.parse::<i64>().ok()?, d.parse::<berth_core::Digest>().ok()?)))
+                    .ok_or_else(|| RegistryError::Internal(format!("job {} names no image", job.id)))?;
+                self.run_scan(repository, &digest).await?;
+                Ok(JobDone::Finished)
+            }
+            VULNERABILITY_REMATCH => {
+                self.rematch_all().await?;
+                Ok(JobDone::Finished)
             }
             other => Err(RegistryError::Internal(format!("job {} is of an unknown kind {other:?}", job.id))),
         }

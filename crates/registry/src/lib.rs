@@ -21,6 +21,7 @@ mod manifests;
 mod policies;
 mod pulls;
 mod repositories;
+mod scans;
 mod templates;
 mod uploads;
 
@@ -49,6 +50,7 @@ pub use lifecycle::{
 pub use limits::MAX_RESOURCE_TAGS;
 pub use manifests::{ManifestContent, ManifestPush, PutManifestOutcome, Referrer};
 pub use repositories::RepositoryPage;
+pub use scans::{SCAN_QUOTA, ScanFinding, ScanReport};
 pub use uploads::{BlobContent, UploadStatus};
 
 /// Settings the services need from the configuration.
@@ -196,6 +198,10 @@ pub struct Registry {
     /// Woken when a job is scheduled to run at once (a preview), so workers need not wait for
     /// their next look at the queue.
     jobs_waiting: tokio::sync::Notify,
+    /// The vulnerability database, loaded on first use and after each import.
+    advisories: tokio::sync::RwLock<Option<Arc<berth_scan::Advisories>>>,
+    /// Layers scans have read since start (a re-match reads none).
+    layers_read: std::sync::atomic::AtomicU64,
 }
 
 impl Registry {
@@ -218,6 +224,8 @@ impl Registry {
             manifests: manifest_cache::ManifestCache::new(manifest_cache::MANIFEST_CACHE_BYTES),
             clock: Arc::new(SystemClock),
             jobs_waiting: tokio::sync::Notify::new(),
+            advisories: tokio::sync::RwLock::new(None),
+            layers_read: std::sync::atomic::AtomicU64::new(0),
         })
     }
 

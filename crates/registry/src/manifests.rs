@@ -341,6 +341,10 @@ impl Registry {
             )),
             (other, _) => other.into(),
         })?;
+        // Scan on push: a new image of a repository that asks for it (a re-push does not rescan).
+        if repository.settings.scan_on_push && self.meta.image_scan(repository.id, &digest).await?.is_none() {
+            self.schedule_scan(&repository, &digest).await?;
+        }
         Ok(PutManifestOutcome { digest, subject })
     }
 

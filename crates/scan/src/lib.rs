@@ -29,14 +29,15 @@ pub enum ScanError {
 }
 
 /// The package managers berth reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum PackageKind {
     Dpkg,
     Apk,
 }
 
 /// One installed package, where it was found, and the source package advisories name.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct Package {
     pub kind: PackageKind,
     pub name: String,
@@ -51,7 +52,7 @@ pub struct Package {
 }
 
 /// What a scan found in an image.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Inventory {
     pub distro: Option<Distro>,
     pub packages: Vec<Package>,

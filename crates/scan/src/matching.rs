@@ -16,7 +16,7 @@ pub struct Advisories {
 }
 
 /// One advisory that affects one installed package.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct Finding {
     /// The CVE (or the record's own id when it names none).
     pub name: String,

@@ -8,7 +8,7 @@ const DEBIAN_VERSION: &str = "etc/debian_version";
 const REDHAT_RELEASE: &str = "etc/redhat-release";
 
 /// A distribution as `os-release` names it (`ID`, `VERSION_ID`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Distro {
     pub id: String,
     pub version_id: String,

@@ -80,7 +80,8 @@ pub const MAX_RECORD_BYTES: u64 = 16 * 1024 * 1024;
 /// What an OSV zip (osv.dev's `all.zip` layout: one `<id>.json` per record) held.
 #[derive(Debug, Default)]
 pub struct ZipContents {
-    pub records: Vec<Record>,
+    /// Each record with the JSON it was read from.
+    pub records: Vec<(Record, Vec<u8>)>,
     /// Members that are not records, or not valid ones, with why.
     pub skipped: Vec<(String, String)>,
 }
@@ -103,7 +104,7 @@ pub fn read_zip(archive: impl std::io::Read + std::io::Seek) -> Result<ZipConten
         let mut json = Vec::new();
         member.take(MAX_RECORD_BYTES).read_to_end(&mut json).map_err(|e| format!("{name}: {e}"))?;
         match Record::parse(&json) {
-            Ok(record) => contents.records.push(record),
+            Ok(record) => contents.records.push((record, json)),
             Err(why) => contents.skipped.push((name, why)),
         }
     }

@@ -434,10 +434,10 @@ fn osv_zips_import_with_their_record_counts() {
         let contents = osv::read_zip(std::io::BufReader::new(file)).expect("reads");
         assert_eq!(contents.skipped, vec![], "{zip}");
         assert_eq!(contents.records.len(), records, "{zip}");
-        let taken_back = contents.records.iter().filter(|r| r.withdrawn.is_some()).count();
+        let taken_back = contents.records.iter().filter(|(r, _)| r.withdrawn.is_some()).count();
         assert_eq!(taken_back, withdrawn, "{zip}");
         let mut advisories = Advisories::default();
-        for record in contents.records {
+        for (record, _) in contents.records {
             advisories.add(record);
         }
         assert_eq!(advisories.len(), records - withdrawn, "{zip}: withdrawn records match nothing");

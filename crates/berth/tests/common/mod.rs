@@ -16,7 +16,7 @@ pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 pub const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 
 /// The ECR operations berth serves; `ecr_api` proves it is exactly the served set.
-pub const SERVED_OPERATIONS: [&str; 37] = [
+pub const SERVED_OPERATIONS: [&str; 39] = [
     "BatchCheckLayerAvailability",
     "BatchDeleteImage",
     "BatchGetImage",
@@ -28,6 +28,7 @@ pub const SERVED_OPERATIONS: [&str; 37] = [
     "DeleteRepositoryCreationTemplate",
     "DeleteLifecyclePolicy",
     "DeleteRepositoryPolicy",
+    "DescribeImageScanFindings",
     "DescribeImages",
     "DescribeRegistry",
     "DescribeRepositories",
@@ -48,6 +49,7 @@ pub const SERVED_OPERATIONS: [&str; 37] = [
     "PutLifecyclePolicy",
     "PutRegistryPolicy",
     "SetRepositoryPolicy",
+    "StartImageScan",
     "StartLifecyclePolicyPreview",
     "TagResource",
     "UntagResource",

@@ -91,6 +91,7 @@ impl From<RegistryError> for EcrError {
             E::LifecyclePolicyPreviewInProgress(_) => "LifecyclePolicyPreviewInProgressException",
             E::LifecyclePolicyPreviewNotFound(_) => "LifecyclePolicyPreviewNotFoundException",
             E::ImageArchived(_) => "ImageArchivedException",
+            E::ScanNotFound(_) => "ScanNotFoundException",
             E::ImageStorageClassUpdateNotSupported(_) => "ImageStorageClassUpdateNotSupportedException",
             E::TagImmutable(_) => "ImageTagAlreadyExistsException",
             E::BlobUnknown(_) => "LayersNotFoundException",

@@ -13,8 +13,8 @@ use super::{Context, EcrError};
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct ImageIdentifier {
-    image_digest: Option<String>,
-    image_tag: Option<String>,
+    pub(super) image_digest: Option<String>,
+    pub(super) image_tag: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -73,7 +73,7 @@ pub(crate) struct PutImageInput {
     image_digest: Option<String>,
 }
 
-fn repo(ctx: &Context<'_>, registry: Option<&str>, name: &str) -> Result<RepoPath, EcrError> {
+pub(super) fn repo(ctx: &Context<'_>, registry: Option<&str>, name: &str) -> Result<RepoPath, EcrError> {
     Ok(RepoPath { account: registry_id(ctx, registry)?, name: repository_name(name)? })
 }
 
@@ -121,7 +121,7 @@ fn max_results(given: Option<i64>, default: u32) -> Result<u32, EcrError> {
     }
 }
 
-fn image_id_json(image: &ImageRef) -> Value {
+pub(super) fn image_id_json(image: &ImageRef) -> Value {
     let mut id = json!({ "imageDigest": image.digest.to_string() });
     if let Some(tag) = &image.tag {
         id["imageTag"] = json!(tag);

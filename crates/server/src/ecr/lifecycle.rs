@@ -4,8 +4,8 @@ use berth_registry::{LifecyclePolicyView, PreviewQuery, RepoPath};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::images::{ImageFilter, ImageIdentifier, image_ids, tag_filter};
-use super::repositories::{constraint, epoch_seconds, registry_id, repository_name};
+use super::images::{ImageFilter, ImageIdentifier, image_ids, repo, tag_filter};
+use super::repositories::{constraint, epoch_seconds};
 use super::{Context, EcrError};
 
 #[derive(Deserialize)]
@@ -40,10 +40,6 @@ pub(crate) struct GetPreviewInput {
     next_token: Option<String>,
     max_results: Option<i64>,
     filter: Option<ImageFilter>,
-}
-
-fn repo(ctx: &Context<'_>, registry: Option<&str>, name: &str) -> Result<RepoPath, EcrError> {
-    Ok(RepoPath { account: registry_id(ctx, registry)?, name: repository_name(name)? })
 }
 
 /// The model's bounds on `lifecyclePolicyText`, in characters.

@@ -12,6 +12,7 @@ mod lifecycle;
 mod operations;
 mod policies;
 mod repositories;
+mod scans;
 mod templates;
 
 use std::sync::Arc;
@@ -176,6 +177,8 @@ async fn handle(app: &App, parts: &http::request::Parts, body: Body) -> Result<s
             lifecycle::get_lifecycle_policy_preview(&ctx, input(body)?).await
         }
         Operation::UpdateImageStorageClass => images::update_image_storage_class(&ctx, input(body)?).await,
+        Operation::StartImageScan => scans::start_image_scan(&ctx, input(body)?).await,
+        Operation::DescribeImageScanFindings => scans::describe_image_scan_findings(&ctx, input(body)?).await,
     }
 }
 

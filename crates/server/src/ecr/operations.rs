@@ -109,10 +109,12 @@ pub(crate) enum Operation {
     StartLifecyclePolicyPreview,
     GetLifecyclePolicyPreview,
     UpdateImageStorageClass,
+    StartImageScan,
+    DescribeImageScanFindings,
 }
 
 impl Operation {
-    pub(crate) const SERVED: [Self; 37] = [
+    pub(crate) const SERVED: [Self; 39] = [
         Self::BatchCheckLayerAvailability,
         Self::BatchDeleteImage,
         Self::BatchGetImage,
@@ -150,6 +152,8 @@ impl Operation {
         Self::StartLifecyclePolicyPreview,
         Self::GetLifecyclePolicyPreview,
         Self::UpdateImageStorageClass,
+        Self::StartImageScan,
+        Self::DescribeImageScanFindings,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -191,6 +195,8 @@ impl Operation {
             Self::StartLifecyclePolicyPreview => "StartLifecyclePolicyPreview",
             Self::GetLifecyclePolicyPreview => "GetLifecyclePolicyPreview",
             Self::UpdateImageStorageClass => "UpdateImageStorageClass",
+            Self::StartImageScan => "StartImageScan",
+            Self::DescribeImageScanFindings => "DescribeImageScanFindings",
         }
     }
 }

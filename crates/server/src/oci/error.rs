@@ -78,6 +78,7 @@ fn status_and_code(error: &RegistryError) -> (StatusCode, &'static str) {
         | E::LifecyclePolicyPreviewInProgress(_)
         | E::LifecyclePolicyPreviewNotFound(_)
         | E::ImageStorageClassUpdateNotSupported(_)
+        | E::ScanNotFound(_)
         | E::Validation { .. }
         | E::Kms { .. } => (StatusCode::BAD_REQUEST, "UNSUPPORTED"),
         // Refusals of the ECR layer API; OCI uploads are not held to its part rules.

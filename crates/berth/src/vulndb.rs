@@ -1,0 +1,90 @@
+//! `berth vulndb`: the vulnerability database scans match against, imported from OSV data.
+
+use std::path::{Path, PathBuf};
+
+use berth_registry::Registry;
+use berth_scan::osv;
+use clap::Subcommand;
+
+pub(crate) const EXAMPLES: &str = "Examples:
+  berth vulndb import debian.zip alpine.zip      # osv.dev's all.zip of each ecosystem
+  berth vulndb import ./advisories/              # a folder of OSV records (*.json)
+  berth vulndb status";
+
+#[derive(Subcommand)]
+pub(crate) enum VulndbCommand {
+    /// Import OSV records from zips (osv.dev's layout: one <id>.json per record) or folders of
+    /// *.json files; a record replaces the one with its id. The running server re-matches every
+    /// scanned image against the new database without reading its layers again.
+    Import {
+        /// Zip files or folders of OSV records.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Show what the database holds, by import.
+    Status,
+}
+
+pub(crate) async fn run(registry: &Registry, command: VulndbCommand) -> Result<(), String> {
+    match command {
+        VulndbCommand::Import { paths } => {
+            for path in paths {
+                let (records, skipped) = read(&path)?;
+                let source = path
+                    .file_name()
+                    .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+                registry.import_vulnerability_records(&source, &records).await.map_err(|e| e.to_string())?;
+                println!("{source}: imported {} records", records.len());
+                for (member, why) in skipped {
+                    println!("  skipped {member}: {why}");
+                }
+            }
+            Ok(())
+        }
+        VulndbCommand::Status => {
+            let sources = registry.vulnerability_sources().await.map_err(|e| e.to_string())?;
+            if sources.is_empty() {
+                println!("the vulnerability database is empty: import OSV data with `berth vulndb import`");
+            }
+            for source in sources {
+                let at = time::OffsetDateTime::from_unix_timestamp(source.imported_at / 1000)
+                    .ok()
+                    .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+                    .unwrap_or_default();
+                println!("{}\t{} records\timported {at}", source.source, source.records);
+            }
+            Ok(())
+        }
+    }
+}
+
+type Read = (Vec<(String, Vec<u8>)>, Vec<(String, String)>);
+
+/// The records of a zip or a folder: (id, JSON), and the members skipped with why.
+fn read(path: &Path) -> Result<Read, String> {
+    let mut records = Vec::new();
+    let mut skipped = Vec::new();
+    if path.is_dir() {
+        let entries = std::fs::read_dir(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let mut files: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        files.sort();
+        for file in files {
+            let json = std::fs::read(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+            match osv::Record::parse(&json) {
+                Ok(record) => records.push((record.id, json)),
+                Err(why) => skipped.push((file.display().to_string(), why)),
+            }
+        }
+    } else {
+        let file = std::fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        let contents =
+            osv::read_zip(std::io::BufReader::new(file)).map_err(|e| format!("{}: {e}", path.display()))?;
+        records.extend(contents.records.into_iter().map(|(record, json)| (record.id, json)));
+        skipped = contents.skipped;
+    }
+    Ok((records, skipped))
+}

@@ -1,0 +1,195 @@
+//! Vulnerability scanning on a running server: scan on push over real Debian layers, findings in
+//! ECR's shape, the once-a-day quota, and a database import that changes findings without any
+//! layer being read again.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{ACCOUNT, Berth, OCI_CONFIG, OCI_MANIFEST, berth_binary, sha256, skip};
+use serde_json::{Value, json};
+
+/// The Debian test data beside the repository, or `None` (said as a skip).
+fn debian_data(test: &str) -> Option<PathBuf> {
+    let wanted = Path::new("shared/testdata/images/debian-bookworm");
+    let found =
+        Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().map(|d| d.join(wanted)).find(|p| p.is_dir());
+    if found.is_none() {
+        skip(test, "the Debian layers of the shared test data are not beside the repository");
+    }
+    found
+}
+
+fn rows(path: &Path) -> Vec<Vec<String>> {
+    let text = std::fs::read_to_string(path).expect("oracle");
+    text.lines().skip(1).map(|l| l.split('\t').map(str::to_owned).collect()).collect()
+}
+
+/// Writes OSV records as Debian publishes them (ecosystem `Debian:12`, source package, fixed
+/// version), one file per id, into `dir`.
+fn write_records(dir: &Path, fixes: &[(String, String, String)]) {
+    std::fs::create_dir_all(dir).expect("dir");
+    let mut by_id: std::collections::BTreeMap<&str, Vec<Value>> = Default::default();
+    for (source, fixed, id) in fixes {
+        by_id.entry(id).or_default().push(json!({
+            "package": {"ecosystem": "Debian:12", "name": source},
+            "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": fixed}]}]}));
+    }
+    for (id, affected) in by_id {
+        let record = json!({"id": id, "modified": "2026-11-01T00:00:00Z", "affected": affected});
+        std::fs::write(dir.join(format!("{id}.json")), record.to_string()).expect("record");
+    }
+}
+
+fn vulndb_import(berth: &Berth, dir: &Path) -> String {
+    let out = Command::new(berth_binary())
+        .args(["vulndb", "import"])
+        .arg(dir)
+        .arg("--data-dir")
+        .arg(berth.data_dir())
+        .env("BERTH_LOG", "warn")
+        .output()
+        .expect("berth runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The scan report once it is no longer in progress.
+async fn scan_report(berth: &Berth, name: &str, digest: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let input = json!({"repositoryName": name, "imageId": {"imageDigest": digest}, "maxResults": 1000});
+        let (status, out) = berth.ecr("DescribeImageScanFindings", input).await;
+        assert_eq!(status, 200, "{out}");
+        if out["imageScanStatus"]["status"] != "IN_PROGRESS" || Instant::now() > deadline {
+            return out;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn finding_names(report: &Value) -> BTreeSet<(String, String)> {
+    report["imageScanFindings"]["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| {
+            let package =
+                f["attributes"].as_array().expect("attributes").iter().find(|a| a["key"] == "package_name");
+            (
+                f["name"].as_str().unwrap_or("").to_owned(),
+                package.map_or("", |a| a["value"].as_str().unwrap_or("")).to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn debian_findings_on_push_and_after_a_database_update_without_reading_layers() {
+    let test = "debian_findings_on_push_and_after_a_database_update_without_reading_layers";
+    let Some(data) = debian_data(test) else { return };
+    let berth = Berth::start().await;
+    let name = "scan/debian";
+    let repository = format!("{ACCOUNT}/{name}");
+    let (status, out) = berth
+        .ecr(
+            "CreateRepository",
+            json!({"repositoryName": name, "imageScanningConfiguration": {"scanOnPush": true}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{out}");
+
+    // The database first: the pending security fixes of the base image.
+    let pending = rows(&data.join("pending-security-fixes.tsv"));
+    let fixes: Vec<(String, String, String)> = pending
+        .iter()
+        .filter(|r| r[4] != "(none)")
+        .map(|r| (r[0].clone(), r[2].clone(), r[4].clone()))
+        .collect();
+    let work = tempfile::tempdir().expect("tempdir");
+    write_records(&work.path().join("first"), &fixes);
+    let imported = vulndb_import(&berth, &work.path().join("first"));
+    assert!(
+        imported.contains(&format!(
+            "imported {} records",
+            fixes.iter().map(|f| &f.2).collect::<BTreeSet<_>>().len()
+        )),
+        "{imported}"
+    );
+
+    // The base layer, pushed as one image: scanned on push.
+    let layer = std::fs::read(data.join("layer1-debian-bookworm-minbase.tar.gz")).expect("layer");
+    let diff_id = &rows(&data.join("layers.tsv"))[0][4];
+    let config =
+        json!({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": [diff_id]}})
+            .to_string();
+    let layer_digest = berth.push_blob(&repository, &layer).await;
+    let config_digest = berth.push_blob(&repository, config.as_bytes()).await;
+    let manifest = json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": OCI_CONFIG, "digest": config_digest, "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": layer_digest, "size": layer.len()}]})
+    .to_string();
+    let digest = sha256(manifest.as_bytes());
+    assert_eq!(
+        berth.put_manifest(&repository, "bookworm", OCI_MANIFEST, manifest.as_bytes()).await.status(),
+        201
+    );
+
+    let report = scan_report(&berth, name, &digest).await;
+    assert_eq!(report["imageScanStatus"]["status"], "COMPLETE", "{report}");
+    // dpkg-query's list has no header line: every row is a package.
+    let text = std::fs::read_to_string(data.join("debian-bookworm.dpkg-query.tsv")).expect("oracle");
+    let binaries: Vec<Vec<String>> =
+        text.lines().map(|l| l.split('\t').map(str::to_owned).collect()).collect();
+    let mut want = BTreeSet::new();
+    for (source, _, id) in &fixes {
+        for binary in binaries.iter().filter(|b| &b[3] == source) {
+            want.insert((id.clone(), binary[0].clone()));
+        }
+    }
+    assert_eq!(finding_names(&report), want);
+    let counts = &report["imageScanFindings"]["findingSeverityCounts"];
+    assert_eq!(counts["UNDEFINED"].as_u64(), Some(want.len() as u64), "{counts}");
+
+    // Once a day: a second scan asked for now is refused with ECR's quota exception.
+    let again = json!({"repositoryName": name, "imageId": {"imageTag": "bookworm"}});
+    let (status, out) = berth.ecr("StartImageScan", again).await;
+    assert_eq!((status, out["__type"].as_str()), (400, Some("LimitExceededException")), "{out}");
+
+    // A new advisory, imported while the layers are gone from disk: the findings follow the
+    // database, so nothing read them.
+    for shard in std::fs::read_dir(berth.data_dir().join("blobs")).expect("blobs").flatten() {
+        for file in std::fs::read_dir(shard.path()).expect("shard").flatten() {
+            std::fs::remove_file(file.path()).expect("remove");
+        }
+    }
+    let zlib = binaries.iter().find(|r| r[0] == "zlib1g").map(|r| r[3].clone());
+    let source = zlib.unwrap_or_else(|| "zlib".to_owned());
+    write_records(
+        &work.path().join("second"),
+        &[(source, "1:9.9.9-1".to_owned(), "CVE-2026-99999".to_owned())],
+    );
+    vulndb_import(&berth, &work.path().join("second"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let updated = loop {
+        let report = scan_report(&berth, name, &digest).await;
+        let names = finding_names(&report);
+        if names.iter().any(|(id, _)| id == "CVE-2026-99999") || Instant::now() > deadline {
+            break names;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert!(updated.contains(&("CVE-2026-99999".to_owned(), "zlib1g".to_owned())), "{updated:?}");
+    assert!(want.is_subset(&updated), "the earlier findings stay");
+
+    // An image never scanned: ECR's ScanNotFoundException.
+    let (status, _) = berth.ecr("CreateRepository", json!({"repositoryName": "scan/off"})).await;
+    assert_eq!(status, 200);
+    let plain = berth.push_image(&format!("{ACCOUNT}/scan/off"), "v1", b"{}", b"layer").await;
+    let input = json!({"repositoryName": "scan/off", "imageId": {"imageDigest": plain}});
+    let (status, out) = berth.ecr("DescribeImageScanFindings", input).await;
+    assert_eq!((status, out["__type"].as_str()), (400, Some("ScanNotFoundException")), "{out}");
+}

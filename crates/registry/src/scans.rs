@@ -1,0 +1,332 @@
+//! Vulnerability scanning: an image's layers read once, as decrypted streams, into a package
+//! inventory that is kept; the inventory matched against the vulnerability database; and every
+//! kept inventory matched again when the database changes, without reading a layer.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth_core::{Digest, Manifest, ManifestKind, StorageClass};
+use berth_iam::Action;
+use berth_meta::{Millis, Repository, StoredScan};
+use berth_scan::{Advisories, Finding, ImageFiles, Inventory, Limits};
+use futures_util::TryStreamExt;
+
+use crate::images::{ImageIdInput, ImageRef};
+use crate::{Caller, Registry, RegistryError, RepoPath};
+
+/// How often an image may be scanned on request (ECR's quota: once a day per image).
+pub const SCAN_QUOTA: Duration = Duration::from_secs(24 * 60 * 60);
+const FINDINGS_PAGE: &str = "scan-findings";
+/// The config media types of container images; anything else is an artifact, not scanned.
+const IMAGE_CONFIGS: [&str; 2] =
+    ["application/vnd.oci.image.config.v1+json", "application/vnd.docker.container.image.v1+json"];
+/// Inventories re-matched per batch.
+const REMATCH_BATCH: u32 = 500;
+
+/// A finding as stored and shown, in the terms ECR's findings use.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ScanFinding {
+    pub name: String,
+    pub uri: String,
+    /// ECR's levels: `CRITICAL`, `HIGH`, `MEDIUM`, `LOW`, `INFORMATIONAL`, `UNDEFINED`.
+    pub severity: String,
+    pub package_name: String,
+    pub package_version: String,
+    pub fixed_version: Option<String>,
+}
+
+/// An image's scan as ECR's DescribeImageScanFindings shows it, one page of findings at a time.
+#[derive(Debug, Clone)]
+pub struct ScanReport {
+    pub image: ImageRef,
+    pub status: String,
+    pub description: String,
+    pub completed_at: Option<Millis>,
+    /// When the vulnerability database the findings come from last changed.
+    pub database_at: Option<Millis>,
+    /// Of all the findings, how many at each severity.
+    pub severity_counts: BTreeMap<String, u64>,
+    pub findings: Vec<ScanFinding>,
+    pub next_token: Option<String>,
+}
+
+/// Where an advisory is described.
+fn uri_of(finding: &Finding) -> String {
+    if finding.name.starts_with("CVE-") {
+        format!("https://security-tracker.debian.org/tracker/{}", finding.name)
+    } else {
+        format!("https://osv.dev/vulnerability/{}", finding.record_id)
+    }
+}
+
+fn shown(findings: Vec<Finding>) -> Vec<ScanFinding> {
+    findings
+        .into_iter()
+        .map(|f| ScanFinding {
+            uri: uri_of(&f),
+            severity: "UNDEFINED".to_owned(),
+            name: f.name,
+            package_name: f.package,
+            package_version: f.version,
+            fixed_version: f.fixed_version,
+        })
+        .collect()
+}
+
+fn as_json<T: serde::Serialize>(value: &T) -> Result<String, RegistryError> {
+    serde_json::to_string(value).map_err(|e| RegistryError::Internal(format!("serializing a scan: {e}")))
+}
+
+impl Registry {
+    /// The vulnerability database, loaded from the metadata store on first use.
+    async fn advisories(&self) -> Result<Arc<Advisories>, RegistryError> {
+        if let Some(loaded) = self.advisories.read().await.as_ref() {
+            return Ok(Arc::clone(loaded));
+        }
+        self.reload_advisories().await
+    }
+
+    /// Loads the vulnerability database afresh (after an import).
+    async fn reload_advisories(&self) -> Result<Arc<Advisories>, RegistryError> {
+        let records = self.meta.vulnerability_records().await?;
+        let advisories = tokio::task::spawn_blocking(move || {
+            let mut advisories = Advisories::default();
+            for record in records.iter().filter_map(|json| berth_scan::osv::Record::parse(json).ok()) {
+                advisories.add(record);
+            }
+            advisories
+        })
+        .await
+        .map_err(|e| RegistryError::Internal(format!("loading the vulnerability database: {e}")))?;
+        let advisories = Arc::new(advisories);
+        *self.advisories.write().await = Some(Arc::clone(&advisories));
+        Ok(advisories)
+    }
+
+    /// Starts a scan of an image the registry holds (on push, or asked for): its job runs it.
+    pub(crate) async fn schedule_scan(
+        &self,
+        repository: &Repository,
+        digest: &Digest,
+    ) -> Result<bool, RegistryError> {
+        let started = self.meta.start_image_scan(repository.id, digest, self.now_millis()).await?;
+        if started {
+            self.jobs_waiting.notify_one();
+        }
+        Ok(started)
+    }
+
+    /// StartImageScan: scans an image now, at most once a day per image.
+    pub async fn start_image_scan(
+        &self,
+        caller: &Caller,
+        repo: &RepoPath,
+        id: &ImageIdInput,
+    ) -> Result<(ImageRef, String), RegistryError> {
+        let repository = self.authorized_repository(caller, Action::StartImageScan, repo).await?;
+        let (image, record) = self
+            .resolve_image(&repository, id)
+            .await
+            .map_err(|f| crate::images::image_not_found(repo, &f.id))?;
+        if record.storage_class == StorageClass::Archive {
+            return Err(RegistryError::ImageArchived(format!(
+                "the image {} is archived and cannot be scanned; restore it first",
+                record.digest
+            )));
+        }
+        let previous = self.meta.image_scan(repository.id, &record.digest).await?;
+        let quota = i64::try_from(SCAN_QUOTA.as_millis()).unwrap_or(i64::MAX);
+        if let Some(scan) = &previous {
+            if scan.status == "IN_PROGRESS" {
+                return Ok((image, scan.status.clone()));
+            }
+            if scan.completed_at.is_some_and(|at| self.now_millis() - at < quota) {
+                return Err(RegistryError::LimitExceeded(
+                    "The scan quota per image has been exceeded. Wait and try again.".to_owned(),
+                ));
+            }
+        }
+        self.schedule_scan(&repository, &record.digest).await?;
+        Ok((image, "IN_PROGRESS".to_owned()))
+    }
+
+    /// DescribeImageScanFindings: the image's latest scan, its findings a page at a time.
+    pub async fn image_scan_report(
+        &self,
+        caller: &Caller,
+        repo: &RepoPath,
+        id: &ImageIdInput,
+        next_token: Option<&str>,
+        max_results: usize,
+    ) -> Result<ScanReport, RegistryError> {
+        let repository = self.authorized_repository(caller, Action::DescribeImageScanFindings, repo).await?;
+        let (image, record) = self
+            .resolve_image(&repository, id)
+            .await
+            .map_err(|f| crate::images::image_not_found(repo, &f.id))?;
+        let scan = self.meta.image_scan(repository.id, &record.digest).await?.ok_or_else(|| {
+            RegistryError::ScanNotFound(format!(
+                "Image scan does not exist for the image with '{{imageDigest:'{}'}}' in the repository with name '{}' \
+                 in the registry with id '{}'",
+                record.digest, repo.name, repo.account
+            ))
+        })?;
+        let all: Vec<ScanFinding> = match &scan.findings {
+            Some(json) => serde_json::from_str(json).map_err(|e| {
+                RegistryError::Internal(format!("stored findings of {repo} are malformed: {e}"))
+            })?,
+            None => Vec::new(),
+        };
+        let mut severity_counts = BTreeMap::new();
+        for finding in &all {
+            *severity_counts.entry(finding.severity.clone()).or_insert(0) += 1;
+        }
+        let after = crate::images::open_page(self, FINDINGS_PAGE, repo, next_token)?;
+        let position = |f: &ScanFinding| format!("{}|{}", f.name, f.package_name);
+        let mut findings: Vec<ScanFinding> = all
+            .into_iter()
+            .filter(|f| after.as_deref().is_none_or(|a| position(f).as_str() > a))
+            .take(max_results + 1)
+            .collect();
+        let next_token = if findings.len() > max_results {
+            findings.truncate(max_results);
+            findings.last().map(|f| crate::images::seal_page(self, FINDINGS_PAGE, repo, &position(f)))
+        } else {
+            None
+        };
+        Ok(ScanReport {
+            image,
+            status: scan.status,
+            description: scan.description,
+            completed_at: scan.completed_at,
+            database_at: self.meta.vulnerability_sources().await?.iter().map(|s| s.imported_at).max(),
+            severity_counts,
+            findings,
+            next_token,
+        })
+    }
+
+    /// The scan job: reads the image's layers into an inventory, matches it, records both.
+    pub(crate) async fn run_scan(&self, repository_id: i64, digest: &Digest) -> Result<(), RegistryError> {
+        let Some(record) = self.meta.get_manifest(repository_id, digest).await? else { return Ok(()) };
+        let Some(scan) = self.meta.image_scan(repository_id, digest).await? else { return Ok(()) };
+        let bytes = self.manifest_bytes(&record).await?;
+        let outcome = match Manifest::parse(&bytes, Some(&record.media_type)) {
+            Ok(manifest) if manifest.kind == ManifestKind::Index => Err((
+                "UNSUPPORTED_IMAGE",
+                "an image index: each of its images is scanned on its own".to_owned(),
+            )),
+            Ok(manifest) if record.artifact_type.as_deref().is_some_and(|t| !IMAGE_CONFIGS.contains(&t)) => {
+                let kind = manifest.artifact_type.unwrap_or_default();
+                Err(("UNSUPPORTED_IMAGE", format!("an artifact ({kind}), not a container image")))
+            }
+            Ok(manifest) => self.read_inventory(&manifest).await,
+            Err(e) => Err(("FAILED", e.to_string())),
+        };
+        let now = self.now_millis();
+        let done = match outcome {
+            Ok(inventory) => {
+                let findings = shown(self.advisories().await?.findings(&inventory));
+                StoredScan {
+                    status: "COMPLETE".to_owned(),
+                    description: "The scan was completed successfully.".to_owned(),
+                    started_at: scan.started_at,
+                    completed_at: Some(now),
+                    inventory: Some(as_json(&inventory)?),
+                    findings: Some(as_json(&findings)?),
+                    matched_at: Some(now),
+                }
+            }
+            Err((status, why)) => StoredScan {
+                status: status.to_owned(),
+                description: why,
+                started_at: scan.started_at,
+                completed_at: Some(now),
+                inventory: None,
+                findings: None,
+                matched_at: None,
+            },
+        };
+        tracing::info!(repository_id, digest = %digest, status = %done.status, "image scanned");
+        self.meta.record_image_scan(repository_id, digest, &done).await?;
+        Ok(())
+    }
+
+    /// Streams the layers, in order, through the catalogers on a blocking thread.
+    async fn read_inventory(&self, manifest: &Manifest) -> Result<Inventory, (&'static str, String)> {
+        let mut layers = Vec::new();
+        for layer in &manifest.layers {
+            let blob = match self.meta.get_blob(&layer.digest).await {
+                Ok(Some(blob)) => blob,
+                Ok(None) => return Err(("FAILED", format!("the layer {} is not stored", layer.digest))),
+                Err(e) => return Err(("FAILED", e.to_string())),
+            };
+            let stream = self.open_blob(&blob, None).await.map_err(|e| ("FAILED", e.to_string()))?;
+            let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(
+                stream.map_err(|e| std::io::Error::new(e.kind(), e.to_string())),
+            ));
+            layers.push((layer.digest.to_string(), reader));
+        }
+        self.layers_read.fetch_add(layers.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        tokio::task::spawn_blocking(move || {
+            let mut files = ImageFiles::new(Limits::default());
+            for (digest, reader) in layers {
+                files
+                    .add_layer(&digest, reader, &berth_scan::wanted)
+                    .map_err(|e| ("FAILED", e.to_string()))?;
+            }
+            Ok(berth_scan::catalog(&files))
+        })
+        .await
+        .map_err(|e| ("FAILED", format!("the scan stopped: {e}")))?
+    }
+
+    /// The re-match job: reloads the database and matches every kept inventory against it.
+    pub(crate) async fn rematch_all(&self) -> Result<u64, RegistryError> {
+        let advisories = self.reload_advisories().await?;
+        let mut after: Option<(i64, Digest)> = None;
+        let mut matched = 0;
+        loop {
+            let batch =
+                self.meta.stored_inventories(after.as_ref().map(|(r, d)| (*r, d)), REMATCH_BATCH).await?;
+            let Some(last) = batch.last() else { break };
+            after = Some((last.repository_id, last.digest.clone()));
+            for stored in &batch {
+                let Ok(inventory) = serde_json::from_str::<Inventory>(&stored.inventory) else { continue };
+                let findings = as_json(&shown(advisories.findings(&inventory)))?;
+                self.meta
+                    .record_findings(stored.repository_id, &stored.digest, &findings, self.now_millis())
+                    .await?;
+                matched += 1;
+            }
+        }
+        tracing::info!(
+            inventories = matched,
+            records = advisories.len(),
+            "vulnerability database re-matched"
+        );
+        Ok(matched)
+    }
+
+    /// Layers the scanner has read since start; a re-match reads none.
+    pub fn layers_read_by_scans(&self) -> u64 {
+        self.layers_read.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Imports OSV records (id, JSON) under `source`; the server's workers re-match every image.
+    pub async fn import_vulnerability_records(
+        &self,
+        source: &str,
+        records: &[(String, Vec<u8>)],
+    ) -> Result<(), RegistryError> {
+        self.meta.import_vulnerability_records(source, records, self.now_millis()).await?;
+        self.jobs_waiting.notify_one();
+        Ok(())
+    }
+
+    /// What the vulnerability database holds, by import.
+    pub async fn vulnerability_sources(&self) -> Result<Vec<berth_meta::VulnerabilitySource>, RegistryError> {
+        Ok(self.meta.vulnerability_sources().await?)
+    }
+}
