@@ -154,6 +154,15 @@ async fn debian_findings_on_push_and_after_a_database_update_without_reading_lay
     let counts = &report["imageScanFindings"]["findingSeverityCounts"];
     assert_eq!(counts["UNDEFINED"].as_u64(), Some(want.len() as u64), "{counts}");
 
+    let (_, described) = berth.ecr("DescribeImages", json!({"repositoryName": name})).await;
+    let detail = &described["imageDetails"][0];
+    assert_eq!(detail["imageScanStatus"]["status"], "COMPLETE", "{detail}");
+    let summary = &detail["imageScanFindingsSummary"];
+    assert_eq!(summary["findingSeverityCounts"]["UNDEFINED"].as_u64(), Some(want.len() as u64), "{detail}");
+    assert!(
+        summary["imageScanCompletedAt"].is_number() && summary["vulnerabilitySourceUpdatedAt"].is_number()
+    );
+
     // Once a day: a second scan asked for now is refused with ECR's quota exception.
     let again = json!({"repositoryName": name, "imageId": {"imageTag": "bookworm"}});
     let (status, out) = berth.ecr("StartImageScan", again).await;

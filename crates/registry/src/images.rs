@@ -74,6 +74,13 @@ impl ImageListFilter {
     }
 }
 
+/// An image as DescribeImages shows it: its details and its latest scan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DescribedImage {
+    pub detail: ImageDetail,
+    pub scan: Option<crate::scans::ScanSummary>,
+}
+
 /// Why one image of a batch was not processed, with ECR's failure code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageFailure {
@@ -192,13 +199,34 @@ impl Registry {
         filter: ImageListFilter,
         next_token: Option<&str>,
         max_results: u32,
-    ) -> Result<(Vec<ImageDetail>, Option<String>), RegistryError> {
+    ) -> Result<(Vec<DescribedImage>, Option<String>), RegistryError> {
         let repository = self.authorized_repository(caller, Action::DescribeImages, repo).await?;
+        let (details, next) =
+            self.image_details(&repository, repo, ids, filter, next_token, max_results).await?;
+        let database_at = self.database_updated_at().await?;
+        let mut described = Vec::with_capacity(details.len());
+        for detail in details {
+            let scan = self.scan_summary(repository.id, &detail.record.digest, database_at).await?;
+            described.push(DescribedImage { detail, scan });
+        }
+        Ok((described, next))
+    }
+
+    /// The details DescribeImages lists: the named images (all must exist), or a page.
+    async fn image_details(
+        &self,
+        repository: &Repository,
+        repo: &RepoPath,
+        ids: Option<&[ImageIdInput]>,
+        filter: ImageListFilter,
+        next_token: Option<&str>,
+        max_results: u32,
+    ) -> Result<(Vec<ImageDetail>, Option<String>), RegistryError> {
         if let Some(ids) = ids {
             let mut details = Vec::with_capacity(ids.len());
             for id in ids {
                 let (image, record) =
-                    self.resolve_image(&repository, id).await.map_err(|f| image_not_found(repo, &f.id))?;
+                    self.resolve_image(repository, id).await.map_err(|f| image_not_found(repo, &f.id))?;
                 let tags = self.meta.manifest_tags(repository.id, &image.digest).await?;
                 if !details.iter().any(|d: &ImageDetail| d.record.digest == record.digest) {
                     details.push(ImageDetail { record, tags });

@@ -42,7 +42,9 @@ pub use berth_meta::{CreationTemplate, Repository};
 pub use berth_meta::{ImageDetail, Job, TagFilter};
 pub use error::{PartRefusal, RegistryError};
 pub use gc::{GcReport, UPLOAD_EXPIRY};
-pub use images::{FoundImage, ImageFailure, ImageIdInput, ImageListFilter, ImageRef, ImageStatus};
+pub use images::{
+    DescribedImage, FoundImage, ImageFailure, ImageIdInput, ImageListFilter, ImageRef, ImageStatus,
+};
 pub use layers::{DOWNLOAD_URL_LIFETIME, LayerCheck};
 pub use lifecycle::{
     ImageVerdict, LifecyclePolicyView, LifecycleRun, PreviewPage, PreviewQuery, PreviewResult,
@@ -50,7 +52,7 @@ pub use lifecycle::{
 pub use limits::MAX_RESOURCE_TAGS;
 pub use manifests::{ManifestContent, ManifestPush, PutManifestOutcome, Referrer};
 pub use repositories::RepositoryPage;
-pub use scans::{SCAN_QUOTA, ScanFinding, ScanReport};
+pub use scans::{SCAN_QUOTA, ScanFinding, ScanReport, ScanSummary};
 pub use uploads::{BlobContent, UploadStatus};
 
 /// Settings the services need from the configuration.

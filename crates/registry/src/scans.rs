@@ -51,6 +51,32 @@ pub struct ScanReport {
     pub next_token: Option<String>,
 }
 
+/// What DescribeImages shows of an image's latest scan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanSummary {
+    pub status: String,
+    pub description: String,
+    pub completed_at: Option<Millis>,
+    pub database_at: Option<Millis>,
+    pub severity_counts: BTreeMap<String, u64>,
+}
+
+fn severity_counts(findings: &[ScanFinding]) -> BTreeMap<String, u64> {
+    let mut counts = BTreeMap::new();
+    for finding in findings {
+        *counts.entry(finding.severity.clone()).or_insert(0) += 1;
+    }
+    counts
+}
+
+fn stored_findings(scan: &StoredScan) -> Result<Vec<ScanFinding>, RegistryError> {
+    match &scan.findings {
+        Some(json) => serde_json::from_str(json)
+            .map_err(|e| RegistryError::Internal(format!("stored findings are malformed: {e}"))),
+        None => Ok(Vec::new()),
+    }
+}
+
 /// Where an advisory is described.
 fn uri_of(finding: &Finding) -> String {
     if finding.name.starts_with("CVE-") {
@@ -172,16 +198,8 @@ impl Registry {
                 record.digest, repo.name, repo.account
             ))
         })?;
-        let all: Vec<ScanFinding> = match &scan.findings {
-            Some(json) => serde_json::from_str(json).map_err(|e| {
-                RegistryError::Internal(format!("stored findings of {repo} are malformed: {e}"))
-            })?,
-            None => Vec::new(),
-        };
-        let mut severity_counts = BTreeMap::new();
-        for finding in &all {
-            *severity_counts.entry(finding.severity.clone()).or_insert(0) += 1;
-        }
+        let all = stored_findings(&scan)?;
+        let severity_counts = severity_counts(&all);
         let after = crate::images::open_page(self, FINDINGS_PAGE, repo, next_token)?;
         let position = |f: &ScanFinding| format!("{}|{}", f.name, f.package_name);
         let mut findings: Vec<ScanFinding> = all
@@ -200,11 +218,34 @@ impl Registry {
             status: scan.status,
             description: scan.description,
             completed_at: scan.completed_at,
-            database_at: self.meta.vulnerability_sources().await?.iter().map(|s| s.imported_at).max(),
+            database_at: self.database_updated_at().await?,
             severity_counts,
             findings,
             next_token,
         })
+    }
+
+    /// When the vulnerability database last changed.
+    pub(crate) async fn database_updated_at(&self) -> Result<Option<Millis>, RegistryError> {
+        Ok(self.meta.vulnerability_sources().await?.iter().map(|s| s.imported_at).max())
+    }
+
+    /// The summary of an image's latest scan, if it was ever scanned.
+    pub(crate) async fn scan_summary(
+        &self,
+        repository_id: i64,
+        digest: &Digest,
+        database_at: Option<Millis>,
+    ) -> Result<Option<ScanSummary>, RegistryError> {
+        let Some(scan) = self.meta.image_scan(repository_id, digest).await? else { return Ok(None) };
+        let severity_counts = severity_counts(&stored_findings(&scan)?);
+        Ok(Some(ScanSummary {
+            status: scan.status,
+            description: scan.description,
+            completed_at: scan.completed_at,
+            database_at,
+            severity_counts,
+        }))
     }
 
     /// The scan job: reads the image's layers into an inventory, matches it, records both.

@@ -522,3 +522,29 @@ impl Registry {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tracked_uploads_stay_bounded_and_a_busy_upload_keeps_its_lock() {
+        let states = UploadStates::default();
+        let busy = states.slot("busy");
+        let tracked = || states.states.lock().map(|s| s.len()).unwrap_or(usize::MAX);
+        for n in 0..MAX_TRACKED_UPLOADS - 1 {
+            drop(states.slot(&format!("idle-{n}")));
+        }
+        assert_eq!(tracked(), MAX_TRACKED_UPLOADS, "below the bound, idle uploads keep their state");
+        drop(states.slot("one-more"));
+        assert!(tracked() <= 2, "at the bound, idle uploads are forgotten: {}", tracked());
+        assert!(
+            Arc::ptr_eq(&busy, &states.slot("busy")),
+            "an upload in use keeps its lock through the pruning"
+        );
+        for n in 0..3 * MAX_TRACKED_UPLOADS {
+            drop(states.slot(&format!("more-{n}")));
+            assert!(tracked() <= MAX_TRACKED_UPLOADS, "{} tracked", tracked());
+        }
+    }
+}

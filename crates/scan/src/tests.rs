@@ -1,6 +1,7 @@
 //! The catalogers against real layers and package databases with their oracles, from the
 //! shared test data beside the repository (skipped, and said so, where it is absent).
 
+use std::collections::BTreeSet;
 use std::io::Read;
 use std::path::PathBuf;
 
@@ -442,4 +443,55 @@ fn osv_zips_import_with_their_record_counts() {
         }
         assert_eq!(advisories.len(), records - withdrawn, "{zip}: withdrawn records match nothing");
     }
+}
+
+#[test]
+fn apk_orders_versions_as_apk_does() {
+    let Some(dir) = testdata("apk_orders_versions_as_apk_does", "version-vectors") else { return };
+    let text = std::fs::read_to_string(dir.join("apk-tools-2.14-stable-version.data")).expect("vectors");
+    let mut checked = 0;
+    for line in text.lines() {
+        let line = line.split('#').next().unwrap_or_default();
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let [left, op, right] = fields[..] else { continue };
+        let want = match op {
+            "<" => std::cmp::Ordering::Less,
+            ">" => std::cmp::Ordering::Greater,
+            _ => std::cmp::Ordering::Equal,
+        };
+        assert_eq!(versions::compare_apk(left, right), want, "{left} {op} {right}");
+        assert_eq!(versions::compare_apk(right, left), want.reverse(), "{right} against {left}");
+        checked += 1;
+    }
+    assert_eq!(checked, 733, "every vector");
+}
+
+#[test]
+fn alpine_packages_match_by_origin_with_apks_ordering() {
+    let Some(dir) = testdata("alpine_packages_match_by_origin_with_apks_ordering", "images/alpine") else {
+        return;
+    };
+    let mut files = ImageFiles::new(Limits::default());
+    add(&mut files, &dir.join("alpine-minirootfs-3.20.3-x86_64.tar.gz"));
+    let inventory = catalog(&files);
+    let busybox = inventory.packages.iter().find(|p| p.name == "busybox").expect("busybox").version.clone();
+    let record = |id: &str, fixed: &str| {
+        let json = serde_json::json!({"id": id, "affected": [{"package": {"ecosystem": "Alpine:v3.20", "name": "busybox"},
+            "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": fixed}]}]}]});
+        osv::Record::parse(json.to_string().as_bytes()).expect("record")
+    };
+    let mut advisories = Advisories::default();
+    // Fixed in a later revision of this version, and in a version already installed.
+    advisories.add(record("CVE-2026-0001", &format!("{}9", busybox)));
+    advisories.add(record("CVE-2026-0002", "1.0_rc1-r0"));
+    let found: BTreeSet<(String, String)> =
+        advisories.findings(&inventory).into_iter().map(|f| (f.name, f.package)).collect();
+    let want: BTreeSet<(String, String)> = inventory
+        .packages
+        .iter()
+        .filter(|p| p.source_name == "busybox")
+        .map(|p| ("CVE-2026-0001".to_owned(), p.name.clone()))
+        .collect();
+    assert!(want.len() >= 2, "busybox and its subpackages: {want:?}");
+    assert_eq!(found, want);
 }

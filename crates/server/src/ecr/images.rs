@@ -2,7 +2,7 @@
 
 use berth_core::{Digest, MAX_MANIFEST_BYTES, StorageClass, Tag};
 use berth_registry::{
-    ImageDetail, ImageFailure, ImageIdInput, ImageListFilter, ImageRef, ImageStatus, RepoPath, TagFilter,
+    DescribedImage, ImageFailure, ImageIdInput, ImageListFilter, ImageRef, ImageStatus, RepoPath, TagFilter,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -140,7 +140,8 @@ fn failure_json(failure: &ImageFailure) -> Value {
     json!({ "imageId": id, "failureCode": failure.code, "failureReason": failure.reason })
 }
 
-fn image_detail_json(repo: &RepoPath, detail: &ImageDetail) -> Value {
+fn image_detail_json(repo: &RepoPath, described: &DescribedImage) -> Value {
+    let detail = &described.detail;
     let record = &detail.record;
     let mut out = json!({
         "registryId": repo.account.as_str(),
@@ -168,6 +169,19 @@ fn image_detail_json(repo: &RepoPath, detail: &ImageDetail) -> Value {
     }
     if let Some(subject) = &record.subject {
         out["subjectManifestDigest"] = json!(subject.to_string());
+    }
+    if let Some(scan) = &described.scan {
+        out["imageScanStatus"] = json!({"status": scan.status, "description": scan.description});
+        if let Some(completed) = scan.completed_at {
+            let mut summary = json!({
+                "imageScanCompletedAt": epoch_seconds(completed),
+                "findingSeverityCounts": scan.severity_counts,
+            });
+            if let Some(at) = scan.database_at {
+                summary["vulnerabilitySourceUpdatedAt"] = epoch_seconds(at);
+            }
+            out["imageScanFindingsSummary"] = summary;
+        }
     }
     out
 }
