@@ -202,3 +202,80 @@ async fn debian_findings_on_push_and_after_a_database_update_without_reading_lay
     let (status, out) = berth.ecr("DescribeImageScanFindings", input).await;
     assert_eq!((status, out["__type"].as_str()), (400, Some("ScanNotFoundException")), "{out}");
 }
+
+fn peak_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).expect("VmHWM");
+    line.split_whitespace().nth(1).and_then(|n| n.parse::<u64>().ok()).expect("number") * 1024
+}
+
+#[tokio::test]
+async fn a_layer_that_decompresses_to_ten_gigabytes_fails_its_scan_in_bounded_memory() {
+    const MIB: u64 = 1024 * 1024;
+    let berth = Berth::start().await;
+    let pid = berth.pid().expect("running");
+    let name = "scan/bomb";
+    let repository = format!("{ACCOUNT}/{name}");
+    let (status, _) = berth
+        .ecr(
+            "CreateRepository",
+            json!({"repositoryName": name, "imageScanningConfiguration": {"scanOnPush": true}}),
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    // A tar archive of one 10 GiB file of zeros, as 160 concatenated gzip members of 64 MiB each
+    // (the first starting with the file's header): about 10 MiB on the wire.
+    let member = |with_header: bool| {
+        let mut raw = Vec::with_capacity(64 * MIB as usize);
+        if with_header {
+            let mut header = tar::Header::new_gnu();
+            header.set_path("var/lib/big").expect("path");
+            header.set_size(10 * 1024 * MIB);
+            header.set_entry_type(tar::EntryType::Regular);
+            header.set_cksum();
+            raw.extend_from_slice(header.as_bytes());
+        }
+        raw.resize(64 * MIB as usize, 0);
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        std::io::Write::write_all(&mut encoder, &raw).expect("gzip");
+        encoder.finish().expect("gzip")
+    };
+    let (first, rest) = (member(true), member(false));
+    let mut bomb = first;
+    for _ in 1..160 {
+        bomb.extend_from_slice(&rest);
+    }
+    let config =
+        json!({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}})
+            .to_string();
+    let layer_digest = berth.push_blob(&repository, &bomb).await;
+    let config_digest = berth.push_blob(&repository, config.as_bytes()).await;
+    let manifest = json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": OCI_CONFIG, "digest": config_digest, "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": layer_digest, "size": bomb.len()}]})
+    .to_string();
+    let digest = sha256(manifest.as_bytes());
+    let before = peak_rss(pid);
+    let started = Instant::now();
+    assert_eq!(
+        berth.put_manifest(&repository, "bomb", OCI_MANIFEST, manifest.as_bytes()).await.status(),
+        201
+    );
+    let report = scan_report(&berth, name, &digest).await;
+    let took = started.elapsed();
+    let peak = peak_rss(pid);
+    println!(
+        "a 10 GiB layer ({:.1} MiB compressed): scan {} in {:.1} s ({}); server peak RSS {:.1} MiB (before the scan {:.1} MiB)",
+        bomb.len() as f64 / MIB as f64,
+        report["imageScanStatus"]["status"],
+        took.as_secs_f64(),
+        report["imageScanStatus"]["description"],
+        peak as f64 / MIB as f64,
+        before as f64 / MIB as f64
+    );
+    assert_eq!(report["imageScanStatus"]["status"], "FAILED", "{report}");
+    let why = report["imageScanStatus"]["description"].as_str().unwrap_or("");
+    assert!(why.contains("times its compressed size"), "{why}");
+    assert!(peak < 256 * MIB, "peak RSS {peak} bytes");
+}
