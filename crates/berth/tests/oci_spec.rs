@@ -399,6 +399,28 @@ mod push {
     }
 
     #[tokio::test]
+    async fn one_byte_chunks_are_ranges_and_a_backwards_range_is_416() {
+        let berth = Berth::start().await;
+        let r = repo("push/one-byte");
+        let blob = random_bytes(3, 17);
+        let digest = sha256(&blob);
+        let mut location = begin_upload(&berth, &r).await;
+        for (n, range) in ["0-0", "1-1", "2-2"].into_iter().enumerate() {
+            if n == 1 {
+                let backwards = patch_chunk(&berth, &location, &blob[1..2], "1-0").await;
+                assert_eq!(backwards.status(), 416, "PATCH Content-Range: 1-0 ends before it starts");
+            }
+            let chunk = patch_chunk(&berth, &location, &blob[n..=n], range).await;
+            assert_eq!(chunk.status(), 202, "PATCH Content-Range: {range} (one byte)");
+            assert_eq!(header(&chunk, "range"), format!("0-{n}"));
+            location = relative(&berth, &header(&chunk, "location"));
+        }
+        let put = send(berth.req(Method::PUT, &with_query(&location, &format!("digest={digest}")))).await;
+        assert_eq!(put.status(), 201);
+        assert_blob(&berth, &r, &digest, &blob).await;
+    }
+
+    #[tokio::test]
     async fn final_chunk_may_arrive_with_the_closing_put() {
         let berth = Berth::start().await;
         let r = repo("push/chunked");
