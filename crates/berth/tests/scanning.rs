@@ -177,11 +177,14 @@ async fn debian_findings_on_push_and_after_a_database_update_without_reading_lay
     }
     let zlib = binaries.iter().find(|r| r[0] == "zlib1g").map(|r| r[3].clone());
     let source = zlib.unwrap_or_else(|| "zlib".to_owned());
-    write_records(
-        &work.path().join("second"),
-        &[(source, "1:9.9.9-1".to_owned(), "CVE-2026-99999".to_owned())],
-    );
-    vulndb_import(&berth, &work.path().join("second"));
+    let second = work.path().join("second");
+    std::fs::create_dir_all(&second).expect("dir");
+    let record = json!({"id": "CVE-2026-99999", "modified": "2026-11-02T00:00:00Z",
+        "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}],
+        "affected": [{"package": {"ecosystem": "Debian:12", "name": source},
+            "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "1:9.9.9-1"}]}]}]});
+    std::fs::write(second.join("CVE-2026-99999.json"), record.to_string()).expect("record");
+    vulndb_import(&berth, &second);
     let deadline = Instant::now() + Duration::from_secs(60);
     let updated = loop {
         let report = scan_report(&berth, name, &digest).await;
@@ -192,6 +195,21 @@ async fn debian_findings_on_push_and_after_a_database_update_without_reading_lay
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
     assert!(updated.contains(&("CVE-2026-99999".to_owned(), "zlib1g".to_owned())), "{updated:?}");
+    let report = scan_report(&berth, name, &digest).await;
+    let critical = report["imageScanFindings"]["findings"]
+        .as_array()
+        .and_then(|all| all.iter().find(|f| f["name"] == "CVE-2026-99999"))
+        .expect("the new finding")
+        .clone();
+    let attribute = |key: &str| {
+        critical["attributes"]
+            .as_array()
+            .and_then(|a| a.iter().find(|x| x["key"] == key))
+            .map(|x| x["value"].clone())
+    };
+    assert_eq!(critical["severity"], "CRITICAL", "{critical}");
+    assert_eq!(attribute("CVSS3_SCORE"), Some(json!("9.8")), "{critical}");
+    assert_eq!(report["imageScanFindings"]["findingSeverityCounts"]["CRITICAL"], 1);
     assert!(want.is_subset(&updated), "the earlier findings stay");
 
     // An image never scanned: ECR's ScanNotFoundException.

@@ -34,6 +34,11 @@ pub struct ScanFinding {
     pub package_name: String,
     pub package_version: String,
     pub fixed_version: Option<String>,
+    /// The CVSS base score and vector the severity came from, when it did.
+    #[serde(default)]
+    pub cvss_score: Option<String>,
+    #[serde(default)]
+    pub cvss_vector: Option<String>,
 }
 
 /// An image's scan as ECR's DescribeImageScanFindings shows it, one page of findings at a time.
@@ -91,7 +96,9 @@ fn shown(findings: Vec<Finding>) -> Vec<ScanFinding> {
         .into_iter()
         .map(|f| ScanFinding {
             uri: uri_of(&f),
-            severity: "UNDEFINED".to_owned(),
+            severity: f.rating.level,
+            cvss_score: f.rating.score,
+            cvss_vector: f.rating.vector,
             name: f.name,
             package_name: f.package,
             package_version: f.version,

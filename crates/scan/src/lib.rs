@@ -11,11 +11,13 @@ mod layers;
 mod matching;
 mod os;
 pub mod osv;
+mod severity;
 pub mod versions;
 
 pub use layers::{ImageFiles, LayerStats, Limits, Origin};
 pub use matching::{Advisories, Finding};
 pub use os::Distro;
+pub use severity::{Rating, rate};
 
 /// Why an image could not be cataloged.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -5,6 +5,7 @@ use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap};
 
 use crate::osv::{Event, Range, Record};
+use crate::severity::{Rating, rate};
 use crate::versions::ordering_for;
 use crate::{Distro, Inventory, Package, PackageKind};
 
@@ -26,6 +27,7 @@ pub struct Finding {
     pub version: String,
     /// The version that fixes it, when the advisory names one.
     pub fixed_version: Option<String>,
+    pub rating: Rating,
 }
 
 impl Advisories {
@@ -82,6 +84,7 @@ impl Advisories {
                             package: package.name.clone(),
                             version: package.version.clone(),
                             fixed_version: fixed,
+                            rating: rate(record),
                         };
                         found.entry((finding.name.clone(), finding.package.clone())).or_insert(finding);
                     }

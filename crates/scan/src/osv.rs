@@ -17,6 +17,9 @@ pub struct Record {
     pub affected: Vec<Affected>,
     #[serde(default)]
     pub severity: Vec<Severity>,
+    /// The database's own fields; some give a severity word here.
+    #[serde(default)]
+    pub database_specific: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]

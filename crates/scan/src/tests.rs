@@ -17,7 +17,19 @@ fn testdata(test: &str, folder: &str) -> Option<PathBuf> {
         .map(|d| d.join(&wanted))
         .find(|p| p.is_dir());
     if found.is_none() {
-        println!("SKIP {test}: the test data folder {} is not beside the repository", wanted.display());
+        // Said on standard error and counted as a skip by the test command (TESTS_SKIP_LOG).
+        let line =
+            format!("SKIP {test}: the test data folder {} is not beside the repository", wanted.display());
+        eprintln!("{line}");
+        if let Some(log) = std::env::var_os("TESTS_SKIP_LOG") {
+            use std::io::Write;
+            let recorded = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log)
+                .and_then(|mut f| writeln!(f, "{line}"));
+            assert!(recorded.is_ok(), "cannot record the skip in {}", std::path::Path::new(&log).display());
+        }
     }
     found
 }
@@ -494,4 +506,30 @@ fn alpine_packages_match_by_origin_with_apks_ordering() {
         .collect();
     assert!(want.len() >= 2, "busybox and its subpackages: {want:?}");
     assert_eq!(found, want);
+}
+
+#[test]
+fn severity_comes_from_the_cvss_vector_else_the_databases_word() {
+    let record = |extra: serde_json::Value| {
+        let mut json = serde_json::json!({"id": "CVE-2026-1"});
+        if let (Some(object), Some(extra)) = (json.as_object_mut(), extra.as_object()) {
+            object.extend(extra.clone());
+        }
+        osv::Record::parse(json.to_string().as_bytes()).expect("record")
+    };
+    let critical = rate(&record(serde_json::json!({"severity": [
+        {"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}]})));
+    assert_eq!((critical.level.as_str(), critical.score.as_deref()), ("CRITICAL", Some("9.8")));
+    let medium = rate(&record(serde_json::json!({"severity": [
+        {"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:R/S:C/C:L/I:L/A:N"}]})));
+    assert_eq!((medium.level.as_str(), medium.score.as_deref()), ("MEDIUM", Some("6.1")));
+    let v4 = rate(&record(serde_json::json!({"severity": [
+        {"type": "CVSS_V4", "score": "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N"}]})));
+    assert_eq!((v4.level.as_str(), v4.score.as_deref()), ("CRITICAL", Some("9.3")));
+    let worded = rate(&record(serde_json::json!({"database_specific": {"severity": "MODERATE"}})));
+    assert_eq!((worded.level.as_str(), worded.score), ("MEDIUM", None));
+    assert_eq!(rate(&record(serde_json::json!({}))).level, "UNDEFINED");
+    let garbage =
+        rate(&record(serde_json::json!({"severity": [{"type": "CVSS_V3", "score": "not a vector"}]})));
+    assert_eq!(garbage.level, "UNDEFINED", "an unreadable vector rates nothing");
 }

@@ -53,6 +53,11 @@ fn finding_json(finding: &ScanFinding) -> Value {
     if let Some(fixed) = &finding.fixed_version {
         attributes.push(json!({"key": "fixed_version", "value": fixed}));
     }
+    if let (Some(score), Some(vector)) = (&finding.cvss_score, &finding.cvss_vector) {
+        // ECR names the attributes after CVSS v3, whichever version the vector is.
+        attributes.push(json!({"key": "CVSS3_SCORE", "value": score}));
+        attributes.push(json!({"key": "CVSS3_VECTOR", "value": vector}));
+    }
     json!({"name": finding.name, "uri": finding.uri, "severity": finding.severity, "attributes": attributes})
 }
 
