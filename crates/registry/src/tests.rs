@@ -527,3 +527,30 @@ fn bootstrap_credentials_show_their_key_and_not_their_secret() {
     let shown = format!("{credentials:?}");
     assert!(shown.contains("AKIASHOWNINLOGS00001") && !shown.contains("never-in-any-log"), "{shown}");
 }
+
+#[tokio::test]
+async fn garbage_collection_counts_then_ends_uploads_abandoned_for_a_day() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = std::sync::Arc::new(TestClock(std::sync::Mutex::new(std::time::SystemTime::now())));
+    let registry = Registry::open_embedded(dir.path(), Settings::default())
+        .await
+        .expect("open")
+        .with_clock(clock.clone());
+    let owner: berth_core::AccountId = "000000000000".parse().expect("account");
+    registry.bootstrap(&owner, None).await.expect("bootstrap");
+    let key = registry.admin_create_key(&owner, None).await.expect("key");
+    let caller = registry.caller_for_key(&key.access_key_id).await.expect("caller");
+    let repo = ecr_repository(&registry, &caller, "gc/uploads").await;
+    registry.initiate_layer_upload(&caller, &repo).await.expect("upload");
+    let grace = Duration::from_secs(3600);
+    let uploads = |dry_run| {
+        let registry = &registry;
+        async move { registry.collect_garbage(grace, dry_run).await.expect("gc").uploads }
+    };
+    assert_eq!(uploads(true).await, 0, "an upload started now is not abandoned");
+    clock.advance(Duration::from_secs(25 * 3600));
+    assert_eq!(uploads(true).await, 1, "a dry run counts the upload abandoned for a day");
+    assert_eq!(uploads(true).await, 1, "and leaves it");
+    assert_eq!(uploads(false).await, 1, "a real pass ends it");
+    assert_eq!(uploads(true).await, 0);
+}

@@ -13,7 +13,6 @@ use berth_core::{Digest, DigestAlgorithm};
 use berth_iam::Action;
 use berth_meta::{
     BlobCommit, BlobRecord, CreationTemplate, LayerParts, MetaError, NewRepository, Repository, Upload,
-    now_millis,
 };
 use futures_util::StreamExt;
 
@@ -182,7 +181,7 @@ impl Registry {
             length: 0,
             key_id: self.kms.key_id().to_owned(),
             wrapped_key: self.kms.wrap(&key).await?,
-            created_at: now_millis(),
+            created_at: self.now_millis(),
             parts: LayerParts::default(),
         };
         // The staged file first: a crash between the two leaves only an unreferenced file.
@@ -424,14 +423,14 @@ impl Registry {
         max_age: std::time::Duration,
     ) -> Result<usize, RegistryError> {
         let age = i64::try_from(max_age.as_millis()).unwrap_or(i64::MAX);
-        Ok(self.meta.stale_uploads(now_millis().saturating_sub(age), u32::MAX).await?.len())
+        Ok(self.meta.stale_uploads(self.now_millis().saturating_sub(age), u32::MAX).await?.len())
     }
 
     /// Ends uploads nobody has written to for `max_age`, with their staged data, in batches.
     /// Returns how many were removed.
     pub async fn expire_uploads(&self, max_age: std::time::Duration) -> Result<usize, RegistryError> {
         let age = i64::try_from(max_age.as_millis()).unwrap_or(i64::MAX);
-        let before = now_millis().saturating_sub(age);
+        let before = self.now_millis().saturating_sub(age);
         let mut removed = 0;
         loop {
             let stale = self.meta.stale_uploads(before, 500).await?;
