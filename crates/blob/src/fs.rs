@@ -634,4 +634,23 @@ mod tests {
         store.delete(&location).await.expect("delete");
         assert_eq!(store.list_blobs().await.expect("list"), vec![]);
     }
+
+    #[tokio::test]
+    async fn stored_locations_never_leave_the_blob_folder() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = FsBlobStore::open(dir.path()).await.expect("open");
+        let at = |location: &str| store.blob_path(&BlobLocation(location.to_owned()));
+        assert_eq!(at("blobs/ab/ab12-cd").expect("a stored blob"), dir.path().join("blobs/ab/ab12-cd"));
+        for outside in [
+            "blobs/../meta.db",
+            "blobs/ab/..",
+            "blobs//x",
+            "blobs/./x",
+            "uploads/x",
+            "blobs/a b",
+            "/etc/passwd",
+        ] {
+            assert!(matches!(at(outside), Err(BlobError::NotFound(_))), "{outside} was accepted");
+        }
+    }
 }
