@@ -8,6 +8,7 @@ mod client;
 mod data;
 mod probe;
 mod report;
+mod scanning;
 mod workloads;
 
 use std::path::PathBuf;
@@ -70,6 +71,12 @@ enum Command {
         #[arg(long)]
         quick: bool,
     },
+    /// Measure scanning against decompression, and re-matching stored inventories; prints one
+    /// JSON line.
+    Scanning {
+        #[arg(long)]
+        quick: bool,
+    },
     /// Print a TCP port that is free on 127.0.0.1.
     FreePort,
     /// Read a `run` JSON line on standard input; print it as one short human line.
@@ -82,6 +89,9 @@ enum Command {
         /// The JSON line from `ceilings`.
         #[arg(long)]
         ceilings: PathBuf,
+        /// The JSON line from `scanning`, if it ran.
+        #[arg(long)]
+        scanning: Option<PathBuf>,
         #[arg(long)]
         out: PathBuf,
         /// KEY=VALUE facts about the run (date, commit, cpu, idle RSS, ...).
@@ -164,6 +174,16 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Scanning { quick } => match scanning::run(quick) {
+            Ok(line) => {
+                println!("{line}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("berth-bench: scanning: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::FreePort => match std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()) {
             Ok(address) => {
                 println!("{}", address.port());
@@ -191,10 +211,11 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Report { results, ceilings, out, meta, previous } => {
+        Command::Report { results, ceilings, scanning, out, meta, previous } => {
             let inputs = report::Inputs {
                 results: &results,
                 ceilings: &ceilings,
+                scanning: scanning.as_deref(),
                 meta: &meta,
                 previous: previous.as_deref(),
             };

@@ -39,10 +39,13 @@ impl Advisories {
         let index = self.records.len();
         for affected in &record.affected {
             if let Some(package) = &affected.package {
-                let key = (package.ecosystem.clone(), package.name.clone());
-                let entries = self.by_package.entry(key).or_default();
-                if entries.last() != Some(&index) {
-                    entries.push(index);
+                // `Ubuntu:22.04:LTS` is also found as `Ubuntu:22.04`, the name an image's release gives.
+                let release: Vec<&str> = package.ecosystem.splitn(3, ':').take(2).collect();
+                for ecosystem in [package.ecosystem.clone(), release.join(":")] {
+                    let entries = self.by_package.entry((ecosystem, package.name.clone())).or_default();
+                    if entries.last() != Some(&index) {
+                        entries.push(index);
+                    }
                 }
             }
         }
@@ -95,15 +98,8 @@ impl Advisories {
     }
 
     fn candidates<'a>(&'a self, ecosystem: &str, name: &str) -> impl Iterator<Item = &'a Record> + 'a {
-        // Records name an ecosystem with or without a suffix (`Ubuntu:22.04:LTS`): look up both.
-        let exact = self.by_package.get(&(ecosystem.to_owned(), name.to_owned()));
-        let suffixed: Vec<usize> = self
-            .by_package
-            .iter()
-            .filter(|((e, n), _)| n == name && e != ecosystem && same_ecosystem(e, ecosystem))
-            .flat_map(|(_, v)| v.iter().copied())
-            .collect();
-        exact.into_iter().flatten().copied().chain(suffixed).filter_map(|i| self.records.get(i))
+        let found = self.by_package.get(&(ecosystem.to_owned(), name.to_owned()));
+        found.into_iter().flatten().filter_map(|&i| self.records.get(i))
     }
 }
 
