@@ -259,6 +259,19 @@ for pushed in "skopeo interop/skopeo-v2s2 skopeo-push-v2s2" "docker interop/dock
         fail "cli-scan-$client" "$(tr '\n' ' ' <"$OUT" | head -c 300)"
     fi
 done
+# A registry rule: repositories its filter names scan on push; the CLI reads both views back.
+rules='[{"scanFrequency":"SCAN_ON_PUSH","repositoryFilters":[{"filter":"cli-scan-*","filterType":"WILDCARD"}]}]'
+if timeout 60 aws ecr put-registry-scanning-configuration --scan-type BASIC --rules "$rules" >"$OUT" 2>&1 &&
+    timeout 60 aws ecr get-registry-scanning-configuration >"$OUT" 2>&1 &&
+    jq -e '.scanningConfiguration.rules[0].repositoryFilters[0].filter == "cli-scan-*"' "$OUT" >/dev/null &&
+    timeout 60 aws ecr create-repository --repository-name "cli-scan-$$" >/dev/null 2>&1 &&
+    timeout 60 aws ecr batch-get-repository-scanning-configuration --repository-names "cli-scan-$$" >"$OUT" 2>&1 &&
+    jq -e '.scanningConfigurations[0].scanFrequency == "SCAN_ON_PUSH"' "$OUT" >/dev/null; then
+    pass cli-registry-scanning-configuration
+else
+    fail cli-registry-scanning-configuration "$(tr '\n' ' ' <"$OUT" | head -c 300)"
+fi
+timeout 60 aws ecr delete-repository --repository-name "cli-scan-$$" >/dev/null 2>&1
 if ! skipped_there skopeo-push-v2s2; then
     expect_error cli-scan-quota LimitExceededException \
         aws ecr start-image-scan --repository-name interop/skopeo-v2s2 --image-id imageTag=v1

@@ -975,6 +975,14 @@ fn registry_operations(who: Who) -> Vec<(&'static str, bool, Value)> {
         ("DescribeRegistry", false, json!({})),
         ("PutRegistryPolicy", false, json!({"policyText": inert_policy(&["ecr:ReplicateImage"])})),
         ("GetRegistryPolicy", false, json!({})),
+        ("PutRegistryScanningConfiguration", false, json!({"scanType": "BASIC", "rules": []})),
+        ("GetRegistryScanningConfiguration", false, json!({})),
+        // No registryId in ECR's model: always the caller's own registry.
+        (
+            "BatchGetRepositoryScanningConfiguration",
+            false,
+            json!({"repositoryNames": [format!("made-by/{slug}")]}),
+        ),
         ("DeleteRegistryPolicy", false, json!({})),
         (
             "CreateRepositoryCreationTemplate",

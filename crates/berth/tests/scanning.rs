@@ -297,3 +297,62 @@ async fn a_layer_that_decompresses_to_ten_gigabytes_fails_its_scan_in_bounded_me
     assert!(why.contains("times its compressed size"), "{why}");
     assert!(peak < 256 * MIB, "peak RSS {peak} bytes");
 }
+
+#[tokio::test]
+async fn a_registry_rule_scans_the_repositories_its_filter_names_on_push() {
+    let berth = Berth::start().await;
+    let config = json!({"scanType": "BASIC", "rules": [
+        {"scanFrequency": "SCAN_ON_PUSH", "repositoryFilters": [{"filter": "team-a/*", "filterType": "WILDCARD"}]}]});
+    let (status, out) = berth.ecr("PutRegistryScanningConfiguration", config.clone()).await;
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(out["registryScanningConfiguration"], config);
+    let (_, out) = berth.ecr("GetRegistryScanningConfiguration", json!({})).await;
+    assert_eq!((out["registryId"].as_str(), &out["scanningConfiguration"]), (Some(ACCOUNT), &config));
+
+    // Named by the rule: scanned on push; not named, and not asking: never scanned.
+    // A real (tiny) layer: a tar archive with an os-release.
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    let release = b"ID=alpine\nVERSION_ID=3.20.3\n";
+    header.set_size(release.len() as u64);
+    builder.append_data(&mut header, "etc/os-release", release.as_slice()).expect("entry");
+    let layer = builder.into_inner().expect("tar");
+    let named = berth.push_image(&format!("{ACCOUNT}/team-a/app"), "v1", b"{}", &layer).await;
+    let other = berth.push_image(&format!("{ACCOUNT}/team-b/app"), "v1", b"{}", &layer).await;
+    let report = scan_report(&berth, "team-a/app", &named).await;
+    assert_eq!(report["imageScanStatus"]["status"], "COMPLETE", "{report}");
+    let input = json!({"repositoryName": "team-b/app", "imageId": {"imageDigest": other}});
+    let (status, out) = berth.ecr("DescribeImageScanFindings", input).await;
+    assert_eq!((status, out["__type"].as_str()), (400, Some("ScanNotFoundException")), "{out}");
+
+    let names = json!({"repositoryNames": ["team-a/app", "team-b/app", "team-c/none"]});
+    let (status, out) = berth.ecr("BatchGetRepositoryScanningConfiguration", names).await;
+    assert_eq!(status, 200, "{out}");
+    let by_name = |name: &str| {
+        out["scanningConfigurations"]
+            .as_array()
+            .and_then(|all| all.iter().find(|c| c["repositoryName"] == name))
+            .cloned()
+    };
+    let a = by_name("team-a/app").expect("team-a");
+    assert_eq!((a["scanFrequency"].as_str(), a["scanOnPush"].as_bool()), (Some("SCAN_ON_PUSH"), Some(false)));
+    assert_eq!(a["appliedScanFilters"], json!([{"filter": "team-a/*", "filterType": "WILDCARD"}]));
+    assert_eq!(by_name("team-b/app").expect("team-b")["scanFrequency"], "MANUAL");
+    assert_eq!(
+        out["failures"],
+        json!([{"repositoryName": "team-c/none", "failureCode": "REPOSITORY_NOT_FOUND",
+        "failureReason": "REPOSITORY_NOT_FOUND"}])
+    );
+
+    // What berth's scanner cannot do is refused, and the configuration stays.
+    for refused in [
+        json!({"scanType": "ENHANCED", "rules": []}),
+        json!({"scanType": "BASIC", "rules": [{"scanFrequency": "CONTINUOUS_SCAN",
+                        "repositoryFilters": [{"filter": "*", "filterType": "WILDCARD"}]}]}),
+    ] {
+        let (status, out) = berth.ecr("PutRegistryScanningConfiguration", refused).await;
+        assert_eq!((status, out["__type"].as_str()), (400, Some("ValidationException")), "{out}");
+    }
+    let (_, out) = berth.ecr("GetRegistryScanningConfiguration", json!({})).await;
+    assert_eq!(out["scanningConfiguration"], config);
+}

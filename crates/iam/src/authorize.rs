@@ -48,11 +48,14 @@ pub enum Action {
     UpdateImageStorageClass,
     StartImageScan,
     DescribeImageScanFindings,
+    PutRegistryScanningConfiguration,
+    GetRegistryScanningConfiguration,
+    BatchGetRepositoryScanningConfiguration,
 }
 
 impl Action {
     /// Every action berth authorizes.
-    pub const ALL: [Action; 38] = [
+    pub const ALL: [Action; 41] = [
         Self::BatchCheckLayerAvailability,
         Self::BatchDeleteImage,
         Self::BatchGetImage,
@@ -91,6 +94,9 @@ impl Action {
         Self::UpdateImageStorageClass,
         Self::StartImageScan,
         Self::DescribeImageScanFindings,
+        Self::PutRegistryScanningConfiguration,
+        Self::GetRegistryScanningConfiguration,
+        Self::BatchGetRepositoryScanningConfiguration,
     ];
 
     /// The action named `name` (`ecr:PutImage`, any case), if berth authorizes it.
@@ -152,6 +158,9 @@ impl Action {
             Self::UpdateImageStorageClass => "ecr:UpdateImageStorageClass",
             Self::StartImageScan => "ecr:StartImageScan",
             Self::DescribeImageScanFindings => "ecr:DescribeImageScanFindings",
+            Self::PutRegistryScanningConfiguration => "ecr:PutRegistryScanningConfiguration",
+            Self::GetRegistryScanningConfiguration => "ecr:GetRegistryScanningConfiguration",
+            Self::BatchGetRepositoryScanningConfiguration => "ecr:BatchGetRepositoryScanningConfiguration",
         }
     }
 }

@@ -465,6 +465,10 @@ async fn policies_are_stored_per_repository_and_registry(store: &dyn MetaStore) 
     assert_eq!(store.registry_policy(&a).await.expect("get"), None);
     store.set_registry_policy(&a, Some("reg")).await.expect("set");
     assert_eq!(store.registry_policy(&a).await.expect("get").as_deref(), Some("reg"));
+    assert_eq!(store.registry_scanning(&a).await.expect("get"), None);
+    store.set_registry_scanning(&a, "one").await.expect("set");
+    store.set_registry_scanning(&a, "two").await.expect("replace");
+    assert_eq!(store.registry_scanning(&a).await.expect("get").as_deref(), Some("two"));
     assert_eq!(store.set_registry_policy(&a, None).await.expect("delete").as_deref(), Some("reg"));
     assert_eq!(store.registry_policy(&a).await.expect("get"), None);
 

@@ -460,6 +460,9 @@ pub trait MetaStore: Send + Sync {
     ) -> Result<Option<String>, MetaError>;
     /// The registry policy of an account.
     async fn registry_policy(&self, account: &AccountId) -> Result<Option<String>, MetaError>;
+    /// An account's registry scanning configuration, as the registry's JSON.
+    async fn registry_scanning(&self, account: &AccountId) -> Result<Option<String>, MetaError>;
+    async fn set_registry_scanning(&self, account: &AccountId, configuration: &str) -> Result<(), MetaError>;
     /// Sets or, with `None`, removes an account's registry policy; returns the previous text.
     async fn set_registry_policy(
         &self,

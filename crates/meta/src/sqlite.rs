@@ -789,6 +789,29 @@ impl MetaStore for SqliteMetaStore {
         Ok(previous)
     }
 
+    async fn registry_scanning(&self, account: &AccountId) -> Result<Option<String>, MetaError> {
+        sqlx::query_scalar("SELECT configuration FROM registry_scanning WHERE account_id = ?")
+            .bind(account.as_str())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend)
+    }
+
+    async fn set_registry_scanning(&self, account: &AccountId, configuration: &str) -> Result<(), MetaError> {
+        sqlx::query(
+            "INSERT INTO registry_scanning (account_id, configuration, updated_at) VALUES (?, ?, ?)
+             ON CONFLICT (account_id) DO UPDATE SET configuration = excluded.configuration,
+               updated_at = excluded.updated_at",
+        )
+        .bind(account.as_str())
+        .bind(configuration)
+        .bind(now_millis())
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
     async fn put_creation_template(
         &self,
         account: &AccountId,

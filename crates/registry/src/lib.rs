@@ -21,6 +21,7 @@ mod manifests;
 mod policies;
 mod pulls;
 mod repositories;
+mod scanning_rules;
 mod scans;
 mod templates;
 mod uploads;
@@ -52,6 +53,7 @@ pub use lifecycle::{
 pub use limits::MAX_RESOURCE_TAGS;
 pub use manifests::{ManifestContent, ManifestPush, PutManifestOutcome, Referrer};
 pub use repositories::RepositoryPage;
+pub use scanning_rules::{RegistryScanning, RepositoryScanning, ScanningRule, filter_matches};
 pub use scans::{SCAN_QUOTA, ScanFinding, ScanReport, ScanSummary};
 pub use uploads::{BlobContent, UploadStatus};
 

@@ -341,8 +341,11 @@ impl Registry {
             )),
             (other, _) => other.into(),
         })?;
-        // Scan on push: a new image of a repository that asks for it (a re-push does not rescan).
-        if repository.settings.scan_on_push && self.meta.image_scan(repository.id, &digest).await?.is_none() {
+        // Scan on push: a new image of a repository that asks for it, or that a registry rule
+        // names (a re-push does not rescan).
+        if self.scans_on_push(&repository).await?
+            && self.meta.image_scan(repository.id, &digest).await?.is_none()
+        {
             self.schedule_scan(&repository, &digest).await?;
         }
         Ok(PutManifestOutcome { digest, subject })

@@ -16,10 +16,11 @@ pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 pub const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 
 /// The ECR operations berth serves; `ecr_api` proves it is exactly the served set.
-pub const SERVED_OPERATIONS: [&str; 39] = [
+pub const SERVED_OPERATIONS: [&str; 42] = [
     "BatchCheckLayerAvailability",
     "BatchDeleteImage",
     "BatchGetImage",
+    "BatchGetRepositoryScanningConfiguration",
     "CompleteLayerUpload",
     "CreateRepository",
     "CreateRepositoryCreationTemplate",
@@ -38,6 +39,7 @@ pub const SERVED_OPERATIONS: [&str; 39] = [
     "GetLifecyclePolicy",
     "GetLifecyclePolicyPreview",
     "GetRegistryPolicy",
+    "GetRegistryScanningConfiguration",
     "GetRepositoryPolicy",
     "InitiateLayerUpload",
     "ListImageReferrers",
@@ -48,6 +50,7 @@ pub const SERVED_OPERATIONS: [&str; 39] = [
     "PutImageTagMutability",
     "PutLifecyclePolicy",
     "PutRegistryPolicy",
+    "PutRegistryScanningConfiguration",
     "SetRepositoryPolicy",
     "StartImageScan",
     "StartLifecyclePolicyPreview",

@@ -179,6 +179,11 @@ async fn handle(app: &App, parts: &http::request::Parts, body: Body) -> Result<s
         Operation::UpdateImageStorageClass => images::update_image_storage_class(&ctx, input(body)?).await,
         Operation::StartImageScan => scans::start_image_scan(&ctx, input(body)?).await,
         Operation::DescribeImageScanFindings => scans::describe_image_scan_findings(&ctx, input(body)?).await,
+        Operation::PutRegistryScanningConfiguration => scans::put_registry_scanning(&ctx, input(body)?).await,
+        Operation::GetRegistryScanningConfiguration => scans::get_registry_scanning(&ctx, input(body)?).await,
+        Operation::BatchGetRepositoryScanningConfiguration => {
+            scans::batch_get_repository_scanning(&ctx, input(body)?).await
+        }
     }
 }
 

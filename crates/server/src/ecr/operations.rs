@@ -111,10 +111,13 @@ pub(crate) enum Operation {
     UpdateImageStorageClass,
     StartImageScan,
     DescribeImageScanFindings,
+    PutRegistryScanningConfiguration,
+    GetRegistryScanningConfiguration,
+    BatchGetRepositoryScanningConfiguration,
 }
 
 impl Operation {
-    pub(crate) const SERVED: [Self; 39] = [
+    pub(crate) const SERVED: [Self; 42] = [
         Self::BatchCheckLayerAvailability,
         Self::BatchDeleteImage,
         Self::BatchGetImage,
@@ -154,6 +157,9 @@ impl Operation {
         Self::UpdateImageStorageClass,
         Self::StartImageScan,
         Self::DescribeImageScanFindings,
+        Self::PutRegistryScanningConfiguration,
+        Self::GetRegistryScanningConfiguration,
+        Self::BatchGetRepositoryScanningConfiguration,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -197,6 +203,9 @@ impl Operation {
             Self::UpdateImageStorageClass => "UpdateImageStorageClass",
             Self::StartImageScan => "StartImageScan",
             Self::DescribeImageScanFindings => "DescribeImageScanFindings",
+            Self::PutRegistryScanningConfiguration => "PutRegistryScanningConfiguration",
+            Self::GetRegistryScanningConfiguration => "GetRegistryScanningConfiguration",
+            Self::BatchGetRepositoryScanningConfiguration => "BatchGetRepositoryScanningConfiguration",
         }
     }
 }

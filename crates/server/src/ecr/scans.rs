@@ -1,11 +1,13 @@
-//! Scanning operations: StartImageScan and DescribeImageScanFindings.
+//! Scanning operations: StartImageScan, DescribeImageScanFindings, and the registry's scanning
+//! configuration (Put/GetRegistryScanningConfiguration, BatchGetRepositoryScanningConfiguration).
 
-use berth_registry::{ImageIdInput, ScanFinding};
+use berth_core::repository_arn;
+use berth_registry::{ImageIdInput, RegistryScanning, ScanFinding, ScanningRule};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::images::{ImageIdentifier, image_id_json, repo};
-use super::repositories::{constraint, epoch_seconds};
+use super::repositories::{constraint, epoch_seconds, registry_id};
 use super::{Context, EcrError};
 
 #[derive(Deserialize)]
@@ -96,4 +98,114 @@ pub(crate) async fn describe_image_scan_findings(
         out["nextToken"] = json!(token);
     }
     Ok(out)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct RepositoryFilter {
+    filter: String,
+    filter_type: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ScanningRuleInput {
+    scan_frequency: String,
+    repository_filters: Vec<RepositoryFilter>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct PutRegistryScanningInput {
+    scan_type: Option<String>,
+    #[serde(default)]
+    rules: Vec<ScanningRuleInput>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct NoInput {}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct BatchGetScanningInput {
+    repository_names: Vec<String>,
+}
+
+fn configuration_json(configuration: &RegistryScanning) -> Value {
+    let rules: Vec<Value> = configuration
+        .rules
+        .iter()
+        .map(|rule| {
+            let filters: Vec<Value> = rule
+                .repository_filters
+                .iter()
+                .map(|f| json!({"filter": f, "filterType": "WILDCARD"}))
+                .collect();
+            json!({"scanFrequency": rule.scan_frequency, "repositoryFilters": filters})
+        })
+        .collect();
+    json!({"scanType": configuration.scan_type, "rules": rules})
+}
+
+pub(crate) async fn put_registry_scanning(
+    ctx: &Context<'_>,
+    input: PutRegistryScanningInput,
+) -> Result<Value, EcrError> {
+    let account = registry_id(ctx, None)?;
+    let mut rules = Vec::with_capacity(input.rules.len());
+    for rule in input.rules {
+        let mut filters = Vec::with_capacity(rule.repository_filters.len());
+        for filter in rule.repository_filters {
+            if filter.filter_type != "WILDCARD" {
+                return Err(constraint("rules.repositoryFilters.filterType", "must be WILDCARD"));
+            }
+            filters.push(filter.filter);
+        }
+        rules.push(ScanningRule { scan_frequency: rule.scan_frequency, repository_filters: filters });
+    }
+    let configuration =
+        RegistryScanning { scan_type: input.scan_type.unwrap_or_else(|| "BASIC".to_owned()), rules };
+    let stored = ctx.registry.put_registry_scanning(&ctx.caller, &account, configuration).await?;
+    Ok(json!({"registryScanningConfiguration": configuration_json(&stored)}))
+}
+
+pub(crate) async fn get_registry_scanning(ctx: &Context<'_>, _input: NoInput) -> Result<Value, EcrError> {
+    let account = registry_id(ctx, None)?;
+    let configuration = ctx.registry.registry_scanning(&ctx.caller, &account).await?;
+    Ok(json!({"registryId": account.as_str(), "scanningConfiguration": configuration_json(&configuration)}))
+}
+
+pub(crate) async fn batch_get_repository_scanning(
+    ctx: &Context<'_>,
+    input: BatchGetScanningInput,
+) -> Result<Value, EcrError> {
+    if input.repository_names.is_empty() || input.repository_names.len() > 25 {
+        return Err(constraint("repositoryNames", "must have 1 to 25 members"));
+    }
+    let repos =
+        input.repository_names.iter().map(|name| repo(ctx, None, name)).collect::<Result<Vec<_>, _>>()?;
+    let (found, missing) = ctx.registry.repository_scanning(&ctx.caller, &repos).await?;
+    let region = &ctx.registry.settings().region;
+    let configurations: Vec<Value> = found
+        .iter()
+        .map(|s| {
+            let filters: Vec<Value> =
+                s.applied_filters.iter().map(|f| json!({"filter": f, "filterType": "WILDCARD"})).collect();
+            json!({
+                "repositoryArn": repository_arn(region, &s.repository.account, &s.repository.name),
+                "repositoryName": s.repository.name.as_str(),
+                "scanOnPush": s.scan_on_push,
+                "scanFrequency": s.frequency,
+                "appliedScanFilters": filters,
+            })
+        })
+        .collect();
+    let failures: Vec<Value> = missing
+        .iter()
+        .map(|r| {
+            json!({"repositoryName": r.name.as_str(), "failureCode": "REPOSITORY_NOT_FOUND",
+                   "failureReason": "REPOSITORY_NOT_FOUND"})
+        })
+        .collect();
+    Ok(json!({"scanningConfigurations": configurations, "failures": failures}))
 }
