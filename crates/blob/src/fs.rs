@@ -523,6 +523,16 @@ mod tests {
                 collect(store.read(&location, &key, size, Some((start, end))).await.expect("read")).await;
             assert_eq!(got.expect("bytes"), &data[start as usize..=end as usize], "{start}-{end}");
         }
+        // Ranges that end before they start or past the end read nothing.
+        for (start, end) in [(10, 5), (0, size), (size, size + 10)] {
+            let got =
+                collect(store.read(&location, &key, size, Some((start, end))).await.expect("read")).await;
+            assert_eq!(got.expect("bytes"), Vec::<u8>::new(), "{start}-{end}");
+        }
+        // A stored file that is gone is not found, not an I/O fault.
+        std::fs::remove_file(dir.path().join(&location.0)).expect("remove");
+        let gone = store.read(&location, &key, size, None).await;
+        assert!(matches!(gone, Err(BlobError::NotFound(_))), "a missing file is not found");
     }
 
     #[tokio::test]
