@@ -70,6 +70,11 @@ enum Command {
         #[command(subcommand)]
         command: vulndb::VulndbCommand,
     },
+    /// Print the software bill of materials (CycloneDX JSON) of a scanned image.
+    Sbom {
+        /// The image, as ACCOUNT/REPOSITORY@sha256:DIGEST.
+        image: String,
+    },
     /// Print a registry password for `docker login --username AWS`, valid for 12 hours.
     LoginPassword {
         /// The access key to issue it for; default: the owner's bootstrap key.
@@ -89,7 +94,8 @@ fn main() -> ExitCode {
         | Command::Admin { .. }
         | Command::Lifecycle { .. }
         | Command::Gc { .. }
-        | Command::Vulndb { .. } => None,
+        | Command::Vulndb { .. }
+        | Command::Sbom { .. } => None,
     };
     let overrides = Overrides { listen, data_dir: cli.data_dir.clone() };
     let config = match config::load(cli.config.as_deref(), &ProcessEnv, &overrides) {
@@ -125,6 +131,12 @@ fn main() -> ExitCode {
             Command::Lifecycle { command } => {
                 let registry = data_dir::open_existing(&config).await?;
                 let result = maintenance::lifecycle(&registry, command).await;
+                registry.close().await;
+                result
+            }
+            Command::Sbom { image } => {
+                let registry = data_dir::open_existing(&config).await?;
+                let result = vulndb::sbom(&registry, &image).await;
                 registry.close().await;
                 result
             }

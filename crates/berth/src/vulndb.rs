@@ -1,4 +1,5 @@
-//! `berth vulndb`: the vulnerability database scans match against, imported from OSV data.
+//! `berth vulndb`: the vulnerability database scans match against, imported from OSV data; and
+//! `berth sbom`: what a scan found in an image, as a CycloneDX document.
 
 use std::path::{Path, PathBuf};
 
@@ -87,4 +88,17 @@ fn read(path: &Path) -> Result<Read, String> {
         skipped = contents.skipped;
     }
     Ok((records, skipped))
+}
+
+/// `berth sbom ACCOUNT/REPOSITORY@DIGEST`.
+pub(crate) async fn sbom(registry: &Registry, image: &str) -> Result<(), String> {
+    let usage = || {
+        format!("{image:?} is not ACCOUNT/REPOSITORY@sha256:DIGEST (e.g. 123456789012/team/app@sha256:...)")
+    };
+    let (repo, digest) = image.split_once('@').ok_or_else(usage)?;
+    let repo: berth_registry::RepoPath = repo.parse().map_err(|_| usage())?;
+    let digest: berth_core::Digest = digest.parse().map_err(|_| usage())?;
+    let document = registry.image_sbom(&repo, &digest).await.map_err(|e| e.to_string())?;
+    println!("{document:#}");
+    Ok(())
 }

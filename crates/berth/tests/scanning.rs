@@ -154,6 +154,35 @@ async fn debian_findings_on_push_and_after_a_database_update_without_reading_lay
     let counts = &report["imageScanFindings"]["findingSeverityCounts"];
     assert_eq!(counts["UNDEFINED"].as_u64(), Some(want.len() as u64), "{counts}");
 
+    // The inventory as a CycloneDX SBOM: every package, named by its package URL.
+    let sbom = Command::new(berth_binary())
+        .args(["sbom", &format!("{repository}@{digest}"), "--data-dir"])
+        .arg(berth.data_dir())
+        .env("BERTH_LOG", "warn")
+        .output()
+        .expect("berth sbom runs");
+    assert!(sbom.status.success(), "{}", String::from_utf8_lossy(&sbom.stderr));
+    let sbom: Value = serde_json::from_slice(&sbom.stdout).expect("CycloneDX JSON");
+    assert_eq!((sbom["bomFormat"].as_str(), sbom["specVersion"].as_str()), (Some("CycloneDX"), Some("1.5")));
+    let purls: BTreeSet<&str> = sbom["components"]
+        .as_array()
+        .expect("components")
+        .iter()
+        .filter_map(|c| c["purl"].as_str())
+        .collect();
+    assert_eq!(purls.len(), binaries.len(), "one component per package");
+    for binary in &binaries {
+        // Package URLs percent-encode `+` and `:` in names and versions.
+        let encode = |text: &str| text.replace(':', "%3A").replace('+', "%2B");
+        let purl = format!(
+            "pkg:deb/debian/{}@{}?arch={}&distro=debian-12",
+            encode(&binary[0]),
+            encode(&binary[1]),
+            binary[2]
+        );
+        assert!(purls.contains(purl.as_str()), "{purl} is missing");
+    }
+
     let (_, described) = berth.ecr("DescribeImages", json!({"repositoryName": name})).await;
     let detail = &described["imageDetails"][0];
     assert_eq!(detail["imageScanStatus"]["status"], "COMPLETE", "{detail}");

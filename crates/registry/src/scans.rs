@@ -357,6 +357,30 @@ impl Registry {
         Ok(matched)
     }
 
+    /// The software bill of materials of a scanned image, as CycloneDX JSON (an operator
+    /// command: no caller).
+    pub async fn image_sbom(
+        &self,
+        repo: &RepoPath,
+        digest: &Digest,
+    ) -> Result<serde_json::Value, RegistryError> {
+        let repository = self
+            .meta
+            .get_repository(&repo.account, &repo.name)
+            .await?
+            .ok_or_else(|| RegistryError::name_unknown(repo))?;
+        let scan = self.meta.image_scan(repository.id, digest).await?;
+        let inventory = scan.and_then(|s| s.inventory).ok_or_else(|| {
+            RegistryError::ScanNotFound(format!(
+                "{repo}@{digest} has no completed scan: scan it first (scanOnPush, or aws ecr start-image-scan)"
+            ))
+        })?;
+        let inventory: Inventory = serde_json::from_str(&inventory).map_err(|e| {
+            RegistryError::Internal(format!("stored inventory of {repo}@{digest} is malformed: {e}"))
+        })?;
+        Ok(berth_scan::sbom::cyclonedx(&inventory, &digest.to_string(), &repo.to_string()))
+    }
+
     /// Layers the scanner has read since start; a re-match reads none.
     pub fn layers_read_by_scans(&self) -> u64 {
         self.layers_read.load(std::sync::atomic::Ordering::Relaxed)

@@ -11,6 +11,7 @@ mod layers;
 mod matching;
 mod os;
 pub mod osv;
+pub mod sbom;
 mod severity;
 pub mod versions;
 

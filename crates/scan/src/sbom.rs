@@ -1,0 +1,61 @@
+//! An inventory as a CycloneDX 1.5 SBOM (JSON): one component per package, named by its
+//! package URL.
+
+use serde_json::{Value, json};
+
+use crate::{Inventory, Package, PackageKind};
+
+/// The package URL of a distribution package (`pkg:deb/debian/libc6@2.36-9?arch=amd64&distro=debian-12`).
+pub fn purl(package: &Package, inventory: &Inventory) -> String {
+    let (kind, namespace) = match package.kind {
+        PackageKind::Dpkg => ("deb", inventory.distro.as_ref().map_or("debian", |d| d.id.as_str())),
+        PackageKind::Apk => ("apk", inventory.distro.as_ref().map_or("alpine", |d| d.id.as_str())),
+    };
+    let escape = |text: &str| text.replace('%', "%25").replace('+', "%2B").replace(':', "%3A");
+    let mut qualifiers = Vec::new();
+    if let Some(arch) = &package.architecture {
+        qualifiers.push(format!("arch={}", escape(arch)));
+    }
+    if let Some(distro) = &inventory.distro {
+        qualifiers.push(format!("distro={}-{}", distro.id, distro.version_id));
+    }
+    let query = if qualifiers.is_empty() { String::new() } else { format!("?{}", qualifiers.join("&")) };
+    format!("pkg:{kind}/{namespace}/{}@{}{query}", escape(&package.name), escape(&package.version))
+}
+
+/// The SBOM of the image `digest` (`sha256:...`) whose inventory this is.
+pub fn cyclonedx(inventory: &Inventory, image: &str, name: &str) -> Value {
+    let components: Vec<Value> = inventory
+        .packages
+        .iter()
+        .map(|p| {
+            let mut properties = vec![
+                json!({"name": "berth:layer", "value": p.layer}),
+                json!({"name": "berth:path", "value": p.path}),
+            ];
+            if p.source_name != p.name || p.source_version != p.version {
+                properties.push(json!({"name": "berth:source", "value": format!("{} {}", p.source_name, p.source_version)}));
+            }
+            json!({
+                "type": "library",
+                "bom-ref": purl(p, inventory),
+                "name": p.name,
+                "version": p.version,
+                "purl": purl(p, inventory),
+                "properties": properties,
+            })
+        })
+        .collect();
+    let mut root = json!({"type": "container", "bom-ref": image, "name": name, "version": image});
+    if let Some(distro) = &inventory.distro {
+        root["properties"] =
+            json!([{"name": "berth:os", "value": format!("{} {}", distro.id, distro.version_id)}]);
+    }
+    json!({
+        "bomFormat": "CycloneDX",
+        "specVersion": "1.5",
+        "version": 1,
+        "metadata": {"component": root, "tools": {"components": [{"type": "application", "name": "berth"}]}},
+        "components": components,
+    })
+}
