@@ -646,6 +646,23 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_blob_of_whole_chunks_reads_back_whole() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = FsBlobStore::open(dir.path()).await.expect("open");
+        let key = DataKey::generate().expect("key");
+        let data = pattern(2 * CHUNK_SIZE as usize);
+        let mut hasher = Hasher::new(DigestAlgorithm::Sha256);
+        store.begin_upload("whole").await.expect("begin");
+        store
+            .append_upload("whole", &key, 0, body(vec![data.clone()]), &mut hasher, u64::MAX)
+            .await
+            .expect("append");
+        let location = store.commit_upload("whole").await.expect("commit");
+        let all = collect(store.read(&location, &key, data.len() as u64, None).await.expect("read")).await;
+        assert_eq!(all.expect("bytes"), data, "no chunk past the last is read");
+    }
+
+    #[tokio::test]
     async fn stored_locations_never_leave_the_blob_folder() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = FsBlobStore::open(dir.path()).await.expect("open");
