@@ -354,6 +354,33 @@ async fn a_registry_rule_scans_the_repositories_its_filter_names_on_push() {
     let (status, out) = berth.ecr("DescribeImageScanFindings", input).await;
     assert_eq!((status, out["__type"].as_str()), (400, Some("ScanNotFoundException")), "{out}");
 
+    // An index asked to be scanned scans its platform images.
+    let repository = format!("{ACCOUNT}/team-b/app");
+    let arm = berth.push_image(&repository, "arm", br#"{"architecture":"arm64"}"#, &layer).await;
+    let mut sizes = Vec::new();
+    for digest in [&other, &arm] {
+        sizes.push(berth.get_manifest(&repository, digest).await.bytes().await.expect("body").len());
+    }
+    let index = json!({"schemaVersion": 2, "mediaType": common::OCI_INDEX, "manifests": [
+        {"mediaType": OCI_MANIFEST, "digest": other, "size": sizes[0], "platform": {"architecture": "amd64", "os": "linux"}},
+        {"mediaType": OCI_MANIFEST, "digest": arm, "size": sizes[1], "platform": {"architecture": "arm64", "os": "linux"}}]})
+    .to_string();
+    assert_eq!(
+        berth.put_manifest(&repository, "multi", common::OCI_INDEX, index.as_bytes()).await.status(),
+        201
+    );
+    let (status, out) = berth
+        .ecr("StartImageScan", json!({"repositoryName": "team-b/app", "imageId": {"imageTag": "multi"}}))
+        .await;
+    assert_eq!(status, 200, "{out}");
+    let index_digest = sha256(index.as_bytes());
+    let report = scan_report(&berth, "team-b/app", &index_digest).await;
+    assert_eq!(report["imageScanStatus"]["status"], "UNSUPPORTED_IMAGE", "{report}");
+    for child in [&other, &arm] {
+        let report = scan_report(&berth, "team-b/app", child).await;
+        assert_eq!(report["imageScanStatus"]["status"], "COMPLETE", "{child}: {report}");
+    }
+
     let names = json!({"repositoryNames": ["team-a/app", "team-b/app", "team-c/none"]});
     let (status, out) = berth.ecr("BatchGetRepositoryScanningConfiguration", names).await;
     assert_eq!(status, 200, "{out}");

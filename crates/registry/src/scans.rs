@@ -261,10 +261,25 @@ impl Registry {
         let Some(scan) = self.meta.image_scan(repository_id, digest).await? else { return Ok(()) };
         let bytes = self.manifest_bytes(&record).await?;
         let outcome = match Manifest::parse(&bytes, Some(&record.media_type)) {
-            Ok(manifest) if manifest.kind == ManifestKind::Index => Err((
-                "UNSUPPORTED_IMAGE",
-                "an image index: each of its images is scanned on its own".to_owned(),
-            )),
+            Ok(manifest) if manifest.kind == ManifestKind::Index => {
+                // Its platform images are scanned, each on its own.
+                let mut started = 0;
+                for child in &manifest.manifests {
+                    if self.meta.start_image_scan(repository_id, &child.digest, self.now_millis()).await? {
+                        started += 1;
+                    }
+                }
+                if started > 0 {
+                    self.jobs_waiting.notify_one();
+                }
+                Err((
+                    "UNSUPPORTED_IMAGE",
+                    format!(
+                        "an image index: each of its {} images is scanned on its own",
+                        manifest.manifests.len()
+                    ),
+                ))
+            }
             Ok(manifest) if record.artifact_type.as_deref().is_some_and(|t| !IMAGE_CONFIGS.contains(&t)) => {
                 let kind = manifest.artifact_type.unwrap_or_default();
                 Err(("UNSUPPORTED_IMAGE", format!("an artifact ({kind}), not a container image")))
