@@ -533,3 +533,25 @@ fn severity_comes_from_the_cvss_vector_else_the_databases_word() {
         rate(&record(serde_json::json!({"severity": [{"type": "CVSS_V3", "score": "not a vector"}]})));
     assert_eq!(garbage.level, "UNDEFINED", "an unreadable vector rates nothing");
 }
+
+#[test]
+fn rpm_orders_versions_as_rpmvercmp_does() {
+    let Some(dir) = testdata("rpm_orders_versions_as_rpmvercmp_does", "version-vectors") else { return };
+    for (file, rows_wanted) in [("rpm.tsv", 91), ("rpm-claircore.tsv", 113)] {
+        let cases = rows(&dir.join(file), true);
+        assert_eq!(cases.len(), rows_wanted, "{file}");
+        for case in &cases {
+            let (left, op, right) = (&case[0], &case[1], &case[2]);
+            let want = match op.as_str() {
+                "<" => std::cmp::Ordering::Less,
+                ">" => std::cmp::Ordering::Greater,
+                _ => std::cmp::Ordering::Equal,
+            };
+            assert_eq!(versions::compare_rpm(left, right), want, "{file}: {left} {op} {right}");
+            assert_eq!(versions::compare_rpm(right, left), want.reverse(), "{file}: {right} against {left}");
+        }
+    }
+    use std::cmp::Ordering::{Greater, Less};
+    assert_eq!(versions::compare_rpm_evr("1:1.0-1.el9", "2.0-1.el9"), Greater, "the epoch first");
+    assert_eq!(versions::compare_rpm_evr("0:2.0-1.el9", "2.0-2.el9"), Less);
+}
