@@ -219,6 +219,11 @@ impl ImageFiles {
         None
     }
 
+    /// Every kept path, in order.
+    pub fn paths(&self) -> impl Iterator<Item = &str> {
+        self.nodes.keys().map(String::as_str)
+    }
+
     /// The kept files directly in `dir`, by path.
     pub fn files_in<'a>(&'a self, dir: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         let prefix = format!("{dir}/");

@@ -1,6 +1,6 @@
 //! What an image holds, for vulnerability scanning: its layers walked as streams
 //! (`layers.rs`), its operating system (`os.rs`) and its installed packages, one cataloger per
-//! package database (`dpkg.rs`, `apk.rs`); and what is known about them: advisories in the OSV
+//! package database (`dpkg.rs`, `apk.rs`, `python.rs`); and what is known about them: advisories in the OSV
 //! format (`osv.rs`), matched (`matching.rs`) by each ecosystem's version ordering
 //! (`versions/`). No I/O of its own and no HTTP or SQL: the registry hands in each layer's
 //! decrypted bytes and advisories, and gets an [`Inventory`] and its findings back.
@@ -11,6 +11,7 @@ mod layers;
 mod matching;
 mod os;
 pub mod osv;
+mod python;
 pub mod sbom;
 mod severity;
 pub mod versions;
@@ -18,6 +19,7 @@ pub mod versions;
 pub use layers::{ImageFiles, LayerStats, Limits, Origin};
 pub use matching::{Advisories, Finding};
 pub use os::Distro;
+pub use python::normalize as normalize_python_name;
 pub use severity::{Rating, rate};
 
 /// Why an image could not be cataloged.
@@ -37,6 +39,7 @@ pub enum ScanError {
 pub enum PackageKind {
     Dpkg,
     Apk,
+    Python,
 }
 
 /// One installed package, where it was found, and the source package advisories name.
@@ -63,13 +66,14 @@ pub struct Inventory {
 
 /// Whether a cataloger wants the file at `path` (relative to the image root).
 pub fn wanted(path: &str) -> bool {
-    os::wanted(path) || dpkg::wanted(path) || apk::wanted(path)
+    os::wanted(path) || dpkg::wanted(path) || apk::wanted(path) || python::wanted(path)
 }
 
 /// The OS and packages of the image whose wanted files `files` holds.
 pub fn catalog(files: &ImageFiles) -> Inventory {
     let mut packages = dpkg::catalog(files);
     packages.extend(apk::catalog(files));
+    packages.extend(python::catalog(files));
     packages.sort();
     Inventory { distro: os::detect(files), packages }
 }

@@ -41,8 +41,13 @@ impl Advisories {
             if let Some(package) = &affected.package {
                 // `Ubuntu:22.04:LTS` is also found as `Ubuntu:22.04`, the name an image's release gives.
                 let release: Vec<&str> = package.ecosystem.splitn(3, ':').take(2).collect();
+                // PyPI compares names normalized (PEP 503); records name them as they were published.
+                let name = match package.ecosystem.as_str() {
+                    "PyPI" => crate::normalize_python_name(&package.name),
+                    _ => package.name.clone(),
+                };
                 for ecosystem in [package.ecosystem.clone(), release.join(":")] {
-                    let entries = self.by_package.entry((ecosystem, package.name.clone())).or_default();
+                    let entries = self.by_package.entry((ecosystem, name.clone())).or_default();
                     if entries.last() != Some(&index) {
                         entries.push(index);
                     }
@@ -71,7 +76,11 @@ impl Advisories {
             for record in self.candidates(&ecosystem, name) {
                 for affected in &record.affected {
                     let Some(target) = &affected.package else { continue };
-                    if !same_ecosystem(&target.ecosystem, &ecosystem) || target.name != name {
+                    let target_name = match package.kind {
+                        PackageKind::Python => crate::normalize_python_name(&target.name),
+                        _ => target.name.clone(),
+                    };
+                    if !same_ecosystem(&target.ecosystem, &ecosystem) || target_name != name {
                         continue;
                     }
                     let listed = affected.versions.iter().any(|v| order(v, version) == Ordering::Equal);
@@ -111,17 +120,18 @@ fn same_ecosystem(record: &str, image: &str) -> bool {
 /// The OSV ecosystem, package name and version a package is matched as: distribution packages
 /// by their source package where the distribution's advisories name sources.
 fn matched_as<'a>(distro: Option<&Distro>, package: &'a Package) -> Option<(String, &'a str, &'a str)> {
-    let distro = distro?;
-    match (package.kind, distro.id.as_str()) {
+    let distro_id = distro.map_or("", |d| d.id.as_str());
+    match (package.kind, distro_id) {
         (PackageKind::Dpkg, "debian") => {
-            let major = distro.version_id.split('.').next().filter(|m| !m.is_empty())?;
+            let major = distro?.version_id.split('.').next().filter(|m| !m.is_empty())?;
             Some((format!("Debian:{major}"), &package.source_name, &package.source_version))
         }
         (PackageKind::Dpkg, "ubuntu") => {
-            Some((format!("Ubuntu:{}", distro.version_id), &package.source_name, &package.source_version))
+            Some((format!("Ubuntu:{}", distro?.version_id), &package.source_name, &package.source_version))
         }
+        (PackageKind::Python, _) => Some(("PyPI".to_owned(), &package.source_name, &package.version)),
         (PackageKind::Apk, "alpine") => {
-            let mut parts = distro.version_id.split('.');
+            let mut parts = distro?.version_id.split('.');
             let (major, minor) = (parts.next()?, parts.next()?);
             Some((format!("Alpine:v{major}.{minor}"), &package.source_name, &package.version))
         }

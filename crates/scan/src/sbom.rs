@@ -10,6 +10,9 @@ pub fn purl(package: &Package, inventory: &Inventory) -> String {
     let (kind, namespace) = match package.kind {
         PackageKind::Dpkg => ("deb", inventory.distro.as_ref().map_or("debian", |d| d.id.as_str())),
         PackageKind::Apk => ("apk", inventory.distro.as_ref().map_or("alpine", |d| d.id.as_str())),
+        PackageKind::Python => {
+            return format!("pkg:pypi/{}@{}", crate::normalize_python_name(&package.name), package.version);
+        }
     };
     let escape = |text: &str| text.replace('%', "%25").replace('+', "%2B").replace(':', "%3A");
     let mut qualifiers = Vec::new();

@@ -555,3 +555,68 @@ fn rpm_orders_versions_as_rpmvercmp_does() {
     assert_eq!(versions::compare_rpm_evr("1:1.0-1.el9", "2.0-1.el9"), Greater, "the epoch first");
     assert_eq!(versions::compare_rpm_evr("0:2.0-1.el9", "2.0-2.el9"), Less);
 }
+
+#[test]
+fn python_versions_order_as_pep_440_says() {
+    let Some(dir) = testdata("python_versions_order_as_pep_440_says", "version-vectors") else { return };
+    let cases = rows(&dir.join("pep440-compare.tsv"), true);
+    assert!(cases.len() > 4000, "{}", cases.len());
+    for case in &cases {
+        let (left, op, right) = (&case[0], &case[1], &case[2]);
+        let want = match op.as_str() {
+            "<" => std::cmp::Ordering::Less,
+            ">" => std::cmp::Ordering::Greater,
+            _ => std::cmp::Ordering::Equal,
+        };
+        assert_eq!(versions::compare_pep440(left, right), want, "{left} {op} {right}");
+        assert_eq!(versions::compare_pep440(right, left), want.reverse(), "{right} against {left}");
+    }
+}
+
+#[test]
+fn python_packages_are_found_and_matched_against_pypi_advisories() {
+    let test = "python_packages_are_found_and_matched_against_pypi_advisories";
+    let Some(dir) = testdata(test, "osv") else { return };
+    let metadata = |name: &str, version: &str| {
+        format!(
+            "Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n\nLong description\nName: not-this\n"
+        )
+    };
+    let old = metadata("Requests", "2.25.0");
+    let new = metadata("requests", "2.32.3");
+    let egg = metadata("Jinja2", "2.10");
+    let layer = tar_of(&[
+        ("usr/lib/python3/site-packages/requests-2.25.0.dist-info/METADATA", Some(old.as_bytes())),
+        ("opt/venv/lib/python3.12/site-packages/requests-2.32.3.dist-info/METADATA", Some(new.as_bytes())),
+        ("usr/lib/python3/site-packages/Jinja2-2.10.egg-info/PKG-INFO", Some(egg.as_bytes())),
+        ("usr/lib/python3/site-packages/requests/__init__.py", Some(b"# not kept")),
+    ]);
+    let mut files = ImageFiles::new(Limits::default());
+    files.add_layer("py", layer.as_slice(), &wanted).expect("layer");
+    let inventory = catalog(&files);
+    let found: Vec<(&str, &str)> =
+        inventory.packages.iter().map(|p| (p.name.as_str(), p.version.as_str())).collect();
+    assert_eq!(found, [("Jinja2", "2.10"), ("Requests", "2.25.0"), ("requests", "2.32.3")]);
+
+    let zip = std::fs::File::open(dir.join("pypi.zip")).expect("zip");
+    let mut advisories = Advisories::default();
+    for (record, _) in osv::read_zip(std::io::BufReader::new(zip)).expect("zip").records {
+        advisories.add(record);
+    }
+    let findings = advisories.findings(&inventory);
+    let on = |package: &str, version: &str| -> BTreeSet<String> {
+        findings
+            .iter()
+            .filter(|f| f.package == package && f.version == version)
+            .map(|f| f.name.clone())
+            .collect()
+    };
+    // requests 2.25.0: CVE-2023-32681 (fixed in 2.31.0) and not the older ones fixed by 2.20.0.
+    let old_findings = on("Requests", "2.25.0");
+    assert!(old_findings.contains("CVE-2023-32681"), "{old_findings:?}");
+    assert!(!old_findings.contains("CVE-2018-18074"), "{old_findings:?}");
+    assert!(on("requests", "2.32.3").iter().all(|id| id != "CVE-2023-32681"), "2.32.3 is fixed");
+    assert!(!on("Jinja2", "2.10").is_empty(), "jinja2 2.10 has advisories in this data");
+    let purl = sbom::purl(&inventory.packages[0], &inventory);
+    assert_eq!(purl, "pkg:pypi/jinja2@2.10");
+}
