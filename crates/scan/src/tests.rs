@@ -320,21 +320,34 @@ proptest! {
     }
 }
 
-#[test]
-fn dpkg_orders_versions_as_dpkg_does() {
-    let Some(dir) = testdata("dpkg_orders_versions_as_dpkg_does", "version-vectors") else { return };
-    let cases = rows(&dir.join("dpkg.tsv"), true);
-    assert!(cases.len() >= 40, "{} cases", cases.len());
-    for case in &cases {
-        let (left, op, right) = (&case[0], &case[1], &case[2]);
+/// Checks `compare` on each (left, op, right) vector, and on its reverse.
+fn check_vectors(
+    what: &str,
+    cases: &[(String, String, String)],
+    compare: fn(&str, &str) -> std::cmp::Ordering,
+) {
+    for (left, op, right) in cases {
         let want = match op.as_str() {
             "<" => std::cmp::Ordering::Less,
             ">" => std::cmp::Ordering::Greater,
             _ => std::cmp::Ordering::Equal,
         };
-        assert_eq!(versions::compare_dpkg(left, right), want, "{left} {op} {right}");
-        assert_eq!(versions::compare_dpkg(right, left), want.reverse(), "{right} against {left}");
+        assert_eq!(compare(left, right), want, "{what}: {left} {op} {right}");
+        assert_eq!(compare(right, left), want.reverse(), "{what}: {right} against {left}");
     }
+}
+
+/// The (left, op, right) rows of a vector file with a header.
+fn vector_rows(path: &std::path::Path) -> Vec<(String, String, String)> {
+    rows(path, true).into_iter().map(|r| (r[0].clone(), r[1].clone(), r[2].clone())).collect()
+}
+
+#[test]
+fn dpkg_orders_versions_as_dpkg_does() {
+    let Some(dir) = testdata("dpkg_orders_versions_as_dpkg_does", "version-vectors") else { return };
+    let cases = vector_rows(&dir.join("dpkg.tsv"));
+    assert!(cases.len() >= 40, "{} cases", cases.len());
+    check_vectors("dpkg", &cases, versions::compare_dpkg);
 }
 
 /// OSV records as Debian publishes them, one per advisory id, saying each source package is
@@ -461,21 +474,17 @@ fn osv_zips_import_with_their_record_counts() {
 fn apk_orders_versions_as_apk_does() {
     let Some(dir) = testdata("apk_orders_versions_as_apk_does", "version-vectors") else { return };
     let text = std::fs::read_to_string(dir.join("apk-tools-2.14-stable-version.data")).expect("vectors");
-    let mut checked = 0;
-    for line in text.lines() {
-        let line = line.split('#').next().unwrap_or_default();
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        let [left, op, right] = fields[..] else { continue };
-        let want = match op {
-            "<" => std::cmp::Ordering::Less,
-            ">" => std::cmp::Ordering::Greater,
-            _ => std::cmp::Ordering::Equal,
-        };
-        assert_eq!(versions::compare_apk(left, right), want, "{left} {op} {right}");
-        assert_eq!(versions::compare_apk(right, left), want.reverse(), "{right} against {left}");
-        checked += 1;
-    }
-    assert_eq!(checked, 733, "every vector");
+    // `left op right`, space-separated, with comments after `#`.
+    let cases: Vec<(String, String, String)> = text
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split('#').next().unwrap_or_default().split_whitespace().collect();
+            let [left, op, right] = fields[..] else { return None };
+            Some((left.to_owned(), op.to_owned(), right.to_owned()))
+        })
+        .collect();
+    assert_eq!(cases.len(), 733, "every vector");
+    check_vectors("apk", &cases, versions::compare_apk);
 }
 
 #[test]
@@ -538,18 +547,9 @@ fn severity_comes_from_the_cvss_vector_else_the_databases_word() {
 fn rpm_orders_versions_as_rpmvercmp_does() {
     let Some(dir) = testdata("rpm_orders_versions_as_rpmvercmp_does", "version-vectors") else { return };
     for (file, rows_wanted) in [("rpm.tsv", 91), ("rpm-claircore.tsv", 113)] {
-        let cases = rows(&dir.join(file), true);
+        let cases = vector_rows(&dir.join(file));
         assert_eq!(cases.len(), rows_wanted, "{file}");
-        for case in &cases {
-            let (left, op, right) = (&case[0], &case[1], &case[2]);
-            let want = match op.as_str() {
-                "<" => std::cmp::Ordering::Less,
-                ">" => std::cmp::Ordering::Greater,
-                _ => std::cmp::Ordering::Equal,
-            };
-            assert_eq!(versions::compare_rpm(left, right), want, "{file}: {left} {op} {right}");
-            assert_eq!(versions::compare_rpm(right, left), want.reverse(), "{file}: {right} against {left}");
-        }
+        check_vectors(file, &cases, versions::compare_rpm);
     }
     use std::cmp::Ordering::{Greater, Less};
     assert_eq!(versions::compare_rpm_evr("1:1.0-1.el9", "2.0-1.el9"), Greater, "the epoch first");
@@ -559,18 +559,9 @@ fn rpm_orders_versions_as_rpmvercmp_does() {
 #[test]
 fn python_versions_order_as_pep_440_says() {
     let Some(dir) = testdata("python_versions_order_as_pep_440_says", "version-vectors") else { return };
-    let cases = rows(&dir.join("pep440-compare.tsv"), true);
+    let cases = vector_rows(&dir.join("pep440-compare.tsv"));
     assert!(cases.len() > 4000, "{}", cases.len());
-    for case in &cases {
-        let (left, op, right) = (&case[0], &case[1], &case[2]);
-        let want = match op.as_str() {
-            "<" => std::cmp::Ordering::Less,
-            ">" => std::cmp::Ordering::Greater,
-            _ => std::cmp::Ordering::Equal,
-        };
-        assert_eq!(versions::compare_pep440(left, right), want, "{left} {op} {right}");
-        assert_eq!(versions::compare_pep440(right, left), want.reverse(), "{right} against {left}");
-    }
+    check_vectors("PEP 440", &cases, versions::compare_pep440);
 }
 
 #[test]
