@@ -1,11 +1,12 @@
 //! What an image holds, for vulnerability scanning: its layers walked as streams
 //! (`layers.rs`), its operating system (`os.rs`) and its installed packages, one cataloger per
-//! package database (`dpkg.rs`, `apk.rs`, `python.rs`); and what is known about them: advisories in the OSV
+//! package database (`dpkg.rs`, `apk.rs`, `python.rs`, `cargo.rs`); and what is known about them: advisories in the OSV
 //! format (`osv.rs`), matched (`matching.rs`) by each ecosystem's version ordering
 //! (`versions/`). No I/O of its own and no HTTP or SQL: the registry hands in each layer's
 //! decrypted bytes and advisories, and gets an [`Inventory`] and its findings back.
 
 mod apk;
+mod cargo;
 mod dpkg;
 mod layers;
 mod matching;
@@ -40,6 +41,7 @@ pub enum PackageKind {
     Dpkg,
     Apk,
     Python,
+    Cargo,
 }
 
 /// One installed package, where it was found, and the source package advisories name.
@@ -66,7 +68,7 @@ pub struct Inventory {
 
 /// Whether a cataloger wants the file at `path` (relative to the image root).
 pub fn wanted(path: &str) -> bool {
-    os::wanted(path) || dpkg::wanted(path) || apk::wanted(path) || python::wanted(path)
+    os::wanted(path) || dpkg::wanted(path) || apk::wanted(path) || python::wanted(path) || cargo::wanted(path)
 }
 
 /// The OS and packages of the image whose wanted files `files` holds.
@@ -74,6 +76,7 @@ pub fn catalog(files: &ImageFiles) -> Inventory {
     let mut packages = dpkg::catalog(files);
     packages.extend(apk::catalog(files));
     packages.extend(python::catalog(files));
+    packages.extend(cargo::catalog(files));
     packages.sort();
     Inventory { distro: os::detect(files), packages }
 }

@@ -84,11 +84,10 @@ impl Advisories {
                         continue;
                     }
                     let listed = affected.versions.iter().any(|v| order(v, version) == Ordering::Equal);
-                    let ranged = affected
-                        .ranges
-                        .iter()
-                        .filter(|r| r.kind == "ECOSYSTEM")
-                        .find_map(|r| in_range(r, version, order));
+                    let ranged = affected.ranges.iter().find_map(|r| {
+                        let range_order = crate::versions::ordering_for_range(&r.kind, &ecosystem)?;
+                        in_range(r, version, range_order)
+                    });
                     if let Some(fixed) = ranged.or(listed.then_some(None)) {
                         let finding = Finding {
                             name: record.name().to_owned(),
@@ -130,6 +129,7 @@ fn matched_as<'a>(distro: Option<&Distro>, package: &'a Package) -> Option<(Stri
             Some((format!("Ubuntu:{}", distro?.version_id), &package.source_name, &package.source_version))
         }
         (PackageKind::Python, _) => Some(("PyPI".to_owned(), &package.source_name, &package.version)),
+        (PackageKind::Cargo, _) => Some(("crates.io".to_owned(), &package.name, &package.version)),
         (PackageKind::Apk, "alpine") => {
             let mut parts = distro?.version_id.split('.');
             let (major, minor) = (parts.next()?, parts.next()?);

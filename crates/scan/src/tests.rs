@@ -611,3 +611,64 @@ fn python_packages_are_found_and_matched_against_pypi_advisories() {
     let purl = sbom::purl(&inventory.packages[0], &inventory);
     assert_eq!(purl, "pkg:pypi/jinja2@2.10");
 }
+
+#[test]
+fn cargo_orders_versions_as_the_semver_crate_does() {
+    let Some(dir) = testdata("cargo_orders_versions_as_the_semver_crate_does", "version-vectors") else {
+        return;
+    };
+    let cases = vector_rows(&dir.join("cargo-semver-compare.tsv"));
+    assert_eq!(cases.len(), 22);
+    check_vectors("cargo semver", &cases, versions::compare_semver);
+}
+
+#[test]
+fn crates_in_a_lock_file_are_matched_against_rustsec_advisories() {
+    let test = "crates_in_a_lock_file_are_matched_against_rustsec_advisories";
+    let Some(dir) = testdata(test, "osv") else { return };
+    let lock = br#"version = 3
+
+[[package]]
+name = "app"
+version = "0.1.0"
+
+[[package]]
+name = "regex"
+version = "1.5.4"
+source = "registry+https://github.com/rust-lang/crates.io-index"
+
+[[package]]
+name = "smallvec"
+version = "0.6.9"
+source = "sparse+https://index.crates.io/"
+
+[[package]]
+name = "smallvec"
+version = "1.13.2"
+source = "registry+https://github.com/rust-lang/crates.io-index"
+"#;
+    let layer = tar_of(&[("usr/src/app/Cargo.lock", Some(lock.as_slice()))]);
+    let mut files = ImageFiles::new(Limits::default());
+    files.add_layer("rust", layer.as_slice(), &wanted).expect("layer");
+    let inventory = catalog(&files);
+    let found: Vec<(&str, &str)> =
+        inventory.packages.iter().map(|p| (p.name.as_str(), p.version.as_str())).collect();
+    assert_eq!(found, [("regex", "1.5.4"), ("smallvec", "0.6.9"), ("smallvec", "1.13.2")], "crates.io only");
+
+    let zip = std::fs::File::open(dir.join("crates.io.zip")).expect("zip");
+    let mut advisories = Advisories::default();
+    for (record, _) in osv::read_zip(std::io::BufReader::new(zip)).expect("zip").records {
+        advisories.add(record);
+    }
+    let findings = advisories.findings(&inventory);
+    let on = |version: &str| -> BTreeSet<String> {
+        findings.iter().filter(|f| f.version == version).map(|f| f.name.clone()).collect()
+    };
+    assert!(on("1.5.4").contains("CVE-2022-24713"), "regex before 1.5.5: {:?}", on("1.5.4"));
+    let old = on("0.6.9");
+    for cve in ["CVE-2019-15551", "CVE-2019-15554", "CVE-2018-25023", "CVE-2021-25900"] {
+        assert!(old.contains(cve), "smallvec 0.6.9 lacks {cve}: {old:?}");
+    }
+    assert!(!old.contains("CVE-2018-20991"), "0.6.9 is past that range's fix (0.6.3)");
+    assert_eq!(sbom::purl(&inventory.packages[0], &inventory), "pkg:cargo/regex@1.5.4");
+}

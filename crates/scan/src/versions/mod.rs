@@ -5,6 +5,7 @@ mod apk;
 mod dpkg;
 mod pep440;
 mod rpm;
+mod semver;
 
 use std::cmp::Ordering;
 
@@ -12,6 +13,7 @@ pub use apk::compare as compare_apk;
 pub use dpkg::compare as compare_dpkg;
 pub use pep440::compare as compare_pep440;
 pub use rpm::{compare as compare_rpm, compare_evr as compare_rpm_evr};
+pub use semver::compare as compare_semver;
 
 /// The ordering an OSV ecosystem uses (`Debian:12`, `Ubuntu:22.04:LTS`, ...), if berth knows it.
 pub fn ordering_for(ecosystem: &str) -> Option<fn(&str, &str) -> Ordering> {
@@ -19,7 +21,18 @@ pub fn ordering_for(ecosystem: &str) -> Option<fn(&str, &str) -> Ordering> {
         "Debian" | "Ubuntu" => Some(compare_dpkg),
         "Alpine" => Some(compare_apk),
         "PyPI" => Some(compare_pep440),
+        "crates.io" => Some(compare_semver),
         "AlmaLinux" | "Rocky Linux" | "Red Hat" | "openSUSE" | "SUSE" | "Mageia" => Some(compare_rpm_evr),
+        _ => None,
+    }
+}
+
+/// The ordering a range of an OSV record uses: `SEMVER` ranges are semantic versions whatever
+/// the ecosystem; `ECOSYSTEM` ranges use the ecosystem's own.
+pub fn ordering_for_range(kind: &str, ecosystem: &str) -> Option<fn(&str, &str) -> Ordering> {
+    match kind {
+        "SEMVER" => Some(compare_semver),
+        "ECOSYSTEM" => ordering_for(ecosystem),
         _ => None,
     }
 }
