@@ -43,16 +43,7 @@ pub(crate) fn catalog(files: &ImageFiles) -> Vec<Package> {
     for path in files.paths().filter(|p| wanted(p)) {
         let Some((bytes, origin)) = files.read(path) else { continue };
         for (name, version) in parse(&String::from_utf8_lossy(bytes)) {
-            found.push(Package {
-                kind: PackageKind::Cargo,
-                source_name: name.clone(),
-                source_version: version.clone(),
-                name,
-                version,
-                architecture: None,
-                layer: origin.layer.to_owned(),
-                path: origin.path.to_owned(),
-            });
+            found.push(Package::of_language(PackageKind::Cargo, name.clone(), name, version, origin));
         }
     }
     found

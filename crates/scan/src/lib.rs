@@ -59,6 +59,29 @@ pub struct Package {
     pub path: String,
 }
 
+impl Package {
+    /// A package of a language ecosystem, found in the file at `origin`: no architecture, and
+    /// its source is itself (under `matched_name`, the name its advisories use).
+    pub(crate) fn of_language(
+        kind: PackageKind,
+        name: String,
+        matched_name: String,
+        version: String,
+        origin: Origin<'_>,
+    ) -> Self {
+        Self {
+            kind,
+            source_name: matched_name,
+            source_version: version.clone(),
+            name,
+            version,
+            architecture: None,
+            layer: origin.layer.to_owned(),
+            path: origin.path.to_owned(),
+        }
+    }
+}
+
 /// What a scan found in an image.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Inventory {

@@ -43,16 +43,7 @@ pub(crate) fn catalog(files: &ImageFiles) -> Vec<Package> {
         .filter_map(|path| {
             let (bytes, origin) = files.read(path)?;
             let (name, version) = parse(&String::from_utf8_lossy(bytes))?;
-            Some(Package {
-                kind: PackageKind::Python,
-                source_name: normalize(&name),
-                source_version: version.clone(),
-                name,
-                version,
-                architecture: None,
-                layer: origin.layer.to_owned(),
-                path: origin.path.to_owned(),
-            })
+            Some(Package::of_language(PackageKind::Python, name.clone(), normalize(&name), version, origin))
         })
         .collect()
 }
