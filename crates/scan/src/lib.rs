@@ -1,6 +1,6 @@
 //! What an image holds, for vulnerability scanning: its layers walked as streams
 //! (`layers.rs`), its operating system (`os.rs`) and its installed packages, one cataloger per
-//! package database (`dpkg.rs`, `apk.rs`, `python.rs`, `cargo.rs`); and what is known about them: advisories in the OSV
+//! package database (`dpkg.rs`, `apk.rs`, `python.rs`, `cargo.rs`, `npm.rs`); and what is known about them: advisories in the OSV
 //! format (`osv.rs`), matched (`matching.rs`) by each ecosystem's version ordering
 //! (`versions/`). No I/O of its own and no HTTP or SQL: the registry hands in each layer's
 //! decrypted bytes and advisories, and gets an [`Inventory`] and its findings back.
@@ -10,6 +10,7 @@ mod cargo;
 mod dpkg;
 mod layers;
 mod matching;
+mod npm;
 mod os;
 pub mod osv;
 mod python;
@@ -42,6 +43,7 @@ pub enum PackageKind {
     Apk,
     Python,
     Cargo,
+    Npm,
 }
 
 /// One installed package, where it was found, and the source package advisories name.
@@ -91,7 +93,12 @@ pub struct Inventory {
 
 /// Whether a cataloger wants the file at `path` (relative to the image root).
 pub fn wanted(path: &str) -> bool {
-    os::wanted(path) || dpkg::wanted(path) || apk::wanted(path) || python::wanted(path) || cargo::wanted(path)
+    os::wanted(path)
+        || dpkg::wanted(path)
+        || apk::wanted(path)
+        || python::wanted(path)
+        || cargo::wanted(path)
+        || npm::wanted(path)
 }
 
 /// The OS and packages of the image whose wanted files `files` holds.
@@ -100,6 +107,7 @@ pub fn catalog(files: &ImageFiles) -> Inventory {
     packages.extend(apk::catalog(files));
     packages.extend(python::catalog(files));
     packages.extend(cargo::catalog(files));
+    packages.extend(npm::catalog(files));
     packages.sort();
     Inventory { distro: os::detect(files), packages }
 }

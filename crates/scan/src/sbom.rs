@@ -11,6 +11,9 @@ pub fn purl(package: &Package, inventory: &Inventory) -> String {
         PackageKind::Dpkg => ("deb", inventory.distro.as_ref().map_or("debian", |d| d.id.as_str())),
         PackageKind::Apk => ("apk", inventory.distro.as_ref().map_or("alpine", |d| d.id.as_str())),
         PackageKind::Cargo => return format!("pkg:cargo/{}@{}", package.name, package.version),
+        PackageKind::Npm => {
+            return format!("pkg:npm/{}@{}", package.name.replace('@', "%40"), package.version);
+        }
         PackageKind::Python => {
             return format!("pkg:pypi/{}@{}", crate::normalize_python_name(&package.name), package.version);
         }

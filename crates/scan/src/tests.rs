@@ -672,3 +672,40 @@ source = "registry+https://github.com/rust-lang/crates.io-index"
     assert!(!old.contains("CVE-2018-20991"), "0.6.9 is past that range's fix (0.6.3)");
     assert_eq!(sbom::purl(&inventory.packages[0], &inventory), "pkg:cargo/regex@1.5.4");
 }
+
+#[test]
+fn npm_orders_versions_as_node_semver_does() {
+    let Some(dir) = testdata("npm_orders_versions_as_node_semver_does", "version-vectors") else { return };
+    let cases = vector_rows(&dir.join("npm-semver-compare.tsv"));
+    assert_eq!(cases.len(), 68);
+    check_vectors("npm", &cases, versions::compare_npm);
+}
+
+#[test]
+fn npm_packages_under_node_modules_are_found_and_matched() {
+    let manifest = |name: &str, version: &str| format!(r#"{{"name": "{name}", "version": "{version}"}}"#);
+    let (lodash, scoped, nested) =
+        (manifest("lodash", "4.17.20"), manifest("@babel/core", "7.0.0"), manifest("minimist", "1.2.5"));
+    let layer = tar_of(&[
+        ("app/node_modules/lodash/package.json", Some(lodash.as_bytes())),
+        ("app/node_modules/@babel/core/package.json", Some(scoped.as_bytes())),
+        ("app/node_modules/mkdirp/node_modules/minimist/package.json", Some(nested.as_bytes())),
+        ("app/package.json", Some(br#"{"name": "app", "version": "1.0.0"}"#.as_slice())),
+        ("app/node_modules/lodash/lib/package.json", Some(br#"{"name": "not-a-package"}"#.as_slice())),
+    ]);
+    let mut files = ImageFiles::new(Limits::default());
+    files.add_layer("node", layer.as_slice(), &wanted).expect("layer");
+    let inventory = catalog(&files);
+    let found: Vec<(&str, &str)> =
+        inventory.packages.iter().map(|p| (p.name.as_str(), p.version.as_str())).collect();
+    assert_eq!(found, [("@babel/core", "7.0.0"), ("lodash", "4.17.20"), ("minimist", "1.2.5")]);
+    let record = serde_json::json!({"id": "GHSA-35jh-r3h4-6jhm", "aliases": ["CVE-2021-23337"], "affected": [
+        {"package": {"ecosystem": "npm", "name": "lodash"},
+         "ranges": [{"type": "SEMVER", "events": [{"introduced": "0"}, {"fixed": "4.17.21"}]}]}]});
+    let mut advisories = Advisories::default();
+    advisories.add(osv::Record::parse(record.to_string().as_bytes()).expect("record"));
+    let found: Vec<(String, String)> =
+        advisories.findings(&inventory).into_iter().map(|f| (f.name, f.package)).collect();
+    assert_eq!(found, [("CVE-2021-23337".to_owned(), "lodash".to_owned())]);
+    assert_eq!(sbom::purl(&inventory.packages[0], &inventory), "pkg:npm/%40babel/core@7.0.0");
+}

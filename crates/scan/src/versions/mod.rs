@@ -3,6 +3,7 @@
 
 mod apk;
 mod dpkg;
+mod npm;
 mod pep440;
 mod rpm;
 mod semver;
@@ -11,6 +12,7 @@ use std::cmp::Ordering;
 
 pub use apk::compare as compare_apk;
 pub use dpkg::compare as compare_dpkg;
+pub use npm::compare as compare_npm;
 pub use pep440::compare as compare_pep440;
 pub use rpm::{compare as compare_rpm, compare_evr as compare_rpm_evr};
 pub use semver::compare as compare_semver;
@@ -22,6 +24,7 @@ pub fn ordering_for(ecosystem: &str) -> Option<fn(&str, &str) -> Ordering> {
         "Alpine" => Some(compare_apk),
         "PyPI" => Some(compare_pep440),
         "crates.io" => Some(compare_semver),
+        "npm" => Some(compare_npm),
         "AlmaLinux" | "Rocky Linux" | "Red Hat" | "openSUSE" | "SUSE" | "Mageia" => Some(compare_rpm_evr),
         _ => None,
     }
