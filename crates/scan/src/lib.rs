@@ -84,6 +84,25 @@ impl Package {
     }
 }
 
+/// One package per file `wanted` names, as `read` finds it in the file's bytes: (name, the name
+/// its advisories use, version).
+pub(crate) fn one_per_file(
+    files: &ImageFiles,
+    kind: PackageKind,
+    wanted: fn(&str) -> bool,
+    read: impl Fn(&[u8]) -> Option<(String, String, String)>,
+) -> Vec<Package> {
+    files
+        .paths()
+        .filter(|p| wanted(p))
+        .filter_map(|path| {
+            let (bytes, origin) = files.read(path)?;
+            let (name, matched_name, version) = read(bytes)?;
+            Some(Package::of_language(kind, name, matched_name, version, origin))
+        })
+        .collect()
+}
+
 /// What a scan found in an image.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Inventory {

@@ -21,14 +21,9 @@ struct Manifest {
 }
 
 pub(crate) fn catalog(files: &ImageFiles) -> Vec<Package> {
-    files
-        .paths()
-        .filter(|p| wanted(p))
-        .filter_map(|path| {
-            let (bytes, origin) = files.read(path)?;
-            let manifest: Manifest = serde_json::from_slice(bytes).ok()?;
-            let (name, version) = (manifest.name?, manifest.version?);
-            Some(Package::of_language(PackageKind::Npm, name.clone(), name, version, origin))
-        })
-        .collect()
+    crate::one_per_file(files, PackageKind::Npm, wanted, |bytes| {
+        let manifest: Manifest = serde_json::from_slice(bytes).ok()?;
+        let (name, version) = (manifest.name?, manifest.version?);
+        Some((name.clone(), name, version))
+    })
 }

@@ -37,13 +37,8 @@ pub(crate) fn parse(text: &str) -> Option<(String, String)> {
 }
 
 pub(crate) fn catalog(files: &ImageFiles) -> Vec<Package> {
-    files
-        .paths()
-        .filter(|p| wanted(p))
-        .filter_map(|path| {
-            let (bytes, origin) = files.read(path)?;
-            let (name, version) = parse(&String::from_utf8_lossy(bytes))?;
-            Some(Package::of_language(PackageKind::Python, name.clone(), normalize(&name), version, origin))
-        })
-        .collect()
+    crate::one_per_file(files, PackageKind::Python, wanted, |bytes| {
+        let (name, version) = parse(&String::from_utf8_lossy(bytes))?;
+        Some((name.clone(), normalize(&name), version))
+    })
 }
