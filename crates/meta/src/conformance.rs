@@ -667,7 +667,10 @@ async fn uploads_advance_only_from_their_current_length(store: &dyn MetaStore) {
     assert_eq!(store.get_upload(r, "u-adv").await.expect("get").map(|u| u.parts), Some(parts));
     let other = repo(store, "uploads/y").await;
     assert!(store.get_upload(other, "u-adv").await.expect("get").is_none(), "uploads are per repository");
-    let cutoff = now_millis() + 1;
+    // The wall clock read here, not through the store's helper: the store must stamp real times.
+    let wall_clock =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+    let cutoff = i64::try_from(wall_clock).unwrap_or(i64::MAX) + 1;
     assert_eq!(store.stale_uploads(cutoff, 10).await.expect("stale"), ["u-adv"]);
     assert!(
         store.stale_uploads(cutoff - 60_000, 10).await.expect("stale").is_empty(),

@@ -712,3 +712,23 @@ pub struct Garbage {
     /// Blobs no repository holds any more, with where their bytes are.
     pub blobs: Vec<BlobRecord>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_references_are_named_in_the_message() {
+        let digest =
+            |c: char| -> Digest { format!("sha256:{}", c.to_string().repeat(64)).parse().expect("digest") };
+        let error = MetaError::MissingReferences { blobs: vec![digest('a')], manifests: vec![digest('b')] };
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "the manifest references content this repository does not hold: {}, {}",
+                digest('a'),
+                digest('b')
+            )
+        );
+    }
+}
