@@ -2177,4 +2177,17 @@ mod tests {
             assert_eq!(mode, 0o600, "{file} is {mode:o}");
         }
     }
+
+    #[tokio::test]
+    async fn an_existing_database_reopens_and_is_made_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("meta.db");
+        let store = super::SqliteMetaStore::open(&path).await.expect("open");
+        crate::MetaStore::close(&store).await;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        super::SqliteMetaStore::open(&path).await.expect("an existing database opens again");
+        let mode = std::fs::metadata(&path).expect("exists").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "tightened on open");
+    }
 }
