@@ -312,20 +312,42 @@ proptest! {
         let _ = catalog(&files);
     }
 
-    /// The status and installed parsers take any text.
+    /// Every package parser takes any text.
     #[test]
-    fn package_parsers_take_any_text(text in "[A-Za-z:() \\n.+~-]{0,400}") {
+    fn package_parsers_take_any_text(text in "[A-Za-z:() \\n.+~\"{}=\\[\\],-]{0,400}") {
         let _ = dpkg::parse(&text);
         let _ = apk::parse(&text);
+        let _ = python::parse(&text);
+        let _ = cargo::parse(&text);
+        let layer = tar_of(&[("etc/os-release", Some(text.as_bytes())), ("x/node_modules/a/package.json", Some(text.as_bytes()))]);
+        let mut files = ImageFiles::new(Limits::default());
+        if files.add_layer("text", layer.as_slice(), &wanted).is_ok() {
+            let _ = catalog(&files);
+        }
+    }
+
+    /// Every version ordering takes any two strings, and is antisymmetric on them.
+    #[test]
+    fn version_orderings_take_any_text(a in "[0-9a-z.~^+:_!-]{0,24}", b in "[0-9a-z.~^+:_!-]{0,24}") {
+        let orderings: [(&str, Ordering); 6] = [
+            ("dpkg", versions::compare_dpkg),
+            ("apk", versions::compare_apk),
+            ("rpm", versions::compare_rpm_evr),
+            ("pep440", versions::compare_pep440),
+            ("semver", versions::compare_semver),
+            ("npm", versions::compare_npm),
+        ];
+        for (name, compare) in orderings {
+            prop_assert_eq!(compare(&a, &b), compare(&b, &a).reverse(), "{}: {:?} {:?}", name, a, b);
+        }
     }
 }
 
+/// A version ordering.
+type Ordering = fn(&str, &str) -> std::cmp::Ordering;
+
 /// Checks `compare` on each (left, op, right) vector, and on its reverse.
-fn check_vectors(
-    what: &str,
-    cases: &[(String, String, String)],
-    compare: fn(&str, &str) -> std::cmp::Ordering,
-) {
+fn check_vectors(what: &str, cases: &[(String, String, String)], compare: Ordering) {
     for (left, op, right) in cases {
         let want = match op.as_str() {
             "<" => std::cmp::Ordering::Less,
