@@ -2179,6 +2179,15 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn ping_answers_only_while_the_database_does() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = super::SqliteMetaStore::open(&dir.path().join("meta.db")).await.expect("open");
+        assert!(crate::MetaStore::ping(&store).await.is_ok());
+        crate::MetaStore::close(&store).await;
+        assert!(crate::MetaStore::ping(&store).await.is_err(), "a closed store is not ready");
+    }
+
+    #[tokio::test]
     async fn an_existing_database_reopens_and_is_made_private() {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().expect("tempdir");
