@@ -441,7 +441,11 @@ async fn users_own_their_policies_and_keys(store: &dyn MetaStore) {
         created_at: now_millis(),
     };
     store.create_access_key(&key).await.expect("key");
+    store.put_user_policy(&a, "dev", "push", "{3}").await.expect("put");
+    assert!(store.delete_user_policy(&a, "dev", "push").await.expect("delete"), "an existing policy is deleted");
+    assert_eq!(store.user_policies(&a, "dev").await.expect("list").len(), 1, "and only that one");
     assert!(store.delete_user(&a, "dev").await.expect("delete"));
+    assert!(!store.delete_user(&a, "dev").await.expect("delete again"), "a user deleted is not deleted twice");
     assert_eq!(
         store.get_access_key(&key.access_key_id).await.expect("get"),
         None,
@@ -906,6 +910,8 @@ async fn repositories_keep_their_settings_and_delete_only_when_asked(store: &dyn
     let over = [("a".to_owned(), "1".to_owned()), ("b".to_owned(), "2".to_owned())];
     assert!(matches!(store.tag_repository(created.id, &over, 3).await, Err(MetaError::LimitExceeded(_))));
     assert_eq!(store.repository_tags(created.id).await.expect("tags").len(), 2, "nothing half-written");
+    store.tag_repository(created.id, &over[..1], 3).await.expect("exactly the most a repository may have");
+    store.untag_repository(created.id, &["a".to_owned()]).await.expect("untag");
     store.untag_repository(created.id, &["env".to_owned(), "absent".to_owned()]).await.expect("untag");
     assert_eq!(
         store.repository_tags(created.id).await.expect("tags"),
