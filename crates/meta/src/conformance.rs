@@ -168,6 +168,14 @@ async fn scans_keep_their_inventory_and_imports_schedule_a_rematch(store: &dyn M
     };
     store.put_manifest(r, &image, None, true, 1000).await.expect("image");
     let d = digest(90);
+    // What a manifest push may reference: the blobs and images this repository holds, with sizes.
+    let held = store.held_content(r, &[digest(90), digest(91)], &[digest(90), digest(92)]).await.expect("held");
+    assert_eq!(held.blobs.into_iter().collect::<Vec<_>>(), [(digest(90), 900)]);
+    let images: Vec<_> = held.manifests.into_iter().map(|(d, m)| (d, m.size, m.image_size)).collect();
+    assert_eq!(images, [(digest(90), 100, 630)]);
+    let other = repo(store, "scans/other").await;
+    let elsewhere = store.held_content(other, &[digest(90)], &[digest(90)]).await.expect("held");
+    assert!(elsewhere.blobs.is_empty() && elsewhere.manifests.is_empty(), "held per repository");
     assert_eq!(store.image_scan(r, &d).await.expect("get"), None);
     assert!(!store.start_image_scan(r, &digest(91), 10).await.expect("no such image"), "nothing to scan");
     assert!(store.start_image_scan(r, &d, 10).await.expect("start"));
