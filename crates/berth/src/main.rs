@@ -57,7 +57,8 @@ enum Command {
         /// Print what would be reclaimed, and reclaim nothing.
         #[arg(long)]
         dry_run: bool,
-        /// Spare what was last used less than this many seconds ago (default: gc.grace_seconds).
+        /// Spare what was last used less than this many seconds ago (default: gc.grace_seconds);
+        /// stored files no metadata names are always spared for 15 minutes after they were written.
         #[arg(long)]
         grace_seconds: Option<u64>,
         /// How to print what was reclaimed.

@@ -48,10 +48,7 @@ pub(crate) async fn run(registry: &Registry, command: VulndbCommand) -> Result<(
                 println!("the vulnerability database is empty: import OSV data with `berth vulndb import`");
             }
             for source in sources {
-                let at = time::OffsetDateTime::from_unix_timestamp(source.imported_at / 1000)
-                    .ok()
-                    .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-                    .unwrap_or_default();
+                let at = crate::maintenance::rfc3339(source.imported_at);
                 println!("{}\t{} records\timported {at}", source.source, source.records);
             }
             Ok(())

@@ -169,7 +169,8 @@ async fn scans_keep_their_inventory_and_imports_schedule_a_rematch(store: &dyn M
     store.put_manifest(r, &image, None, true, 1000).await.expect("image");
     let d = digest(90);
     // What a manifest push may reference: the blobs and images this repository holds, with sizes.
-    let held = store.held_content(r, &[digest(90), digest(91)], &[digest(90), digest(92)]).await.expect("held");
+    let held =
+        store.held_content(r, &[digest(90), digest(91)], &[digest(90), digest(92)]).await.expect("held");
     assert_eq!(held.blobs.into_iter().collect::<Vec<_>>(), [(digest(90), 900)]);
     let images: Vec<_> = held.manifests.into_iter().map(|(d, m)| (d, m.size, m.image_size)).collect();
     assert_eq!(images, [(digest(90), 100, 630)]);
@@ -414,7 +415,12 @@ async fn jobs_are_claimed_once_and_taken_over_when_a_lease_runs_out(store: &dyn 
         (400, Some("disk full"), None)
     );
     let retried = store.claim_job(&["test-b"], "w2", 400, 1_000).await.expect("claim").expect("retry due");
+    // Scheduled again while held: finishing releases it to run once more instead of losing it.
+    store.schedule_job("test-b", "1", 450).await.expect("again while held");
     store.finish_job(retried.id, "w2", None).await.expect("done");
+    let rerun = store.claim_job(&["test-b"], "w2", 450, 1_000).await.expect("claim").expect("runs again");
+    assert_eq!(rerun.id, retried.id);
+    store.finish_job(rerun.id, "w2", None).await.expect("done");
     store.finish_job(again.id, "w9", None).await.expect("not held: ignored");
     let left: Vec<_> = store
         .jobs()
@@ -450,10 +456,16 @@ async fn users_own_their_policies_and_keys(store: &dyn MetaStore) {
     };
     store.create_access_key(&key).await.expect("key");
     store.put_user_policy(&a, "dev", "push", "{3}").await.expect("put");
-    assert!(store.delete_user_policy(&a, "dev", "push").await.expect("delete"), "an existing policy is deleted");
+    assert!(
+        store.delete_user_policy(&a, "dev", "push").await.expect("delete"),
+        "an existing policy is deleted"
+    );
     assert_eq!(store.user_policies(&a, "dev").await.expect("list").len(), 1, "and only that one");
     assert!(store.delete_user(&a, "dev").await.expect("delete"));
-    assert!(!store.delete_user(&a, "dev").await.expect("delete again"), "a user deleted is not deleted twice");
+    assert!(
+        !store.delete_user(&a, "dev").await.expect("delete again"),
+        "a user deleted is not deleted twice"
+    );
     assert_eq!(
         store.get_access_key(&key.access_key_id).await.expect("get"),
         None,

@@ -117,7 +117,8 @@ async fn schedule(
 ) -> Result<(), MetaError> {
     sqlx::query(
         "INSERT INTO jobs (kind, subject, run_after) VALUES (?, ?, ?)
-         ON CONFLICT (kind, subject) DO UPDATE SET run_after = MIN(run_after, excluded.run_after)",
+         ON CONFLICT (kind, subject) DO UPDATE SET run_after = MIN(run_after, excluded.run_after),
+           rescheduled = CASE WHEN claimed_by IS NULL THEN rescheduled ELSE 1 END",
     )
     .bind(kind)
     .bind(subject)
@@ -2000,7 +2001,7 @@ impl MetaStore for SqliteMetaStore {
         let kinds = serde_json::to_string(kinds).map_err(|e| MetaError::Backend(Box::new(e)))?;
         // One statement on the one writer: two workers cannot claim the same job.
         let row = sqlx::query(&format!(
-            "UPDATE jobs SET claimed_by = ?, lease_until = ?, attempts = attempts + 1
+            "UPDATE jobs SET claimed_by = ?, lease_until = ?, attempts = attempts + 1, rescheduled = 0
              WHERE id = (SELECT id FROM jobs
                          WHERE kind IN (SELECT value FROM json_each(?)) AND run_after <= ?
                            AND (claimed_by IS NULL OR lease_until < ?)
@@ -2030,14 +2031,22 @@ impl MetaStore for SqliteMetaStore {
     }
 
     async fn finish_job(&self, id: i64, worker: &str, next_run: Option<Millis>) -> Result<(), MetaError> {
+        // Scheduled again while it ran: released to run again (when it was asked for), not deleted.
+        let release = "UPDATE jobs SET claimed_by = NULL, lease_until = NULL, attempts = 0, last_error = NULL,
+                         rescheduled = 0, run_after = CASE WHEN rescheduled = 1 THEN MIN(run_after, ?) ELSE ? END
+                       WHERE id = ? AND claimed_by = ?";
         match next_run {
-            Some(at) => sqlx::query(
-                "UPDATE jobs SET claimed_by = NULL, lease_until = NULL, run_after = ?, attempts = 0,
-                   last_error = NULL
-                 WHERE id = ? AND claimed_by = ?",
-            )
-            .bind(at),
-            None => sqlx::query("DELETE FROM jobs WHERE id = ? AND claimed_by = ?"),
+            Some(at) => sqlx::query(release).bind(at).bind(at),
+            None => {
+                sqlx::query("DELETE FROM jobs WHERE id = ? AND claimed_by = ? AND rescheduled = 0")
+                    .bind(id)
+                    .bind(worker)
+                    .execute(&self.writer)
+                    .await
+                    .map_err(backend)?;
+                // What is left was scheduled again: due at the time it was asked for.
+                sqlx::query(release).bind(i64::MAX).bind(i64::MAX)
+            }
         }
         .bind(id)
         .bind(worker)

@@ -24,6 +24,9 @@ pub const IMAGE_SCAN: &str = berth_meta::SCAN_JOB;
 /// Matches every kept inventory against the vulnerability database after an import.
 pub const VULNERABILITY_REMATCH: &str = berth_meta::REMATCH_JOB;
 
+/// Tries of a scan before it is recorded as FAILED.
+const SCAN_ATTEMPTS: u32 = 3;
+
 const KINDS: [&str; 6] = [
     LIFECYCLE_SWEEP,
     LIFECYCLE_RUN,
@@ -111,8 +114,8 @@ impl Registry {
         Ok(self.meta.fail_job(job.id, worker, &error.to_string(), at).await?)
     }
 
-    /// Resolves when a job may have become due sooner than the workers' next look (a preview
-    /// was asked for).
+    /// Resolves when a job may have become due sooner than the workers' next look (a preview or
+    /// a scan was asked for).
     pub async fn job_scheduled(&self) {
         self.jobs_waiting.notified().await;
     }
@@ -167,7 +170,16 @@ impl Registry {
                     .split_once('/')
                     .and_then(|(r, d)| Some((r.parse::<i64>().ok()?, d.parse::<berth_core::Digest>().ok()?)))
                     .ok_or_else(|| RegistryError::Internal(format!("job {} names no image", job.id)))?;
-                self.run_scan(repository, &digest).await?;
+                match self.run_scan(repository, &digest).await {
+                    Ok(()) => {}
+                    // Retried a few times (the store may be briefly unavailable), then ended as
+                    // FAILED rather than left in progress.
+                    Err(e) if job.attempts >= SCAN_ATTEMPTS => {
+                        tracing::warn!(job = job.id, error = %e, "an image scan failed for good");
+                        self.fail_scan(repository, &digest).await?;
+                    }
+                    Err(e) => return Err(e),
+                }
                 Ok(JobDone::Finished)
             }
             VULNERABILITY_REMATCH => {

@@ -281,7 +281,7 @@ impl Registry {
         Ok(self.meta.repositories_with_lifecycle_policy().await?.iter().map(repo_path).collect())
     }
 
-    async fn existing_repository(&self, repo: &RepoPath) -> Result<Repository, RegistryError> {
+    pub(crate) async fn existing_repository(&self, repo: &RepoPath) -> Result<Repository, RegistryError> {
         self.meta
             .get_repository(&repo.account, &repo.name)
             .await?

@@ -181,12 +181,7 @@ impl Registry {
                 }
                 Err(e) => return Err(e),
             };
-            let configuration = self.scanning_of(&repo.account).await?;
-            let (frequency, applied_filters) = match configuration.rule_for(&repo.name) {
-                Some((rule, filters)) => (rule.scan_frequency.clone(), filters),
-                None if repository.settings.scan_on_push => ("SCAN_ON_PUSH".to_owned(), Vec::new()),
-                None => ("MANUAL".to_owned(), Vec::new()),
-            };
+            let (frequency, applied_filters) = self.frequency_of(&repository).await?;
             found.push(RepositoryScanning {
                 repository: repo.clone(),
                 scan_on_push: repository.settings.scan_on_push,
@@ -197,15 +192,21 @@ impl Registry {
         Ok((found, missing))
     }
 
-    /// Whether a push into the repository starts a scan.
-    pub(crate) async fn scans_on_push(&self, repository: &Repository) -> Result<bool, RegistryError> {
-        if repository.settings.scan_on_push {
-            return Ok(true);
-        }
+    /// How a repository is scanned, and the registry filters that say so: a rule that names it
+    /// decides; else its own scanOnPush.
+    async fn frequency_of(&self, repository: &Repository) -> Result<(String, Vec<String>), RegistryError> {
         let configuration = self.scanning_of(&repository.account_id).await?;
-        Ok(configuration
-            .rule_for(&repository.name)
-            .is_some_and(|(rule, _)| rule.scan_frequency == "SCAN_ON_PUSH"))
+        Ok(match configuration.rule_for(&repository.name) {
+            Some((rule, filters)) => (rule.scan_frequency.clone(), filters),
+            None if repository.settings.scan_on_push => ("SCAN_ON_PUSH".to_owned(), Vec::new()),
+            None => ("MANUAL".to_owned(), Vec::new()),
+        })
+    }
+
+    /// Whether a push into the repository starts a scan, as BatchGetRepositoryScanningConfiguration
+    /// reports it.
+    pub(crate) async fn scans_on_push(&self, repository: &Repository) -> Result<bool, RegistryError> {
+        Ok(self.frequency_of(repository).await?.0 == "SCAN_ON_PUSH")
     }
 }
 

@@ -82,13 +82,9 @@ fn stored_findings(scan: &StoredScan) -> Result<Vec<ScanFinding>, RegistryError>
     }
 }
 
-/// Where an advisory is described.
+/// Where an advisory is described: osv.dev knows every id, CVEs included, in every ecosystem.
 fn uri_of(finding: &Finding) -> String {
-    if finding.name.starts_with("CVE-") {
-        format!("https://security-tracker.debian.org/tracker/{}", finding.name)
-    } else {
-        format!("https://osv.dev/vulnerability/{}", finding.record_id)
-    }
+    format!("https://osv.dev/vulnerability/{}", finding.name)
 }
 
 fn shown(findings: Vec<Finding>) -> Vec<ScanFinding> {
@@ -174,7 +170,9 @@ impl Registry {
             if scan.status == "IN_PROGRESS" {
                 return Ok((image, scan.status.clone()));
             }
-            if scan.completed_at.is_some_and(|at| self.now_millis() - at < quota) {
+            // Only a completed scan counts against the day's quota: a failed one may be retried.
+            if scan.status == "COMPLETE" && scan.completed_at.is_some_and(|at| self.now_millis() - at < quota)
+            {
                 return Err(RegistryError::LimitExceeded(
                     "The scan quota per image has been exceeded. Wait and try again.".to_owned(),
                 ));
@@ -208,10 +206,12 @@ impl Registry {
         let all = stored_findings(&scan)?;
         let severity_counts = severity_counts(&all);
         let after = crate::images::open_page(self, FINDINGS_PAGE, repo, next_token)?;
+        // Findings are ordered by (name, package); a page ends after the pair its token names.
         let position = |f: &ScanFinding| format!("{}|{}", f.name, f.package_name);
+        let after = after.as_deref().map(|a| a.split_once('|').unwrap_or((a, "")));
         let mut findings: Vec<ScanFinding> = all
             .into_iter()
-            .filter(|f| after.as_deref().is_none_or(|a| position(f).as_str() > a))
+            .filter(|f| after.is_none_or(|a| (f.name.as_str(), f.package_name.as_str()) > a))
             .take(max_results + 1)
             .collect();
         let next_token = if findings.len() > max_results {
@@ -265,7 +265,10 @@ impl Registry {
                 // Its platform images are scanned, each on its own.
                 let mut started = 0;
                 for child in &manifest.manifests {
-                    if self.meta.start_image_scan(repository_id, &child.digest, self.now_millis()).await? {
+                    // A child scanned already (on its own push) keeps its scan.
+                    if self.meta.image_scan(repository_id, &child.digest).await?.is_none()
+                        && self.meta.start_image_scan(repository_id, &child.digest, self.now_millis()).await?
+                    {
                         started += 1;
                     }
                 }
@@ -316,16 +319,36 @@ impl Registry {
         Ok(())
     }
 
+    /// Ends a scan that could not be done as FAILED (its job gave up after retries).
+    pub(crate) async fn fail_scan(&self, repository_id: i64, digest: &Digest) -> Result<(), RegistryError> {
+        let Some(scan) = self.meta.image_scan(repository_id, digest).await? else { return Ok(()) };
+        let failed = StoredScan {
+            status: "FAILED".to_owned(),
+            description: "the scan could not be completed; start it again".to_owned(),
+            completed_at: Some(self.now_millis()),
+            inventory: None,
+            findings: None,
+            matched_at: None,
+            ..scan
+        };
+        Ok(self.meta.record_image_scan(repository_id, digest, &failed).await?)
+    }
+
     /// Streams the layers, in order, through the catalogers on a blocking thread.
     async fn read_inventory(&self, manifest: &Manifest) -> Result<Inventory, (&'static str, String)> {
         let mut layers = Vec::new();
         for layer in &manifest.layers {
+            // What went wrong is for the operator's log; the scan says only which layer.
+            let unreadable = |e: &dyn std::fmt::Display| {
+                tracing::warn!(layer = %layer.digest, error = %e, "a scan could not read a layer");
+                ("FAILED", format!("the layer {} could not be read from storage", layer.digest))
+            };
             let blob = match self.meta.get_blob(&layer.digest).await {
                 Ok(Some(blob)) => blob,
                 Ok(None) => return Err(("FAILED", format!("the layer {} is not stored", layer.digest))),
-                Err(e) => return Err(("FAILED", e.to_string())),
+                Err(e) => return Err(unreadable(&e)),
             };
-            let stream = self.open_blob(&blob, None).await.map_err(|e| ("FAILED", e.to_string()))?;
+            let stream = self.open_blob(&blob, None).await.map_err(|e| unreadable(&e))?;
             let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(
                 stream.map_err(|e| std::io::Error::new(e.kind(), e.to_string())),
             ));
@@ -379,11 +402,7 @@ impl Registry {
         repo: &RepoPath,
         digest: &Digest,
     ) -> Result<serde_json::Value, RegistryError> {
-        let repository = self
-            .meta
-            .get_repository(&repo.account, &repo.name)
-            .await?
-            .ok_or_else(|| RegistryError::name_unknown(repo))?;
+        let repository = self.existing_repository(repo).await?;
         let scan = self.meta.image_scan(repository.id, digest).await?;
         let inventory = scan.and_then(|s| s.inventory).ok_or_else(|| {
             RegistryError::ScanNotFound(format!(

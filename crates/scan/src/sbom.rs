@@ -35,7 +35,8 @@ pub fn cyclonedx(inventory: &Inventory, image: &str, name: &str) -> Value {
     let components: Vec<Value> = inventory
         .packages
         .iter()
-        .map(|p| {
+        .enumerate()
+        .map(|(n, p)| {
             let mut properties = vec![
                 json!({"name": "berth:layer", "value": p.layer}),
                 json!({"name": "berth:path", "value": p.path}),
@@ -45,7 +46,8 @@ pub fn cyclonedx(inventory: &Inventory, image: &str, name: &str) -> Value {
             }
             json!({
                 "type": "library",
-                "bom-ref": purl(p, inventory),
+                // The same package may be installed in several places: each is its own component.
+                "bom-ref": format!("{}#{n}", purl(p, inventory)),
                 "name": p.name,
                 "version": p.version,
                 "purl": purl(p, inventory),

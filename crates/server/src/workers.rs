@@ -1,5 +1,6 @@
 //! Background work that runs beside the HTTP surfaces: a worker that takes jobs from the
-//! metadata store's queue (lifecycle runs and previews, garbage collection) one at a time.
+//! metadata store's queue (lifecycle runs and previews, garbage collection, image scans and the
+//! re-match after a vulnerability database import) one at a time.
 
 use std::sync::Arc;
 use std::time::Duration;
