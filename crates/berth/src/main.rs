@@ -57,8 +57,9 @@ enum Command {
         /// Print what would be reclaimed, and reclaim nothing.
         #[arg(long)]
         dry_run: bool,
-        /// Spare what was last used less than this many seconds ago (default: gc.grace_seconds);
-        /// stored files no metadata names are always spared for 15 minutes after they were written.
+        /// Spare what was last used less than this many seconds ago (default: gc.grace_seconds).
+        /// Keep it longer than any upload takes to commit: a grace of 0 can collect a blob whose
+        /// commit is under way.
         #[arg(long)]
         grace_seconds: Option<u64>,
         /// How to print what was reclaimed.

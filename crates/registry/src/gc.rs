@@ -45,10 +45,6 @@ impl GcReport {
     }
 }
 
-/// How long a stored file no metadata names is spared, whatever the pass's grace: long enough for
-/// any commit in progress to record it.
-const ORPHAN_GRACE: Duration = Duration::from_secs(15 * 60);
-
 impl Registry {
     /// One pass: reclaims what nothing has used for `grace` (or, with `dry_run`, reports it).
     pub async fn collect_garbage(&self, grace: Duration, dry_run: bool) -> Result<GcReport, RegistryError> {
@@ -74,11 +70,8 @@ impl Registry {
             }
         }
 
-        // A file no metadata names may be one whose commit is under way: whatever grace was
-        // asked for, it is spared for ORPHAN_GRACE after it was written.
-        let orphan_cutoff = cutoff.min(now.checked_sub(ORPHAN_GRACE).unwrap_or(UNIX_EPOCH));
         let old_files: Vec<_> =
-            self.blobs.list_blobs().await?.into_iter().filter(|f| f.written_at < orphan_cutoff).collect();
+            self.blobs.list_blobs().await?.into_iter().filter(|f| f.written_at < cutoff).collect();
         for chunk in old_files.chunks(BATCH as usize) {
             let locations: Vec<String> = chunk.iter().map(|f| f.location.0.clone()).collect();
             let known = self.meta.known_locations(&locations).await?;

@@ -253,6 +253,17 @@ impl Registry {
         let by_digest: BTreeMap<&Digest, &ImageVerdict> = verdicts.iter().map(|v| (&v.digest, v)).collect();
         for digest in deletion_order(&images, &doomed) {
             let Some(verdict) = by_digest.get(&digest) else { continue };
+            // An image tagged since it was judged is judged again at the next run, not deleted now.
+            if !dry_run {
+                let mut tags = self.meta.manifest_tags(repository.id, &digest).await?;
+                let mut judged = verdict.tags.clone();
+                tags.sort();
+                judged.sort();
+                if tags != judged {
+                    tracing::info!(repository = %run.repository, digest = %digest, "tagged since the evaluation; kept for now");
+                    continue;
+                }
+            }
             if dry_run || self.meta.delete_manifest(repository.id, &digest).await? {
                 log_action(&run.repository, verdict, dry_run);
                 run.expired += 1;

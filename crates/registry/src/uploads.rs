@@ -383,7 +383,17 @@ impl Registry {
         let commit = self.meta.commit_blob(repository.id, id, &record).await;
         drop(state);
         self.uploads.forget(id);
-        match commit? {
+        let commit = match commit {
+            Ok(commit) => commit,
+            Err(e) => {
+                // Not recorded: the stored file would be an orphan.
+                if let Err(cleanup) = self.blobs.delete(&location).await {
+                    tracing::warn!(error = %cleanup, "could not remove the file of an upload that was not recorded");
+                }
+                return Err(e.into());
+            }
+        };
+        match commit {
             BlobCommit::Stored(_) => {}
             // The registry already held these bytes: keep one copy.
             BlobCommit::AlreadyStored(_) => self.blobs.delete(&location).await?,
