@@ -167,6 +167,17 @@ async fn scans_keep_their_inventory_and_imports_schedule_a_rematch(store: &dyn M
         manifests: vec![],
     };
     store.put_manifest(r, &image, None, true, 1000).await.expect("image");
+    // A push answers whether it stored the manifest's content, so that the registry keeps or
+    // drops the copy it wrote: stored the first time, already there the next.
+    let fresh = NewManifest {
+        content: blob(93, "blobs/m93"),
+        content_written: true,
+        record: manifest(93, None),
+        blobs: vec![],
+        manifests: vec![],
+    };
+    assert!(store.put_manifest(r, &fresh, None, true, 1000).await.expect("first"), "stored");
+    assert!(!store.put_manifest(r, &fresh, None, true, 1000).await.expect("again"), "already stored");
     let d = digest(90);
     // What a manifest push may reference: the blobs and images this repository holds, with sizes.
     let held =
