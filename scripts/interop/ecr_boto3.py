@@ -360,6 +360,7 @@ def lifecycle_preview_and_archive():
     expect(moved["imageStatus"] == "ARCHIVED", moved)
     got = ecr.batch_get_image(repositoryName=repo, imageIds=[{"imageTag": "v0"}])
     expect(not got["images"] and "archived" in got["failures"][0]["failureReason"], got)
+    refused("ImageArchivedException", lambda: ecr.start_image_scan(repositoryName=repo, imageId={"imageDigest": digests[0]}))
     active = ecr.describe_images(repositoryName=repo)["imageDetails"]
     expect(digests[0] not in [d["imageDigest"] for d in active], active)
     archived = ecr.describe_images(repositoryName=repo, filter={"imageStatus": "ARCHIVED"})["imageDetails"]
