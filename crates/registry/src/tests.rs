@@ -406,10 +406,12 @@ impl crate::Clock for TestClock {
     }
 }
 
-#[tokio::test]
-async fn download_urls_expire_and_die_with_their_key() {
+/// A registry reading the time from a clock the test moves, with an owner key and its caller.
+async fn clocked_registry(
+    start: std::time::SystemTime,
+) -> (Registry, std::sync::Arc<TestClock>, crate::admin::NewAccessKey, Caller, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let clock = std::sync::Arc::new(TestClock(std::sync::Mutex::new(std::time::SystemTime::now())));
+    let clock = std::sync::Arc::new(TestClock(std::sync::Mutex::new(start)));
     let registry = Registry::open_embedded(dir.path(), Settings::default())
         .await
         .expect("open")
@@ -418,6 +420,12 @@ async fn download_urls_expire_and_die_with_their_key() {
     registry.bootstrap(&owner, None).await.expect("bootstrap");
     let key = registry.admin_create_key(&owner, None).await.expect("key");
     let caller = registry.caller_for_key(&key.access_key_id).await.expect("caller");
+    (registry, clock, key, caller, dir)
+}
+
+#[tokio::test]
+async fn download_urls_expire_and_die_with_their_key() {
+    let (registry, clock, key, caller, _dir) = clocked_registry(std::time::SystemTime::now()).await;
     let (repo, config, layer) = with_layers(&registry, &caller, "download/urls").await;
     let manifest = image_manifest((&config, 14), (&layer, 11), 0);
     registry.put_image(&caller, &repo, manifest, None, None, None).await.expect("image");
@@ -530,16 +538,7 @@ fn bootstrap_credentials_show_their_key_and_not_their_secret() {
 
 #[tokio::test]
 async fn garbage_collection_counts_then_ends_uploads_abandoned_for_a_day() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let clock = std::sync::Arc::new(TestClock(std::sync::Mutex::new(std::time::SystemTime::now())));
-    let registry = Registry::open_embedded(dir.path(), Settings::default())
-        .await
-        .expect("open")
-        .with_clock(clock.clone());
-    let owner: berth_core::AccountId = "000000000000".parse().expect("account");
-    registry.bootstrap(&owner, None).await.expect("bootstrap");
-    let key = registry.admin_create_key(&owner, None).await.expect("key");
-    let caller = registry.caller_for_key(&key.access_key_id).await.expect("caller");
+    let (registry, clock, _key, caller, _dir) = clocked_registry(std::time::SystemTime::now()).await;
     let repo = ecr_repository(&registry, &caller, "gc/uploads").await;
     registry.initiate_layer_upload(&caller, &repo).await.expect("upload");
     let grace = Duration::from_secs(3600);
