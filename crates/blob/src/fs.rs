@@ -80,6 +80,16 @@ fn not_found_as(path: &Path) -> impl Fn(io::Error) -> BlobError + '_ {
     }
 }
 
+/// A listed file's metadata, or `None` if it went since the listing: a duplicate upload drops
+/// its own copy while the collector lists, and a missing file must not fail the whole pass.
+async fn metadata_if_present(entry: &fs::DirEntry) -> io::Result<Option<std::fs::Metadata>> {
+    match entry.metadata().await {
+        Ok(metadata) => Ok(Some(metadata)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 async fn sync_dir(dir: &Path) -> Result<(), BlobError> {
     File::open(dir).await?.sync_all().await?;
     Ok(())
@@ -444,7 +454,7 @@ impl BlobStore for FsBlobStore {
             let mut files = fs::read_dir(shard.path()).await?;
             while let Some(file) = files.next_entry().await? {
                 let Some(name) = file.file_name().to_str().map(str::to_owned) else { continue };
-                let metadata = file.metadata().await?;
+                let Some(metadata) = metadata_if_present(&file).await? else { continue };
                 out.push(StoredBlob {
                     location: BlobLocation(format!("blobs/{shard_name}/{name}")),
                     written_at: metadata.modified()?,
@@ -487,6 +497,26 @@ mod tests {
 
     fn pattern(len: usize) -> Vec<u8> {
         (0..len).map(|i| (i % 251) as u8).collect()
+    }
+
+    #[tokio::test]
+    async fn a_file_removed_after_the_listing_is_skipped_not_an_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("kept"), b"k").expect("write");
+        std::fs::write(dir.path().join("gone"), b"g").expect("write");
+        let mut listing = fs::read_dir(dir.path()).await.expect("list");
+        let mut entries = Vec::new();
+        while let Some(entry) = listing.next_entry().await.expect("entry") {
+            entries.push(entry);
+        }
+        std::fs::remove_file(dir.path().join("gone")).expect("remove");
+        let mut present = Vec::new();
+        for entry in &entries {
+            if metadata_if_present(entry).await.expect("no error for a vanished file").is_some() {
+                present.push(entry.file_name());
+            }
+        }
+        assert_eq!(present, vec![std::ffi::OsString::from("kept")]);
     }
 
     #[tokio::test]
