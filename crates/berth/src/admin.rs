@@ -3,7 +3,7 @@
 //! never again.
 
 use berth_core::AccountId;
-use berth_registry::Registry;
+use berth_registry::{KeyDescription, KeyState, Registry};
 use clap::Subcommand;
 use serde_json::json;
 
@@ -22,6 +22,10 @@ pub(crate) enum AdminCommand {
     /// them: the last resort against a policy that locks an account's own users out.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Create, list, disable, enable and rotate an account's customer keys: the keys that guard
+    /// repositories created with `encryptionType` `KMS` (in the local key service).
+    #[command(subcommand)]
+    Kms(KmsCommand),
 }
 
 /// Shown after `berth admin --help`.
@@ -33,6 +37,9 @@ Examples:
   berth admin user policy put --account 111111111111 --user ci --name push --file push-policy.json
   berth admin key create --account 111111111111 --user ci
   berth admin policy delete --account 123456789012 --repository mlops/python-base
+  berth admin kms create --account 111111111111 --alias alias/team-images
+  aws ecr create-repository --repository-name team/app \
+      --encryption-configuration encryptionType=KMS,kmsKey=alias/team-images
 
 Every command works on the data directory of a running server (--data-dir, or BERTH_DATA_DIR)
 and prints JSON, but for credentials asked in the credentials-file format.";
@@ -174,6 +181,54 @@ pub(crate) enum KeyCommand {
 }
 
 #[derive(Subcommand)]
+pub(crate) enum KmsCommand {
+    /// Create a customer key; a repository names it by key id, key ARN or alias as `kmsKey`.
+    Create {
+        /// The 12-digit account the key belongs to (only its repositories may use it).
+        #[arg(long)]
+        account: String,
+        /// A name for the key, `alias/...` (aliases beginning `alias/aws/` are the registry's).
+        #[arg(long)]
+        alias: Option<String>,
+        /// What the key is for, one line.
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// List an account's customer keys (never their material).
+    List {
+        /// The 12-digit account.
+        #[arg(long)]
+        account: String,
+    },
+    /// Disable a key: the repositories it guards can be neither read nor written until it is
+    /// enabled again; every other repository is unaffected.
+    Disable {
+        /// The 12-digit account the key belongs to.
+        #[arg(long)]
+        account: String,
+        /// The key: its id, ARN, alias or alias ARN.
+        key: String,
+    },
+    /// Enable a disabled key again.
+    Enable {
+        /// The 12-digit account the key belongs to.
+        #[arg(long)]
+        account: String,
+        /// The key: its id, ARN, alias or alias ARN.
+        key: String,
+    },
+    /// Add a version of the key's material: new data keys are wrapped with it, and what older
+    /// versions wrapped still opens.
+    Rotate {
+        /// The 12-digit account the key belongs to.
+        #[arg(long)]
+        account: String,
+        /// The key: its id, ARN, alias or alias ARN.
+        key: String,
+    },
+}
+
+#[derive(Subcommand)]
 pub(crate) enum PolicyCommand {
     /// Print the policy (JSON), or null when there is none.
     Get {
@@ -265,9 +320,46 @@ pub(crate) async fn run(registry: &Registry, command: AdminCommand) -> Result<()
         }
         AdminCommand::User(command) => user(registry, command).await?,
         AdminCommand::Policy(command) => policy(registry, command).await?,
+        AdminCommand::Kms(command) => kms(registry, command).await?,
     };
     println!("{output}");
     Ok(())
+}
+
+async fn kms(registry: &Registry, command: KmsCommand) -> Result<serde_json::Value, String> {
+    let described = |key: KeyDescription| {
+        json!({
+            "keyId": key.key_id,
+            "arn": key.arn,
+            "accountId": key.account,
+            "keyState": key.state.as_str(),
+            "description": key.description,
+            "aliases": key.aliases,
+            "versions": key.versions,
+            "createdAt": key.created_at_millis,
+            "keyService": registry.key_service(),
+        })
+    };
+    let key = match command {
+        KmsCommand::Create { account, alias, description } => {
+            registry.admin_create_customer_key(&account_id(&account)?, &description, alias.as_deref()).await
+        }
+        KmsCommand::List { account } => {
+            let keys =
+                registry.admin_list_customer_keys(&account_id(&account)?).await.map_err(|e| e.to_string())?;
+            return Ok(json!(keys.into_iter().map(described).collect::<Vec<_>>()));
+        }
+        KmsCommand::Disable { account, key } => {
+            registry.admin_set_customer_key_state(&account_id(&account)?, &key, KeyState::Disabled).await
+        }
+        KmsCommand::Enable { account, key } => {
+            registry.admin_set_customer_key_state(&account_id(&account)?, &key, KeyState::Enabled).await
+        }
+        KmsCommand::Rotate { account, key } => {
+            registry.admin_rotate_customer_key(&account_id(&account)?, &key).await
+        }
+    };
+    key.map(described).map_err(|e| e.to_string())
 }
 
 async fn user(registry: &Registry, command: UserCommand) -> Result<serde_json::Value, String> {

@@ -39,7 +39,7 @@ enum Command {
         #[arg(long)]
         listen: Option<String>,
     },
-    /// Administer accounts, users, access keys and policies (works beside a running server).
+    /// Administer accounts, users, access keys, policies and customer keys (works beside a running server).
     #[command(after_help = admin::EXAMPLES)]
     Admin {
         #[command(subcommand)]

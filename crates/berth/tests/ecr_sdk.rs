@@ -1870,45 +1870,73 @@ async fn put_image_refuses_a_tag_beyond_the_images_quota() {
 }
 
 #[tokio::test]
-async fn kms_encryption_is_refused_without_a_kms_key_provider() {
-    let (_berth, ecr) = start().await;
-    for kind in [EncryptionType::Kms, EncryptionType::KmsDsse] {
-        let encryption = aws_sdk_ecr::types::EncryptionConfiguration::builder()
-            .encryption_type(kind.clone())
-            .build()
-            .expect("encryption configuration");
-        let e = refused(
-            ecr.create_repository()
-                .repository_name("sdk/kms")
-                .encryption_configuration(encryption.clone())
-                .send()
-                .await,
-            "KmsException",
-            CreateRepositoryError::is_kms_exception,
-        );
-        let CreateRepositoryError::KmsException(e) = e else { unreachable!("checked above") };
-        assert!(e.kms_error().is_some_and(|k| !k.is_empty()), "{e:?}");
-        assert!(e.message().is_some_and(|m| m.contains("AES256")), "{e:?}");
+async fn kms_encryption_through_the_sdk_and_creation_templates() {
+    let (berth, ecr) = start().await;
+    // No key named: the account's default key, shown as its ARN.
+    let kms = aws_sdk_ecr::types::EncryptionConfiguration::builder()
+        .encryption_type(EncryptionType::Kms)
+        .build()
+        .expect("encryption configuration");
+    let made = ok(
+        ecr.create_repository().repository_name("sdk/kms").encryption_configuration(kms).send().await,
+        "CreateRepository",
+    );
+    let encryption = made.repository().and_then(|r| r.encryption_configuration()).expect("encryption");
+    assert_eq!(encryption.encryption_type(), &EncryptionType::Kms);
+    let key_arn = encryption.kms_key().expect("kmsKey").to_owned();
+    assert!(key_arn.starts_with("arn:aws:kms:us-east-1:") && key_arn.contains(":key/"), "{key_arn}");
 
-        // Templates of CREATE_ON_PUSH cannot promise it either (their model has no KmsException).
-        let template_encryption =
-            aws_sdk_ecr::types::EncryptionConfigurationForRepositoryCreationTemplate::builder()
-                .encryption_type(kind)
-                .build()
-                .expect("encryption configuration");
-        refused(
-            ecr.create_repository_creation_template()
-                .prefix("kms/")
-                .applied_for(RctAppliedFor::CreateOnPush)
-                .encryption_configuration(template_encryption)
-                .send()
-                .await,
-            "ValidationException",
-            CreateRepositoryCreationTemplateError::is_validation_exception,
-        );
-    }
+    // A template names the key by ARN; a repository created on push gets it.
+    let template_encryption = |kind: EncryptionType, key: Option<&str>| {
+        aws_sdk_ecr::types::EncryptionConfigurationForRepositoryCreationTemplate::builder()
+            .encryption_type(kind)
+            .set_kms_key(key.map(str::to_owned))
+            .build()
+            .expect("encryption configuration")
+    };
+    ok(
+        ecr.create_repository_creation_template()
+            .prefix("kms/")
+            .applied_for(RctAppliedFor::CreateOnPush)
+            .encryption_configuration(template_encryption(EncryptionType::Kms, Some(&key_arn)))
+            .send()
+            .await,
+        "CreateRepositoryCreationTemplate",
+    );
+    berth.push_image(&repo("kms/app"), "v1", b"{}", b"layer under a customer key").await;
+    let described =
+        ok(ecr.describe_repositories().repository_names("kms/app").send().await, "DescribeRepositories");
+    let encryption = described.repositories()[0].encryption_configuration().expect("encryption");
+    assert_eq!(
+        (encryption.encryption_type(), encryption.kms_key()),
+        (&EncryptionType::Kms, Some(key_arn.as_str()))
+    );
+
+    // Dual-layer encryption is not built: refused, as a repository and as a template.
+    let dsse = aws_sdk_ecr::types::EncryptionConfiguration::builder()
+        .encryption_type(EncryptionType::KmsDsse)
+        .build()
+        .expect("encryption configuration");
+    let e = refused(
+        ecr.create_repository().repository_name("sdk/dsse").encryption_configuration(dsse).send().await,
+        "KmsException",
+        CreateRepositoryError::is_kms_exception,
+    );
+    let CreateRepositoryError::KmsException(e) = e else { unreachable!("checked above") };
+    assert!(e.kms_error().is_some_and(|k| !k.is_empty()), "{e:?}");
+    assert!(e.message().is_some_and(|m| m.contains("KMS_DSSE")), "{e:?}");
     refused(
-        ecr.describe_repositories().repository_names("sdk/kms").send().await,
+        ecr.create_repository_creation_template()
+            .prefix("dsse/")
+            .applied_for(RctAppliedFor::CreateOnPush)
+            .encryption_configuration(template_encryption(EncryptionType::KmsDsse, None))
+            .send()
+            .await,
+        "ValidationException",
+        CreateRepositoryCreationTemplateError::is_validation_exception,
+    );
+    refused(
+        ecr.describe_repositories().repository_names("sdk/dsse").send().await,
         "RepositoryNotFoundException",
         DescribeRepositoriesError::is_repository_not_found_exception,
     );

@@ -3,35 +3,10 @@
 
 mod common;
 
-use std::path::Path;
-
 use common::*;
 use reqwest::Method;
 
 const MARKER: &[u8] = b"BERTH-PLAINTEXT-MARKER-7f3a9c";
-
-/// Every file under `dir` whose bytes contain `needle`.
-fn files_containing(dir: &Path, needle: &[u8]) -> Vec<String> {
-    let mut found = Vec::new();
-    let mut stack = vec![dir.to_owned()];
-    let mut scanned = 0;
-    while let Some(path) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&path) else { continue };
-        for entry in entries.flatten() {
-            let p = entry.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if let Ok(bytes) = std::fs::read(&p) {
-                scanned += 1;
-                if bytes.windows(needle.len()).any(|w| w == needle) {
-                    found.push(p.display().to_string());
-                }
-            }
-        }
-    }
-    assert!(scanned >= 3, "the scan found almost no files under {}: is this the data dir?", dir.display());
-    found
-}
 
 fn marker_layer(len: usize) -> Vec<u8> {
     MARKER.iter().copied().cycle().take(len).collect()

@@ -5,12 +5,14 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{ACCOUNT, Berth, OCI_INDEX, OCI_MANIFEST, berth_binary, image_manifest_bytes, sha256};
+use common::{
+    ACCOUNT, Berth, OCI_INDEX, OCI_MANIFEST, berth_binary, image_manifest_bytes, random_bytes, sha256,
+    stored_blobs,
+};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -331,31 +333,6 @@ async fn the_server_runs_every_policy_on_its_own() {
     assert_eq!(all_tags(&berth, name).await, BTreeSet::from(["keep-3".to_owned()]));
 }
 
-/// Bytes of stored blob files, and how many there are.
-fn stored(dir: &Path) -> (u64, usize) {
-    let mut total = (0, 0);
-    for shard in std::fs::read_dir(dir.join("blobs")).expect("blobs").flatten() {
-        for file in std::fs::read_dir(shard.path()).expect("shard").flatten() {
-            total.0 += file.metadata().expect("metadata").len();
-            total.1 += 1;
-        }
-    }
-    total
-}
-
-fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
-    // xorshift: incompressible enough, different per seed.
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn garbage_collection_gives_the_space_back() {
     let berth = Berth::start().await;
@@ -382,7 +359,7 @@ async fn garbage_collection_gives_the_space_back() {
         .ecr("BatchDeleteImage", json!({"repositoryName": name, "imageIds": [{"imageDigest": doomed}]}))
         .await;
     assert_eq!(status, 200, "{out}");
-    let (before_bytes, before_files) = stored(berth.data_dir());
+    let (before_bytes, before_files) = stored_blobs(berth.data_dir());
 
     // Within the default grace (an hour), nothing goes: the layer was uploaded moments ago.
     let report: Value = serde_json::from_str(&cli(&berth, &["gc", "--output", "json"])).expect("JSON");
@@ -395,14 +372,14 @@ async fn garbage_collection_gives_the_space_back() {
     // The image's manifest, config and big layer; the fresh orphan is now past a zero grace.
     assert_eq!(dry["blobs"].as_u64(), Some(3), "{dry}");
     assert!(dry["bytes"].as_u64().expect("bytes") >= big.len() as u64, "{dry}");
-    assert_eq!(stored(berth.data_dir()).1, before_files - 1, "a dry run deletes nothing");
+    assert_eq!(stored_blobs(berth.data_dir()).1, before_files - 1, "a dry run deletes nothing");
     let done: Value = serde_json::from_str(&cli(&berth, &["gc", "--grace-seconds", "0", "--output", "json"]))
         .expect("JSON");
     assert_eq!(
         (done["blobs"].as_u64(), done["bytes"].as_u64()),
         (dry["blobs"].as_u64(), dry["bytes"].as_u64())
     );
-    let (after_bytes, after_files) = stored(berth.data_dir());
+    let (after_bytes, after_files) = stored_blobs(berth.data_dir());
     let reclaimed = before_bytes - after_bytes;
     println!(
         "data directory blobs: {before_bytes} -> {after_bytes} bytes ({reclaimed} reclaimed; the expired image held \
@@ -518,7 +495,7 @@ async fn collection_racing_pushes_and_deletes_loses_no_acknowledged_image() {
         .collect();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let files = stored(berth.data_dir()).1;
+        let files = stored_blobs(berth.data_dir()).1;
         if files == expected.len() {
             break;
         }

@@ -4,12 +4,19 @@
 //! key under a key-encryption key that never leaves the provider. The `local` provider keeps its
 //! key in a 0600 file in the data directory; HSM and KMS providers plug in behind the same trait.
 //! Small secrets (access-key secrets, token-signing keys) are sealed the same way.
+//!
+//! Customer keys (a repository's `KMS` encryption) live in a [`KeyService`]: the `local` one keeps
+//! them as files in the data directory; HSM and KMS services plug in behind the same trait.
 
 mod local;
+mod local_keys;
+mod service;
 
 use std::fmt;
 
 pub use local::LocalKeyProvider;
+pub use local_keys::LocalKeyService;
+pub use service::{DEFAULT_ALIAS, KeyDescription, KeyService, KeyState};
 
 /// Version byte in front of every wrapped key and sealed secret, so the format can evolve.
 const WRAP_FORMAT_V1: u8 = 1;
@@ -24,11 +31,51 @@ pub enum KmsError {
     Random,
     #[error("wrapped key or sealed secret could not be opened (wrong key or tampered data)")]
     Unwrap,
+    #[error("{0}")]
+    InvalidKeyName(String),
+    #[error("{0}")]
+    KeyNotFound(String),
+    #[error("{0}")]
+    KeyDisabled(String),
+    #[error("{0}")]
+    KeyAccessDenied(String),
+    #[error("{0}")]
+    AlreadyExists(String),
+    /// The key service did not answer in time or could not be reached.
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Unsupported(String),
 }
 
-/// A 256-bit data key. Its bytes never appear in `Debug` output or logs.
+impl KmsError {
+    /// The `kmsError` ECR's `KmsException` carries: the key service's own exception name.
+    pub fn kms_error(&self) -> &'static str {
+        match self {
+            KmsError::InvalidKeyName(_) | KmsError::KeyNotFound(_) => "NotFoundException",
+            KmsError::KeyDisabled(_) => "DisabledException",
+            KmsError::KeyAccessDenied(_) => "AccessDeniedException",
+            KmsError::AlreadyExists(_) => "AlreadyExistsException",
+            KmsError::Unavailable(_) => "KMSInternalException",
+            KmsError::Unsupported(_) => "UnsupportedOperationException",
+            KmsError::Unwrap => "InvalidCiphertextException",
+            KmsError::KeyFile { .. } | KmsError::BadKeyFile { .. } | KmsError::Random => {
+                "KMSInternalException"
+            }
+        }
+    }
+}
+
+/// A 256-bit data key. Its bytes never appear in `Debug` output or logs, and are overwritten
+/// when it is dropped.
 #[derive(Clone)]
 pub struct DataKey([u8; 32]);
+
+impl Drop for DataKey {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
 
 impl DataKey {
     /// A fresh key from the system's secure random source.

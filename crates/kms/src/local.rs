@@ -1,6 +1,5 @@
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
@@ -26,18 +25,7 @@ impl LocalKeyProvider {
         if !path.exists() {
             let mut bytes = [0u8; 32];
             random.fill(&mut bytes).map_err(|_| KmsError::Random)?;
-            let tmp = path.with_extension("tmp");
-            let mut file = fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&tmp)
-                .map_err(io_err)?;
-            file.write_all(format!("{KEY_FILE_HEADER}{}\n", hex::encode(bytes)).as_bytes())
-                .and_then(|()| file.sync_all())
-                .map_err(io_err)?;
-            fs::rename(&tmp, path).map_err(io_err)?;
+            crate::local_keys::write_private(path, &format!("{KEY_FILE_HEADER}{}\n", hex::encode(bytes)))?;
         }
         let mode = fs::metadata(path).map_err(io_err)?.permissions().mode();
         if mode & 0o077 != 0 {
@@ -92,8 +80,10 @@ impl LocalKeyProvider {
         let plain = self
             .key
             .open_in_place(nonce, Aad::from(context.as_bytes()), &mut body)
-            .map_err(|_| KmsError::Unwrap)?;
-        Ok(plain.to_vec())
+            .map(|plain| plain.to_vec());
+        // Only the returned copy holds the plaintext.
+        zeroize::Zeroize::zeroize(&mut body);
+        plain.map_err(|_| KmsError::Unwrap)
     }
 }
 
@@ -108,9 +98,10 @@ impl KeyProvider for LocalKeyProvider {
     }
 
     async fn unwrap(&self, wrapped: &[u8]) -> Result<DataKey, KmsError> {
-        let bytes = self.open_bytes(wrapped, DATA_KEY_CONTEXT)?;
-        let bytes: [u8; 32] = bytes.try_into().map_err(|_| KmsError::Unwrap)?;
-        Ok(DataKey::from_bytes(bytes))
+        let mut bytes = self.open_bytes(wrapped, DATA_KEY_CONTEXT)?;
+        let key = <[u8; 32]>::try_from(bytes.as_slice()).map(DataKey::from_bytes);
+        zeroize::Zeroize::zeroize(&mut bytes);
+        key.map_err(|_| KmsError::Unwrap)
     }
 
     async fn seal(&self, secret: &[u8], context: &str) -> Result<Vec<u8>, KmsError> {

@@ -7,7 +7,7 @@ use berth_core::{
 use crate::{
     AccessKey, Account, BlobCommit, BlobRecord, ImageDetail, ImageFilter, LayerParts, ManifestRecord,
     MetaError, MetaStore, NewManifest, NewRepository, PREVIEW_JOB, Page, PreviewStatus, REMATCH_JOB,
-    SCAN_JOB, StoredScan, TagFilter, Upload, now_millis,
+    SCAN_JOB, StoredScan, TagFilter, Upload, WrappedKey, now_millis,
 };
 
 fn digest(n: u8) -> Digest {
@@ -19,8 +19,7 @@ fn blob(n: u8, location: &str) -> BlobRecord {
         digest: digest(n),
         size: u64::from(n) * 10,
         location: location.to_owned(),
-        key_id: "local:test".to_owned(),
-        wrapped_key: vec![n; 4],
+        keys: vec![WrappedKey { key_id: "local:test".to_owned(), wrapped: vec![n; 4] }],
     }
 }
 
@@ -84,6 +83,7 @@ pub async fn run(store: &dyn MetaStore) {
     garbage_is_what_no_image_uses_after_the_grace(store).await;
     repositories_are_per_account(store).await;
     blobs_are_stored_once_and_linked_per_repository(store).await;
+    a_blob_has_one_wrap_per_key_and_they_go_with_it(store).await;
     uploads_advance_only_from_their_current_length(store).await;
     manifests_require_their_references(store).await;
     images_have_at_most_max_tags(store).await;
@@ -664,6 +664,33 @@ async fn blobs_are_stored_once_and_linked_per_repository(store: &dyn MetaStore) 
     assert!(!store.unlink_blob(r3, &digest(1)).await.expect("unlink"));
     assert!(store.repository_blob(r1, &digest(1)).await.expect("get").is_some(), "others keep it");
     assert!(store.get_blob(&digest(1)).await.expect("get").is_some());
+}
+
+async fn a_blob_has_one_wrap_per_key_and_they_go_with_it(store: &dyn MetaStore) {
+    let r = repo(store, "wraps/one").await;
+    let BlobCommit::Stored(stored) = store_blob(store, r, 60).await else { panic!("a new blob is stored") };
+    assert_eq!(stored.keys, blob(60, "").keys, "the upload's wrap is recorded");
+    let customer =
+        WrappedKey { key_id: "arn:aws:kms:us-east-1:111111111111:key/k".to_owned(), wrapped: vec![7; 8] };
+    assert!(store.add_blob_key(&digest(60), &customer).await.expect("add"));
+    // A second wrap under the same key changes nothing: the first one still opens the blob.
+    let again = WrappedKey { wrapped: vec![8; 8], ..customer.clone() };
+    assert!(store.add_blob_key(&digest(60), &again).await.expect("add again"));
+    let held = store.repository_blob(r, &digest(60)).await.expect("get").expect("held");
+    assert_eq!(held.keys.len(), 2, "{held:?}");
+    assert_eq!(held.wrapped_under(&customer.key_id), Some(&customer));
+    assert_eq!(held.wrapped_under("local:test").map(|k| k.wrapped.clone()), Some(vec![60; 4]));
+    assert_eq!(store.get_blob(&digest(60)).await.expect("get"), Some(held));
+    assert!(!store.add_blob_key(&digest(61), &customer).await.expect("add"), "no blob, no wrap");
+    assert_eq!(store.get_blob(&digest(61)).await.expect("get"), None);
+
+    // Collected, the blob takes its wraps along: stored again, it has only the new upload's.
+    assert!(store.unlink_blob(r, &digest(60)).await.expect("unlink"));
+    let gone = store.collect_garbage(now_millis() + 1_000, 100, false).await.expect("collect");
+    assert!(gone.blobs.iter().any(|b| b.digest == digest(60) && b.keys.len() == 2), "{gone:?}");
+    let BlobCommit::Stored(fresh) = store_blob(store, r, 60).await else { panic!("stored anew") };
+    assert_eq!(fresh.keys, blob(60, "").keys);
+    store.delete_repository(r, true).await.expect("clean up");
 }
 
 async fn uploads_advance_only_from_their_current_length(store: &dyn MetaStore) {

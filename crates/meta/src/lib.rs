@@ -83,14 +83,28 @@ pub struct AccessFacts {
     pub registry_policy: Option<String>,
 }
 
-/// Where a blob's ciphertext lives and the wrapped data key that opens it.
+/// Where a blob's ciphertext lives, and its data key wrapped under each key-encryption key that
+/// guards a repository holding it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlobRecord {
     pub digest: Digest,
     pub size: u64,
     pub location: String,
+    pub keys: Vec<WrappedKey>,
+}
+
+impl BlobRecord {
+    /// The data key as wrapped under `key_id`, if it is.
+    pub fn wrapped_under(&self, key_id: &str) -> Option<&WrappedKey> {
+        self.keys.iter().find(|k| k.key_id == key_id)
+    }
+}
+
+/// A data key wrapped under the key-encryption key `key_id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrappedKey {
     pub key_id: String,
-    pub wrapped_key: Vec<u8>,
+    pub wrapped: Vec<u8>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -506,6 +520,10 @@ pub trait MetaStore: Send + Sync {
     /// Records that `repository_id` holds an already stored blob (refreshing when it last took
     /// it); false if the registry does not store the digest (any more).
     async fn link_blob(&self, repository_id: i64, digest: &Digest) -> Result<bool, MetaError>;
+    /// Adds a wrap of a stored blob's data key under another key (a repository under that key
+    /// took the blob); false if the blob is not stored (any more). A wrap under the same key is
+    /// kept as it is.
+    async fn add_blob_key(&self, digest: &Digest, key: &WrappedKey) -> Result<bool, MetaError>;
     /// Forgets that `repository_id` holds a blob; false if it did not.
     async fn unlink_blob(&self, repository_id: i64, digest: &Digest) -> Result<bool, MetaError>;
     /// In one transaction: records the blob unless its digest is already stored, links it to

@@ -15,7 +15,7 @@ use crate::{
     HeldManifest, ImageDetail, ImageFilter, Job, LayerParts, LifecycleImage, ManifestRecord, MetaError,
     MetaStore, Millis, NewManifest, NewRepository, PREVIEW_JOB, Page, PreviewStatus, REMATCH_JOB, Repository,
     SCAN_JOB, StoredInventory, StoredLifecyclePolicy, StoredPreview, StoredScan, TagFilter, Upload,
-    VulnerabilitySource, now_millis,
+    VulnerabilitySource, WrappedKey, now_millis,
 };
 
 pub struct SqliteMetaStore {
@@ -82,14 +82,64 @@ fn manifest_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ManifestRecord, Me
     })
 }
 
+/// A blob's columns for [`blob_from_row`], its wrapped keys as one JSON array of
+/// `[key id, hex of the wrap]`; `b` names the blobs table.
+const BLOB_COLUMNS: &str = "b.digest, b.size, b.location,
+     (SELECT json_group_array(json_array(k.key_id, hex(k.wrapped_key))) FROM blob_keys k
+      WHERE k.digest = b.digest)";
+
 fn blob_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<BlobRecord, MetaError> {
+    let keys: Vec<(String, String)> = serde_json::from_str(row.get::<&str, _>(3))
+        .map_err(|e| MetaError::Malformed(format!("wrapped keys of a blob: {e}")))?;
+    let keys = keys
+        .into_iter()
+        .map(|(key_id, wrapped)| {
+            let wrapped =
+                hex::decode(wrapped).map_err(|e| MetaError::Malformed(format!("a wrapped key: {e}")))?;
+            Ok(WrappedKey { key_id, wrapped })
+        })
+        .collect::<Result<_, MetaError>>()?;
     Ok(BlobRecord {
         digest: parse(row.get::<&str, _>(0), "digest")?,
         size: to_u64(row.get(1)),
         location: row.get(2),
-        key_id: row.get(3),
-        wrapped_key: row.get(4),
+        keys,
     })
+}
+
+/// Records `blob`'s bytes and wrapped keys as `digest` unless that digest is stored; true if it
+/// was not.
+async fn insert_blob(
+    tx: &mut sqlx::SqliteConnection,
+    digest: &str,
+    blob: &BlobRecord,
+    created_at: Millis,
+) -> Result<bool, MetaError> {
+    let inserted = sqlx::query(
+        "INSERT INTO blobs (digest, size, location, created_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (digest) DO NOTHING",
+    )
+    .bind(digest)
+    .bind(to_i64(blob.size))
+    .bind(&blob.location)
+    .bind(created_at)
+    .execute(&mut *tx)
+    .await
+    .map_err(backend)?
+    .rows_affected()
+        > 0;
+    if inserted {
+        for key in &blob.keys {
+            sqlx::query("INSERT INTO blob_keys (digest, key_id, wrapped_key) VALUES (?, ?, ?)")
+                .bind(digest)
+                .bind(&key.key_id)
+                .bind(&key.wrapped)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        }
+    }
+    Ok(inserted)
 }
 
 const JOB_COLUMNS: &str = "id, kind, subject, run_after, attempts, claimed_by, lease_until, last_error";
@@ -1048,11 +1098,10 @@ impl MetaStore for SqliteMetaStore {
         repository_id: i64,
         digest: &Digest,
     ) -> Result<Option<BlobRecord>, MetaError> {
-        let row = sqlx::query(
-            "SELECT b.digest, b.size, b.location, b.key_id, b.wrapped_key
-             FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest
-             WHERE rb.repository_id = ? AND rb.digest = ?",
-        )
+        let row = sqlx::query(&format!(
+            "SELECT {BLOB_COLUMNS} FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest
+             WHERE rb.repository_id = ? AND rb.digest = ?"
+        ))
         .bind(repository_id)
         .bind(digest.to_string())
         .fetch_optional(&self.reader)
@@ -1062,12 +1111,11 @@ impl MetaStore for SqliteMetaStore {
     }
 
     async fn get_blob(&self, digest: &Digest) -> Result<Option<BlobRecord>, MetaError> {
-        let row =
-            sqlx::query("SELECT digest, size, location, key_id, wrapped_key FROM blobs WHERE digest = ?")
-                .bind(digest.to_string())
-                .fetch_optional(&self.reader)
-                .await
-                .map_err(backend)?;
+        let row = sqlx::query(&format!("SELECT {BLOB_COLUMNS} FROM blobs b WHERE b.digest = ?"))
+            .bind(digest.to_string())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend)?;
         row.as_ref().map(blob_from_row).transpose()
     }
 
@@ -1102,6 +1150,28 @@ impl MetaStore for SqliteMetaStore {
         Ok(done.rows_affected() > 0)
     }
 
+    async fn add_blob_key(&self, digest: &Digest, key: &WrappedKey) -> Result<bool, MetaError> {
+        let done = sqlx::query(
+            "INSERT INTO blob_keys (digest, key_id, wrapped_key) SELECT digest, ?, ? FROM blobs WHERE digest = ?
+             ON CONFLICT (digest, key_id) DO NOTHING",
+        )
+        .bind(&key.key_id)
+        .bind(&key.wrapped)
+        .bind(digest.to_string())
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?;
+        if done.rows_affected() > 0 {
+            return Ok(true);
+        }
+        let stored: Option<i64> = sqlx::query_scalar("SELECT 1 FROM blobs WHERE digest = ?")
+            .bind(digest.to_string())
+            .fetch_optional(&self.writer)
+            .await
+            .map_err(backend)?;
+        Ok(stored.is_some())
+    }
+
     async fn unlink_blob(&self, repository_id: i64, digest: &Digest) -> Result<bool, MetaError> {
         let done = sqlx::query("DELETE FROM repository_blobs WHERE repository_id = ? AND digest = ?")
             .bind(repository_id)
@@ -1121,21 +1191,7 @@ impl MetaStore for SqliteMetaStore {
         let digest = blob.digest.to_string();
         let now = now_millis();
         let mut tx = self.writer.begin().await.map_err(backend)?;
-        let inserted = sqlx::query(
-            "INSERT INTO blobs (digest, size, location, key_id, wrapped_key, created_at)
-             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (digest) DO NOTHING",
-        )
-        .bind(&digest)
-        .bind(to_i64(blob.size))
-        .bind(&blob.location)
-        .bind(&blob.key_id)
-        .bind(&blob.wrapped_key)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?
-        .rows_affected()
-            > 0;
+        let inserted = insert_blob(&mut tx, &digest, blob, now).await?;
         sqlx::query(
             "INSERT INTO repository_blobs (repository_id, digest, linked_at) VALUES (?, ?, ?)
              ON CONFLICT (repository_id, digest) DO UPDATE SET linked_at = excluded.linked_at",
@@ -1151,12 +1207,11 @@ impl MetaStore for SqliteMetaStore {
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
-        let stored =
-            sqlx::query("SELECT digest, size, location, key_id, wrapped_key FROM blobs WHERE digest = ?")
-                .bind(&digest)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(backend)?;
+        let stored = sqlx::query(&format!("SELECT {BLOB_COLUMNS} FROM blobs b WHERE b.digest = ?"))
+            .bind(&digest)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(backend)?;
         tx.commit().await.map_err(backend)?;
         let stored = blob_from_row(&stored)?;
         Ok(if inserted { BlobCommit::Stored(stored) } else { BlobCommit::AlreadyStored(stored) })
@@ -1342,21 +1397,7 @@ impl MetaStore for SqliteMetaStore {
                 return Err(MetaError::NotFound(format!("the stored content of {digest}")));
             }
         }
-        let content_stored = sqlx::query(
-            "INSERT INTO blobs (digest, size, location, key_id, wrapped_key, created_at)
-             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (digest) DO NOTHING",
-        )
-        .bind(&digest)
-        .bind(to_i64(content.size))
-        .bind(&content.location)
-        .bind(&content.key_id)
-        .bind(&content.wrapped_key)
-        .bind(record.pushed_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?
-        .rows_affected()
-            > 0;
+        let content_stored = insert_blob(&mut tx, &digest, content, record.pushed_at).await?;
         sqlx::query(
             "INSERT INTO repository_blobs (repository_id, digest, linked_at) VALUES (?, ?, ?)
              ON CONFLICT (repository_id, digest) DO NOTHING",
@@ -2111,16 +2152,15 @@ impl MetaStore for SqliteMetaStore {
         // Without the holds just released (a dry run still has them), which blobs nothing holds.
         let unheld = if dry_run {
             format!(
-                "NOT EXISTS (SELECT 1 FROM repository_blobs WHERE repository_blobs.digest = blobs.digest
+                "NOT EXISTS (SELECT 1 FROM repository_blobs WHERE repository_blobs.digest = b.digest
                              AND (repository_blobs.linked_at >= ?1 OR {IN_USE}))"
             )
         } else {
-            "NOT EXISTS (SELECT 1 FROM repository_blobs WHERE repository_blobs.digest = blobs.digest)"
-                .to_owned()
+            "NOT EXISTS (SELECT 1 FROM repository_blobs WHERE repository_blobs.digest = b.digest)".to_owned()
         };
         let rows = sqlx::query(&format!(
-            "SELECT digest, size, location, key_id, wrapped_key FROM blobs
-             WHERE created_at < ?1 AND {unheld} ORDER BY digest LIMIT ?2"
+            "SELECT {BLOB_COLUMNS} FROM blobs b
+             WHERE b.created_at < ?1 AND {unheld} ORDER BY b.digest LIMIT ?2"
         ))
         .bind(before)
         .bind(i64::from(limit))
@@ -2207,5 +2247,38 @@ mod tests {
         super::SqliteMetaStore::open(&path).await.expect("an existing database opens again");
         let mode = std::fs::metadata(&path).expect("exists").permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "tightened on open");
+    }
+
+    #[tokio::test]
+    async fn blobs_stored_before_per_key_wraps_keep_their_wrap() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("meta.db");
+        // The database as the release before per-key wraps left it, with one blob.
+        let mut earlier = sqlx::migrate!("./migrations/sqlite");
+        earlier.migrations = earlier.migrations.iter().filter(|m| m.version < 13).cloned().collect();
+        let options = sqlx::sqlite::SqliteConnectOptions::new().filename(&path).create_if_missing(true);
+        let pool = sqlx::SqlitePool::connect_with(options).await.expect("connect");
+        earlier.run(&pool).await.expect("earlier migrations");
+        let digest = format!("sha256:{}", "ab".repeat(32));
+        sqlx::query(
+            "INSERT INTO blobs (digest, size, location, key_id, wrapped_key, created_at)
+             VALUES (?, 5, 'blobs/ab/x', 'local:old', x'0102', 1)",
+        )
+        .bind(&digest)
+        .execute(&pool)
+        .await
+        .expect("old blob");
+        pool.close().await;
+
+        let store = super::SqliteMetaStore::open(&path).await.expect("upgrade");
+        let blob = crate::MetaStore::get_blob(&store, &digest.parse().expect("digest"))
+            .await
+            .expect("get")
+            .expect("kept");
+        assert_eq!(blob.location, "blobs/ab/x");
+        assert_eq!(
+            blob.keys,
+            vec![super::WrappedKey { key_id: "local:old".to_owned(), wrapped: vec![1, 2] }]
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! the data directory is the operator, so these take no caller.
 
 use berth_core::{AccountId, RepositoryName};
+use berth_kms::{KeyDescription, KeyState};
 use berth_meta::{AccessKey, Account, MetaError, now_millis};
 
 use crate::{Registry, RegistryError};
@@ -82,6 +83,70 @@ impl Registry {
             MetaError::NotFound(m) => RegistryError::InvalidParameter(format!("{m} does not exist")),
             other => other.into(),
         })
+    }
+}
+
+/// Customer keys (`berth admin kms`), in the registry's key service.
+impl Registry {
+    /// The key service's name (`local`, ...).
+    pub fn key_service(&self) -> &'static str {
+        self.keys.provider()
+    }
+
+    async fn existing_account(&self, account: &AccountId) -> Result<(), RegistryError> {
+        match self.meta.get_account(account).await? {
+            Some(_) => Ok(()),
+            None => Err(RegistryError::InvalidParameter(format!("account {account} does not exist"))),
+        }
+    }
+
+    pub async fn admin_create_customer_key(
+        &self,
+        account: &AccountId,
+        description: &str,
+        alias: Option<&str>,
+    ) -> Result<KeyDescription, RegistryError> {
+        self.existing_account(account).await?;
+        self.keys.create_key(account.as_str(), description, alias).await.map_err(key_admin_error)
+    }
+
+    pub async fn admin_list_customer_keys(
+        &self,
+        account: &AccountId,
+    ) -> Result<Vec<KeyDescription>, RegistryError> {
+        self.existing_account(account).await?;
+        self.keys.list_keys(account.as_str()).await.map_err(key_admin_error)
+    }
+
+    /// Enables or disables a customer key: what it guards becomes readable again, or not.
+    pub async fn admin_set_customer_key_state(
+        &self,
+        account: &AccountId,
+        key: &str,
+        state: KeyState,
+    ) -> Result<KeyDescription, RegistryError> {
+        self.existing_account(account).await?;
+        self.keys.set_key_state(account.as_str(), key, state).await.map_err(key_admin_error)
+    }
+
+    /// Adds a version of a customer key's material; new data keys are wrapped with it.
+    pub async fn admin_rotate_customer_key(
+        &self,
+        account: &AccountId,
+        key: &str,
+    ) -> Result<KeyDescription, RegistryError> {
+        self.existing_account(account).await?;
+        self.keys.rotate_key(account.as_str(), key).await.map_err(key_admin_error)
+    }
+}
+
+/// A key service's refusal, worded for the operator.
+fn key_admin_error(e: berth_kms::KmsError) -> RegistryError {
+    match e {
+        berth_kms::KmsError::KeyFile { .. }
+        | berth_kms::KmsError::BadKeyFile { .. }
+        | berth_kms::KmsError::Random => RegistryError::Internal(e.to_string()),
+        other => RegistryError::InvalidParameter(other.to_string()),
     }
 }
 

@@ -61,6 +61,10 @@ pub enum RegistryError {
     /// failure.
     #[error("{message}")]
     Kms { message: String, kms_error: String },
+    /// A customer key could not be used (missing, disabled, not allowed, or its service did not
+    /// answer): what it guards cannot be read or written until it can.
+    #[error("{message}")]
+    KeyFailure { message: String, kms_error: String },
     #[error("{0}")]
     EmptyUpload(String),
     #[error("{0}")]

@@ -317,7 +317,7 @@ impl Registry {
                 ));
                 continue;
             }
-            let bytes = self.manifest_bytes(&record).await?;
+            let bytes = self.manifest_bytes(&repository, &record).await?;
             self.pulls.note(self.meta.as_ref(), repository.id, &record.digest).await;
             found.push(FoundImage { id: image, content: ManifestContent { record, bytes } });
         }

@@ -13,6 +13,7 @@ mod error;
 mod gc;
 mod images;
 pub mod jobs;
+mod keys;
 mod layers;
 mod lifecycle;
 pub mod limits;
@@ -31,13 +32,14 @@ use std::sync::Arc;
 use berth_blob::BlobStore;
 use berth_iam::Principal;
 use berth_iam::token::TokenSigner;
-use berth_kms::KeyProvider;
+use berth_kms::{KeyProvider, KeyService};
 use berth_meta::MetaStore;
 
 pub use access::{BootstrapCredentials, PendingSignature};
 pub use addresses::PublicUrl;
 pub use admin::NewAccessKey;
 pub use berth_blob::ByteStream;
+pub use berth_kms::{KeyDescription, KeyState};
 pub use berth_lifecycle::{Outcome, Reason, RuleAction, Since, Verdict};
 pub use berth_meta::{CreationTemplate, Repository};
 pub use berth_meta::{ImageDetail, Job, TagFilter};
@@ -192,6 +194,8 @@ pub struct Registry {
     meta: Arc<dyn MetaStore>,
     blobs: Arc<dyn BlobStore>,
     kms: Arc<dyn KeyProvider>,
+    /// Customer keys, for repositories with `KMS` encryption.
+    keys: Arc<dyn KeyService>,
     tokens: TokenSigner,
     settings: Settings,
     uploads: uploads::UploadStates,
@@ -214,6 +218,7 @@ impl Registry {
         meta: Arc<dyn MetaStore>,
         blobs: Arc<dyn BlobStore>,
         kms: Arc<dyn KeyProvider>,
+        keys: Arc<dyn KeyService>,
         settings: Settings,
     ) -> Result<Self, RegistryError> {
         let tokens = access::token_signer(meta.as_ref(), kms.as_ref()).await?;
@@ -221,6 +226,7 @@ impl Registry {
             meta,
             blobs,
             kms,
+            keys,
             tokens,
             settings,
             uploads: uploads::UploadStates::default(),
@@ -251,13 +257,14 @@ impl Registry {
             .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
     }
 
-    /// The embedded default over one data directory: the local key file `master.key`, SQLite
-    /// metadata in `meta.db`, and sealed blobs and uploads beside them.
+    /// The embedded default over one data directory: the local key file `master.key`, customer
+    /// keys in `kms/`, SQLite metadata in `meta.db`, and sealed blobs and uploads beside them.
     pub async fn open_embedded(dir: &std::path::Path, settings: Settings) -> Result<Self, RegistryError> {
         let kms = berth_kms::LocalKeyProvider::open_or_create(&dir.join("master.key"))?;
+        let keys = berth_kms::LocalKeyService::open(&dir.join("kms"), &settings.region)?;
         let meta = berth_meta::SqliteMetaStore::open(&dir.join("meta.db")).await?;
         let blobs = berth_blob::FsBlobStore::open(dir).await?;
-        Self::open(Arc::new(meta), Arc::new(blobs), Arc::new(kms), settings).await
+        Self::open(Arc::new(meta), Arc::new(blobs), Arc::new(kms), Arc::new(keys), settings).await
     }
 
     pub fn settings(&self) -> &Settings {

@@ -6,7 +6,7 @@ use berth_blob::{ByteStream, Hasher};
 use berth_core::{Descriptor, Digest, DigestAlgorithm, InvalidInput, Manifest, Reference, StorageClass, Tag};
 use berth_iam::Action;
 use berth_meta::{
-    BlobRecord, HeldContent, ManifestRecord, MetaError, NewManifest, Page, Repository, Upload, now_millis,
+    BlobRecord, HeldContent, ManifestRecord, MetaError, NewManifest, Page, Repository, now_millis,
 };
 use futures_util::StreamExt;
 
@@ -226,29 +226,39 @@ impl Registry {
         accept: &[String],
     ) -> Result<ManifestContent, RegistryError> {
         let (repository, record) = self.find_accepted(caller, repo, reference, accept).await?;
-        let bytes = self.manifest_bytes(&record).await?;
+        let bytes = self.manifest_bytes(&repository, &record).await?;
         self.pulls.note(self.meta.as_ref(), repository.id, &record.digest).await;
         Ok(ManifestContent { record, bytes })
     }
 
-    /// A manifest's bytes: from the cache, or read and decrypted from storage.
+    /// A manifest's bytes as a reader in `repository` sees them: from the cache, or read and
+    /// decrypted from storage. Only content under the registry's own key is cached: a customer
+    /// key's repository reads through its key each time, so that disabling the key cuts it off.
     pub(crate) async fn manifest_bytes(
         &self,
+        repository: &Repository,
         record: &ManifestRecord,
     ) -> Result<bytes::Bytes, RegistryError> {
-        if let Some(bytes) = self.manifests.get(&record.digest) {
+        let cacheable = self.guarding_key(repository) == self.kms.key_id();
+        if cacheable && let Some(bytes) = self.manifests.get(&record.digest) {
             return Ok(bytes);
         }
-        let bytes = self.read_manifest(record).await?;
-        self.manifests.insert(&record.digest, &bytes);
+        let bytes = self.read_manifest(repository, record).await?;
+        if cacheable {
+            self.manifests.insert(&record.digest, &bytes);
+        }
         Ok(bytes)
     }
 
-    async fn read_manifest(&self, record: &ManifestRecord) -> Result<bytes::Bytes, RegistryError> {
+    async fn read_manifest(
+        &self,
+        repository: &Repository,
+        record: &ManifestRecord,
+    ) -> Result<bytes::Bytes, RegistryError> {
         let blob = self.meta.get_blob(&record.digest).await?.ok_or_else(|| {
             RegistryError::Internal(format!("content of manifest {} is missing", record.digest))
         })?;
-        let mut stream = self.open_blob(&blob, None).await?;
+        let mut stream = self.open_blob(repository, &blob, None).await?;
         let mut bytes = Vec::with_capacity(usize::try_from(blob.size).unwrap_or(0));
         while let Some(chunk) = stream.next().await {
             bytes.extend_from_slice(&chunk.map_err(|e| RegistryError::Internal(e.to_string()))?);
@@ -385,19 +395,12 @@ impl Registry {
         reuse_stored: bool,
     ) -> Result<(BlobRecord, bool), RegistryError> {
         if reuse_stored && let Some(existing) = self.meta.get_blob(digest).await? {
+            // Readable under this repository's key before the repository holds it.
+            self.wrap_for(repository, &existing).await?;
             return Ok((existing, false));
         }
         let id = uuid::Uuid::new_v4().to_string();
-        let key = berth_kms::DataKey::generate()?;
-        let upload = Upload {
-            id: id.clone(),
-            repository_id: repository.id,
-            length: 0,
-            key_id: self.kms.key_id().to_owned(),
-            wrapped_key: self.kms.wrap(&key).await?,
-            created_at: now_millis(),
-            parts: berth_meta::LayerParts::default(),
-        };
+        let (key, wrapped) = self.new_data_key(repository).await?;
         self.blobs.begin_upload(&id).await?;
         let size = bytes.len() as u64;
         let body: ByteStream = Box::pin(futures_util::stream::once(async move { Ok(bytes) }));
@@ -414,13 +417,7 @@ impl Registry {
                 return Err(e.into());
             }
         };
-        let record = BlobRecord {
-            digest: digest.clone(),
-            size,
-            location: location.0,
-            key_id: upload.key_id,
-            wrapped_key: upload.wrapped_key,
-        };
+        let record = BlobRecord { digest: digest.clone(), size, location: location.0, keys: vec![wrapped] };
         Ok((record, true))
     }
 
@@ -452,7 +449,7 @@ impl Registry {
                 continue;
             }
             // Annotations are read from the referrer itself (usually a small, cached manifest).
-            let bytes = self.manifest_bytes(&record).await?;
+            let bytes = self.manifest_bytes(&repository, &record).await?;
             let annotations =
                 Manifest::parse(&bytes, Some(&record.media_type)).map(|m| m.annotations).map_err(|e| {
                     RegistryError::Internal(format!("stored manifest {} does not parse: {e}", record.digest))

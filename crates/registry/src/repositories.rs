@@ -48,29 +48,57 @@ fn check_settings(settings: &RepositorySettings) -> Result<(), RegistryError> {
     Ok(())
 }
 
-/// Why berth cannot give a repository `encryption`, if it cannot. Its key provider seals every
-/// byte under the registry's own key (that is `AES256`); `KMS` and `KMS_DSSE` promise a KMS key,
-/// and recording them while sealing under the registry key would claim an encryption the bytes
-/// do not have.
+/// Why berth cannot give a repository `encryption`, if it cannot: `KMS_DSSE` (two layers under
+/// two data keys) is not built yet, and recording it while sealing one layer would claim an
+/// encryption the bytes do not have.
 pub(crate) fn unavailable_encryption(encryption: EncryptionType) -> Option<String> {
     match encryption {
-        EncryptionType::Aes256 => None,
-        kind => Some(format!(
-            "encryptionType {kind} needs a KMS key provider, and none is configured in this registry; \
-             AES256 is available (encryption under the registry's own key)"
-        )),
+        EncryptionType::Aes256 | EncryptionType::Kms => None,
+        EncryptionType::KmsDsse => Some(
+            "encryptionType KMS_DSSE (dual-layer encryption) is not available in this registry; KMS (a customer \
+             key) and AES256 (the registry's own key) are"
+                .to_owned(),
+        ),
     }
 }
 
-/// Refuses settings whose encryption berth cannot give, as ECR refuses a KMS key it cannot use.
-pub(crate) fn check_encryption(settings: &RepositorySettings) -> Result<(), RegistryError> {
-    match unavailable_encryption(settings.encryption) {
-        None => Ok(()),
-        Some(message) => Err(RegistryError::Kms { message, kms_error: "NoKmsKeyProvider".to_owned() }),
-    }
+/// A key service's refusal of a repository's key, as ECR's `KmsException`.
+fn key_refusal(e: berth_kms::KmsError) -> RegistryError {
+    RegistryError::Kms { kms_error: e.kms_error().to_owned(), message: e.to_string() }
 }
 
 impl Registry {
+    /// The settings a repository of `account` is created with: for `KMS`, its key found and
+    /// checked usable, and recorded as the key's ARN (as ECR shows it); no key is the account's
+    /// default key, made on first use.
+    pub(crate) async fn resolve_encryption(
+        &self,
+        account: &AccountId,
+        settings: &RepositorySettings,
+    ) -> Result<RepositorySettings, RegistryError> {
+        if let Some(message) = unavailable_encryption(settings.encryption) {
+            return Err(RegistryError::Kms {
+                message,
+                kms_error: "UnsupportedOperationException".to_owned(),
+            });
+        }
+        if settings.encryption != EncryptionType::Kms {
+            return Ok(settings.clone());
+        }
+        let key = self
+            .keys
+            .describe_key(account.as_str(), settings.kms_key.as_deref())
+            .await
+            .map_err(key_refusal)?;
+        if key.state != berth_kms::KeyState::Enabled {
+            return Err(RegistryError::Kms {
+                message: format!("{} is {}.", key.arn, key.state.as_str().to_lowercase()),
+                kms_error: "DisabledException".to_owned(),
+            });
+        }
+        Ok(RepositorySettings { kms_key: Some(key.arn), ..settings.clone() })
+    }
+
     /// A registry token for the access key the caller signed with (GetAuthorizationToken).
     pub async fn authorization_token(&self, caller: &Caller) -> Result<IssuedToken, RegistryError> {
         let account = caller
@@ -101,7 +129,7 @@ impl Registry {
         )
         .await?;
         check_settings(settings)?;
-        check_encryption(settings)?;
+        let settings = &self.resolve_encryption(&repo.account, settings).await?;
         let new = NewRepository { settings, tags, policy: None, lifecycle_policy: None };
         self.meta.create_repository(&repo.account, &repo.name, &new).await.map_err(|e| match e {
             MetaError::AlreadyExists(_) => RegistryError::RepositoryAlreadyExists {

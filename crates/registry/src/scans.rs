@@ -259,7 +259,8 @@ impl Registry {
     pub(crate) async fn run_scan(&self, repository_id: i64, digest: &Digest) -> Result<(), RegistryError> {
         let Some(record) = self.meta.get_manifest(repository_id, digest).await? else { return Ok(()) };
         let Some(scan) = self.meta.image_scan(repository_id, digest).await? else { return Ok(()) };
-        let bytes = self.manifest_bytes(&record).await?;
+        let Some(repository) = self.meta.repository_by_id(repository_id).await? else { return Ok(()) };
+        let bytes = self.manifest_bytes(&repository, &record).await?;
         let outcome = match Manifest::parse(&bytes, Some(&record.media_type)) {
             Ok(manifest) if manifest.kind == ManifestKind::Index => {
                 // Its platform images are scanned, each on its own.
@@ -287,7 +288,7 @@ impl Registry {
                 let kind = manifest.artifact_type.unwrap_or_default();
                 Err(("UNSUPPORTED_IMAGE", format!("an artifact ({kind}), not a container image")))
             }
-            Ok(manifest) => self.read_inventory(&manifest).await,
+            Ok(manifest) => self.read_inventory(&repository, &manifest).await,
             Err(e) => Err(("FAILED", e.to_string())),
         };
         let now = self.now_millis();
@@ -335,7 +336,11 @@ impl Registry {
     }
 
     /// Streams the layers, in order, through the catalogers on a blocking thread.
-    async fn read_inventory(&self, manifest: &Manifest) -> Result<Inventory, (&'static str, String)> {
+    async fn read_inventory(
+        &self,
+        repository: &Repository,
+        manifest: &Manifest,
+    ) -> Result<Inventory, (&'static str, String)> {
         let mut layers = Vec::new();
         for layer in &manifest.layers {
             // What went wrong is for the operator's log; the scan says only which layer.
@@ -348,7 +353,7 @@ impl Registry {
                 Ok(None) => return Err(("FAILED", format!("the layer {} is not stored", layer.digest))),
                 Err(e) => return Err(unreadable(&e)),
             };
-            let stream = self.open_blob(&blob, None).await.map_err(|e| unreadable(&e))?;
+            let stream = self.open_blob(repository, &blob, None).await.map_err(|e| unreadable(&e))?;
             let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(
                 stream.map_err(|e| std::io::Error::new(e.kind(), e.to_string())),
             ));

@@ -57,7 +57,7 @@ fn check_template(template: &CreationTemplate) -> Result<(), RegistryError> {
     if let Some(message) = crate::repositories::unavailable_encryption(template.settings.encryption) {
         return Err(validation(
             "encryptionConfiguration.encryptionType",
-            &format!("must be AES256: {message}"),
+            &format!("must be AES256 or KMS: {message}"),
         ));
     }
     for (name, text, max) in [

@@ -325,30 +325,46 @@ fn push_template(prefix: &str) -> berth_meta::CreationTemplate {
 }
 
 #[tokio::test]
-async fn kms_encryption_is_refused_without_a_kms_key_provider() {
+async fn dual_layer_encryption_and_unusable_keys_create_no_repository() {
     let (registry, caller, _dir) = registry().await;
-    for encryption in [EncryptionType::Kms, EncryptionType::KmsDsse] {
-        let repo: RepoPath = "000000000000/kms/app".parse().expect("repo");
-        let settings = RepositorySettings { encryption, ..RepositorySettings::default() };
-        match registry.create_repository(&caller, &repo, &settings, &[]).await {
-            Err(RegistryError::Kms { message, kms_error }) => {
-                assert!(message.contains("AES256") && message.contains("no"), "{message}");
-                assert!(!kms_error.is_empty());
-            }
-            other => panic!("expected Kms, got {other:?}"),
+    let repo: RepoPath = "000000000000/kms/app".parse().expect("repo");
+    let account = repo.account.clone();
+    let dsse = RepositorySettings { encryption: EncryptionType::KmsDsse, ..RepositorySettings::default() };
+    match registry.create_repository(&caller, &repo, &dsse, &[]).await {
+        Err(RegistryError::Kms { message, kms_error }) => {
+            assert!(message.contains("KMS_DSSE") && message.contains("AES256"), "{message}");
+            assert_eq!(kms_error, "UnsupportedOperationException");
         }
-        let template = berth_meta::CreationTemplate { settings: settings.clone(), ..push_template("kms/") };
-        let account = repo.account.clone();
-        let refused = registry.create_creation_template(&caller, &account, template.clone()).await;
-        assert!(matches!(refused, Err(RegistryError::Validation { .. })), "{refused:?}");
-
-        // A template stored before berth refused KMS does not create a repository on push.
-        registry.meta.put_creation_template(&account, &template, false).await.expect("store");
-        let pushed = registry.start_upload(&caller, &repo).await;
-        assert!(matches!(pushed, Err(RegistryError::Kms { .. })), "{pushed:?}");
-        assert!(registry.meta.get_repository(&account, &repo.name).await.expect("get").is_none());
-        registry.meta.delete_creation_template(&account, "kms/").await.expect("delete");
+        other => panic!("expected Kms, got {other:?}"),
     }
+    let template = berth_meta::CreationTemplate { settings: dsse.clone(), ..push_template("kms/") };
+    let refused = registry.create_creation_template(&caller, &account, template.clone()).await;
+    assert!(matches!(refused, Err(RegistryError::Validation { .. })), "{refused:?}");
+    // A template stored before berth refused it does not create a repository on push.
+    registry.meta.put_creation_template(&account, &template, false).await.expect("store");
+    let pushed = registry.start_upload(&caller, &repo).await;
+    assert!(matches!(pushed, Err(RegistryError::Kms { .. })), "{pushed:?}");
+    assert!(registry.meta.get_repository(&account, &repo.name).await.expect("get").is_none());
+    registry.meta.delete_creation_template(&account, "kms/").await.expect("delete");
+
+    // A template naming a customer key that is disabled: a push creates nothing either.
+    let key = registry.admin_create_customer_key(&account, "", Some("alias/t")).await.expect("key");
+    registry
+        .admin_set_customer_key_state(&account, "alias/t", berth_kms::KeyState::Disabled)
+        .await
+        .expect("disable");
+    let settings = RepositorySettings {
+        encryption: EncryptionType::Kms,
+        kms_key: Some(key.arn),
+        ..RepositorySettings::default()
+    };
+    let template = berth_meta::CreationTemplate { settings, ..push_template("kms/") };
+    registry.create_creation_template(&caller, &account, template).await.expect("a KMS template is stored");
+    match registry.start_upload(&caller, &repo).await {
+        Err(RegistryError::Kms { kms_error, .. }) => assert_eq!(kms_error, "DisabledException"),
+        other => panic!("expected Kms, got {other:?}"),
+    }
+    assert!(registry.meta.get_repository(&account, &repo.name).await.expect("get").is_none());
 }
 
 #[tokio::test]

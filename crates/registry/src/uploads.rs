@@ -13,6 +13,7 @@ use berth_core::{Digest, DigestAlgorithm};
 use berth_iam::Action;
 use berth_meta::{
     BlobCommit, BlobRecord, CreationTemplate, LayerParts, MetaError, NewRepository, Repository, Upload,
+    WrappedKey,
 };
 use futures_util::StreamExt;
 
@@ -81,8 +82,10 @@ fn check_start(requested: Option<(u64, u64)>, length: u64) -> Result<(), Registr
 }
 
 impl Registry {
-    async fn data_key(&self, wrapped: &[u8]) -> Result<DataKey, RegistryError> {
-        Ok(self.kms.unwrap(wrapped).await?)
+    /// The data key an upload's staged bytes are sealed under.
+    async fn upload_key(&self, upload: &Upload) -> Result<DataKey, RegistryError> {
+        let wrapped = WrappedKey { key_id: upload.key_id.clone(), wrapped: upload.wrapped_key.clone() };
+        self.unwrap_key(&wrapped).await
     }
 
     pub(crate) async fn upload_in(&self, repository: &Repository, id: &str) -> Result<Upload, RegistryError> {
@@ -152,9 +155,9 @@ impl Registry {
                 other => other.into(),
             });
         };
-        crate::repositories::check_encryption(&template.settings)?;
+        let settings = self.resolve_encryption(&repo.account, &template.settings).await?;
         let new = NewRepository {
-            settings: &template.settings,
+            settings: &settings,
             tags: &template.resource_tags,
             policy: template.repository_policy.as_deref(),
             lifecycle_policy: template.lifecycle_policy.as_deref(),
@@ -174,13 +177,13 @@ impl Registry {
 
     pub(crate) async fn new_upload(&self, repository: &Repository) -> Result<UploadStatus, RegistryError> {
         let id = uuid::Uuid::new_v4().to_string();
-        let key = DataKey::generate()?;
+        let (_, wrapped) = self.new_data_key(repository).await?;
         let upload = Upload {
             id: id.clone(),
             repository_id: repository.id,
             length: 0,
-            key_id: self.kms.key_id().to_owned(),
-            wrapped_key: self.kms.wrap(&key).await?,
+            key_id: wrapped.key_id,
+            wrapped_key: wrapped.wrapped,
             created_at: self.now_millis(),
             parts: LayerParts::default(),
         };
@@ -220,10 +223,13 @@ impl Registry {
             let source = self.authorized_repository(caller, Action::GetDownloadUrlForLayer, from).await;
             // The link fails if the bytes were collected as garbage meanwhile: then, an upload.
             if let Ok(source) = source
-                && self.meta.repository_blob(source.id, digest).await?.is_some()
-                && self.meta.link_blob(repository.id, digest).await?
+                && let Some(blob) = self.meta.repository_blob(source.id, digest).await?
             {
-                return Ok(Ok(digest.clone()));
+                // Readable under the target's key before the target holds it.
+                self.wrap_for(&repository, &blob).await?;
+                if self.meta.link_blob(repository.id, digest).await? {
+                    return Ok(Ok(digest.clone()));
+                }
             }
         }
         Ok(Err(self.new_upload(&repository).await?))
@@ -271,7 +277,7 @@ impl Registry {
         body: ByteStream,
         parts: LayerParts,
     ) -> Result<UploadStatus, RegistryError> {
-        let key = self.data_key(&upload.wrapped_key).await?;
+        let key = self.upload_key(upload).await?;
         let mut hasher = match state.take() {
             Some(s) if s.length == upload.length => s.hasher,
             _ => self.rehash(upload, &key, DigestAlgorithm::Sha256).await?,
@@ -358,7 +364,7 @@ impl Registry {
             check_start(range, upload.length)?;
             upload.length = self.append(&upload, &mut state, body, upload.parts).await?.length;
         }
-        let key = self.data_key(&upload.wrapped_key).await?;
+        let key = self.upload_key(&upload).await?;
         let actual = match state.take() {
             Some(s) if s.length == upload.length && s.hasher.algorithm() == digest.algorithm() => {
                 s.hasher.finish()
@@ -377,8 +383,7 @@ impl Registry {
             digest: digest.clone(),
             size: upload.length,
             location: location.0.clone(),
-            key_id: upload.key_id.clone(),
-            wrapped_key: upload.wrapped_key.clone(),
+            keys: vec![WrappedKey { key_id: upload.key_id.clone(), wrapped: upload.wrapped_key.clone() }],
         };
         let commit = self.meta.commit_blob(repository.id, id, &record).await;
         drop(state);
@@ -395,8 +400,12 @@ impl Registry {
         };
         match commit {
             BlobCommit::Stored(_) => {}
-            // The registry already held these bytes: keep one copy.
-            BlobCommit::AlreadyStored(_) => self.blobs.delete(&location).await?,
+            // The registry already held these bytes: keep one copy, readable under this
+            // repository's key too.
+            BlobCommit::AlreadyStored(stored) => {
+                self.blobs.delete(&location).await?;
+                self.wrap_for(repository, &stored).await?;
+            }
         }
         Ok(digest.clone())
     }
@@ -503,16 +512,18 @@ impl Registry {
             .repository_blob(repository.id, digest)
             .await?
             .ok_or_else(|| RegistryError::BlobUnknown(digest.clone()))?;
-        let body = self.open_blob(&blob, range).await?;
+        let body = self.open_blob(&repository, &blob, range).await?;
         Ok(BlobContent { digest: blob.digest, size: blob.size, body })
     }
 
+    /// A stored blob's bytes as a reader in `repository` sees them.
     pub(crate) async fn open_blob(
         &self,
+        repository: &Repository,
         blob: &BlobRecord,
         range: Option<(u64, u64)>,
     ) -> Result<ByteStream, RegistryError> {
-        let key = self.data_key(&blob.wrapped_key).await?;
+        let key = self.blob_key(repository, blob).await?;
         Ok(self.blobs.read(&BlobLocation(blob.location.clone()), &key, blob.size, range).await?)
     }
 

@@ -561,3 +561,51 @@ impl JsonOrNull for Response {
         serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
     }
 }
+
+/// `len` bytes of xorshift output: incompressible enough, different per seed.
+pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// Bytes of stored blob files in a data directory, and how many there are.
+pub fn stored_blobs(dir: &Path) -> (u64, usize) {
+    let mut total = (0, 0);
+    for shard in std::fs::read_dir(dir.join("blobs")).expect("blobs").flatten() {
+        for file in std::fs::read_dir(shard.path()).expect("shard").flatten() {
+            total.0 += file.metadata().expect("metadata").len();
+            total.1 += 1;
+        }
+    }
+    total
+}
+
+/// Every file under `dir` whose bytes contain `needle`.
+pub fn files_containing(dir: &Path, needle: &[u8]) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    let mut scanned = 0;
+    while let Some(path) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&path) else { continue };
+        for entry in entries.flatten() {
+            let p = entry.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(bytes) = std::fs::read(&p) {
+                scanned += 1;
+                if bytes.windows(needle.len()).any(|w| w == needle) {
+                    found.push(p.display().to_string());
+                }
+            }
+        }
+    }
+    assert!(scanned >= 3, "the scan found almost no files under {}: is this the data dir?", dir.display());
+    found
+}

@@ -77,7 +77,7 @@ impl From<RegistryError> for EcrError {
             E::LayerInaccessible(_) => "LayerInaccessibleException",
             E::LimitExceeded(_) | E::TooManyUploads(_) => "LimitExceededException",
             E::Throttled(_) => "ThrottlingException",
-            E::Kms { message, kms_error } => {
+            E::Kms { message, kms_error } | E::KeyFailure { message, kms_error } => {
                 return Self::new("KmsException", message.clone()).with("kmsError", json!(kms_error));
             }
             E::Validation { member, rule } => return Self::validation(member, rule),

@@ -84,6 +84,9 @@ fn status_and_code(error: &RegistryError) -> (StatusCode, &'static str) {
         // Refusals of the ECR layer API; OCI uploads are not held to its part rules.
         E::InvalidLayerPart(_) | E::LayerPartTooSmall(_) => (StatusCode::BAD_REQUEST, "BLOB_UPLOAD_INVALID"),
         E::LayerInaccessible(_) => (StatusCode::NOT_FOUND, "BLOB_UNKNOWN"),
+        // Not the client's fault and not the server's: the key guarding the repository is
+        // unusable (disabled, deleted, unreachable) until its owner or its service restores it.
+        E::KeyFailure { .. } => (StatusCode::SERVICE_UNAVAILABLE, "KEY_UNAVAILABLE"),
         E::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN"),
     }
 }

@@ -1,0 +1,202 @@
+//! Repositories under customer keys (`encryptionType` `KMS`): each account's key guards its own
+//! repositories, content shared across accounts is stored once, and a disabled key cuts off
+//! exactly the repositories it guards.
+
+mod common;
+
+use common::*;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+const MARKER: &[u8] = b"BERTH-CUSTOMER-KEY-PLAINTEXT-41c7";
+
+/// An account of the test with its key, registry password and customer key.
+struct Tenant {
+    account: &'static str,
+    key: String,
+    secret: String,
+    password: String,
+    key_arn: String,
+}
+
+async fn tenant(berth: &Berth, account: &'static str) -> Tenant {
+    let (key, secret) = berth.account_with_key(account);
+    let password = berth.password_for(&key, &secret).await;
+    let made = berth.admin(&["kms", "create", "--account", account, "--alias", "alias/images"]);
+    let key_arn = made["arn"].as_str().expect("arn").to_owned();
+    Tenant { account, key, secret, password, key_arn }
+}
+
+impl Tenant {
+    async fn ecr(&self, berth: &Berth, operation: &str, input: Value) -> (u16, Value) {
+        berth.ecr_as(&self.key, &self.secret, operation, input).await
+    }
+
+    fn repo(&self, name: &str) -> String {
+        format!("{}/{name}", self.account)
+    }
+
+    async fn push_blob(&self, berth: &Berth, name: &str, bytes: &[u8]) -> reqwest::Response {
+        let digest = sha256(bytes);
+        berth
+            .req_with(
+                &self.password,
+                Method::POST,
+                &format!("/v2/{}/blobs/uploads/?digest={digest}", self.repo(name)),
+            )
+            .header("content-type", "application/octet-stream")
+            .body(bytes.to_vec())
+            .send()
+            .await
+            .expect("send")
+    }
+
+    async fn get(&self, berth: &Berth, path: &str) -> reqwest::Response {
+        berth
+            .req_with(&self.password, Method::GET, &format!("/v2/{}/{path}", self.repo("shared/base")))
+            .header("accept", OCI_MANIFEST)
+            .send()
+            .await
+            .expect("send")
+    }
+}
+
+#[tokio::test]
+async fn one_stored_copy_under_three_keys_and_a_disabled_key_cuts_off_only_its_repositories() {
+    let berth = Berth::start().await;
+    let mut tenants = Vec::new();
+    for account in ["111111111111", "222222222222", "333333333333"] {
+        tenants.push(tenant(&berth, account).await);
+    }
+    // The same 100 MiB layer (plaintext marked, to look for on disk), config and manifest in all three.
+    let mut layer = random_bytes(100 * 1024 * 1024, 7);
+    layer[..MARKER.len()].copy_from_slice(MARKER);
+    let config = [br#"{"os":"linux","architecture":"amd64","marker":""#, MARKER, br#""}"#].concat();
+    let (layer_digest, config_digest) = (sha256(&layer), sha256(&config));
+    let manifest = image_manifest_bytes(&config_digest, config.len(), &layer_digest, layer.len(), "");
+    for t in &tenants {
+        let input = json!({"repositoryName": "shared/base",
+                           "encryptionConfiguration": {"encryptionType": "KMS", "kmsKey": "alias/images"}});
+        let (status, out) = t.ecr(&berth, "CreateRepository", input).await;
+        assert_eq!(status, 200, "{out}");
+        // ECR shows the key a repository was created under as its ARN, whatever named it.
+        assert_eq!(
+            out["repository"]["encryptionConfiguration"],
+            json!({"encryptionType": "KMS", "kmsKey": t.key_arn})
+        );
+        for blob in [&config, &layer] {
+            let r = t.push_blob(&berth, "shared/base", blob).await;
+            assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
+        }
+        let r = berth
+            .req_with(&t.password, Method::PUT, &format!("/v2/{}/manifests/v1", t.repo("shared/base")))
+            .header("content-type", OCI_MANIFEST)
+            .body(manifest.clone())
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
+    }
+
+    let (bytes, files) = stored_blobs(berth.data_dir());
+    let content = (layer.len() + config.len() + manifest.len()) as u64;
+    println!(
+        "3 accounts under 3 keys: {} bytes of content pushed 3 times ({} in all) occupy {bytes} bytes in {files} files \
+         ({:.3}% over one copy)",
+        content,
+        3 * content,
+        (bytes as f64 / content as f64 - 1.0) * 100.0
+    );
+    assert_eq!(files, 3, "one file each for the layer, the config and the manifest");
+    assert!(bytes >= content && bytes <= content + content / 100, "{bytes} bytes stored for {content}");
+    assert_eq!(files_containing(berth.data_dir(), MARKER), Vec::<String>::new(), "plaintext on disk");
+
+    // The middle account's key is disabled: its repository can be neither read nor written.
+    let (cut, kept) = (&tenants[1], [&tenants[0], &tenants[2]]);
+    berth.admin(&["kms", "disable", "--account", cut.account, "alias/images"]);
+    for path in ["manifests/v1".to_owned(), format!("blobs/{layer_digest}"), format!("blobs/{config_digest}")]
+    {
+        let r = cut.get(&berth, &path).await;
+        assert_eq!(r.status(), 503, "{path}");
+        assert_eq!(error_code(r).await, "KEY_UNAVAILABLE", "{path}");
+    }
+    let (status, out) = cut
+        .ecr(
+            &berth,
+            "BatchGetImage",
+            json!({"repositoryName": "shared/base", "imageIds": [{"imageTag": "v1"}]}),
+        )
+        .await;
+    assert_eq!(
+        (status, out["__type"].as_str(), out["kmsError"].as_str()),
+        (400, Some("KmsException"), Some("DisabledException")),
+        "{out}"
+    );
+    let r = cut.push_blob(&berth, "shared/base", b"new content under a disabled key").await;
+    assert_eq!(r.status(), 503, "a push under a disabled key");
+    // The bytes the other two hold are the same stored copy, and they keep serving.
+    for t in kept {
+        let r = t.get(&berth, "manifests/v1").await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.bytes().await.expect("body").as_ref(), manifest.as_slice());
+        let r = t.get(&berth, &format!("blobs/{layer_digest}")).await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(sha256(&r.bytes().await.expect("body")), layer_digest, "{}'s layer", t.account);
+    }
+
+    // Enabled again, it serves again: nothing was lost while it was off.
+    berth.admin(&["kms", "enable", "--account", cut.account, "alias/images"]);
+    let r = cut.get(&berth, &format!("blobs/{layer_digest}")).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(sha256(&r.bytes().await.expect("body")), layer_digest);
+}
+
+#[tokio::test]
+async fn a_repository_key_that_cannot_be_used_is_refused_before_anything_is_created() {
+    let berth = Berth::start().await;
+    let a = tenant(&berth, "111111111111").await;
+    let b = tenant(&berth, "222222222222").await;
+    let create = |name: &str, encryption: Value| json!({"repositoryName": name, "encryptionConfiguration": encryption});
+    let cases = [
+        ("missing", json!({"encryptionType": "KMS", "kmsKey": "alias/none"}), "NotFoundException"),
+        ("other-account", json!({"encryptionType": "KMS", "kmsKey": b.key_arn}), "AccessDeniedException"),
+        ("not-a-key", json!({"encryptionType": "KMS", "kmsKey": "just words"}), "NotFoundException"),
+        ("dual-layer", json!({"encryptionType": "KMS_DSSE"}), "UnsupportedOperationException"),
+    ];
+    for (name, encryption, kms_error) in cases {
+        let (status, out) = a.ecr(&berth, "CreateRepository", create(name, encryption)).await;
+        assert_eq!(
+            (status, out["__type"].as_str(), out["kmsError"].as_str()),
+            (400, Some("KmsException"), Some(kms_error)),
+            "{name}: {out}"
+        );
+        let (_, out) = a.ecr(&berth, "DescribeRepositories", json!({"repositoryNames": [name]})).await;
+        assert_eq!(out["__type"], "RepositoryNotFoundException", "{name} was created: {out}");
+    }
+    berth.admin(&["kms", "disable", "--account", a.account, &a.key_arn]);
+    let (status, out) = a
+        .ecr(
+            &berth,
+            "CreateRepository",
+            create("disabled", json!({"encryptionType": "KMS", "kmsKey": a.key_arn})),
+        )
+        .await;
+    assert_eq!((status, out["kmsError"].as_str()), (400, Some("DisabledException")), "{out}");
+
+    // No key named: the account's default key, made once and listed with the others.
+    let mut defaults = Vec::new();
+    for name in ["default/one", "default/two"] {
+        let (status, out) =
+            a.ecr(&berth, "CreateRepository", create(name, json!({"encryptionType": "KMS"}))).await;
+        assert_eq!(status, 200, "{out}");
+        defaults.push(
+            out["repository"]["encryptionConfiguration"]["kmsKey"].as_str().expect("kmsKey").to_owned(),
+        );
+    }
+    assert_eq!(defaults[0], defaults[1]);
+    let keys = berth.admin(&["kms", "list", "--account", a.account]);
+    let default =
+        keys.as_array().expect("list").iter().find(|k| k["arn"] == defaults[0].as_str()).expect("listed");
+    assert_eq!(default["aliases"], json!(["alias/aws/ecr"]));
+    assert_ne!(defaults[0], a.key_arn);
+}

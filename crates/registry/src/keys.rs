@@ -1,0 +1,121 @@
+//! Which key guards what. Every blob and upload is sealed under its own data key; that data key
+//! is wrapped under the key-encryption key of each repository holding the blob: the registry's
+//! own key for `AES256` repositories, the repository's customer key (a key ARN) for `KMS`. A
+//! reader unwraps only the wrap under its repository's key, so a disabled customer key cuts off
+//! exactly the repositories it guards, and the bytes are stored once however many keys guard them.
+
+use berth_core::EncryptionType;
+use berth_kms::{DataKey, KmsError};
+use berth_meta::{BlobRecord, Repository, WrappedKey};
+
+use crate::{Registry, RegistryError};
+
+impl Registry {
+    /// The key-encryption key guarding `repository`'s content: its customer key for `KMS`
+    /// (recorded as a key ARN at creation), else the registry's own.
+    pub(crate) fn guarding_key(&self, repository: &Repository) -> String {
+        match (repository.settings.encryption, &repository.settings.kms_key) {
+            (EncryptionType::Kms | EncryptionType::KmsDsse, Some(arn)) => arn.clone(),
+            _ => self.kms.key_id().to_owned(),
+        }
+    }
+
+    /// Wraps `key` under `key_id` (the registry's key or a customer key).
+    pub(crate) async fn wrap_key(&self, key_id: &str, key: &DataKey) -> Result<WrappedKey, RegistryError> {
+        let wrapped = if key_id == self.kms.key_id() {
+            self.kms.wrap(key).await?
+        } else {
+            self.keys.wrap(key_id, key).await.map_err(|e| key_failure(key_id, e))?
+        };
+        Ok(WrappedKey { key_id: key_id.to_owned(), wrapped })
+    }
+
+    /// Opens a wrapped data key with the key that wrapped it.
+    pub(crate) async fn unwrap_key(&self, key: &WrappedKey) -> Result<DataKey, RegistryError> {
+        if key.key_id == self.kms.key_id() {
+            Ok(self.kms.unwrap(&key.wrapped).await?)
+        } else {
+            self.keys.unwrap(&key.key_id, &key.wrapped).await.map_err(|e| key_failure(&key.key_id, e))
+        }
+    }
+
+    /// A fresh data key for content of `repository`, and it wrapped under the repository's key.
+    pub(crate) async fn new_data_key(
+        &self,
+        repository: &Repository,
+    ) -> Result<(DataKey, WrappedKey), RegistryError> {
+        let key = DataKey::generate()?;
+        let wrapped = self.wrap_key(&self.guarding_key(repository), &key).await?;
+        Ok((key, wrapped))
+    }
+
+    /// The data key of a stored blob, as a reader in `repository` opens it: only through the
+    /// wrap under the repository's own key.
+    pub(crate) async fn blob_key(
+        &self,
+        repository: &Repository,
+        blob: &BlobRecord,
+    ) -> Result<DataKey, RegistryError> {
+        let guarding = self.guarding_key(repository);
+        let wrapped = blob.wrapped_under(&guarding).ok_or_else(|| {
+            RegistryError::Internal(format!(
+                "blob {} held by repository {} has no data key wrapped under its key {guarding}",
+                blob.digest, repository.name
+            ))
+        })?;
+        self.unwrap_key(wrapped).await
+    }
+
+    /// Makes a stored blob readable in `repository` (it took the blob by a push of bytes already
+    /// stored, a mount, or a manifest): wraps the blob's data key under the repository's key
+    /// unless it is already. The data key is recovered through any wrap whose key is usable;
+    /// the blob's bytes are never written again.
+    pub(crate) async fn wrap_for(
+        &self,
+        repository: &Repository,
+        blob: &BlobRecord,
+    ) -> Result<(), RegistryError> {
+        let guarding = self.guarding_key(repository);
+        if blob.wrapped_under(&guarding).is_some() {
+            return Ok(());
+        }
+        let mut failure = None;
+        // The registry's own wrap first: it needs no call to a key service.
+        let mut wraps: Vec<&WrappedKey> = blob.keys.iter().collect();
+        wraps.sort_by_key(|w| w.key_id != self.kms.key_id());
+        for wrapped in wraps {
+            match self.unwrap_key(wrapped).await {
+                Ok(key) => {
+                    let rewrapped = self.wrap_key(&guarding, &key).await?;
+                    self.meta.add_blob_key(&blob.digest, &rewrapped).await?;
+                    return Ok(());
+                }
+                Err(e) => failure = Some(e),
+            }
+        }
+        // Which other keys guard the content is not the caller's business; the log names them.
+        tracing::warn!(blob = %blob.digest, error = ?failure, "no key that guards a stored blob could open its data key");
+        Err(RegistryError::KeyFailure {
+            message: format!(
+                "the content {} is stored under keys that are not available now; try again later",
+                blob.digest
+            ),
+            kms_error: "KMSInvalidStateException".to_owned(),
+        })
+    }
+}
+
+/// A customer key that failed: logged with the key's name, and answered as ECR answers it.
+fn key_failure(key_id: &str, e: KmsError) -> RegistryError {
+    match e {
+        KmsError::KeyNotFound(_)
+        | KmsError::KeyDisabled(_)
+        | KmsError::KeyAccessDenied(_)
+        | KmsError::Unavailable(_)
+        | KmsError::InvalidKeyName(_) => {
+            tracing::warn!(key = key_id, error = %e, "a customer key could not be used");
+            RegistryError::KeyFailure { kms_error: e.kms_error().to_owned(), message: e.to_string() }
+        }
+        other => RegistryError::Internal(format!("key {key_id}: {other}")),
+    }
+}
