@@ -150,8 +150,8 @@ fi
 err_repo=cli/errors-$$
 err_arn=arn:aws:ecr:us-east-1:$ACCOUNT:repository/$err_repo
 timeout 60 aws ecr create-repository --repository-name "$err_repo" >/dev/null 2>&1
-expect_error cli-kms-refused KmsException \
-    aws ecr create-repository --repository-name "cli/kms-$$" --encryption-configuration encryptionType=KMS
+expect_error cli-kms-missing-key KmsException \
+    aws ecr create-repository --repository-name "cli/kms-$$" --encryption-configuration encryptionType=KMS,kmsKey=alias/none
 expect_error cli-kms-created-nothing RepositoryNotFoundException \
     aws ecr describe-repositories --repository-names "cli/kms-$$"
 expect_error cli-invalid-tag-parameter InvalidTagParameterException \

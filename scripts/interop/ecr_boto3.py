@@ -575,22 +575,32 @@ def tags_per_image_limit():
 check("boto3-tags-per-image-limit-exceeded", tags_per_image_limit)
 
 
-def kms_refused():
-    for kind in ("KMS", "KMS_DSSE"):
-        name = f"boto3/kms-{pid}"
+def kms_encryption():
+    # No key named: the account's default key, shown as its ARN.
+    r = ecr.create_repository(repositoryName=f"boto3/kms-{pid}", encryptionConfiguration={"encryptionType": "KMS"})
+    encryption = r["repository"]["encryptionConfiguration"]
+    expect(encryption["encryptionType"] == "KMS", encryption)
+    expect(encryption.get("kmsKey", "").startswith(f"arn:aws:kms:us-east-1:{account}:key/"), encryption)
+    described = ecr.describe_repositories(repositoryNames=[f"boto3/kms-{pid}"])["repositories"][0]
+    expect(described["encryptionConfiguration"] == encryption, described)
+    # A key that does not exist, and dual-layer encryption (not built), are refused; nothing is created.
+    for name, configuration, kms_error in (
+        (f"boto3/kms-none-{pid}", {"encryptionType": "KMS", "kmsKey": "alias/none"}, "NotFoundException"),
+        (f"boto3/dsse-{pid}", {"encryptionType": "KMS_DSSE"}, "UnsupportedOperationException"),
+    ):
         response = refused("KmsException", lambda: ecr.create_repository(
-            repositoryName=name, encryptionConfiguration={"encryptionType": kind}))
-        expect(response.get("kmsError"), f"KmsException without kmsError: {response}")
-        expect("AES256" in response["Error"]["Message"], response["Error"]["Message"])
+            repositoryName=name, encryptionConfiguration=configuration))
+        expect(response.get("kmsError") == kms_error, f"kmsError: {response}")
         expect(error_code(lambda: ecr.describe_repositories(repositoryNames=[name])) == "RepositoryNotFoundException")
-        refused("ValidationException", lambda: ecr.create_repository_creation_template(
-            prefix=f"kms-{pid}/", appliedFor=["CREATE_ON_PUSH"], encryptionConfiguration={"encryptionType": kind}))
+    refused("ValidationException", lambda: ecr.create_repository_creation_template(
+        prefix=f"dsse-{pid}/", appliedFor=["CREATE_ON_PUSH"], encryptionConfiguration={"encryptionType": "KMS_DSSE"}))
+    ecr.delete_repository(repositoryName=f"boto3/kms-{pid}")
     r = ecr.create_repository(repositoryName=f"boto3/aes-{pid}", encryptionConfiguration={"encryptionType": "AES256"})
     expect(r["repository"]["encryptionConfiguration"]["encryptionType"] == "AES256")
     ecr.delete_repository(repositoryName=f"boto3/aes-{pid}")
 
 
-check("boto3-kms-refused-without-a-kms-key-provider", kms_refused)
+check("boto3-kms-repositories-under-the-default-key-and-refusals", kms_encryption)
 
 
 def templates():

@@ -77,25 +77,7 @@ sha() { echo "sha256:$(sha256sum "$1" | cut -d' ' -f1)"; }
 # A one-layer OCI image on disk.
 mkdir -p "$T/rootfs/etc" && echo "host-style test" >"$T/rootfs/etc/release"
 tar -C "$T/rootfs" -czf "$T/layer.tar.gz" .
-python3 - "$T/layer.tar.gz" "$T/src" <<'PY'
-import gzip, hashlib, json, os, sys
-layer_path, out = sys.argv[1], sys.argv[2]
-blobs = os.path.join(out, "blobs", "sha256"); os.makedirs(blobs)
-def put(data):
-    h = hashlib.sha256(data).hexdigest()
-    open(os.path.join(blobs, h), "wb").write(data)
-    return {"digest": "sha256:" + h, "size": len(data)}
-layer = open(layer_path, "rb").read()
-config = {"architecture": "amd64", "os": "linux", "config": {"Cmd": ["/bin/true"]},
-          "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(gzip.decompress(layer)).hexdigest()]}}
-manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", **put(json.dumps(config).encode())},
-            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", **put(layer)}]}
-m = put(json.dumps(manifest).encode())
-json.dump({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", **m,
-           "annotations": {"org.opencontainers.image.ref.name": "v1"}}]}, open(os.path.join(out, "index.json"), "w"))
-json.dump({"imageLayoutVersion": "1.0.0"}, open(os.path.join(out, "oci-layout"), "w"))
-PY
+python3 "$here/oci-layout.py" "$T/layer.tar.gz" "$T/src"
 layer_digest=$(sha "$T/layer.tar.gz")
 
 # skopeo: push three tags, pull one back.

@@ -11,13 +11,7 @@ set -uo pipefail
 berth=$1
 # shellcheck source=results.sh
 . "$(dirname "${BASH_SOURCE[0]}")/results.sh"
-for tool in aws skopeo jq python3 curl; do
-    if ! command -v "$tool" >/dev/null 2>&1; then
-        echo "SKIP lifecycle: $tool is not installed"
-        SKIPPED=1
-        finish
-    fi
-done
+require lifecycle aws skopeo jq python3 curl
 
 work=$(mktemp -d)
 pid=""
@@ -29,16 +23,9 @@ trap cleanup EXIT
 data=$work/data
 account=123456789012
 repo=platform/app
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-registry=127.0.0.1:$port
-BERTH_BOOTSTRAP_ACCOUNT_ID=$account "$berth" serve --data-dir "$data" --listen "$registry" >"$work/berth.log" 2>&1 &
-pid=$!
-for _ in $(seq 300); do
-    curl -fs "http://$registry/healthz" >/dev/null 2>&1 && break
-    sleep 0.1
-done
-key=$(awk -F' = ' '/aws_access_key_id/ {print $2}' "$data/bootstrap-credentials")
-secret=$(awk -F' = ' '/aws_secret_access_key/ {print $2}' "$data/bootstrap-credentials")
+# shellcheck source=berth.sh
+. "$(dirname "${BASH_SOURCE[0]}")/berth.sh"
+berth_start "$berth" "$data" "$account" "$work/berth.log"
 export AWS_ACCESS_KEY_ID=$key AWS_SECRET_ACCESS_KEY=$secret AWS_DEFAULT_REGION=us-east-1
 export AWS_ENDPOINT_URL_ECR="http://$registry" AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
 export AWS_MAX_ATTEMPTS=1

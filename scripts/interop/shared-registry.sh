@@ -9,13 +9,7 @@ set -uo pipefail
 berth=$1
 # shellcheck source=results.sh
 . "$(dirname "${BASH_SOURCE[0]}")/results.sh"
-for tool in aws skopeo jq python3; do
-    if ! command -v "$tool" >/dev/null 2>&1; then
-        echo "SKIP shared-registry: $tool is not installed"
-        SKIPPED=1
-        finish
-    fi
-done
+require shared-registry aws skopeo jq python3
 
 # shellcheck source=dockerd.sh
 . "$(dirname "${BASH_SOURCE[0]}")/dockerd.sh"
@@ -31,20 +25,14 @@ cleanup() {
 }
 trap cleanup EXIT
 data=$work/data
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-registry=127.0.0.1:$port
-BERTH_BOOTSTRAP_ACCOUNT_ID=123456789012 "$berth" serve --data-dir "$data" --listen "$registry" >"$work/berth.log" 2>&1 &
-pid=$!
-for _ in $(seq 300); do
-    curl -fs "http://$registry/healthz" >/dev/null 2>&1 && break
-    sleep 0.1
-done
-admin() { BERTH_BOOTSTRAP_ACCOUNT_ID=123456789012 "$berth" admin "$@" --data-dir "$data"; }
+# shellcheck source=berth.sh
+. "$(dirname "${BASH_SOURCE[0]}")/berth.sh"
+berth_start "$berth" "$data" 123456789012 "$work/berth.log"
+admin() { berth_admin "$@"; }
 field() { jq -r ".$1" <<<"$2"; }
 
 # Accounts, the dev user and its identity policy, through berth admin.
-owner_id=$(awk -F' = ' '/aws_access_key_id/ {print $2}' "$data/bootstrap-credentials")
-owner_secret=$(awk -F' = ' '/aws_secret_access_key/ {print $2}' "$data/bootstrap-credentials")
+owner_id=$key owner_secret=$secret
 for account in 111111111111 222222222222 333333333333; do admin account create "$account" --name "acct-$account" >/dev/null; done
 admin user create --account 111111111111 dev >/dev/null
 cat >"$work/dev-policy.json" <<'JSON'
