@@ -616,6 +616,120 @@ mod tests {
         assert!(read.is_err(), "a truncated blob was served");
     }
 
+    /// Stores `data` as a blob under `key`; its location.
+    async fn store_blob(store: &FsBlobStore, id: &str, key: &DataKey, data: &[u8]) -> BlobLocation {
+        let mut hasher = Hasher::new(DigestAlgorithm::Sha256);
+        store.begin_upload(id).await.expect("begin");
+        store
+            .append_upload(id, key, 0, body(vec![data.to_vec()]), &mut hasher, u64::MAX)
+            .await
+            .expect("append");
+        store.commit_upload(id).await.expect("commit")
+    }
+
+    /// What a read streams before it ends, and whether it ended in an error.
+    async fn served(
+        store: &FsBlobStore,
+        location: &BlobLocation,
+        key: &DataKey,
+        size: u64,
+    ) -> (Vec<u8>, bool) {
+        let mut out = Vec::new();
+        let Ok(mut stream) = store.read(location, key, size, None).await else { return (out, true) };
+        while let Some(frame) = stream.next().await {
+            match frame {
+                Ok(bytes) => out.extend_from_slice(&bytes),
+                Err(_) => return (out, true),
+            }
+        }
+        (out, false)
+    }
+
+    #[tokio::test]
+    async fn tampered_files_fail_and_serve_no_byte_of_a_bad_chunk() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = FsBlobStore::open(dir.path()).await.expect("open");
+        let key = DataKey::generate().expect("key");
+        let data = pattern(4 * CHUNK_SIZE as usize + 100);
+        let location = store_blob(&store, "t1", &key, &data).await;
+        // Another blob under its own key, for a record moved between files.
+        let other = store_blob(&store, "t2", &DataKey::generate().expect("key"), &data).await;
+        let path = dir.path().join(&location.0);
+        let pristine = std::fs::read(&path).expect("read");
+        let other_bytes = std::fs::read(dir.path().join(&other.0)).expect("read");
+        let record = |i: u64| {
+            let start = usize::try_from(sealed::record_offset(CHUNK_SIZE, i)).expect("offset");
+            start..start + CHUNK_SIZE as usize + sealed::RECORD_OVERHEAD
+        };
+        let mut cases: Vec<(&str, Vec<u8>, usize)> = Vec::new();
+        for (chunk, byte) in [(0u64, 20usize), (2, 5000), (4, 40)] {
+            let mut flipped = pristine.clone();
+            flipped[usize::try_from(sealed::record_offset(CHUNK_SIZE, chunk)).expect("offset") + byte] ^=
+                0x01;
+            // Everything before the bad chunk may be served; nothing of it or after.
+            cases.push(("a flipped byte", flipped, chunk as usize * CHUNK_SIZE as usize));
+        }
+        cases.push(("a truncated file", pristine[..pristine.len() - 1].to_vec(), 4 * CHUNK_SIZE as usize));
+        let mut swapped = pristine.clone();
+        let (one, two) = (record(1), record(2));
+        swapped[one.clone()].copy_from_slice(&pristine[two.clone()]);
+        swapped[two].copy_from_slice(&pristine[one.clone()]);
+        cases.push(("swapped chunks", swapped, CHUNK_SIZE as usize));
+        let mut foreign = pristine.clone();
+        foreign[one.clone()].copy_from_slice(&other_bytes[one]);
+        cases.push(("a chunk of another blob", foreign, CHUNK_SIZE as usize));
+        let mut header = pristine.clone();
+        header[13] ^= 0x01;
+        cases.push(("a changed header", header, 0));
+        for (what, bytes, good_prefix) in cases {
+            std::fs::write(&path, &bytes).expect("write");
+            let (out, failed) = served(&store, &location, &key, data.len() as u64).await;
+            assert!(failed, "{what}: the read did not fail");
+            assert!(
+                out.len() <= good_prefix,
+                "{what}: {} bytes served, at most {good_prefix} are intact",
+                out.len()
+            );
+            assert_eq!(out, data[..out.len()], "{what}: served bytes differ from what was stored");
+        }
+        std::fs::write(&path, &pristine).expect("restore");
+        assert_eq!(served(&store, &location, &key, data.len() as u64).await, (data, false));
+    }
+
+    #[tokio::test]
+    async fn a_range_of_a_gibibyte_blob_opens_only_the_chunks_it_touches() {
+        // A 1 GiB blob whose file holds real records only for the two chunks the range spans;
+        // the rest is a hole of zeros that fails authentication if opened. The read succeeding
+        // shows it opened those two records and no other.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = FsBlobStore::open(dir.path()).await.expect("open");
+        let key = DataKey::generate().expect("key");
+        let size: u64 = 1 << 30;
+        let (first, second) = (8191u64, 8192u64);
+        let cipher = sealed::ChunkCipher::new(&key, CHUNK_SIZE);
+        let location = BlobLocation("blobs/ab/sparse".to_owned());
+        std::fs::create_dir_all(dir.path().join("blobs/ab")).expect("shard");
+        let file = std::fs::File::create(dir.path().join(&location.0)).expect("create");
+        file.set_len(sealed::sealed_len(CHUNK_SIZE, size)).expect("sparse length");
+        use std::os::unix::fs::FileExt;
+        file.write_all_at(&sealed::header(CHUNK_SIZE), 0).expect("header");
+        for chunk in [first, second] {
+            let mut record = Vec::new();
+            cipher.seal_into(chunk, &vec![chunk as u8; CHUNK_SIZE as usize], &mut record).expect("seal");
+            file.write_all_at(&record, sealed::record_offset(CHUNK_SIZE, chunk)).expect("record");
+        }
+        let start = second * u64::from(CHUNK_SIZE) - 512;
+        let range =
+            collect(store.read(&location, &key, size, Some((start, start + 1023))).await.expect("read"))
+                .await;
+        let mut expected = vec![first as u8; 512];
+        expected.extend(vec![second as u8; 512]);
+        assert_eq!(range.expect("a 1 KiB range across two chunks reads"), expected);
+        // A range over any other chunk reaches the hole and fails.
+        let elsewhere = store.read(&location, &key, size, Some((0, 1023))).await.expect("read");
+        assert!(collect(elsewhere).await.is_err(), "a record of zeros was accepted");
+    }
+
     #[tokio::test]
     async fn a_broken_body_keeps_what_arrived() {
         let dir = tempfile::tempdir().expect("tempdir");
