@@ -200,6 +200,13 @@ pub(crate) enum KmsCommand {
         #[arg(long)]
         account: String,
     },
+    /// Each key of an account: its state and versions, how many data keys it wraps, and how far
+    /// its last re-wrap has come.
+    Status {
+        /// The 12-digit account.
+        #[arg(long)]
+        account: String,
+    },
     /// Disable a key: the repositories it guards can be neither read nor written until it is
     /// enabled again; every other repository is unaffected.
     Disable {
@@ -217,8 +224,9 @@ pub(crate) enum KmsCommand {
         /// The key: its id, ARN, alias or alias ARN.
         key: String,
     },
-    /// Add a version of the key's material: new data keys are wrapped with it, and what older
-    /// versions wrapped still opens.
+    /// Add a version of the key's material and wrap every data key under the key again with
+    /// it, online: the running server's worker does it while pushes and pulls go on (progress:
+    /// `status`); blob bytes are never rewritten, and what older versions wrapped still opens.
     Rotate {
         /// The 12-digit account the key belongs to.
         #[arg(long)]
@@ -348,6 +356,29 @@ async fn kms(registry: &Registry, command: KmsCommand) -> Result<serde_json::Val
             let keys =
                 registry.admin_list_customer_keys(&account_id(&account)?).await.map_err(|e| e.to_string())?;
             return Ok(json!(keys.into_iter().map(described).collect::<Vec<_>>()));
+        }
+        KmsCommand::Status { account } => {
+            let keys = registry
+                .admin_customer_key_status(&account_id(&account)?)
+                .await
+                .map_err(|e| e.to_string())?;
+            return Ok(json!(
+                keys.into_iter()
+                    .map(|(key, wraps, rewrap)| {
+                        let mut out = described(key);
+                        out["dataKeys"] = json!(wraps);
+                        out["rewrap"] = rewrap.map_or(serde_json::Value::Null, |r| {
+                            json!({
+                                "requestedAt": r.requested_at,
+                                "rewrapped": r.rewrapped,
+                                "finishedAt": r.finished_at,
+                                "status": if r.finished_at.is_some() { "COMPLETE" } else { "IN_PROGRESS" },
+                            })
+                        });
+                        out
+                    })
+                    .collect::<Vec<_>>()
+            ));
         }
         KmsCommand::Disable { account, key } => {
             registry.admin_set_customer_key_state(&account_id(&account)?, &key, KeyState::Disabled).await

@@ -200,3 +200,114 @@ async fn a_repository_key_that_cannot_be_used_is_refused_before_anything_is_crea
     assert_eq!(default["aliases"], json!(["alias/aws/ecr"]));
     assert_ne!(defaults[0], a.key_arn);
 }
+
+#[tokio::test]
+async fn a_rotation_rewraps_every_data_key_online_while_clients_push_and_pull() {
+    let berth = std::sync::Arc::new(Berth::start().await);
+    let owner = std::sync::Arc::new(tenant(&berth, "111111111111").await);
+    let input = json!({"repositoryName": "shared/base", "encryptionConfiguration": {"encryptionType": "KMS", "kmsKey": "alias/images"}});
+    let (status, out) = owner.ecr(&berth, "CreateRepository", input).await;
+    assert_eq!(status, 200, "{out}");
+    // More blobs than one step of the re-wrap renews.
+    let mut seeded = Vec::new();
+    for n in 0..300u64 {
+        let bytes = random_bytes(2048, 1000 + n);
+        let r = owner.push_blob(&berth, "shared/base", &bytes).await;
+        assert_eq!(r.status(), 201);
+        seeded.push((sha256(&bytes), bytes));
+    }
+    let seeded = std::sync::Arc::new(seeded);
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut clients = Vec::new();
+    for client in 0..8u64 {
+        let (berth, owner, seeded, stop) = (berth.clone(), owner.clone(), seeded.clone(), stop.clone());
+        clients.push(tokio::spawn(async move {
+            let (mut requests, mut failures) = (0u64, Vec::new());
+            let mut n = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                n += 1;
+                let fresh = random_bytes(4096, client * 1_000_000 + n);
+                let pushed = owner.push_blob(&berth, "shared/base", &fresh).await.status();
+                let (digest, bytes) = &seeded[((client * 37 + n) % seeded.len() as u64) as usize];
+                let pulled = owner.get(&berth, &format!("blobs/{digest}")).await;
+                let status = pulled.status();
+                let same = pulled.bytes().await.is_ok_and(|b| b.as_ref() == bytes.as_slice());
+                requests += 2;
+                if pushed != 201 || status != 200 || !same {
+                    failures.push(format!("push {pushed}, pull {status} (bytes intact: {same})"));
+                }
+            }
+            (requests, failures)
+        }));
+    }
+
+    let (berth_cli, account) = (berth.clone(), owner.account);
+    let rotated = tokio::task::spawn_blocking(move || {
+        berth_cli.admin(&["kms", "rotate", "--account", account, "alias/images"])
+    })
+    .await
+    .expect("rotate");
+    assert_eq!(rotated["versions"], 2, "{rotated}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    let status = loop {
+        let (berth_cli, account) = (berth.clone(), owner.account);
+        let status =
+            tokio::task::spawn_blocking(move || berth_cli.admin(&["kms", "status", "--account", account]))
+                .await
+                .expect("status");
+        let key = status
+            .as_array()
+            .expect("keys")
+            .iter()
+            .find(|k| k["arn"] == owner.key_arn.as_str())
+            .expect("key")
+            .clone();
+        if key["rewrap"]["status"] == "COMPLETE" {
+            break key;
+        }
+        assert!(std::time::Instant::now() < deadline, "the re-wrap did not finish: {key}");
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    };
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (mut requests, mut failures) = (0, Vec::new());
+    for client in clients {
+        let (r, f) = client.await.expect("client");
+        requests += r;
+        failures.extend(f);
+    }
+    println!(
+        "rotation under load: {requests} requests by 8 clients, {} failed; status {status}",
+        failures.len()
+    );
+    assert!(failures.is_empty(), "{failures:?}");
+    assert!(requests >= 16, "the clients made too few requests to overlap the rotation: {requests}");
+    assert!(status["rewrap"]["rewrapped"].as_u64() >= Some(300), "{status}");
+
+    // Every wrap now uses the new version: with version 1 destroyed, everything still reads.
+    let key_file = berth
+        .data_dir()
+        .join("kms")
+        .join(owner.account)
+        .join("keys")
+        .join(status["keyId"].as_str().expect("id"));
+    let text = std::fs::read_to_string(&key_file).expect("key file");
+    let destroyed: String = text
+        .lines()
+        .map(|line| {
+            if line.starts_with("version 1 ") {
+                format!("version 1 {}", "00".repeat(32))
+            } else {
+                line.to_owned()
+            }
+        })
+        .map(|line| line + "\n")
+        .collect();
+    assert_ne!(destroyed, text, "the key file has no version 1 line");
+    std::fs::write(&key_file, destroyed).expect("write");
+    for (digest, bytes) in seeded.iter() {
+        let r = owner.get(&berth, &format!("blobs/{digest}")).await;
+        assert_eq!(r.status(), 200, "{digest} still needs version 1");
+        assert_eq!(r.bytes().await.expect("body").as_ref(), bytes.as_slice());
+    }
+}

@@ -84,6 +84,7 @@ pub async fn run(store: &dyn MetaStore) {
     repositories_are_per_account(store).await;
     blobs_are_stored_once_and_linked_per_repository(store).await;
     a_blob_has_one_wrap_per_key_and_they_go_with_it(store).await;
+    a_keys_wraps_are_walked_replaced_only_if_unchanged_and_rewraps_progress(store).await;
     uploads_advance_only_from_their_current_length(store).await;
     manifests_require_their_references(store).await;
     images_have_at_most_max_tags(store).await;
@@ -690,6 +691,40 @@ async fn a_blob_has_one_wrap_per_key_and_they_go_with_it(store: &dyn MetaStore) 
     assert!(gone.blobs.iter().any(|b| b.digest == digest(60) && b.keys.len() == 2), "{gone:?}");
     let BlobCommit::Stored(fresh) = store_blob(store, r, 60).await else { panic!("stored anew") };
     assert_eq!(fresh.keys, blob(60, "").keys);
+    store.delete_repository(r, true).await.expect("clean up");
+}
+
+async fn a_keys_wraps_are_walked_replaced_only_if_unchanged_and_rewraps_progress(store: &dyn MetaStore) {
+    let r = repo(store, "wraps/rewrap").await;
+    let key = "arn:aws:kms:us-east-1:111111111111:key/rotated";
+    for n in [70, 71, 72] {
+        store_blob(store, r, n).await;
+        let wrap = WrappedKey { key_id: key.to_owned(), wrapped: vec![n, 1] };
+        assert!(store.add_blob_key(&digest(n), &wrap).await.expect("add"));
+    }
+    assert_eq!(store.count_key_wraps(key).await.expect("count"), 3);
+    let first = store.key_wraps(key, None, 2).await.expect("walk");
+    assert_eq!(first, vec![(digest(70), vec![70, 1]), (digest(71), vec![71, 1])]);
+    let rest = store.key_wraps(key, Some(&digest(71)), 2).await.expect("walk on");
+    assert_eq!(rest, vec![(digest(72), vec![72, 1])]);
+
+    // A wrap is replaced only while it is what the re-wrap read.
+    assert!(store.replace_blob_key(&digest(70), key, &[70, 1], &[70, 2]).await.expect("replace"));
+    assert!(!store.replace_blob_key(&digest(70), key, &[70, 1], &[70, 3]).await.expect("stale"));
+    assert_eq!(store.key_wraps(key, None, 1).await.expect("walk")[0].1, vec![70, 2]);
+
+    assert_eq!(store.key_rewrap(key).await.expect("get"), None);
+    store.start_key_rewrap(key, 5_000).await.expect("start");
+    let jobs = store.jobs().await.expect("jobs");
+    assert!(jobs.iter().any(|j| j.kind == crate::REWRAP_JOB && j.subject == key), "{jobs:?}");
+    store.advance_key_rewrap(key, Some(&digest(71)), 2, None).await.expect("advance");
+    store.advance_key_rewrap(key, Some(&digest(72)), 1, Some(6_000)).await.expect("finish");
+    let done = store.key_rewrap(key).await.expect("get").expect("recorded");
+    assert_eq!((done.after, done.rewrapped, done.finished_at), (Some(digest(72)), 3, Some(6_000)));
+    // Started over, it walks from the beginning again.
+    store.start_key_rewrap(key, 7_000).await.expect("again");
+    let again = store.key_rewrap(key).await.expect("get").expect("recorded");
+    assert_eq!((again.after, again.rewrapped, again.finished_at, again.requested_at), (None, 0, None, 7_000));
     store.delete_repository(r, true).await.expect("clean up");
 }
 

@@ -211,6 +211,20 @@ pub const PREVIEW_JOB: &str = "lifecycle-preview";
 pub const SCAN_JOB: &str = "image-scan";
 /// The job that re-matches every stored inventory, scheduled with each database import.
 pub const REMATCH_JOB: &str = "vulnerability-rematch";
+/// The job that wraps every data key under a key again with the key's newest version, scheduled
+/// with the re-wrap it performs; its subject is the key's id.
+pub const REWRAP_JOB: &str = "key-rewrap";
+
+/// A re-wrap of the data keys under one key, and how far it has come.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRewrap {
+    pub key_id: String,
+    pub requested_at: Millis,
+    /// The last blob whose wrap was renewed; the walk resumes after it.
+    pub after: Option<Digest>,
+    pub rewrapped: u64,
+    pub finished_at: Option<Millis>,
+}
 
 /// An image's latest scan as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -524,6 +538,36 @@ pub trait MetaStore: Send + Sync {
     /// took the blob); false if the blob is not stored (any more). A wrap under the same key is
     /// kept as it is.
     async fn add_blob_key(&self, digest: &Digest, key: &WrappedKey) -> Result<bool, MetaError>;
+    /// Data keys wrapped under `key_id`, by blob digest after `after`, at most `limit`.
+    async fn key_wraps(
+        &self,
+        key_id: &str,
+        after: Option<&Digest>,
+        limit: u32,
+    ) -> Result<Vec<(Digest, Vec<u8>)>, MetaError>;
+    /// How many data keys are wrapped under `key_id`.
+    async fn count_key_wraps(&self, key_id: &str) -> Result<u64, MetaError>;
+    /// Replaces a blob's wrap under `key_id` if it is still `old`; false if it changed or went.
+    async fn replace_blob_key(
+        &self,
+        digest: &Digest,
+        key_id: &str,
+        old: &[u8],
+        new: &[u8],
+    ) -> Result<bool, MetaError>;
+    /// Starts (or starts over) the re-wrap of the data keys under `key_id` and schedules its
+    /// [`REWRAP_JOB`], in one transaction.
+    async fn start_key_rewrap(&self, key_id: &str, at: Millis) -> Result<(), MetaError>;
+    /// Records how far a re-wrap has come: `rewrapped` more keys, up to the blob `after`, and
+    /// whether it finished.
+    async fn advance_key_rewrap(
+        &self,
+        key_id: &str,
+        after: Option<&Digest>,
+        rewrapped: u64,
+        finished_at: Option<Millis>,
+    ) -> Result<(), MetaError>;
+    async fn key_rewrap(&self, key_id: &str) -> Result<Option<KeyRewrap>, MetaError>;
     /// Forgets that `repository_id` holds a blob; false if it did not.
     async fn unlink_blob(&self, repository_id: i64, digest: &Digest) -> Result<bool, MetaError>;
     /// In one transaction: records the blob unless its digest is already stored, links it to

@@ -12,10 +12,10 @@ use sqlx::{Row, SqlitePool};
 
 use crate::{
     AccessFacts, AccessKey, Account, BlobCommit, BlobRecord, CreationTemplate, Garbage, HeldContent,
-    HeldManifest, ImageDetail, ImageFilter, Job, LayerParts, LifecycleImage, ManifestRecord, MetaError,
-    MetaStore, Millis, NewManifest, NewRepository, PREVIEW_JOB, Page, PreviewStatus, REMATCH_JOB, Repository,
-    SCAN_JOB, StoredInventory, StoredLifecyclePolicy, StoredPreview, StoredScan, TagFilter, Upload,
-    VulnerabilitySource, WrappedKey, now_millis,
+    HeldManifest, ImageDetail, ImageFilter, Job, KeyRewrap, LayerParts, LifecycleImage, ManifestRecord,
+    MetaError, MetaStore, Millis, NewManifest, NewRepository, PREVIEW_JOB, Page, PreviewStatus, REMATCH_JOB,
+    REWRAP_JOB, Repository, SCAN_JOB, StoredInventory, StoredLifecyclePolicy, StoredPreview, StoredScan,
+    TagFilter, Upload, VulnerabilitySource, WrappedKey, now_millis,
 };
 
 pub struct SqliteMetaStore {
@@ -1170,6 +1170,110 @@ impl MetaStore for SqliteMetaStore {
             .await
             .map_err(backend)?;
         Ok(stored.is_some())
+    }
+
+    async fn key_wraps(
+        &self,
+        key_id: &str,
+        after: Option<&Digest>,
+        limit: u32,
+    ) -> Result<Vec<(Digest, Vec<u8>)>, MetaError> {
+        let rows = sqlx::query(
+            "SELECT digest, wrapped_key FROM blob_keys WHERE key_id = ? AND digest > ? ORDER BY digest LIMIT ?",
+        )
+        .bind(key_id)
+        .bind(after.map(ToString::to_string).unwrap_or_default())
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        rows.iter().map(|r| Ok((parse(r.get::<&str, _>(0), "digest")?, r.get(1)))).collect()
+    }
+
+    async fn count_key_wraps(&self, key_id: &str) -> Result<u64, MetaError> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM blob_keys WHERE key_id = ?")
+            .bind(key_id)
+            .fetch_one(&self.reader)
+            .await
+            .map_err(backend)?;
+        Ok(to_u64(count))
+    }
+
+    async fn replace_blob_key(
+        &self,
+        digest: &Digest,
+        key_id: &str,
+        old: &[u8],
+        new: &[u8],
+    ) -> Result<bool, MetaError> {
+        let done = sqlx::query(
+            "UPDATE blob_keys SET wrapped_key = ? WHERE digest = ? AND key_id = ? AND wrapped_key = ?",
+        )
+        .bind(new)
+        .bind(digest.to_string())
+        .bind(key_id)
+        .bind(old)
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn start_key_rewrap(&self, key_id: &str, at: Millis) -> Result<(), MetaError> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        sqlx::query(
+            "INSERT INTO key_rewraps (key_id, requested_at) VALUES (?, ?)
+             ON CONFLICT (key_id) DO UPDATE SET requested_at = excluded.requested_at, after_digest = NULL,
+               rewrapped = 0, finished_at = NULL",
+        )
+        .bind(key_id)
+        .bind(at)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        schedule(&mut tx, REWRAP_JOB, key_id, at).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(())
+    }
+
+    async fn advance_key_rewrap(
+        &self,
+        key_id: &str,
+        after: Option<&Digest>,
+        rewrapped: u64,
+        finished_at: Option<Millis>,
+    ) -> Result<(), MetaError> {
+        sqlx::query(
+            "UPDATE key_rewraps SET after_digest = ?, rewrapped = rewrapped + ?, finished_at = ? WHERE key_id = ?",
+        )
+        .bind(after.map(ToString::to_string))
+        .bind(to_i64(rewrapped))
+        .bind(finished_at)
+        .bind(key_id)
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn key_rewrap(&self, key_id: &str) -> Result<Option<KeyRewrap>, MetaError> {
+        let row = sqlx::query(
+            "SELECT key_id, requested_at, after_digest, rewrapped, finished_at FROM key_rewraps WHERE key_id = ?",
+        )
+        .bind(key_id)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(backend)?;
+        row.map(|r| {
+            Ok(KeyRewrap {
+                key_id: r.get(0),
+                requested_at: r.get(1),
+                after: r.get::<Option<&str>, _>(2).map(|d| parse(d, "digest")).transpose()?,
+                rewrapped: to_u64(r.get(3)),
+                finished_at: r.get(4),
+            })
+        })
+        .transpose()
     }
 
     async fn unlink_blob(&self, repository_id: i64, digest: &Digest) -> Result<bool, MetaError> {

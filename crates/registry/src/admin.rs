@@ -3,7 +3,7 @@
 
 use berth_core::{AccountId, RepositoryName};
 use berth_kms::{KeyDescription, KeyState};
-use berth_meta::{AccessKey, Account, MetaError, now_millis};
+use berth_meta::{AccessKey, Account, KeyRewrap, MetaError, now_millis};
 
 use crate::{Registry, RegistryError};
 
@@ -129,14 +129,31 @@ impl Registry {
         self.keys.set_key_state(account.as_str(), key, state).await.map_err(key_admin_error)
     }
 
-    /// Adds a version of a customer key's material; new data keys are wrapped with it.
+    /// Adds a version of a customer key's material, and starts wrapping every data key under
+    /// the key again with it, online (the server's job worker does it; blob bytes are untouched).
     pub async fn admin_rotate_customer_key(
         &self,
         account: &AccountId,
         key: &str,
     ) -> Result<KeyDescription, RegistryError> {
         self.existing_account(account).await?;
-        self.keys.rotate_key(account.as_str(), key).await.map_err(key_admin_error)
+        let rotated = self.keys.rotate_key(account.as_str(), key).await.map_err(key_admin_error)?;
+        self.meta.start_key_rewrap(&rotated.arn, self.now_millis()).await?;
+        Ok(rotated)
+    }
+
+    /// Each customer key of `account` with how many data keys it wraps and its last re-wrap.
+    pub async fn admin_customer_key_status(
+        &self,
+        account: &AccountId,
+    ) -> Result<Vec<(KeyDescription, u64, Option<KeyRewrap>)>, RegistryError> {
+        let mut out = Vec::new();
+        for key in self.admin_list_customer_keys(account).await? {
+            let wraps = self.meta.count_key_wraps(&key.arn).await?;
+            let rewrap = self.meta.key_rewrap(&key.arn).await?;
+            out.push((key, wraps, rewrap));
+        }
+        Ok(out)
     }
 }
 

@@ -23,17 +23,20 @@ pub const GARBAGE_COLLECTION: &str = "gc";
 pub const IMAGE_SCAN: &str = berth_meta::SCAN_JOB;
 /// Matches every kept inventory against the vulnerability database after an import.
 pub const VULNERABILITY_REMATCH: &str = berth_meta::REMATCH_JOB;
+/// Wraps the data keys under a rotated key again with its newest version; the subject is the key.
+pub const KEY_REWRAP: &str = berth_meta::REWRAP_JOB;
 
 /// Tries of a scan before it is recorded as FAILED.
 const SCAN_ATTEMPTS: u32 = 3;
 
-const KINDS: [&str; 6] = [
+const KINDS: [&str; 7] = [
     LIFECYCLE_SWEEP,
     LIFECYCLE_RUN,
     LIFECYCLE_PREVIEW,
     GARBAGE_COLLECTION,
     IMAGE_SCAN,
     VULNERABILITY_REMATCH,
+    KEY_REWRAP,
 ];
 
 /// How often the periodic jobs run, and how long the collector spares what was just unused.
@@ -185,6 +188,14 @@ impl Registry {
             VULNERABILITY_REMATCH => {
                 self.rematch_all().await?;
                 Ok(JobDone::Finished)
+            }
+            // In steps: due again at once until every wrap is renewed.
+            KEY_REWRAP => {
+                if self.rewrap_step(&job.subject).await? {
+                    Ok(JobDone::Finished)
+                } else {
+                    Ok(JobDone::Again(now))
+                }
             }
             other => Err(RegistryError::Internal(format!("job {} is of an unknown kind {other:?}", job.id))),
         }

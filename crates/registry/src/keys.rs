@@ -10,6 +10,10 @@ use berth_meta::{BlobRecord, Repository, WrappedKey};
 
 use crate::{Registry, RegistryError};
 
+/// Wraps renewed per step of a re-wrap job (each step is one claim of the job, so a long
+/// re-wrap never holds the worker from other jobs for long).
+const REWRAP_BATCH: u32 = 200;
+
 impl Registry {
     /// The key-encryption key guarding `repository`'s content: its customer key for `KMS`
     /// (recorded as a key ARN at creation), else the registry's own.
@@ -102,6 +106,32 @@ impl Registry {
             ),
             kms_error: "KMSInvalidStateException".to_owned(),
         })
+    }
+}
+
+impl Registry {
+    /// One step of the re-wrap after `key_id` was rotated: the next batch of data keys wrapped
+    /// under it are wrapped again with its newest version (a wrap that changed meanwhile is left
+    /// as it is). The blobs' bytes are untouched. True once every wrap has been renewed.
+    pub(crate) async fn rewrap_step(&self, key_id: &str) -> Result<bool, RegistryError> {
+        let Some(progress) = self.meta.key_rewrap(key_id).await? else { return Ok(true) };
+        if progress.finished_at.is_some() {
+            return Ok(true);
+        }
+        let wraps = self.meta.key_wraps(key_id, progress.after.as_ref(), REWRAP_BATCH).await?;
+        let mut rewrapped = 0;
+        for (digest, wrapped) in &wraps {
+            let key =
+                self.unwrap_key(&WrappedKey { key_id: key_id.to_owned(), wrapped: wrapped.clone() }).await?;
+            let fresh = self.wrap_key(key_id, &key).await?;
+            if self.meta.replace_blob_key(digest, key_id, wrapped, &fresh.wrapped).await? {
+                rewrapped += 1;
+            }
+        }
+        let finished = wraps.len() < REWRAP_BATCH as usize;
+        let after = wraps.last().map(|(digest, _)| digest).or(progress.after.as_ref());
+        self.meta.advance_key_rewrap(key_id, after, rewrapped, finished.then(|| self.now_millis())).await?;
+        Ok(finished)
     }
 }
 

@@ -41,6 +41,7 @@ pub use admin::NewAccessKey;
 pub use berth_blob::ByteStream;
 pub use berth_kms::{KeyDescription, KeyState};
 pub use berth_lifecycle::{Outcome, Reason, RuleAction, Since, Verdict};
+pub use berth_meta::KeyRewrap;
 pub use berth_meta::{CreationTemplate, Repository};
 pub use berth_meta::{ImageDetail, Job, TagFilter};
 pub use error::{PartRefusal, RegistryError};

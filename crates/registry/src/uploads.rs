@@ -378,12 +378,15 @@ impl Registry {
                 "the uploaded content has digest {actual}, not {digest}"
             )));
         }
+        // Wrapped afresh, with the key's newest version: a rotation since the upload began (and
+        // its re-wrap, which never sees uploads) leaves no blob wrapped with an older one.
+        let wrapped = self.wrap_key(&upload.key_id, &key).await?;
         let location = self.blobs.commit_upload(id).await?;
         let record = BlobRecord {
             digest: digest.clone(),
             size: upload.length,
             location: location.0.clone(),
-            keys: vec![WrappedKey { key_id: upload.key_id.clone(), wrapped: upload.wrapped_key.clone() }],
+            keys: vec![wrapped],
         };
         let commit = self.meta.commit_blob(repository.id, id, &record).await;
         drop(state);
