@@ -6,6 +6,7 @@
 mod ceilings;
 mod client;
 mod data;
+mod ecr;
 mod probe;
 mod report;
 mod scanning;
@@ -76,6 +77,19 @@ enum Command {
     Scanning {
         #[arg(long)]
         quick: bool,
+    },
+    /// Call one ECR API operation, signed as the credentials file's key (to set a registry up).
+    Ecr {
+        /// The registry, e.g. http://127.0.0.1:5000.
+        #[arg(long)]
+        url: String,
+        /// A credentials file (berth's bootstrap-credentials, or ~/.aws/credentials).
+        #[arg(long)]
+        credentials: PathBuf,
+        /// The operation, e.g. CreateRepositoryCreationTemplate.
+        operation: String,
+        /// Its input, as JSON.
+        input: String,
     },
     /// Print a TCP port that is free on 127.0.0.1.
     FreePort,
@@ -184,6 +198,23 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Ecr { url, credentials, operation, input } => {
+            let result = (|| -> Result<serde_json::Value, Error> {
+                let input: serde_json::Value = serde_json::from_str(&input)?;
+                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+                runtime.block_on(ecr::call(&url, &credentials, &operation, &input))
+            })();
+            match result {
+                Ok(answer) => {
+                    println!("{answer}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("berth-bench: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::FreePort => match std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()) {
             Ok(address) => {
                 println!("{}", address.port());

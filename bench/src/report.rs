@@ -17,6 +17,8 @@ const ANALYSIS_END: &str = "<!-- analysis:end -->";
 
 const BERTH: &str = "berth";
 const REFERENCE: &str = "reference";
+/// berth again, into repositories under a customer key.
+const BERTH_KMS: &str = "berth-kms";
 
 pub(crate) struct Inputs<'a> {
     pub(crate) results: &'a Path,
@@ -207,6 +209,62 @@ pub(crate) fn render(inputs: &Inputs<'_>) -> Result<String, Error> {
             "† the load generator kept its core at least 90% busy in the median round: the figure \
              is bounded by the client on this machine, so the registry may be faster than shown."
         )?;
+        writeln!(out)?;
+    }
+
+    let keyed: Vec<&str> = ALL
+        .iter()
+        .copied()
+        .filter(|w| {
+            let k = of(w, BERTH_KMS);
+            !k.ok.is_empty() || !k.errors.is_empty()
+        })
+        .collect();
+    if !keyed.is_empty() {
+        writeln!(out, "### Customer keys")?;
+        writeln!(out)?;
+        writeln!(
+            out,
+            "The blob workloads again, into repositories created under a customer key (`KMS`: the \
+             account's default key in the local key service), beside the same workloads into \
+             `AES256` repositories (the registry's own key). A read opens the blob's data key \
+             through its repository's key each time. The bytes are sealed alike; the machine's \
+             AES-256-GCM limit on one core is {} sealing and {} opening (Ceilings).",
+            cell(ceiling("aes_gcm_seal_mb_s"), "MB/s"),
+            cell(ceiling("aes_gcm_open_mb_s"), "MB/s")
+        )?;
+        writeln!(out)?;
+        writeln!(out, "| workload | AES256 | KMS | KMS ÷ AES256 | server CPU, AES256 | server CPU, KMS |")?;
+        writeln!(out, "|---|---:|---:|---:|---:|---:|")?;
+        for w in keyed {
+            let (plain, kms) = (of(w, BERTH), of(w, BERTH_KMS));
+            let unit = plain.text("unit").or_else(|| kms.text("unit")).unwrap_or_default();
+            let show = |runs: &Runs| match runs.median("value") {
+                None if !runs.errors.is_empty() => "failed".to_owned(),
+                v => cell(v, &unit),
+            };
+            let ratio = match (kms.median("value"), plain.median("value")) {
+                (Some(k), Some(p)) if p > 0.0 => format!("{:.2}×", k / p),
+                _ => "—".to_owned(),
+            };
+            let cpu = |runs: &Runs| {
+                if per_gib(w) {
+                    runs.median("server_cpu_s_per_gib")
+                        .map_or_else(|| "—".to_owned(), |v| format!("{v:.2} s/GiB"))
+                } else {
+                    runs.median("server_cpu_us_per_op")
+                        .map_or_else(|| "—".to_owned(), |v| format!("{v:.0} µs/op"))
+                }
+            };
+            writeln!(
+                out,
+                "| {w} | {} | {} | {ratio} | {} | {} |",
+                show(plain),
+                show(kms),
+                cpu(plain),
+                cpu(kms)
+            )?;
+        }
         writeln!(out)?;
     }
 

@@ -127,6 +127,11 @@ async fn one_stored_copy_under_three_keys_and_a_disabled_key_cuts_off_only_its_r
             json!({"repositoryName": "shared/base", "imageIds": [{"imageTag": "v1"}]}),
         )
         .await;
+    // As ECR reports it: the image fails with KmsError; a call that must use the key is KmsException.
+    assert_eq!((status, out["images"].as_array().map(Vec::len)), (200, Some(0)), "{out}");
+    assert_eq!(out["failures"][0]["failureCode"], "KmsError", "{out}");
+    let (status, out) =
+        cut.ecr(&berth, "InitiateLayerUpload", json!({"repositoryName": "shared/base"})).await;
     assert_eq!(
         (status, out["__type"].as_str(), out["kmsError"].as_str()),
         (400, Some("KmsException"), Some("DisabledException")),

@@ -317,7 +317,15 @@ impl Registry {
                 ));
                 continue;
             }
-            let bytes = self.manifest_bytes(&repository, &record).await?;
+            let bytes = match self.manifest_bytes(&repository, &record).await {
+                Ok(bytes) => bytes,
+                // As ECR reports a key it cannot use: a failure of that image, not of the call.
+                Err(RegistryError::KeyFailure { message, .. }) => {
+                    failures.push(ImageFailure::new(id, "KmsError", message));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             self.pulls.note(self.meta.as_ref(), repository.id, &record.digest).await;
             found.push(FoundImage { id: image, content: ManifestContent { record, bytes } });
         }
