@@ -95,6 +95,15 @@ fn per_gib(workload: &str) -> bool {
     matches!(workload, "push-large" | "pull-large" | "push-small" | "pull-small" | "push-images")
 }
 
+/// The server CPU of a workload's runs: per GiB moved for blob workloads, per operation else.
+fn server_cpu(workload: &str, runs: &Runs) -> String {
+    if per_gib(workload) {
+        runs.median("server_cpu_s_per_gib").map_or_else(|| "—".to_owned(), |v| format!("{v:.2} s/GiB"))
+    } else {
+        runs.median("server_cpu_us_per_op").map_or_else(|| "—".to_owned(), |v| format!("{v:.0} µs/op"))
+    }
+}
+
 fn number(value: f64) -> String {
     if value >= 100.0 {
         let digits = format!("{:.0}", value);
@@ -247,15 +256,7 @@ pub(crate) fn render(inputs: &Inputs<'_>) -> Result<String, Error> {
                 (Some(k), Some(p)) if p > 0.0 => format!("{:.2}×", k / p),
                 _ => "—".to_owned(),
             };
-            let cpu = |runs: &Runs| {
-                if per_gib(w) {
-                    runs.median("server_cpu_s_per_gib")
-                        .map_or_else(|| "—".to_owned(), |v| format!("{v:.2} s/GiB"))
-                } else {
-                    runs.median("server_cpu_us_per_op")
-                        .map_or_else(|| "—".to_owned(), |v| format!("{v:.0} µs/op"))
-                }
-            };
+            let cpu = |runs: &Runs| server_cpu(w, runs);
             writeln!(
                 out,
                 "| {w} | {} | {} | {ratio} | {} | {} |",
@@ -335,15 +336,7 @@ pub(crate) fn render(inputs: &Inputs<'_>) -> Result<String, Error> {
     writeln!(out, "|---|---:|---:|---:|---:|")?;
     for w in ALL {
         let (b, r) = (of(w, BERTH), of(w, REFERENCE));
-        let cpu = |runs: &Runs| {
-            if per_gib(w) {
-                runs.median("server_cpu_s_per_gib")
-                    .map_or_else(|| "—".to_owned(), |v| format!("{v:.2} s/GiB"))
-            } else {
-                runs.median("server_cpu_us_per_op")
-                    .map_or_else(|| "—".to_owned(), |v| format!("{v:.0} µs/op"))
-            }
-        };
+        let cpu = |runs: &Runs| server_cpu(w, runs);
         writeln!(
             out,
             "| {w} | {} | {} | {} | {} |",
