@@ -93,16 +93,15 @@ pub(crate) async fn open_existing(config: &Config) -> Result<Arc<Registry>, Stri
             dir.display()
         ));
     }
-    open(config).await
+    // Not bootstrapped: the owner is whoever `serve` made it, whatever this command's
+    // environment says (a different BERTH_BOOTSTRAP_ACCOUNT_ID must not add a second owner).
+    open_registry(config).await
 }
 
 /// Opens (creating on first start) everything under the data directory, and bootstraps the
 /// owner account if it does not exist yet.
 pub(crate) async fn open(config: &Config) -> Result<Arc<Registry>, String> {
-    let dir = &config.data_dir;
-    create_private_dir(dir)?;
-    let registry =
-        Registry::open_embedded(dir, config.registry_settings()).await.map_err(|e| e.to_string())?;
+    let registry = open_registry(config).await?;
 
     let owner = config.bootstrap.account_id.parse().map_err(|e: berth_core::InvalidInput| e.to_string())?;
     let fixed = match (&config.bootstrap.access_key_id, &config.bootstrap.secret_access_key) {
@@ -120,6 +119,15 @@ pub(crate) async fn open(config: &Config) -> Result<Arc<Registry>, String> {
             "created the owner account; its root credentials are in the file"
         );
     }
+    Ok(registry)
+}
+
+/// Opens (creating on first start) everything under the data directory.
+async fn open_registry(config: &Config) -> Result<Arc<Registry>, String> {
+    let dir = &config.data_dir;
+    create_private_dir(dir)?;
+    let registry =
+        Registry::open_embedded(dir, config.registry_settings()).await.map_err(|e| e.to_string())?;
     Ok(Arc::new(registry))
 }
 

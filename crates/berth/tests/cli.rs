@@ -51,6 +51,22 @@ fn commands_other_than_serve_never_create_a_data_directory() {
 }
 
 #[tokio::test]
+async fn admin_commands_keep_the_owner_the_server_made_whatever_their_environment_says() {
+    let berth = Berth::start_with(&[("BERTH_BOOTSTRAP_ACCOUNT_ID", "123456789012")]).await;
+    let dir = berth.data_dir().to_str().expect("path").to_owned();
+    // Run without the server's BERTH_BOOTSTRAP_ACCOUNT_ID: the default owner would be another account.
+    let out = Command::new(berth_binary())
+        .args(["admin", "account", "list", "--data-dir", &dir])
+        .env_remove("BERTH_BOOTSTRAP_ACCOUNT_ID")
+        .output()
+        .expect("berth runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let accounts: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(accounts, json!([{"accountId": "123456789012", "name": "owner"}]), "a second owner was made");
+}
+
+#[tokio::test]
 async fn a_new_key_can_be_printed_as_a_credentials_profile() {
     let berth = Berth::start().await;
     berth.admin(&["account", "create", "111111111111", "--name", "dev"]);
