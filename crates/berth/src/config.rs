@@ -22,11 +22,22 @@ pub(crate) struct Config {
     pub(crate) public_url: Option<String>,
     /// Networks of reverse proxies whose `X-Forwarded-For` names the client (CIDR or address).
     pub(crate) trusted_proxies: Vec<String>,
+    /// Serve plain HTTP on an address that is not loopback (behind a proxy that terminates TLS).
+    pub(crate) allow_plain_http: bool,
+    pub(crate) tls: Tls,
     pub(crate) bootstrap: Bootstrap,
     pub(crate) limits: Limits,
     pub(crate) timeouts: Timeouts,
     pub(crate) lifecycle: Lifecycle,
     pub(crate) gc: Gc,
+}
+
+/// The listener's certificate chain and key (PEM); both or neither.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct Tls {
+    pub(crate) cert_file: Option<PathBuf>,
+    pub(crate) key_file: Option<PathBuf>,
 }
 
 /// When lifecycle policies run, and what they spare beyond ECR's rules.
@@ -120,6 +131,8 @@ impl Default for Config {
             host_domain: None,
             public_url: None,
             trusted_proxies: Vec::new(),
+            allow_plain_http: false,
+            tls: Tls::default(),
             bootstrap: Bootstrap::default(),
             limits: Limits::default(),
             timeouts: Timeouts::default(),
@@ -179,10 +192,38 @@ impl Config {
             host_domain: self.host_domain.clone(),
             // Checked by `load`.
             public_url: self.public_url.as_deref().and_then(|u| u.parse().ok()),
+            tls: self.tls_files().is_some(),
             max_manifest_references: self.limits.max_manifest_references,
             max_open_uploads_per_account: self.limits.max_open_uploads_per_account,
             lifecycle_protect_pulled_days: Some(self.lifecycle.protect_pulled_within_days).filter(|d| *d > 0),
         }
+    }
+
+    /// The listener's certificate and key, when it serves HTTPS (checked by [`load`]).
+    pub(crate) fn tls_files(&self) -> Option<berth_server::TlsFiles> {
+        match (&self.tls.cert_file, &self.tls.key_file) {
+            (Some(cert_file), Some(key_file)) => {
+                Some(berth_server::TlsFiles { cert_file: cert_file.clone(), key_file: key_file.clone() })
+            }
+            _ => None,
+        }
+    }
+
+    /// Why `serve` must not listen where it is configured to, if it must not: plain HTTP on an
+    /// address other machines reach would carry tokens and signed requests in clear.
+    pub(crate) fn plain_http_refusal(&self) -> Option<String> {
+        let address: SocketAddr = self.listen.parse().ok()?;
+        if address.ip().is_loopback() || self.tls_files().is_some() || self.allow_plain_http {
+            return None;
+        }
+        Some(format!(
+            "{} is not a loopback address and no TLS certificate is configured: registry passwords and \
+             signed requests would cross the network in clear, and docker refuses a plain-HTTP registry \
+             that is not on loopback. Set tls.cert_file and tls.key_file (BERTH_TLS_CERT_FILE, \
+             BERTH_TLS_KEY_FILE), or allow_plain_http = true (BERTH_ALLOW_PLAIN_HTTP) if a proxy in front \
+             terminates TLS",
+            self.listen
+        ))
     }
 
     /// When the background jobs run.
@@ -234,6 +275,13 @@ pub(crate) fn load(file: Option<&Path>, env: &dyn Env, flags: &Overrides) -> Res
             "BERTH_LOG" => config.log = value,
             "BERTH_HOST_DOMAIN" => config.host_domain = Some(value),
             "BERTH_PUBLIC_URL" => config.public_url = Some(value),
+            "BERTH_TLS_CERT_FILE" => config.tls.cert_file = Some(PathBuf::from(value)),
+            "BERTH_TLS_KEY_FILE" => config.tls.key_file = Some(PathBuf::from(value)),
+            "BERTH_ALLOW_PLAIN_HTTP" => match value.as_str() {
+                "true" | "1" => config.allow_plain_http = true,
+                "false" | "0" => config.allow_plain_http = false,
+                other => problems.push(format!("{key}: {other:?} is not true or false")),
+            },
             "BERTH_MAX_BLOB_BYTES" => number(&mut problems, &key, &value, &mut config.max_blob_bytes),
             "BERTH_TRUSTED_PROXIES" => {
                 config.trusted_proxies =
@@ -309,6 +357,9 @@ pub(crate) fn load(file: Option<&Path>, env: &dyn Env, flags: &Overrides) -> Res
             "BERTH_BOOTSTRAP_ACCESS_KEY_ID and BERTH_BOOTSTRAP_SECRET_ACCESS_KEY must be set together"
                 .to_owned(),
         ),
+    }
+    if config.tls.cert_file.is_some() != config.tls.key_file.is_some() {
+        problems.push("tls.cert_file and tls.key_file must be set together".to_owned());
     }
     if let Some(domain) = &config.host_domain
         && (domain.is_empty()

@@ -178,18 +178,38 @@ fn init_logging(config: &Config) {
 async fn serve(config: Config) -> Result<(), String> {
     // One server per data directory: a second one would contend for the database and fail
     // requests of both. Held until the process exits.
+    if let Some(refusal) = config.plain_http_refusal() {
+        return Err(refusal);
+    }
+    let tls = match config.tls_files() {
+        Some(files) => Some(Arc::new(berth_server::Tls::load(files).map_err(|e| e.to_string())?)),
+        None => None,
+    };
     let _lock = data_dir::lock_for_serving(&config)?;
     let registry = data_dir::open(&config).await?;
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
-    tracing::info!(%address, data_dir = %config.data_dir.display(), "berth is serving");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(%address, scheme, data_dir = %config.data_dir.display(), "berth is serving");
+    let reloader = tls.as_ref().map(|tls| Arc::clone(tls).spawn_reloader());
     let max_connections = connection_cap(config.limits.max_connections);
     let app = berth_server::router(Arc::clone(&registry), config.http_settings());
     let jobs = berth_server::workers::spawn_job_worker(Arc::clone(&registry), config.job_schedule());
-    berth_server::serve(listener, app, config.listener_settings(max_connections), shutdown_signal()).await;
+    let acceptor = tls.as_ref().map(|tls| tls.acceptor());
+    berth_server::serve(
+        listener,
+        app,
+        config.listener_settings(max_connections),
+        acceptor,
+        shutdown_signal(),
+    )
+    .await;
     jobs.abort();
+    if let Some(reloader) = reloader {
+        reloader.abort();
+    }
     tracing::info!("in-flight requests finished; closing the metadata store");
     registry.close().await;
     Ok(())

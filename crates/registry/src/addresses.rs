@@ -88,7 +88,8 @@ impl Settings {
     }
 
     fn scheme(&self) -> &str {
-        self.public_url.as_ref().map_or("http", |p| p.scheme.as_str())
+        let listener = if self.tls { "https" } else { "http" };
+        self.public_url.as_ref().map_or(listener, |p| p.scheme.as_str())
     }
 
     /// A repository's address, as `docker push` takes it: `<account>.<domain>[:port]/<name>`
@@ -146,6 +147,8 @@ mod tests {
             "127.0.0.1:5000/123456789012/mlops/base"
         );
         assert_eq!(path.proxy_endpoint("127.0.0.1:5000", &account()), "http://127.0.0.1:5000");
+        let tls = Settings { tls: true, ..Settings::default() };
+        assert_eq!(tls.proxy_endpoint("127.0.0.1:5000", &account()), "https://127.0.0.1:5000");
         let public = Settings {
             public_url: Some("https://ecr.example.com".parse().expect("url")),
             ..Settings::default()

@@ -73,6 +73,9 @@ pub struct Settings {
     /// Where clients reach the registry when that is not where a request arrived (a load
     /// balancer's address); `None`: the address each request names in its `Host`.
     pub public_url: Option<PublicUrl>,
+    /// The listener serves HTTPS: the addresses clients are told (login endpoints, download
+    /// URLs) use `https` unless `public_url` says otherwise.
+    pub tls: bool,
     /// Most layers, configs and child manifests one manifest may name.
     pub max_manifest_references: usize,
     /// Most uploads an account may have open at once.
@@ -90,6 +93,7 @@ impl Default for Settings {
             max_blob_bytes: 52_000 * 1024 * 1024,
             host_domain: None,
             public_url: None,
+            tls: false,
             max_manifest_references: limits::DEFAULT_MAX_MANIFEST_REFERENCES,
             max_open_uploads_per_account: limits::DEFAULT_MAX_OPEN_UPLOADS_PER_ACCOUNT,
             lifecycle_protect_pulled_days: None,

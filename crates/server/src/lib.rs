@@ -9,6 +9,7 @@ pub mod listener;
 mod metrics;
 mod oci;
 mod origin;
+pub mod tls;
 pub mod workers;
 
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use berth_core::Cidr;
 use berth_registry::Registry;
 
 pub use listener::{ListenerSettings, serve};
+pub use tls::{Tls, TlsError, TlsFiles};
 
 /// The query parameter of a blob URL handed out by GetDownloadUrlForLayer.
 pub(crate) const DOWNLOAD_TOKEN_PARAM: &str = "X-Berth-Token";

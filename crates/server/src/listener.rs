@@ -1,6 +1,7 @@
-//! The listener: accepts connections up to a cap, serves HTTP/1.1 on each with a deadline for
-//! every request head (which also ends silent and idle keep-alive connections), records each
-//! peer's address for `aws:SourceIp`, and drains gracefully on shutdown.
+//! The listener: accepts connections up to a cap, serves HTTP/1.1 on each (over TLS when it has
+//! a certificate) with a deadline for the handshake and for every request head (which also ends
+//! silent and idle keep-alive connections), records each peer's address for `aws:SourceIp`, and
+//! drains gracefully on shutdown.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -15,6 +16,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 /// How the listener treats connections.
@@ -35,17 +37,23 @@ impl Default for ListenerSettings {
     }
 }
 
+/// Whether a request arrived over TLS (`aws:SecureTransport`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SecureTransport(pub(crate) bool);
+
 /// How long requests in flight may take to finish once shutdown begins.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(60);
 
 /// How long to pause accepting after an error such as running out of file descriptors.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
-/// Serves `app` on `listener` until `shutdown` resolves, then lets requests in flight finish.
+/// Serves `app` on `listener` (with `tls`, HTTPS) until `shutdown` resolves, then lets requests
+/// in flight finish.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     settings: ListenerSettings,
+    tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
 ) {
     let slots = Arc::new(Semaphore::new(settings.max_connections.max(1)));
@@ -75,14 +83,37 @@ pub async fn serve(
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(error = %e, "could not set TCP_NODELAY");
         }
+        let secure = SecureTransport(tls.is_some());
         let service = app.clone().map_request(move |mut request: http::Request<Incoming>| {
             request.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
+            request.extensions_mut().insert(secure);
             request
         });
-        let connection =
-            graceful.watch(http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service)));
+        let service = TowerToHyperService::new(service);
+        let (http, watcher, tls) = (http.clone(), graceful.watcher(), tls.clone());
+        let handshake_deadline = settings.request_head_timeout;
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
+            let served = match tls {
+                None => watcher.watch(http.serve_connection(TokioIo::new(stream), service)).await,
+                // The handshake is held to the request-head deadline too: a client that opens
+                // a connection and says nothing holds a slot no longer over TLS than without.
+                Some(acceptor) => {
+                    match tokio::time::timeout(handshake_deadline, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => {
+                            watcher.watch(http.serve_connection(TokioIo::new(stream), service)).await
+                        }
+                        Ok(Err(e)) => {
+                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                            Ok(())
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "TLS handshake timed out");
+                            Ok(())
+                        }
+                    }
+                }
+            };
+            if let Err(e) = served {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
             drop(slot);

@@ -38,8 +38,11 @@ pub(crate) fn of(parts: &Parts, trusted_proxies: &[Cidr]) -> RequestOrigin {
     let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
     RequestOrigin {
         source_ip: client_ip(parts, trusted_proxies),
-        // TLS is not yet served by the listener itself.
-        secure_transport: false,
+        // Over the listener's own TLS; a proxy's TLS in front is not the client's transport here.
+        secure_transport: parts
+            .extensions
+            .get::<crate::listener::SecureTransport>()
+            .is_some_and(|secure| secure.0),
         user_agent: header("user-agent"),
         referer: header("referer"),
     }
