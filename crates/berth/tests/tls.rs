@@ -99,6 +99,26 @@ fn issue(dir: &Path, serial: u32) {
     std::fs::rename(dir.join("cert.new"), dir.join("cert.pem")).expect("cert");
 }
 
+/// A folder with a CA and a server certificate (serial 1), if the `tools` are installed.
+fn pki_with_a_certificate(tools: &[&str]) -> Option<tempfile::TempDir> {
+    if let Some(missing) = tools.iter().find(|t| !have(t)) {
+        skip("tls", &format!("{missing} is not installed (the test command installs it)"));
+        return None;
+    }
+    let temp = tempfile::tempdir().expect("tempdir");
+    make_ca(temp.path());
+    issue(temp.path(), 1);
+    Some(temp)
+}
+
+/// The settings that serve `cert.pem` with the key file `key` of `pki`.
+fn tls_env(pki: &Path, key: &str) -> [(&'static str, String); 2] {
+    [
+        ("BERTH_TLS_CERT_FILE", pki.join("cert.pem").display().to_string()),
+        ("BERTH_TLS_KEY_FILE", pki.join(key).display().to_string()),
+    ]
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }
@@ -156,19 +176,10 @@ fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
 
 #[test]
 fn https_is_served_with_a_verified_certificate_reloaded_on_sighup_and_on_change() {
-    if !have("openssl") || !have("curl") {
-        skip("tls", "openssl or curl is not installed (the test command installs both)");
-        return;
-    }
-    let temp = tempfile::tempdir().expect("tempdir");
+    let Some(temp) = pki_with_a_certificate(&["openssl", "curl"]) else { return };
     let pki = temp.path();
-    make_ca(pki);
-    issue(pki, 1);
     let port = free_port();
-    let env = [
-        ("BERTH_TLS_CERT_FILE", pki.join("cert.pem").display().to_string()),
-        ("BERTH_TLS_KEY_FILE", pki.join("key.pem").display().to_string()),
-    ];
+    let env = tls_env(pki, "key.pem");
     let log = pki.join("berth.log");
     let mut berth = serve(&pki.join("data"), &format!("127.0.0.1:{port}"), &env, &log);
     let ca = pki.join("ca.pem");
@@ -209,19 +220,10 @@ fn https_is_served_with_a_verified_certificate_reloaded_on_sighup_and_on_change(
 
 #[test]
 fn a_key_that_is_not_the_certificates_is_refused_at_start() {
-    if !have("openssl") {
-        skip("tls", "openssl is not installed (the test command installs it)");
-        return;
-    }
-    let temp = tempfile::tempdir().expect("tempdir");
+    let Some(temp) = pki_with_a_certificate(&["openssl"]) else { return };
     let pki = temp.path();
-    make_ca(pki);
-    issue(pki, 1);
-    let env = [
-        ("BERTH_TLS_CERT_FILE", pki.join("cert.pem").display().to_string()),
-        // The CA's key, not the server certificate's.
-        ("BERTH_TLS_KEY_FILE", pki.join("ca.key").display().to_string()),
-    ];
+    // The CA's key, not the server certificate's.
+    let env = tls_env(pki, "ca.key");
     let log = pki.join("berth.log");
     let mut berth = serve(&pki.join("data"), &format!("127.0.0.1:{}", free_port()), &env, &log);
     let status = berth.wait().expect("exits");
