@@ -25,6 +25,7 @@ pub(crate) struct Config {
     /// Serve plain HTTP on an address that is not loopback (behind a proxy that terminates TLS).
     pub(crate) allow_plain_http: bool,
     pub(crate) tls: Tls,
+    pub(crate) metrics: Metrics,
     pub(crate) bootstrap: Bootstrap,
     pub(crate) limits: Limits,
     pub(crate) timeouts: Timeouts,
@@ -38,6 +39,24 @@ pub(crate) struct Config {
 pub(crate) struct Tls {
     pub(crate) cert_file: Option<PathBuf>,
     pub(crate) key_file: Option<PathBuf>,
+}
+
+/// Who may read the per-repository series of `/metrics`, and how many repositories they name.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct Metrics {
+    /// A file holding the bearer token a scraper shows for the per-repository series.
+    pub(crate) token_file: Option<PathBuf>,
+    pub(crate) max_repositories: usize,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            token_file: None,
+            max_repositories: berth_registry::Settings::default().metrics_max_repositories,
+        }
+    }
 }
 
 /// When lifecycle policies run, and what they spare beyond ECR's rules.
@@ -133,6 +152,7 @@ impl Default for Config {
             trusted_proxies: Vec::new(),
             allow_plain_http: false,
             tls: Tls::default(),
+            metrics: Metrics::default(),
             bootstrap: Bootstrap::default(),
             limits: Limits::default(),
             timeouts: Timeouts::default(),
@@ -193,6 +213,7 @@ impl Config {
             // Checked by `load`.
             public_url: self.public_url.as_deref().and_then(|u| u.parse().ok()),
             tls: self.tls_files().is_some(),
+            metrics_max_repositories: self.metrics.max_repositories,
             max_manifest_references: self.limits.max_manifest_references,
             max_open_uploads_per_account: self.limits.max_open_uploads_per_account,
             lifecycle_protect_pulled_days: Some(self.lifecycle.protect_pulled_within_days).filter(|d| *d > 0),
@@ -207,6 +228,22 @@ impl Config {
             }
             _ => None,
         }
+    }
+
+    /// The metrics token from `metrics.token_file`, if one is configured.
+    pub(crate) fn metrics_token(&self) -> Result<Option<String>, String> {
+        let Some(path) = &self.metrics.token_file else { return Ok(None) };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("metrics.token_file: cannot read {}: {e}", path.display()))?;
+        let token = text.trim();
+        if token.len() < 16 || !token.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(format!(
+                "metrics.token_file: {} must hold one token of at least 16 printable characters, such as the \
+                 output of `openssl rand -hex 32`",
+                path.display()
+            ));
+        }
+        Ok(Some(token.to_owned()))
     }
 
     /// Why `serve` must not listen where it is configured to, if it must not: plain HTTP on an
@@ -241,6 +278,7 @@ impl Config {
             body_idle_timeout: std::time::Duration::from_secs(self.timeouts.body_idle_seconds),
             max_buffered_body_bytes: self.limits.max_buffered_body_bytes,
             trusted_proxies: self.trusted_proxies.iter().filter_map(|p| p.parse().ok()).collect(),
+            metrics_token: None,
         }
     }
 
@@ -277,6 +315,10 @@ pub(crate) fn load(file: Option<&Path>, env: &dyn Env, flags: &Overrides) -> Res
             "BERTH_PUBLIC_URL" => config.public_url = Some(value),
             "BERTH_TLS_CERT_FILE" => config.tls.cert_file = Some(PathBuf::from(value)),
             "BERTH_TLS_KEY_FILE" => config.tls.key_file = Some(PathBuf::from(value)),
+            "BERTH_METRICS_TOKEN_FILE" => config.metrics.token_file = Some(PathBuf::from(value)),
+            "BERTH_METRICS_MAX_REPOSITORIES" => {
+                number(&mut problems, &key, &value, &mut config.metrics.max_repositories);
+            }
             "BERTH_ALLOW_PLAIN_HTTP" => match value.as_str() {
                 "true" | "1" => config.allow_plain_http = true,
                 "false" | "0" => config.allow_plain_http = false,
@@ -380,6 +422,7 @@ pub(crate) fn load(file: Option<&Path>, env: &dyn Env, flags: &Overrides) -> Res
         ("timeouts.body_idle_seconds", config.timeouts.body_idle_seconds),
         ("lifecycle.interval_seconds", config.lifecycle.interval_seconds),
         ("gc.interval_seconds", config.gc.interval_seconds),
+        ("metrics.max_repositories", config.metrics.max_repositories as u64),
     ] {
         if value == 0 {
             problems.push(format!("{name}: must be positive"));

@@ -185,6 +185,7 @@ async fn serve(config: Config) -> Result<(), String> {
         Some(files) => Some(Arc::new(berth_server::Tls::load(files).map_err(|e| e.to_string())?)),
         None => None,
     };
+    let metrics_token = config.metrics_token()?;
     let _lock = data_dir::lock_for_serving(&config)?;
     let registry = data_dir::open(&config).await?;
     let listener = tokio::net::TcpListener::bind(&config.listen)
@@ -195,7 +196,8 @@ async fn serve(config: Config) -> Result<(), String> {
     tracing::info!(%address, scheme, data_dir = %config.data_dir.display(), "berth is serving");
     let reloader = tls.as_ref().map(|tls| Arc::clone(tls).spawn_reloader());
     let max_connections = connection_cap(config.limits.max_connections);
-    let app = berth_server::router(Arc::clone(&registry), config.http_settings());
+    let http = berth_server::HttpSettings { metrics_token, ..config.http_settings() };
+    let app = berth_server::router(Arc::clone(&registry), http);
     let jobs = berth_server::workers::spawn_job_worker(Arc::clone(&registry), config.job_schedule());
     let acceptor = tls.as_ref().map(|tls| tls.acceptor());
     berth_server::serve(

@@ -52,3 +52,97 @@ async fn ready_while_serving() {
         assert_eq!(response.status(), 200, "{path}");
     }
 }
+
+/// A registry whose scrapers show this token for the per-repository series, and at most
+/// `max_repositories` repositories named in them.
+async fn with_metrics_token(max_repositories: &str) -> (Berth, String, tempfile::TempDir) {
+    let folder = tempfile::tempdir().expect("tempdir");
+    let token = "metrics-token-0123456789abcdef".to_owned();
+    let file = folder.path().join("token");
+    std::fs::write(&file, format!("{token}\n")).expect("token");
+    let file = file.to_str().expect("path").to_owned();
+    let berth = Berth::start_with(&[
+        ("BERTH_METRICS_TOKEN_FILE", file.as_str()),
+        ("BERTH_METRICS_MAX_REPOSITORIES", max_repositories),
+    ])
+    .await;
+    (berth, token, folder)
+}
+
+async fn scrape(berth: &Berth, token: Option<&str>) -> (u16, String) {
+    let mut request = berth.anon(Method::GET, "/metrics");
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.expect("send");
+    (response.status().as_u16(), response.text().await.expect("text"))
+}
+
+#[tokio::test]
+async fn per_repository_pulls_count_image_pulls_only_and_only_the_token_sees_them() {
+    let (berth, token, _folder) = with_metrics_token("1000").await;
+    let r = repo("metrics/app");
+    let layer = b"per-repository metrics layer".to_vec();
+    let digest = berth.push_image(&r, "v1", br#"{"os":"linux"}"#, &layer).await;
+    for _ in 0..3 {
+        assert_eq!(berth.get_manifest(&r, "v1").await.status(), 200);
+    }
+    // BatchGetImage is a pull too; HEAD, a blob read and the tags list are not.
+    let (status, out) = berth
+        .ecr("BatchGetImage", json!({"repositoryName": "metrics/app", "imageIds": [{"imageDigest": digest}]}))
+        .await;
+    assert_eq!((status, out["images"].as_array().map(Vec::len)), (200, Some(1)), "{out}");
+    let head = berth.req(Method::HEAD, &format!("/v2/{r}/manifests/v1")).send().await.expect("send");
+    assert_eq!(head.status(), 200);
+    let layer_digest = sha256(&layer);
+    let blob = berth.req(Method::GET, &format!("/v2/{r}/blobs/{layer_digest}")).send().await.expect("send");
+    assert_eq!(blob.status(), 200);
+    let ranged = berth
+        .req(Method::GET, &format!("/v2/{r}/blobs/{layer_digest}"))
+        .header("range", "bytes=0-9")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(ranged.status(), 206);
+
+    let (status, text) = scrape(&berth, Some(&token)).await;
+    assert_eq!(status, 200, "{text}");
+    let series = |name: &str| {
+        sample(&text, &format!(r#"berth_{name}_total{{account="{ACCOUNT}",repository="metrics/app"}}"#))
+    };
+    assert_eq!(series("repository_pulls"), Some(4.0), "3 manifest GETs and 1 BatchGetImage: {text}");
+    assert_eq!(series("repository_pushes"), Some(1.0), "{text}");
+    // The config and the layer were uploaded; the layer was served whole, then 10 bytes of it.
+    let config_len = br#"{"os":"linux"}"#.len() as f64;
+    assert_eq!(series("repository_bytes_received"), Some(config_len + layer.len() as f64), "{text}");
+    assert_eq!(series("repository_bytes_sent"), Some(layer.len() as f64 + 10.0), "{text}");
+    assert!(text.trim_end().ends_with("# EOF"), "one OpenMetrics document: {text}");
+    assert_eq!(text.matches("# EOF").count(), 1);
+
+    // Without the token: no tenant anywhere. With a wrong one: refused, saying why.
+    let (status, anonymous) = scrape(&berth, None).await;
+    assert_eq!(status, 200);
+    for private in ["metrics/app", ACCOUNT, "repository_pulls"] {
+        assert!(!anonymous.contains(private), "the anonymous scrape names {private:?}:\n{anonymous}");
+    }
+    let (status, refused) = scrape(&berth, Some("not-the-token-at-all")).await;
+    assert_eq!(status, 401);
+    assert!(refused.contains("metrics.token_file"), "{refused}");
+    assert!(!refused.contains("metrics/app"));
+}
+
+#[tokio::test]
+async fn repositories_past_the_cap_are_summed_as_other() {
+    let (berth, token, _folder) = with_metrics_token("2").await;
+    for name in ["cap/one", "cap/two", "cap/three", "cap/four"] {
+        berth.push_image(&repo(name), "v1", br#"{"os":"linux"}"#, name.as_bytes()).await;
+        assert_eq!(berth.get_manifest(&repo(name), "v1").await.status(), 200);
+    }
+    let (_, text) = scrape(&berth, Some(&token)).await;
+    let pulls: Vec<&str> = text.lines().filter(|l| l.starts_with("berth_repository_pulls_total{")).collect();
+    assert_eq!(pulls.len(), 3, "two repositories and other: {text}");
+    assert_eq!(
+        sample(&text, r#"berth_repository_pulls_total{account="other",repository="other"}"#),
+        Some(2.0)
+    );
+}

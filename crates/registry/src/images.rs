@@ -327,6 +327,7 @@ impl Registry {
                 Err(e) => return Err(e),
             };
             self.pulls.note(self.meta.as_ref(), repository.id, &record.digest).await;
+            self.activity.pulled(&repository);
             found.push(FoundImage { id: image, content: ManifestContent { record, bytes } });
         }
         Ok((found, failures))

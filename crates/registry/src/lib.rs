@@ -7,6 +7,7 @@
 //! calls and [`RegistryError`] into their wire formats.
 
 mod access;
+pub mod activity;
 mod addresses;
 mod admin;
 mod error;
@@ -80,6 +81,8 @@ pub struct Settings {
     pub max_manifest_references: usize,
     /// Most uploads an account may have open at once.
     pub max_open_uploads_per_account: u64,
+    /// Repositories whose activity `/metrics` reports one by one; the rest are summed as `other`.
+    pub metrics_max_repositories: usize,
     /// Lifecycle policies keep images pulled within this many days (beyond ECR's semantics;
     /// `None`, the default, keeps ECR's).
     pub lifecycle_protect_pulled_days: Option<u32>,
@@ -94,6 +97,7 @@ impl Default for Settings {
             host_domain: None,
             public_url: None,
             tls: false,
+            metrics_max_repositories: 1000,
             max_manifest_references: limits::DEFAULT_MAX_MANIFEST_REFERENCES,
             max_open_uploads_per_account: limits::DEFAULT_MAX_OPEN_UPLOADS_PER_ACCOUNT,
             lifecycle_protect_pulled_days: None,
@@ -205,6 +209,8 @@ pub struct Registry {
     settings: Settings,
     uploads: uploads::UploadStates,
     pulls: pulls::PullRecorder,
+    /// Per-repository pulls, pushes and bytes, for `/metrics`.
+    activity: activity::ActivityCounters,
     manifests: manifest_cache::ManifestCache,
     /// The time credentials, tokens and download URLs are judged at.
     clock: Arc<dyn Clock>,
@@ -227,6 +233,7 @@ impl Registry {
         settings: Settings,
     ) -> Result<Self, RegistryError> {
         let tokens = access::token_signer(meta.as_ref(), kms.as_ref()).await?;
+        let activity = activity::ActivityCounters::new(settings.metrics_max_repositories);
         Ok(Self {
             meta,
             blobs,
@@ -236,6 +243,7 @@ impl Registry {
             settings,
             uploads: uploads::UploadStates::default(),
             pulls: pulls::PullRecorder::default(),
+            activity,
             manifests: manifest_cache::ManifestCache::new(manifest_cache::MANIFEST_CACHE_BYTES),
             clock: Arc::new(SystemClock),
             jobs_waiting: tokio::sync::Notify::new(),
@@ -270,6 +278,11 @@ impl Registry {
         let meta = berth_meta::SqliteMetaStore::open(&dir.join("meta.db")).await?;
         let blobs = berth_blob::FsBlobStore::open(dir).await?;
         Self::open(Arc::new(meta), Arc::new(blobs), Arc::new(kms), Arc::new(keys), settings).await
+    }
+
+    /// Per-repository activity since start, for the tenant series of `/metrics`.
+    pub fn repository_activity(&self) -> Vec<activity::RepositoryActivity> {
+        self.activity.snapshot()
     }
 
     pub fn settings(&self) -> &Settings {

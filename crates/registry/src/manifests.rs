@@ -228,6 +228,7 @@ impl Registry {
         let (repository, record) = self.find_accepted(caller, repo, reference, accept).await?;
         let bytes = self.manifest_bytes(&repository, &record).await?;
         self.pulls.note(self.meta.as_ref(), repository.id, &record.digest).await;
+        self.activity.pulled(&repository);
         Ok(ManifestContent { record, bytes })
     }
 
@@ -351,6 +352,7 @@ impl Registry {
             )),
             (other, _) => other.into(),
         })?;
+        self.activity.pushed(&repository);
         // Scan on push: a new image of a repository that asks for it, or that a registry rule
         // names (a re-push does not rescan).
         if self.scans_on_push(&repository).await?

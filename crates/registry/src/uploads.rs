@@ -410,6 +410,7 @@ impl Registry {
                 self.wrap_for(repository, &stored).await?;
             }
         }
+        self.activity.received(repository, upload.length);
         Ok(digest.clone())
     }
 
@@ -516,6 +517,8 @@ impl Registry {
             .await?
             .ok_or_else(|| RegistryError::BlobUnknown(digest.clone()))?;
         let body = self.open_blob(&repository, &blob, range).await?;
+        let sent = range.map_or(blob.size, |(start, end)| end.saturating_sub(start).saturating_add(1));
+        self.activity.sent(&repository, sent);
         Ok(BlobContent { digest: blob.digest, size: blob.size, body })
     }
 

@@ -38,6 +38,9 @@ pub struct HttpSettings {
     /// Networks of reverse proxies whose `X-Forwarded-For` names the client. Empty: the peer
     /// address is the client.
     pub trusted_proxies: Vec<Cidr>,
+    /// The bearer token a scraper shows to read the per-repository (tenant) series of
+    /// `/metrics`; without one configured, they are never served.
+    pub metrics_token: Option<String>,
 }
 
 impl Default for HttpSettings {
@@ -46,6 +49,7 @@ impl Default for HttpSettings {
             body_idle_timeout: Duration::from_secs(60),
             max_buffered_body_bytes: 256 * 1024 * 1024,
             trusted_proxies: Vec::new(),
+            metrics_token: None,
         }
     }
 }
@@ -66,7 +70,7 @@ impl App {
 
 /// Builds the router for all surfaces, every request measured for `/metrics`.
 pub fn router(registry: Arc<Registry>, settings: HttpSettings) -> Router {
-    let metrics = Arc::new(metrics::Metrics::new());
+    let metrics = Arc::new(metrics::Metrics::new(Arc::clone(&registry), settings.metrics_token.as_deref()));
     let budget = body::BodyBudget::new(settings.max_buffered_body_bytes);
     let app = Arc::new(App { registry: Arc::clone(&registry), settings, budget });
     Router::new()

@@ -1,9 +1,13 @@
 //! Prometheus metrics of the HTTP surfaces, served at `/metrics`: requests by surface, operation,
 //! method and status class, their latency to the response head, and requests in flight.
 //!
-//! Labels never name a repository, an account or a tag: `/metrics` answers without credentials,
-//! and what one tenant does is not another's to read. Every label value comes from a fixed set,
-//! so no request can grow the number of series.
+//! These labels never name a repository, an account or a tag: `/metrics` answers without
+//! credentials, and what one tenant does is not another's to read. Every label value comes from a
+//! fixed set, so no request can grow the number of series.
+//!
+//! The per-repository series (pulls, pushes, bytes; `account` and `repository` labels) are served
+//! only to a scraper that shows the configured metrics token (`Authorization: Bearer ...`); their
+//! number is bounded by the registry's cap of tracked repositories.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -39,15 +43,94 @@ struct OperationLabels {
     operation: &'static str,
 }
 
+/// The per-repository series, named in one place: `berth_repository_<name>_total`.
+pub(crate) mod repository_series {
+    pub(crate) const PULLS: &str = "repository_pulls";
+    pub(crate) const PUSHES: &str = "repository_pushes";
+    pub(crate) const BYTES_RECEIVED: &str = "repository_bytes_received";
+    pub(crate) const BYTES_SENT: &str = "repository_bytes_sent";
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RepositoryLabels {
+    account: String,
+    repository: String,
+}
+
 pub(crate) struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     latency: Family<OperationLabels, Histogram>,
     in_flight: Gauge,
+    /// Where the per-repository counts come from.
+    source: Arc<berth_registry::Registry>,
+    /// SHA-256 of the metrics token: compared digest to digest, so the comparison's time says
+    /// nothing of the token.
+    token_digest: Option<Vec<u8>>,
+}
+
+fn sha256(bytes: &[u8]) -> Vec<u8> {
+    ring::digest::digest(&ring::digest::SHA256, bytes).as_ref().to_vec()
+}
+
+/// Who is scraping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scraper {
+    /// No credentials: the tenant-free series.
+    Anonymous,
+    /// The metrics token: every series.
+    Trusted,
+    /// Credentials that are not the token: refused, so a misconfigured scraper notices.
+    Refused,
 }
 
 impl Metrics {
-    pub(crate) fn new() -> Self {
+    fn scraper(&self, headers: &HeaderMap) -> Scraper {
+        let Some(value) = headers.get(http::header::AUTHORIZATION) else { return Scraper::Anonymous };
+        let shown =
+            value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).map(|t| sha256(t.trim().as_bytes()));
+        match (&self.token_digest, shown) {
+            (Some(token), Some(shown)) if *token == shown => Scraper::Trusted,
+            _ => Scraper::Refused,
+        }
+    }
+
+    /// The per-repository series, as OpenMetrics text (without the closing `# EOF`).
+    fn render_repositories(&self) -> Result<String, std::fmt::Error> {
+        let mut registry = Registry::with_prefix("berth");
+        let families: [(&str, &str, Family<RepositoryLabels, Counter>); 4] = [
+            (
+                repository_series::PULLS,
+                "Image pulls by clients (manifest GET, BatchGetImage), as ECR's RepositoryPullCount",
+                Family::default(),
+            ),
+            (repository_series::PUSHES, "Image pushes (manifest PUT, PutImage)", Family::default()),
+            (repository_series::BYTES_RECEIVED, "Blob bytes uploaded by clients", Family::default()),
+            (repository_series::BYTES_SENT, "Blob bytes served to clients", Family::default()),
+        ];
+        for activity in self.source.repository_activity() {
+            let labels = RepositoryLabels {
+                account: activity.account.clone(),
+                repository: activity.repository.clone(),
+            };
+            for ((_, _, family), value) in families.iter().zip([
+                activity.pulls,
+                activity.pushes,
+                activity.bytes_received,
+                activity.bytes_sent,
+            ]) {
+                family.get_or_create(&labels).inc_by(value);
+            }
+        }
+        for (name, help, family) in families {
+            registry.register(name, help, family);
+        }
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry)?;
+        Ok(text)
+    }
+
+    pub(crate) fn new(source: Arc<berth_registry::Registry>, token: Option<&str>) -> Self {
         let mut registry = Registry::with_prefix("berth");
         let requests = Family::<RequestLabels, Counter>::default();
         let latency =
@@ -60,7 +143,14 @@ impl Metrics {
             latency.clone(),
         );
         registry.register("http_requests_in_flight", "HTTP requests being handled", in_flight.clone());
-        Self { registry, requests, latency, in_flight }
+        Self {
+            registry,
+            requests,
+            latency,
+            in_flight,
+            source,
+            token_digest: token.map(|t| sha256(t.as_bytes())),
+        }
     }
 
     fn render(&self) -> Result<String, std::fmt::Error> {
@@ -96,9 +186,26 @@ pub(crate) async fn track(State(metrics): State<Arc<Metrics>>, request: Request,
     response
 }
 
-/// `GET /metrics`.
-pub(crate) async fn serve(State(metrics): State<Arc<Metrics>>) -> Response {
-    match metrics.render() {
+/// `GET /metrics`: the tenant-free series, and with the metrics token the per-repository ones.
+pub(crate) async fn serve(State(metrics): State<Arc<Metrics>>, headers: HeaderMap) -> Response {
+    let text = match metrics.scraper(&headers) {
+        Scraper::Refused => {
+            return (
+                StatusCode::UNAUTHORIZED,
+                "the bearer token is not this registry's metrics token (metrics.token_file); scrape without \
+                 credentials for the series that name no tenant\n",
+            )
+                .into_response();
+        }
+        Scraper::Anonymous => metrics.render(),
+        // One document: the tenant series go before the closing `# EOF`.
+        Scraper::Trusted => metrics.render().and_then(|base| {
+            let repositories = metrics.render_repositories()?;
+            let base = base.strip_suffix("# EOF\n").unwrap_or(&base);
+            Ok(format!("{base}{repositories}"))
+        }),
+    };
+    match text {
         Ok(text) => {
             ([(http::header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE))], text).into_response()
         }

@@ -1,0 +1,121 @@
+//! What clients do per repository, for the tenant series of `/metrics`: image pulls (ECR's
+//! `RepositoryPullCount`: a client's manifest GET or BatchGetImage of an image; not a blob read,
+//! a HEAD, or the registry's own reads such as a scan's), image pushes, and blob bytes received
+//! and sent. Counted in memory since the process started, as Prometheus counters are. At most
+//! `cap` repositories are tracked one by one; the rest add up in one `other` series, so that no
+//! number of repositories can grow the scrape without bound.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use berth_meta::Repository;
+
+/// The account and repository labels of the series that sums every repository past the cap.
+pub const OTHER: &str = "other";
+
+/// One repository's counts (or, for `OTHER`, those of every repository past the cap).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RepositoryActivity {
+    pub account: String,
+    pub repository: String,
+    pub pulls: u64,
+    pub pushes: u64,
+    pub bytes_received: u64,
+    pub bytes_sent: u64,
+}
+
+pub(crate) struct ActivityCounters {
+    cap: usize,
+    counts: Mutex<HashMap<(String, String), RepositoryActivity>>,
+}
+
+impl ActivityCounters {
+    pub(crate) fn new(cap: usize) -> Self {
+        Self { cap, counts: Mutex::new(HashMap::new()) }
+    }
+
+    fn add(&self, repository: &Repository, change: impl FnOnce(&mut RepositoryActivity)) {
+        let mut counts = self.counts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut key = (repository.account_id.to_string(), repository.name.to_string());
+        // The `other` series does not count against the cap.
+        let tracked = counts.len() - usize::from(counts.contains_key(&(OTHER.to_owned(), OTHER.to_owned())));
+        if !counts.contains_key(&key) && tracked >= self.cap {
+            key = (OTHER.to_owned(), OTHER.to_owned());
+        }
+        let entry = counts.entry(key).or_insert_with_key(|(account, repository)| RepositoryActivity {
+            account: account.clone(),
+            repository: repository.clone(),
+            ..RepositoryActivity::default()
+        });
+        change(entry);
+    }
+
+    pub(crate) fn pulled(&self, repository: &Repository) {
+        self.add(repository, |a| a.pulls += 1);
+    }
+
+    pub(crate) fn pushed(&self, repository: &Repository) {
+        self.add(repository, |a| a.pushes += 1);
+    }
+
+    pub(crate) fn received(&self, repository: &Repository, bytes: u64) {
+        self.add(repository, |a| a.bytes_received += bytes);
+    }
+
+    pub(crate) fn sent(&self, repository: &Repository, bytes: u64) {
+        self.add(repository, |a| a.bytes_sent += bytes);
+    }
+
+    /// Every series, sorted by account and repository.
+    pub(crate) fn snapshot(&self) -> Vec<RepositoryActivity> {
+        let counts = self.counts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut all: Vec<RepositoryActivity> = counts.values().cloned().collect();
+        all.sort_by(|a, b| (&a.account, &a.repository).cmp(&(&b.account, &b.repository)));
+        all
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repository(account: &str, name: &str) -> Repository {
+        Repository {
+            id: 1,
+            account_id: account.parse().expect("account"),
+            name: name.parse().expect("name"),
+            created_at: 0,
+            settings: berth_core::RepositorySettings::default(),
+        }
+    }
+
+    #[test]
+    fn repositories_past_the_cap_add_up_in_one_other_series() {
+        let counters = ActivityCounters::new(2);
+        let (a, b, c, d) = (
+            repository("111111111111", "team/a"),
+            repository("111111111111", "team/b"),
+            repository("222222222222", "team/c"),
+            repository("222222222222", "team/d"),
+        );
+        counters.pulled(&a);
+        counters.pulled(&b);
+        counters.pulled(&c);
+        counters.received(&d, 10);
+        counters.pulled(&a);
+        counters.sent(&b, 5);
+        counters.pushed(&c);
+        let snapshot = counters.snapshot();
+        let find = |account: &str, name: &str| {
+            snapshot
+                .iter()
+                .find(|s| s.account == account && s.repository == name)
+                .cloned()
+                .unwrap_or_default()
+        };
+        assert_eq!(snapshot.len(), 3, "{snapshot:?}");
+        assert_eq!((find("111111111111", "team/a").pulls, find("111111111111", "team/b").bytes_sent), (2, 5));
+        let other = find(OTHER, OTHER);
+        assert_eq!((other.pulls, other.pushes, other.bytes_received), (1, 1, 10));
+    }
+}
