@@ -4,7 +4,8 @@
 # CLI (AWS_CA_BUNDLE) and boto3 (verify=the CA) use the ECR API, skopeo and podman (--cert-dir)
 # push and pull, and docker (its own daemon, the CA in certs.d) logs in to the proxyEndpoint and
 # pushes and pulls; a client that does not trust the CA is refused. docker treats loopback
-# registries as insecure and would not verify, hence the machine's own address.
+# registries as insecure and would not verify, hence the machine's own address. Each client's
+# image pull moves the repository's pull counter (served with the metrics token) by exactly one.
 #
 # /etc/docker/certs.d is a folder of this run's bound over /etc/docker inside a mount namespace
 # of the script's own (unshare -m), so the machine's docker configuration is never edited.
@@ -52,12 +53,13 @@ printf 'subjectAltName=IP:%s\n' "$ip" >"$T/ext.cnf"
 openssl x509 -req -in "$T/leaf.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" -set_serial 1 -days 2 \
     -extfile "$T/ext.cnf" -out "$T/leaf.pem" 2>/dev/null
 cat "$T/leaf.pem" "$T/ca.pem" >"$T/cert.pem"
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$T/metrics-token"
 
 account=123456789012
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 registry=$ip:$port
 BERTH_BOOTSTRAP_ACCOUNT_ID=$account BERTH_TLS_CERT_FILE=$T/cert.pem BERTH_TLS_KEY_FILE=$T/key.pem \
-    "$berth" serve --data-dir "$T/data" --listen "$registry" >"$T/berth.log" 2>&1 &
+    BERTH_METRICS_TOKEN_FILE=$T/metrics-token "$berth" serve --data-dir "$T/data" --listen "$registry" >"$T/berth.log" 2>&1 &
 pid=$!
 for _ in $(seq 300); do
     curl -fs --cacert "$T/ca.pem" "https://$registry/healthz" >/dev/null 2>&1 && break
@@ -68,6 +70,18 @@ secret=$(awk -F' = ' '/aws_secret_access_key/ {print $2}' "$T/data/bootstrap-cre
 export AWS_ACCESS_KEY_ID=$key AWS_SECRET_ACCESS_KEY=$secret AWS_DEFAULT_REGION=us-east-1
 export AWS_ENDPOINT_URL_ECR=https://$registry AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
 export AWS_MAX_ATTEMPTS=1 AWS_CA_BUNDLE=$T/ca.pem
+
+# The repository's image pulls so far, from the per-repository series.
+pulls() {
+    curl -s --cacert "$T/ca.pem" -H "Authorization: Bearer $(cat "$T/metrics-token")" "https://$registry/metrics" |
+        awk -v s="berth_repository_pulls_total{account=\"$account\",repository=\"tls/app\"}" '$1 == s {print $2}'
+}
+# One pull by a client: the counter moved by exactly one.
+counted() { # counted CHECK BEFORE
+    local after
+    after=$(pulls)
+    if [ "$((${after:-0} - ${2:-0}))" = 1 ]; then pass "$1"; else fail "$1" "the pull counter went from ${2:-0} to ${after:-0}"; fi
+}
 
 # The ECR API over HTTPS: the aws CLI trusting the CA, and refusing without it.
 uri=$(timeout 60 aws ecr create-repository --repository-name tls/app --query repository.repositoryUri --output text 2>"$T/err")
@@ -99,11 +113,13 @@ mkdir -p "$T/rootfs/etc" && echo "tls test" >"$T/rootfs/etc/release"
 tar -C "$T/rootfs" -czf "$T/layer.tar.gz" .
 python3 "$here/oci-layout.py" "$T/layer.tar.gz" "$T/src"
 image=$registry/$account/tls/app
-if timeout 120 skopeo copy --dest-cert-dir "$T/certs" --dest-creds "AWS:$password" \
-    "oci:$T/src:v1" "docker://$image:v1" >"$T/skopeo.log" 2>&1 &&
-    timeout 120 skopeo copy --src-cert-dir "$T/certs" --src-creds "AWS:$password" \
-        "docker://$image:v1" "oci:$T/back:v1" >>"$T/skopeo.log" 2>&1; then
+timeout 120 skopeo copy --dest-cert-dir "$T/certs" --dest-creds "AWS:$password" \
+    "oci:$T/src:v1" "docker://$image:v1" >"$T/skopeo.log" 2>&1
+before=$(pulls)
+if timeout 120 skopeo copy --src-cert-dir "$T/certs" --src-creds "AWS:$password" \
+    "docker://$image:v1" "oci:$T/back:v1" >>"$T/skopeo.log" 2>&1; then
     pass tls-skopeo-push-pull
+    counted tls-skopeo-pull-counted-once "$before"
 else
     fail tls-skopeo-push-pull "$(tail -1 "$T/skopeo.log")"
 fi
@@ -115,9 +131,11 @@ else
 fi
 if have podman; then
     store=(--root "$T/podman/root" --runroot "$T/podman/run" --storage-driver vfs)
+    before=$(pulls)
     if printf '%s' "$password" | timeout 60 podman "${store[@]}" login --cert-dir "$T/certs" --username AWS \
         --password-stdin --authfile "$T/podman-auth.json" "$registry" >"$T/podman.log" 2>&1 &&
         timeout 120 podman "${store[@]}" pull --cert-dir "$T/certs" --authfile "$T/podman-auth.json" "$image:v1" >>"$T/podman.log" 2>&1 &&
+        counted tls-podman-pull-counted-once "$before" &&
         podman "${store[@]}" tag "$image:v1" "$image:podman" >>"$T/podman.log" 2>&1 &&
         timeout 120 podman "${store[@]}" push --cert-dir "$T/certs" --authfile "$T/podman-auth.json" "$image:podman" >>"$T/podman.log" 2>&1; then
         pass tls-podman-login-pull-push
@@ -141,8 +159,10 @@ else
     # helper takes one; any registry not on loopback would do).
     if ! dockerd_start "$T/d" "registry.invalid" "$T/dockerd.log"; then
         skip tls-docker "dockerd would not start: $DOCKERD_WHY"
-    elif printf '%s' "$password" | timeout 60 "$DK" login --username AWS --password-stdin "$endpoint" >"$T/docker.log" 2>&1 &&
+    elif before=$(pulls) &&
+        printf '%s' "$password" | timeout 60 "$DK" login --username AWS --password-stdin "$endpoint" >"$T/docker.log" 2>&1 &&
         timeout 120 "$DK" pull "$image:v1" >>"$T/docker.log" 2>&1 &&
+        counted tls-docker-pull-counted-once "$before" &&
         "$DK" tag "$image:v1" "$image:docker" >>"$T/docker.log" 2>&1 &&
         timeout 120 "$DK" push "$image:docker" >>"$T/docker.log" 2>&1; then
         pass tls-docker-login-pull-push
