@@ -37,7 +37,8 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 # alternative to the vfs storage the suite uses. apache2-utils gives htpasswd
 # (bcrypt) to the reference harness; curl and jq are used by run.sh; faketime
 # gives the aws CLI a skewed clock in the shared-registry scenario; strace reads the order of a
-# push's fsyncs and renames in the durability test.
+# push's fsyncs and renames in the durability test; openssl makes the TLS tests' CA; prometheus
+# brings promtool, which checks the /metrics scrapes (its own server is stopped).
 declare -a PKGS=(
     "skopeo:/usr/bin/skopeo"
     "podman:/usr/bin/podman"
@@ -52,6 +53,8 @@ declare -a PKGS=(
     "jq:/usr/bin/jq"
     "faketime:/usr/bin/faketime"
     "strace:/usr/bin/strace"
+    "openssl:/usr/bin/openssl"
+    "prometheus:/usr/bin/promtool"
 )
 if [ "$WITH_REFERENCE" = 1 ]; then
     PKGS+=("docker-registry:/usr/bin/docker-registry")
@@ -98,6 +101,15 @@ if [ "$WITH_REFERENCE" = 1 ] && [ -x /usr/bin/docker-registry ]; then
         $SUDO systemctl disable --now docker-registry >>"$LOG" 2>&1 || true
     elif [ -x /etc/init.d/docker-registry ]; then
         $SUDO /etc/init.d/docker-registry stop >>"$LOG" 2>&1 || true
+    fi
+fi
+
+# The prometheus package starts a server of its own; only promtool is wanted.
+if [ -x /usr/bin/promtool ]; then
+    if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+        $SUDO systemctl disable --now prometheus >>"$LOG" 2>&1 || true
+    elif [ -x /etc/init.d/prometheus ]; then
+        $SUDO /etc/init.d/prometheus stop >>"$LOG" 2>&1 || true
     fi
 fi
 

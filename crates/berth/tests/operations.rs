@@ -25,7 +25,12 @@ async fn metrics_count_requests_by_operation_and_name_no_tenant() {
     let denied = berth.anon(Method::GET, &format!("/v2/{r}/manifests/v1")).send().await.expect("send");
     assert_eq!(denied.status(), 401);
 
-    let response = berth.anon(Method::GET, "/metrics").send().await.expect("send");
+    let response = berth
+        .anon(Method::GET, "/metrics")
+        .header("accept", "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5")
+        .send()
+        .await
+        .expect("send");
     assert_eq!(response.status(), 200, "metrics need no credentials");
     let content_type = response.headers()["content-type"].to_str().expect("ascii").to_owned();
     assert!(content_type.starts_with("application/openmetrics-text"), "{content_type}");
@@ -69,8 +74,9 @@ async fn with_metrics_token(max_repositories: &str) -> (Berth, String, tempfile:
     (berth, token, folder)
 }
 
+/// A scrape as Prometheus makes it (OpenMetrics), with the token if given.
 async fn scrape(berth: &Berth, token: Option<&str>) -> (u16, String) {
-    let mut request = berth.anon(Method::GET, "/metrics");
+    let mut request = berth.anon(Method::GET, "/metrics").header("accept", "application/openmetrics-text");
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }
@@ -145,4 +151,45 @@ async fn repositories_past_the_cap_are_summed_as_other() {
         sample(&text, r#"berth_repository_pulls_total{account="other",repository="other"}"#),
         Some(2.0)
     );
+}
+
+/// `promtool check metrics` on `text`: its complaints, or `None` if it has none.
+fn promtool_complaints(text: &str) -> Option<String> {
+    use std::io::Write;
+    let mut child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool runs");
+    child.stdin.take().expect("stdin").write_all(text.as_bytes()).expect("write");
+    let out = child.wait_with_output().expect("promtool");
+    (!out.status.success())
+        .then(|| format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+#[tokio::test]
+async fn scrapes_with_and_without_the_token_pass_promtool() {
+    if std::process::Command::new("promtool").arg("--version").output().is_err() {
+        skip("promtool", "promtool is not installed (the test command installs Debian's prometheus package)");
+        return;
+    }
+    let (berth, token, _folder) = with_metrics_token("1000").await;
+    let r = repo("promtool/app");
+    berth.push_image(&r, "v1", br#"{"os":"linux"}"#, b"promtool layer").await;
+    assert_eq!(berth.get_manifest(&r, "v1").await.status(), 200);
+    for token in [None, Some(token.as_str())] {
+        // The classic text format, as promtool reads it.
+        let mut request = berth.anon(Method::GET, "/metrics");
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("send");
+        let content_type = response.headers()["content-type"].to_str().expect("ascii").to_owned();
+        assert!(content_type.starts_with("text/plain; version=0.0.4"), "{content_type}");
+        let text = response.text().await.expect("text");
+        assert_eq!(text.contains("berth_repository_pulls_total"), token.is_some(), "{text}");
+        assert_eq!(promtool_complaints(&text), None, "with token: {}\n{text}", token.is_some());
+    }
 }

@@ -23,7 +23,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Latency buckets in seconds, from a cached manifest HEAD to a large blob's last PUT.
 const LATENCY_BUCKETS: [f64; 14] =
@@ -205,12 +206,53 @@ pub(crate) async fn serve(State(metrics): State<Arc<Metrics>>, headers: HeaderMa
             Ok(format!("{base}{repositories}"))
         }),
     };
+    // Prometheus asks for OpenMetrics; other scrapers (and promtool) get the classic text format.
+    let openmetrics = headers
+        .get(http::header::ACCEPT)
+        .and_then(|a| a.to_str().ok())
+        .is_some_and(|a| a.contains("application/openmetrics-text"));
     match text {
-        Ok(text) => {
-            ([(http::header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE))], text).into_response()
+        Ok(text) if openmetrics => {
+            ([(http::header::CONTENT_TYPE, HeaderValue::from_static(OPENMETRICS))], text).into_response()
         }
+        Ok(text) => (
+            [(http::header::CONTENT_TYPE, HeaderValue::from_static(PROMETHEUS_TEXT))],
+            prometheus_text(&text),
+        )
+            .into_response(),
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
+}
+
+/// OpenMetrics text as the classic Prometheus text format (0.0.4): a counter's HELP and TYPE
+/// name its `_total` samples, and there is no `# EOF`.
+fn prometheus_text(openmetrics: &str) -> String {
+    let mut out = String::with_capacity(openmetrics.len());
+    let mut help: Option<&str> = None;
+    for line in openmetrics.lines() {
+        if line == "# EOF" {
+            continue;
+        }
+        if line.starts_with("# HELP ") {
+            // Held until TYPE says whether the family is a counter.
+            help = Some(line);
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap_or((rest, ""));
+            let name = if kind == "counter" { format!("{name}_total") } else { name.to_owned() };
+            if let Some(help) = help.take() {
+                let text =
+                    help.strip_prefix("# HELP ").and_then(|h| h.split_once(' ')).map_or("", |(_, t)| t);
+                out.push_str(&format!("# HELP {name} {text}\n"));
+            }
+            out.push_str(&format!("# TYPE {name} {kind}\n"));
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
 }
 
 /// The surface and operation a request addresses, from a fixed set of names.
@@ -271,6 +313,17 @@ fn status_class(status: StatusCode) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_classic_text_format_names_counters_by_their_samples_and_has_no_eof() {
+        let openmetrics = "# HELP berth_x Things done.\n# TYPE berth_x counter\nberth_x_total{a=\"b\"} 3\n\
+                           # HELP berth_g In flight.\n# TYPE berth_g gauge\nberth_g 1\n# EOF\n";
+        assert_eq!(
+            prometheus_text(openmetrics),
+            "# HELP berth_x_total Things done.\n# TYPE berth_x_total counter\nberth_x_total{a=\"b\"} 3\n\
+             # HELP berth_g In flight.\n# TYPE berth_g gauge\nberth_g 1\n"
+        );
+    }
 
     #[test]
     fn requests_fall_into_a_fixed_set_of_names_without_tenant_data() {
