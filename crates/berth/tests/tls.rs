@@ -197,11 +197,40 @@ fn https_is_served_with_a_verified_certificate_reloaded_on_sighup_and_on_change(
     );
     assert_eq!(served_serial(port), "serial=01");
 
+    // A long pull in progress: 8 MiB read at 1 MB/s.
+    let layer = random_bytes(8 * 1024 * 1024, 3);
+    std::fs::write(pki.join("layer"), &layer).expect("layer");
+    let digest = sha256(&layer);
+    let password = login_password(&pki.join("data"));
+    let blob = format!("{base}/v2/{ACCOUNT}/tls/app/blobs/{digest}");
+    let pushed = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
+        .arg(&ca)
+        .args(["-u", &format!("AWS:{password}"), "-X", "POST", "--data-binary"])
+        .arg(format!("@{}", pki.join("layer").display()))
+        .arg(format!("{base}/v2/{ACCOUNT}/tls/app/blobs/uploads/?digest={digest}"))
+        .output()
+        .expect("curl");
+    assert_eq!(String::from_utf8_lossy(&pushed.stdout), "201");
+    let mut pull = Command::new("curl")
+        .args(["-s", "--limit-rate", "1M", "-o"])
+        .arg(pki.join("pulled"))
+        .arg("--cacert")
+        .arg(&ca)
+        .args(["-u", &format!("AWS:{password}"), &blob])
+        .spawn()
+        .expect("curl");
+    std::thread::sleep(Duration::from_millis(1500));
+
     // A new certificate and SIGHUP: the next handshake presents it.
     issue(pki, 2);
     let pid = berth.id().to_string();
     assert!(Command::new("kill").args(["-HUP", &pid]).status().expect("kill").success());
     wait_for("the reload on SIGHUP", Duration::from_secs(10), || served_serial(port) == "serial=02");
+    assert!(pull.try_wait().expect("status").is_none(), "the pull ended before the reload; make it longer");
+    // ... while the pull that began under the old certificate goes on to the end, intact.
+    assert!(pull.wait().expect("curl").success());
+    assert_eq!(sha256(&std::fs::read(pki.join("pulled")).expect("pulled")), digest, "the pulled layer");
     // Files replaced with no signal: picked up by the watch.
     std::thread::sleep(Duration::from_millis(1100));
     issue(pki, 3);
