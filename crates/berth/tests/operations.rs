@@ -90,6 +90,8 @@ async fn per_repository_pulls_count_image_pulls_only_and_only_the_token_sees_the
     let r = repo("metrics/app");
     let layer = b"per-repository metrics layer".to_vec();
     let digest = berth.push_image(&r, "v1", br#"{"os":"linux"}"#, &layer).await;
+    // The same image in a second repository of the account: stored once, held by both.
+    berth.push_image(&repo("metrics/copy"), "v1", br#"{"os":"linux"}"#, &layer).await;
     for _ in 0..3 {
         assert_eq!(berth.get_manifest(&r, "v1").await.status(), 200);
     }
@@ -122,13 +124,38 @@ async fn per_repository_pulls_count_image_pulls_only_and_only_the_token_sees_the
     let config_len = br#"{"os":"linux"}"#.len() as f64;
     assert_eq!(series("repository_bytes_received"), Some(config_len + layer.len() as f64), "{text}");
     assert_eq!(series("repository_bytes_sent"), Some(layer.len() as f64 + 10.0), "{text}");
+    // Held: config, layer and the manifest's own bytes, in each repository in full, once in the account.
+    let manifest_len = berth.get_manifest(&r, "v1").await.bytes().await.expect("manifest").len() as f64;
+    let held = config_len + layer.len() as f64 + manifest_len;
+    assert_eq!(
+        sample(
+            &text,
+            &format!(r#"berth_repository_stored_bytes{{account="{ACCOUNT}",repository="metrics/copy"}}"#)
+        ),
+        Some(held),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, r#"berth_repository_stored_bytes{account="000000000000",repository="metrics/app"}"#),
+        Some(held)
+    );
+    assert_eq!(
+        sample(&text, &format!(r#"berth_account_stored_bytes{{account="{ACCOUNT}"}}"#)),
+        Some(held),
+        "{text}"
+    );
+    assert_eq!(sample(&text, "berth_stored_bytes"), Some(held), "{text}");
     assert!(text.trim_end().ends_with("# EOF"), "one OpenMetrics document: {text}");
     assert_eq!(text.matches("# EOF").count(), 1);
 
     // Without the token: no tenant anywhere. With a wrong one: refused, saying why.
     let (status, anonymous) = scrape(&berth, None).await;
     assert_eq!(status, 200);
-    for private in ["metrics/app", ACCOUNT, "repository_pulls"] {
+    assert!(
+        sample(&anonymous, "berth_stored_bytes").is_some(),
+        "the registry's total names no tenant: {anonymous}"
+    );
+    for private in ["metrics/app", ACCOUNT, "repository_pulls", "account_stored_bytes"] {
         assert!(!anonymous.contains(private), "the anonymous scrape names {private:?}:\n{anonymous}");
     }
     let (status, refused) = scrape(&berth, Some("not-the-token-at-all")).await;

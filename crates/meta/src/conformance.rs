@@ -85,6 +85,7 @@ pub async fn run(store: &dyn MetaStore) {
     blobs_are_stored_once_and_linked_per_repository(store).await;
     a_blob_has_one_wrap_per_key_and_they_go_with_it(store).await;
     a_keys_wraps_are_walked_replaced_only_if_unchanged_and_rewraps_progress(store).await;
+    stored_bytes_count_per_repository_per_account_and_in_all(store).await;
     uploads_advance_only_from_their_current_length(store).await;
     manifests_require_their_references(store).await;
     images_have_at_most_max_tags(store).await;
@@ -726,6 +727,28 @@ async fn a_keys_wraps_are_walked_replaced_only_if_unchanged_and_rewraps_progress
     let again = store.key_rewrap(key).await.expect("get").expect("recorded");
     assert_eq!((again.after, again.rewrapped, again.finished_at, again.requested_at), (None, 0, None, 7_000));
     store.delete_repository(r, true).await.expect("clean up");
+}
+
+async fn stored_bytes_count_per_repository_per_account_and_in_all(store: &dyn MetaStore) {
+    let before = store.stored_bytes().await.expect("bytes");
+    let a: AccountId = "111111111111".parse().expect("account");
+    let (one, two) = (repo(store, "bytes/one").await, repo(store, "bytes/two").await);
+    let empty = repo(store, "bytes/empty").await;
+    // Blob 50 (500 bytes) in both repositories, blob 51 (510 bytes) in one.
+    store_blob(store, one, 50).await;
+    store_blob(store, two, 50).await;
+    store_blob(store, one, 51).await;
+    let after = store.stored_bytes().await.expect("bytes");
+    let of = |name: &str| {
+        after.repositories.iter().find(|(acc, n, _)| *acc == a && n.as_str() == name).map(|r| r.2)
+    };
+    assert_eq!((of("bytes/one"), of("bytes/two"), of("bytes/empty")), (Some(1010), Some(500), Some(0)));
+    let account = |s: &crate::StoredBytes| s.accounts.iter().find(|(acc, _)| *acc == a).map_or(0, |r| r.1);
+    assert_eq!(account(&after) - account(&before), 1010, "each blob once per account");
+    assert_eq!(after.total - before.total, 1010, "each blob once in all");
+    for r in [one, two, empty] {
+        store.delete_repository(r, true).await.expect("clean up");
+    }
 }
 
 async fn uploads_advance_only_from_their_current_length(store: &dyn MetaStore) {

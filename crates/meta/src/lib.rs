@@ -215,6 +215,17 @@ pub const REMATCH_JOB: &str = "vulnerability-rematch";
 /// with the re-wrap it performs; its subject is the key's id.
 pub const REWRAP_JOB: &str = "key-rewrap";
 
+/// Bytes of content held, as [`MetaStore::stored_bytes`] counts them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoredBytes {
+    /// (account, repository, bytes of the blobs it holds), by account and name.
+    pub repositories: Vec<(AccountId, RepositoryName, u64)>,
+    /// (account, bytes of the distinct blobs its repositories hold), by account.
+    pub accounts: Vec<(AccountId, u64)>,
+    /// Bytes of every stored blob, each once.
+    pub total: u64,
+}
+
 /// A re-wrap of the data keys under one key, and how far it has come.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyRewrap {
@@ -759,6 +770,10 @@ pub trait MetaStore: Send + Sync {
     /// blobs no repository holds and returns them (their bytes are the caller's to delete).
     /// With `dry_run`, changes nothing and returns what it would have done.
     async fn collect_garbage(&self, before: Millis, limit: u32, dry_run: bool) -> Result<Garbage, MetaError>;
+    /// Bytes of content held: per repository (each blob it holds counted in full), per account
+    /// (each blob counted once however many of its repositories hold it), and in all (each blob
+    /// once).
+    async fn stored_bytes(&self) -> Result<StoredBytes, MetaError>;
     /// Which of `locations` a blob record names.
     async fn known_locations(
         &self,

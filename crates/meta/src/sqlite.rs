@@ -14,8 +14,8 @@ use crate::{
     AccessFacts, AccessKey, Account, BlobCommit, BlobRecord, CreationTemplate, Garbage, HeldContent,
     HeldManifest, ImageDetail, ImageFilter, Job, KeyRewrap, LayerParts, LifecycleImage, ManifestRecord,
     MetaError, MetaStore, Millis, NewManifest, NewRepository, PREVIEW_JOB, Page, PreviewStatus, REMATCH_JOB,
-    REWRAP_JOB, Repository, SCAN_JOB, StoredInventory, StoredLifecyclePolicy, StoredPreview, StoredScan,
-    TagFilter, Upload, VulnerabilitySource, WrappedKey, now_millis,
+    REWRAP_JOB, Repository, SCAN_JOB, StoredBytes, StoredInventory, StoredLifecyclePolicy, StoredPreview,
+    StoredScan, TagFilter, Upload, VulnerabilitySource, WrappedKey, now_millis,
 };
 
 pub struct SqliteMetaStore {
@@ -2283,6 +2283,46 @@ impl MetaStore for SqliteMetaStore {
         }
         tx.commit().await.map_err(backend)?;
         Ok(Garbage { released_holds: to_u64(released_holds), blobs })
+    }
+
+    async fn stored_bytes(&self) -> Result<StoredBytes, MetaError> {
+        let repositories = sqlx::query(
+            "SELECT r.account_id, r.name, COALESCE(SUM(b.size), 0) FROM repositories r
+             LEFT JOIN repository_blobs rb ON rb.repository_id = r.id LEFT JOIN blobs b ON b.digest = rb.digest
+             GROUP BY r.id ORDER BY r.account_id, r.name",
+        )
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        let accounts = sqlx::query(
+            "SELECT account_id, SUM(size) FROM (SELECT DISTINCT r.account_id, b.digest, b.size FROM repositories r
+             JOIN repository_blobs rb ON rb.repository_id = r.id JOIN blobs b ON b.digest = rb.digest)
+             GROUP BY account_id ORDER BY account_id",
+        )
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        let total: i64 = sqlx::query_scalar("SELECT COALESCE(SUM(size), 0) FROM blobs")
+            .fetch_one(&self.reader)
+            .await
+            .map_err(backend)?;
+        Ok(StoredBytes {
+            repositories: repositories
+                .iter()
+                .map(|r| {
+                    Ok((
+                        parse(r.get::<&str, _>(0), "account id")?,
+                        parse(r.get::<&str, _>(1), "repository name")?,
+                        to_u64(r.get(2)),
+                    ))
+                })
+                .collect::<Result<_, MetaError>>()?,
+            accounts: accounts
+                .iter()
+                .map(|r| Ok((parse(r.get::<&str, _>(0), "account id")?, to_u64(r.get(1)))))
+                .collect::<Result<_, MetaError>>()?,
+            total: to_u64(total),
+        })
     }
 
     async fn known_locations(

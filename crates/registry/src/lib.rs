@@ -42,9 +42,9 @@ pub use admin::NewAccessKey;
 pub use berth_blob::ByteStream;
 pub use berth_kms::{KeyDescription, KeyState};
 pub use berth_lifecycle::{Outcome, Reason, RuleAction, Since, Verdict};
-pub use berth_meta::KeyRewrap;
 pub use berth_meta::{CreationTemplate, Repository};
 pub use berth_meta::{ImageDetail, Job, TagFilter};
+pub use berth_meta::{KeyRewrap, StoredBytes};
 pub use error::{PartRefusal, RegistryError};
 pub use gc::{GcReport, UPLOAD_EXPIRY};
 pub use images::{
@@ -211,6 +211,8 @@ pub struct Registry {
     pulls: pulls::PullRecorder,
     /// Per-repository pulls, pushes and bytes, for `/metrics`.
     activity: activity::ActivityCounters,
+    /// Bytes held per repository and account, counted at most once a minute for `/metrics`.
+    stored: tokio::sync::Mutex<Option<(std::time::Instant, Arc<berth_meta::StoredBytes>)>>,
     manifests: manifest_cache::ManifestCache,
     /// The time credentials, tokens and download URLs are judged at.
     clock: Arc<dyn Clock>,
@@ -244,6 +246,7 @@ impl Registry {
             uploads: uploads::UploadStates::default(),
             pulls: pulls::PullRecorder::default(),
             activity,
+            stored: tokio::sync::Mutex::new(None),
             manifests: manifest_cache::ManifestCache::new(manifest_cache::MANIFEST_CACHE_BYTES),
             clock: Arc::new(SystemClock),
             jobs_waiting: tokio::sync::Notify::new(),
@@ -283,6 +286,21 @@ impl Registry {
     /// Per-repository activity since start, for the tenant series of `/metrics`.
     pub fn repository_activity(&self) -> Vec<activity::RepositoryActivity> {
         self.activity.snapshot()
+    }
+
+    /// Bytes of content held per repository, per account and in all (at most a minute old:
+    /// counting walks every blob a repository holds).
+    pub async fn stored_bytes(&self) -> Result<Arc<berth_meta::StoredBytes>, RegistryError> {
+        const FRESH_FOR: std::time::Duration = std::time::Duration::from_secs(60);
+        let mut cached = self.stored.lock().await;
+        if let Some((at, bytes)) = cached.as_ref()
+            && at.elapsed() < FRESH_FOR
+        {
+            return Ok(Arc::clone(bytes));
+        }
+        let bytes = Arc::new(self.meta.stored_bytes().await?);
+        *cached = Some((std::time::Instant::now(), Arc::clone(&bytes)));
+        Ok(bytes)
     }
 
     pub fn settings(&self) -> &Settings {

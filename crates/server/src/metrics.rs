@@ -50,6 +50,18 @@ pub(crate) mod repository_series {
     pub(crate) const PUSHES: &str = "repository_pushes";
     pub(crate) const BYTES_RECEIVED: &str = "repository_bytes_received";
     pub(crate) const BYTES_SENT: &str = "repository_bytes_sent";
+    /// Bytes of the blobs a repository holds, each counted in full (attributed).
+    pub(crate) const STORED_BYTES: &str = "repository_stored_bytes";
+    /// Bytes of the distinct blobs an account's repositories hold (deduplicated in the account).
+    pub(crate) const ACCOUNT_STORED_BYTES: &str = "account_stored_bytes";
+}
+
+/// Bytes of every stored blob, each once: names no tenant, so anyone may read it.
+const STORED_BYTES: &str = "stored_bytes";
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AccountLabels {
+    account: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -96,9 +108,34 @@ impl Metrics {
         }
     }
 
-    /// The per-repository series, as OpenMetrics text (without the closing `# EOF`).
-    fn render_repositories(&self) -> Result<String, std::fmt::Error> {
+    /// The series counted at scrape time (stored bytes), and with `tenants` the per-repository
+    /// and per-account ones, as OpenMetrics text. A store that cannot count leaves the stored
+    /// bytes out, with a log line, rather than failing the scrape.
+    async fn render_dynamic(&self, tenants: bool) -> Result<String, std::fmt::Error> {
         let mut registry = Registry::with_prefix("berth");
+        let stored = match self.source.stored_bytes().await {
+            Ok(stored) => Some(stored),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot count stored bytes for /metrics");
+                None
+            }
+        };
+        if let Some(stored) = &stored {
+            let total = Gauge::<i64>::default();
+            total.set(i64::try_from(stored.total).unwrap_or(i64::MAX));
+            registry.register(STORED_BYTES, "Bytes of every stored blob, each counted once", total);
+        }
+        if tenants {
+            self.register_tenant_series(&mut registry, stored.as_deref());
+        }
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry)?;
+        Ok(text)
+    }
+
+    /// The per-repository and per-account series, repositories past the cap summed as `other`.
+    fn register_tenant_series(&self, registry: &mut Registry, stored: Option<&berth_registry::StoredBytes>) {
+        let cap = self.source.settings().metrics_max_repositories;
         let families: [(&str, &str, Family<RepositoryLabels, Counter>); 4] = [
             (
                 repository_series::PULLS,
@@ -126,9 +163,33 @@ impl Metrics {
         for (name, help, family) in families {
             registry.register(name, help, family);
         }
-        let mut text = String::new();
-        prometheus_client::encoding::text::encode(&mut text, &registry)?;
-        Ok(text)
+        let Some(stored) = stored else { return };
+        let per_repository = Family::<RepositoryLabels, Gauge>::default();
+        for (i, (account, name, bytes)) in stored.repositories.iter().enumerate() {
+            let labels = if i < cap {
+                RepositoryLabels { account: account.to_string(), repository: name.to_string() }
+            } else {
+                let other = berth_registry::activity::OTHER.to_owned();
+                RepositoryLabels { account: other.clone(), repository: other }
+            };
+            per_repository.get_or_create(&labels).inc_by(i64::try_from(*bytes).unwrap_or(i64::MAX));
+        }
+        let per_account = Family::<AccountLabels, Gauge>::default();
+        for (account, bytes) in &stored.accounts {
+            per_account
+                .get_or_create(&AccountLabels { account: account.to_string() })
+                .set(i64::try_from(*bytes).unwrap_or(i64::MAX));
+        }
+        registry.register(
+            repository_series::STORED_BYTES,
+            "Bytes of the blobs a repository holds, each counted in full",
+            per_repository,
+        );
+        registry.register(
+            repository_series::ACCOUNT_STORED_BYTES,
+            "Bytes of the distinct blobs an account's repositories hold",
+            per_account,
+        );
     }
 
     pub(crate) fn new(source: Arc<berth_registry::Registry>, token: Option<&str>) -> Self {
@@ -152,6 +213,15 @@ impl Metrics {
             source,
             token_digest: token.map(|t| sha256(t.as_bytes())),
         }
+    }
+
+    /// The whole scrape as one document: the series counted at scrape time go before the
+    /// closing `# EOF` of the fixed ones.
+    async fn render_with(&self, tenants: bool) -> Result<String, std::fmt::Error> {
+        let base = self.render()?;
+        let dynamic = self.render_dynamic(tenants).await?;
+        let base = base.strip_suffix("# EOF\n").unwrap_or(&base);
+        Ok(format!("{base}{dynamic}"))
     }
 
     fn render(&self) -> Result<String, std::fmt::Error> {
@@ -198,13 +268,8 @@ pub(crate) async fn serve(State(metrics): State<Arc<Metrics>>, headers: HeaderMa
             )
                 .into_response();
         }
-        Scraper::Anonymous => metrics.render(),
-        // One document: the tenant series go before the closing `# EOF`.
-        Scraper::Trusted => metrics.render().and_then(|base| {
-            let repositories = metrics.render_repositories()?;
-            let base = base.strip_suffix("# EOF\n").unwrap_or(&base);
-            Ok(format!("{base}{repositories}"))
-        }),
+        Scraper::Anonymous => metrics.render_with(false).await,
+        Scraper::Trusted => metrics.render_with(true).await,
     };
     // Prometheus asks for OpenMetrics; other scrapers (and promtool) get the classic text format.
     let openmetrics = headers
