@@ -16,6 +16,8 @@ pub(crate) struct Config {
     pub(crate) region: String,
     pub(crate) max_blob_bytes: u64,
     pub(crate) log: String,
+    /// `text` (for a person) or `json` (one object per line, for a collector).
+    pub(crate) log_format: String,
     /// Wildcard domain for host-style repository addresses (`<account>.<domain>/<name>`).
     pub(crate) host_domain: Option<String>,
     /// Where clients reach the registry (scheme, host, port), when not where requests arrive.
@@ -147,6 +149,7 @@ impl Default for Config {
             region: "us-east-1".to_owned(),
             max_blob_bytes: 52_000 * 1024 * 1024,
             log: "info".to_owned(),
+            log_format: "text".to_owned(),
             host_domain: None,
             public_url: None,
             trusted_proxies: Vec::new(),
@@ -311,6 +314,7 @@ pub(crate) fn load(file: Option<&Path>, env: &dyn Env, flags: &Overrides) -> Res
             "BERTH_DATA_DIR" => config.data_dir = PathBuf::from(value),
             "BERTH_REGION" => config.region = value,
             "BERTH_LOG" => config.log = value,
+            "BERTH_LOG_FORMAT" => config.log_format = value,
             "BERTH_HOST_DOMAIN" => config.host_domain = Some(value),
             "BERTH_PUBLIC_URL" => config.public_url = Some(value),
             "BERTH_TLS_CERT_FILE" => config.tls.cert_file = Some(PathBuf::from(value)),
@@ -399,6 +403,9 @@ pub(crate) fn load(file: Option<&Path>, env: &dyn Env, flags: &Overrides) -> Res
             "BERTH_BOOTSTRAP_ACCESS_KEY_ID and BERTH_BOOTSTRAP_SECRET_ACCESS_KEY must be set together"
                 .to_owned(),
         ),
+    }
+    if !["text", "json"].contains(&config.log_format.as_str()) {
+        problems.push(format!("log_format: {:?} must be text or json", config.log_format));
     }
     if config.tls.cert_file.is_some() != config.tls.key_file.is_some() {
         problems.push("tls.cert_file and tls.key_file must be set together".to_owned());

@@ -170,9 +170,14 @@ fn init_logging(config: &Config) {
     use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // Colour only for a person at a terminal; a log file or a collector gets plain text.
-    let ansi = std::io::stderr().is_terminal();
-    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).init();
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if config.log_format == "json" {
+        // One object per line, the request's id among the fields of every line written for it.
+        logs.json().with_current_span(true).with_span_list(false).init();
+    } else {
+        // Colour only for a person at a terminal; a log file or a collector gets plain text.
+        logs.with_ansi(std::io::stderr().is_terminal()).init();
+    }
 }
 
 async fn serve(config: Config) -> Result<(), String> {

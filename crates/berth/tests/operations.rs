@@ -220,3 +220,54 @@ async fn scrapes_with_and_without_the_token_pass_promtool() {
         assert_eq!(promtool_complaints(&text), None, "with token: {}\n{text}", token.is_some());
     }
 }
+
+#[tokio::test]
+async fn every_response_carries_its_request_id_and_the_json_log_lines_of_the_request_name_it() {
+    let berth = Berth::start_with(&[("BERTH_LOG_FORMAT", "json"), ("BERTH_LOG", "info")]).await;
+    let id = |r: &reqwest::Response| {
+        r.headers().get("x-amzn-requestid").and_then(|v| v.to_str().ok()).map(str::to_owned)
+    };
+    let mut ids = Vec::new();
+    for path in ["/healthz", "/metrics", "/v2/", "/nowhere"] {
+        let response = berth.anon(Method::GET, path).send().await.expect("send");
+        ids.push(id(&response).unwrap_or_else(|| panic!("{path} has no request id")));
+    }
+    let ecr = berth
+        .ecr_response(
+            &berth.owner_credentials().0,
+            &berth.owner_credentials().1,
+            "DescribeRepositories",
+            json!({}),
+            &Signing::default(),
+        )
+        .await;
+    assert_eq!(ecr.headers().get_all("x-amzn-requestid").iter().count(), 1, "one id, not two");
+    ids.push(id(&ecr).expect("the ECR API's id"));
+    let unique: std::collections::BTreeSet<&String> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len(), "ids repeat: {ids:?}");
+
+    // A request that logs: a pull under a disabled customer key. Its log line names its id.
+    berth.admin(&["kms", "create", "--account", ACCOUNT, "--alias", "alias/logged"]);
+    let input = json!({"repositoryName": "logged/app", "encryptionConfiguration": {"encryptionType": "KMS", "kmsKey": "alias/logged"}});
+    assert_eq!(berth.ecr("CreateRepository", input).await.0, 200);
+    let digest = berth.push_blob(&repo("logged/app"), b"logged layer").await;
+    berth.admin(&["kms", "disable", "--account", ACCOUNT, "alias/logged"]);
+    let refused = berth
+        .req(Method::GET, &format!("/v2/{}/blobs/{digest}", repo("logged/app")))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(refused.status(), 503);
+    let request_id = id(&refused).expect("id");
+    let log = berth.log_text();
+    let line = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|l| l["span"]["request_id"] == request_id.as_str())
+        .unwrap_or_else(|| panic!("no JSON log line carries {request_id}:\n{log}"));
+    assert!(line["fields"]["message"].as_str().is_some_and(|m| m.contains("customer key")), "{line}");
+    assert!(
+        log.lines().all(|l| l.trim().is_empty() || serde_json::from_str::<serde_json::Value>(l).is_ok()),
+        "{log}"
+    );
+}

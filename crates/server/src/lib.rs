@@ -9,6 +9,7 @@ pub mod listener;
 mod metrics;
 mod oci;
 mod origin;
+mod request_id;
 pub mod tls;
 pub mod workers;
 
@@ -81,6 +82,8 @@ pub fn router(registry: Arc<Registry>, settings: HttpSettings) -> Router {
         .nest_service("/v2", oci::service(app))
         .fallback(oci::not_found)
         .layer(axum::middleware::from_fn_with_state(metrics, metrics::track))
+        // Outermost: everything a request does, measuring included, is logged under its id.
+        .layer(axum::middleware::from_fn(request_id::tag))
 }
 
 /// `GET /readyz`: ready when the metadata store answers, so a load balancer stops sending

@@ -176,6 +176,11 @@ impl Berth {
         Self { child: Some(child), url, port, dir: dir.to_owned(), _temp: None, password, client }
     }
 
+    /// What the server has logged so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(self.dir.with_extension(format!("{}.log", self.port))).unwrap_or_default()
+    }
+
     pub fn data_dir(&self) -> &Path {
         &self.dir
     }

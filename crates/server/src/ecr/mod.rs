@@ -58,21 +58,17 @@ pub(crate) struct Context<'a> {
     host: String,
 }
 
+/// Answers one ECR API request; its `x-amzn-RequestId` is the router's, as for every surface.
 pub(crate) async fn dispatch(State(app): State<Arc<App>>, request: Request) -> Response {
-    let request_id = uuid::Uuid::new_v4().to_string();
     let (parts, body) = request.into_parts();
-    let mut response = match handle(&app, &parts, body).await {
+    match handle(&app, &parts, body).await {
         Ok(output) => {
             let mut response = (StatusCode::OK, output.to_string()).into_response();
             response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
             response
         }
         Err(e) => e.into_response(),
-    };
-    if let Ok(id) = HeaderValue::from_str(&request_id) {
-        response.headers_mut().insert("x-amzn-requestid", id);
     }
-    response
 }
 
 /// The operation a request names, for metrics: a served operation's name, or one of
