@@ -3,7 +3,7 @@
 //! never again.
 
 use berth_core::AccountId;
-use berth_registry::{KeyDescription, KeyState, Registry};
+use berth_registry::{KeyDescription, KeyRewrap, KeyState, Registry};
 use clap::Subcommand;
 use serde_json::json;
 
@@ -200,12 +200,12 @@ pub(crate) enum KmsCommand {
         #[arg(long)]
         account: String,
     },
-    /// Each key of an account: its state and versions, how many data keys it wraps, and how far
-    /// its last re-wrap has come.
+    /// Each key of an account (without --account, the registry's own key): its state and
+    /// versions, how many data keys it wraps, and how far its last re-wrap has come.
     Status {
         /// The 12-digit account.
         #[arg(long)]
-        account: String,
+        account: Option<String>,
     },
     /// Disable a key: the repositories it guards can be neither read nor written until it is
     /// enabled again; every other repository is unaffected.
@@ -227,12 +227,14 @@ pub(crate) enum KmsCommand {
     /// Add a version of the key's material and wrap every data key under the key again with
     /// it, online: the running server's worker does it while pushes and pulls go on (progress:
     /// `status`); blob bytes are never rewritten, and what older versions wrapped still opens.
+    /// Without --account and a key: the registry's own key (AES256 repositories).
     Rotate {
         /// The 12-digit account the key belongs to.
-        #[arg(long)]
-        account: String,
+        #[arg(long, requires = "key")]
+        account: Option<String>,
         /// The key: its id, ARN, alias or alias ARN.
-        key: String,
+        #[arg(requires = "account")]
+        key: Option<String>,
     },
 }
 
@@ -357,7 +359,22 @@ async fn kms(registry: &Registry, command: KmsCommand) -> Result<serde_json::Val
                 registry.admin_list_customer_keys(&account_id(&account)?).await.map_err(|e| e.to_string())?;
             return Ok(json!(keys.into_iter().map(described).collect::<Vec<_>>()));
         }
-        KmsCommand::Status { account } => {
+        KmsCommand::Status { account: None } => {
+            let (key_id, versions, wraps, rewrap) =
+                registry.admin_registry_key_status().await.map_err(|e| e.to_string())?;
+            return Ok(json!({
+                "keyId": key_id,
+                "keyService": "registry",
+                "versions": versions,
+                "dataKeys": wraps,
+                "rewrap": rewrap_json(rewrap),
+            }));
+        }
+        KmsCommand::Rotate { account: None, .. } => {
+            let (key_id, versions) = registry.admin_rotate_registry_key().await.map_err(|e| e.to_string())?;
+            return Ok(json!({ "keyId": key_id, "keyService": "registry", "versions": versions }));
+        }
+        KmsCommand::Status { account: Some(account) } => {
             let keys = registry
                 .admin_customer_key_status(&account_id(&account)?)
                 .await
@@ -367,14 +384,7 @@ async fn kms(registry: &Registry, command: KmsCommand) -> Result<serde_json::Val
                     .map(|(key, wraps, rewrap)| {
                         let mut out = described(key);
                         out["dataKeys"] = json!(wraps);
-                        out["rewrap"] = rewrap.map_or(serde_json::Value::Null, |r| {
-                            json!({
-                                "requestedAt": r.requested_at,
-                                "rewrapped": r.rewrapped,
-                                "finishedAt": r.finished_at,
-                                "status": if r.finished_at.is_some() { "COMPLETE" } else { "IN_PROGRESS" },
-                            })
-                        });
+                        out["rewrap"] = rewrap_json(rewrap);
                         out
                     })
                     .collect::<Vec<_>>()
@@ -386,11 +396,24 @@ async fn kms(registry: &Registry, command: KmsCommand) -> Result<serde_json::Val
         KmsCommand::Enable { account, key } => {
             registry.admin_set_customer_key_state(&account_id(&account)?, &key, KeyState::Enabled).await
         }
-        KmsCommand::Rotate { account, key } => {
+        KmsCommand::Rotate { account: Some(account), key } => {
+            let key = key.ok_or("a key to rotate in that account")?;
             registry.admin_rotate_customer_key(&account_id(&account)?, &key).await
         }
     };
     key.map(described).map_err(|e| e.to_string())
+}
+
+/// How far a re-wrap has come, for `kms status`.
+fn rewrap_json(rewrap: Option<KeyRewrap>) -> serde_json::Value {
+    rewrap.map_or(serde_json::Value::Null, |r| {
+        json!({
+            "requestedAt": r.requested_at,
+            "rewrapped": r.rewrapped,
+            "finishedAt": r.finished_at,
+            "status": if r.finished_at.is_some() { "COMPLETE" } else { "IN_PROGRESS" },
+        })
+    })
 }
 
 async fn user(registry: &Registry, command: UserCommand) -> Result<serde_json::Value, String> {

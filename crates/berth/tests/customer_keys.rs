@@ -316,3 +316,45 @@ async fn a_rotation_rewraps_every_data_key_online_while_clients_push_and_pull() 
         assert_eq!(r.bytes().await.expect("body").as_ref(), bytes.as_slice());
     }
 }
+
+#[tokio::test]
+async fn the_registrys_own_key_rotates_online_and_what_it_wrapped_still_reads() {
+    let berth = std::sync::Arc::new(Berth::start().await);
+    let r = repo("plain/rotated");
+    let mut blobs = Vec::new();
+    for n in 0..250u64 {
+        let bytes = random_bytes(1024, 5000 + n);
+        blobs.push((berth.push_blob(&r, &bytes).await, bytes));
+    }
+    let berth_cli = berth.clone();
+    let rotated =
+        tokio::task::spawn_blocking(move || berth_cli.admin(&["kms", "rotate"])).await.expect("rotate");
+    assert_eq!(
+        (rotated["keyService"].as_str(), rotated["versions"].as_u64()),
+        (Some("registry"), Some(2)),
+        "{rotated}"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        let berth_cli = berth.clone();
+        let status =
+            tokio::task::spawn_blocking(move || berth_cli.admin(&["kms", "status"])).await.expect("status");
+        if status["rewrap"]["status"] == "COMPLETE" {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "the re-wrap did not finish: {status}");
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    };
+    assert!(status["rewrap"]["rewrapped"].as_u64() >= Some(250), "{status}");
+    assert_eq!(status["dataKeys"].as_u64(), Some(250), "{status}");
+    for (digest, bytes) in &blobs {
+        let read =
+            berth.req(reqwest::Method::GET, &format!("/v2/{r}/blobs/{digest}")).send().await.expect("send");
+        assert_eq!(read.status(), 200);
+        assert_eq!(read.bytes().await.expect("body").as_ref(), bytes.as_slice());
+    }
+    // Logins (secrets sealed by the first version) and new pushes go on.
+    let (key, secret) = berth.owner_credentials();
+    assert!(!berth.password_for(&key, &secret).await.is_empty());
+    berth.push_blob(&r, b"after the rotation").await;
+}

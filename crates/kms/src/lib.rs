@@ -118,4 +118,14 @@ pub trait KeyProvider: Send + Sync {
 
     /// Opens a secret sealed with the same `context`.
     async fn open(&self, sealed: &[u8], context: &str) -> Result<Vec<u8>, KmsError>;
+
+    /// How many versions of key material it has.
+    fn versions(&self) -> u32 {
+        1
+    }
+
+    /// Adds a version: new wraps and seals use it, older ones still open. The new count.
+    async fn rotate(&self) -> Result<u32, KmsError> {
+        Err(KmsError::Unsupported("this key provider's key is rotated with its own tools".to_owned()))
+    }
 }

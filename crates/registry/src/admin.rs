@@ -142,6 +142,23 @@ impl Registry {
         Ok(rotated)
     }
 
+    /// Adds a version of the registry's own key (the `AES256` repositories' key, which also seals
+    /// secrets), and starts wrapping every data key under it again with the new version, online.
+    pub async fn admin_rotate_registry_key(&self) -> Result<(String, u32), RegistryError> {
+        let versions = self.kms.rotate().await.map_err(key_admin_error)?;
+        self.meta.start_key_rewrap(self.kms.key_id(), self.now_millis()).await?;
+        Ok((self.kms.key_id().to_owned(), versions))
+    }
+
+    /// The registry's own key: its id, versions, how many data keys it wraps, its last re-wrap.
+    pub async fn admin_registry_key_status(
+        &self,
+    ) -> Result<(String, u32, u64, Option<KeyRewrap>), RegistryError> {
+        let key_id = self.kms.key_id();
+        let wraps = self.meta.count_key_wraps(key_id).await?;
+        Ok((key_id.to_owned(), self.kms.versions(), wraps, self.meta.key_rewrap(key_id).await?))
+    }
+
     /// Each customer key of `account` with how many data keys it wraps and its last re-wrap.
     pub async fn admin_customer_key_status(
         &self,
