@@ -358,3 +358,33 @@ async fn the_registrys_own_key_rotates_online_and_what_it_wrapped_still_reads() 
     assert!(!berth.password_for(&key, &secret).await.is_empty());
     berth.push_blob(&r, b"after the rotation").await;
 }
+
+#[tokio::test]
+async fn a_repository_whose_key_is_off_lends_nothing_by_mount() {
+    let berth = Berth::start().await;
+    berth.admin(&["kms", "create", "--account", ACCOUNT, "--alias", "alias/src"]);
+    let input = json!({"repositoryName": "keyed/src", "encryptionConfiguration": {"encryptionType": "KMS", "kmsKey": "alias/src"}});
+    assert_eq!(berth.ecr("CreateRepository", input).await.0, 200);
+    // The same layer is also held under the registry's own key, by another repository.
+    let layer = random_bytes(4096, 77);
+    let digest = berth.push_blob(&repo("keyed/src"), &layer).await;
+    berth.push_blob(&repo("plain/holder"), &layer).await;
+    let mount = |target: &str| {
+        berth
+            .req(
+                Method::POST,
+                &format!("/v2/{}/blobs/uploads/?mount={digest}&from={}", repo(target), repo("keyed/src")),
+            )
+            .send()
+    };
+    assert_eq!(mount("plain/before").await.expect("send").status(), 201, "mounted while the key is on");
+    berth.admin(&["kms", "disable", "--account", ACCOUNT, "alias/src"]);
+    // Off: the mount is refused (the client is told to upload), though the bytes open elsewhere.
+    assert_eq!(mount("plain/after").await.expect("send").status(), 202);
+    let read = berth
+        .req(Method::GET, &format!("/v2/{}/blobs/{digest}", repo("plain/after")))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(read.status(), 404, "nothing was mounted");
+}

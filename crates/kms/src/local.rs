@@ -36,12 +36,16 @@ pub struct LocalKeyProvider {
 /// The versions as last read, and when the file was last looked at.
 struct Loaded {
     keys: Arc<Vec<LessSafeKey>>,
-    modified: Option<SystemTime>,
+    modified: Option<(u64, u64, SystemTime)>,
     checked: Instant,
 }
 
-fn modified(path: &Path) -> Option<SystemTime> {
-    fs::metadata(path).and_then(|m| m.modified()).ok()
+/// What tells one version of the file from the next: its inode (a rotation replaces the file),
+/// size and modification time (whose granularity alone can miss a change made within a tick).
+fn modified(path: &Path) -> Option<(u64, u64, SystemTime)> {
+    use std::os::unix::fs::MetadataExt;
+    let metadata = fs::metadata(path).ok()?;
+    Some((metadata.ino(), metadata.len(), metadata.modified().ok()?))
 }
 
 /// Every version's material, oldest first, from either format.

@@ -674,16 +674,21 @@ async fn a_blob_has_one_wrap_per_key_and_they_go_with_it(store: &dyn MetaStore) 
     assert_eq!(stored.keys, blob(60, "").keys, "the upload's wrap is recorded");
     let customer =
         WrappedKey { key_id: "arn:aws:kms:us-east-1:111111111111:key/k".to_owned(), wrapped: vec![7; 8] };
-    assert!(store.add_blob_key(&digest(60), &customer).await.expect("add"));
+    let location = stored.location.clone();
+    assert!(store.add_blob_key(&digest(60), &location, &customer).await.expect("add"));
+    assert!(
+        !store.add_blob_key(&digest(60), "blobs/elsewhere", &customer).await.expect("add"),
+        "another copy"
+    );
     // A second wrap under the same key changes nothing: the first one still opens the blob.
     let again = WrappedKey { wrapped: vec![8; 8], ..customer.clone() };
-    assert!(store.add_blob_key(&digest(60), &again).await.expect("add again"));
+    assert!(store.add_blob_key(&digest(60), &location, &again).await.expect("add again"));
     let held = store.repository_blob(r, &digest(60)).await.expect("get").expect("held");
     assert_eq!(held.keys.len(), 2, "{held:?}");
     assert_eq!(held.wrapped_under(&customer.key_id), Some(&customer));
     assert_eq!(held.wrapped_under("local:test").map(|k| k.wrapped.clone()), Some(vec![60; 4]));
     assert_eq!(store.get_blob(&digest(60)).await.expect("get"), Some(held));
-    assert!(!store.add_blob_key(&digest(61), &customer).await.expect("add"), "no blob, no wrap");
+    assert!(!store.add_blob_key(&digest(61), &location, &customer).await.expect("add"), "no blob, no wrap");
     assert_eq!(store.get_blob(&digest(61)).await.expect("get"), None);
 
     // Collected, the blob takes its wraps along: stored again, it has only the new upload's.
@@ -701,7 +706,8 @@ async fn a_keys_wraps_are_walked_replaced_only_if_unchanged_and_rewraps_progress
     for n in [70, 71, 72] {
         store_blob(store, r, n).await;
         let wrap = WrappedKey { key_id: key.to_owned(), wrapped: vec![n, 1] };
-        assert!(store.add_blob_key(&digest(n), &wrap).await.expect("add"));
+        let location = format!("blobs/up-{r}-{n}");
+        assert!(store.add_blob_key(&digest(n), &location, &wrap).await.expect("add"));
     }
     assert_eq!(store.count_key_wraps(key).await.expect("count"), 3);
     let first = store.key_wraps(key, None, 2).await.expect("walk");
@@ -718,14 +724,20 @@ async fn a_keys_wraps_are_walked_replaced_only_if_unchanged_and_rewraps_progress
     store.start_key_rewrap(key, 5_000).await.expect("start");
     let jobs = store.jobs().await.expect("jobs");
     assert!(jobs.iter().any(|j| j.kind == crate::REWRAP_JOB && j.subject == key), "{jobs:?}");
-    store.advance_key_rewrap(key, Some(&digest(71)), 2, None).await.expect("advance");
-    store.advance_key_rewrap(key, Some(&digest(72)), 1, Some(6_000)).await.expect("finish");
+    store.advance_key_rewrap(key, 5_000, Some(&digest(71)), 2, None).await.expect("advance");
+    store.advance_key_rewrap(key, 5_000, Some(&digest(72)), 1, Some(6_000)).await.expect("finish");
     let done = store.key_rewrap(key).await.expect("get").expect("recorded");
     assert_eq!((done.after, done.rewrapped, done.finished_at), (Some(digest(72)), 3, Some(6_000)));
     // Started over, it walks from the beginning again.
     store.start_key_rewrap(key, 7_000).await.expect("again");
     let again = store.key_rewrap(key).await.expect("get").expect("recorded");
-    assert_eq!((again.after, again.rewrapped, again.finished_at, again.requested_at), (None, 0, None, 7_000));
+    assert_eq!(
+        (again.after.clone(), again.rewrapped, again.finished_at, again.requested_at),
+        (None, 0, None, 7_000)
+    );
+    // A step of the older re-wrap, finishing late, changes nothing of the newer one.
+    store.advance_key_rewrap(key, 5_000, Some(&digest(72)), 1, Some(8_000)).await.expect("stale");
+    assert_eq!(store.key_rewrap(key).await.expect("get"), Some(again));
     store.delete_repository(r, true).await.expect("clean up");
 }
 

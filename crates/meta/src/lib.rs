@@ -546,9 +546,14 @@ pub trait MetaStore: Send + Sync {
     /// it); false if the registry does not store the digest (any more).
     async fn link_blob(&self, repository_id: i64, digest: &Digest) -> Result<bool, MetaError>;
     /// Adds a wrap of a stored blob's data key under another key (a repository under that key
-    /// took the blob); false if the blob is not stored (any more). A wrap under the same key is
-    /// kept as it is.
-    async fn add_blob_key(&self, digest: &Digest, key: &WrappedKey) -> Result<bool, MetaError>;
+    /// took the blob); false if the blob is not stored at `location` (any more: collected, or
+    /// stored anew elsewhere under another data key). A wrap under the same key is kept as it is.
+    async fn add_blob_key(
+        &self,
+        digest: &Digest,
+        location: &str,
+        key: &WrappedKey,
+    ) -> Result<bool, MetaError>;
     /// Data keys wrapped under `key_id`, by blob digest after `after`, at most `limit`.
     async fn key_wraps(
         &self,
@@ -569,11 +574,12 @@ pub trait MetaStore: Send + Sync {
     /// Starts (or starts over) the re-wrap of the data keys under `key_id` and schedules its
     /// [`REWRAP_JOB`], in one transaction.
     async fn start_key_rewrap(&self, key_id: &str, at: Millis) -> Result<(), MetaError>;
-    /// Records how far a re-wrap has come: `rewrapped` more keys, up to the blob `after`, and
-    /// whether it finished.
+    /// Records how far the re-wrap requested at `requested_at` has come: `rewrapped` more keys,
+    /// up to the blob `after`, and whether it finished. Nothing, if a newer one started since.
     async fn advance_key_rewrap(
         &self,
         key_id: &str,
+        requested_at: Millis,
         after: Option<&Digest>,
         rewrapped: u64,
         finished_at: Option<Millis>,

@@ -1150,22 +1150,30 @@ impl MetaStore for SqliteMetaStore {
         Ok(done.rows_affected() > 0)
     }
 
-    async fn add_blob_key(&self, digest: &Digest, key: &WrappedKey) -> Result<bool, MetaError> {
+    async fn add_blob_key(
+        &self,
+        digest: &Digest,
+        location: &str,
+        key: &WrappedKey,
+    ) -> Result<bool, MetaError> {
         let done = sqlx::query(
-            "INSERT INTO blob_keys (digest, key_id, wrapped_key) SELECT digest, ?, ? FROM blobs WHERE digest = ?
+            "INSERT INTO blob_keys (digest, key_id, wrapped_key)
+             SELECT digest, ?, ? FROM blobs WHERE digest = ? AND location = ?
              ON CONFLICT (digest, key_id) DO NOTHING",
         )
         .bind(&key.key_id)
         .bind(&key.wrapped)
         .bind(digest.to_string())
+        .bind(location)
         .execute(&self.writer)
         .await
         .map_err(backend)?;
         if done.rows_affected() > 0 {
             return Ok(true);
         }
-        let stored: Option<i64> = sqlx::query_scalar("SELECT 1 FROM blobs WHERE digest = ?")
+        let stored: Option<i64> = sqlx::query_scalar("SELECT 1 FROM blobs WHERE digest = ? AND location = ?")
             .bind(digest.to_string())
+            .bind(location)
             .fetch_optional(&self.writer)
             .await
             .map_err(backend)?;
@@ -1239,17 +1247,20 @@ impl MetaStore for SqliteMetaStore {
     async fn advance_key_rewrap(
         &self,
         key_id: &str,
+        requested_at: Millis,
         after: Option<&Digest>,
         rewrapped: u64,
         finished_at: Option<Millis>,
     ) -> Result<(), MetaError> {
         sqlx::query(
-            "UPDATE key_rewraps SET after_digest = ?, rewrapped = rewrapped + ?, finished_at = ? WHERE key_id = ?",
+            "UPDATE key_rewraps SET after_digest = ?, rewrapped = rewrapped + ?, finished_at = ?
+             WHERE key_id = ? AND requested_at = ?",
         )
         .bind(after.map(ToString::to_string))
         .bind(to_i64(rewrapped))
         .bind(finished_at)
         .bind(key_id)
+        .bind(requested_at)
         .execute(&self.writer)
         .await
         .map_err(backend)?;

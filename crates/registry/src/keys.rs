@@ -70,6 +70,35 @@ impl Registry {
         self.unwrap_key(wrapped).await
     }
 
+    /// Makes a stored blob of `source` readable in `target` (a mount): its data key, opened
+    /// through the source repository's key, wrapped under the target's, unless it is already.
+    pub(crate) async fn wrap_from(
+        &self,
+        source: &Repository,
+        target: &Repository,
+        blob: &BlobRecord,
+    ) -> Result<(), RegistryError> {
+        // Opened even when the target's key already has a wrap: the mount reads the source, and
+        // a source whose key is off must not lend its content.
+        let key = self.blob_key(source, blob).await?;
+        let guarding = self.guarding_key(target);
+        if blob.wrapped_under(&guarding).is_some() {
+            return Ok(());
+        }
+        let rewrapped = self.wrap_key(&guarding, &key).await?;
+        self.add_wrap(blob, &rewrapped).await
+    }
+
+    /// Records a wrap of `blob`'s data key, only while the stored copy is the one it opens (the
+    /// digest may have been collected and stored anew, under another data key, meanwhile).
+    async fn add_wrap(&self, blob: &BlobRecord, wrap: &WrappedKey) -> Result<(), RegistryError> {
+        if self.meta.add_blob_key(&blob.digest, &blob.location, wrap).await? {
+            Ok(())
+        } else {
+            Err(RegistryError::BlobUnknown(blob.digest.clone()))
+        }
+    }
+
     /// Makes a stored blob readable in `repository` (it took the blob by a push of bytes already
     /// stored, a mount, or a manifest): wraps the blob's data key under the repository's key
     /// unless it is already. The data key is recovered through any wrap whose key is usable;
@@ -91,8 +120,7 @@ impl Registry {
             match self.unwrap_key(wrapped).await {
                 Ok(key) => {
                     let rewrapped = self.wrap_key(&guarding, &key).await?;
-                    self.meta.add_blob_key(&blob.digest, &rewrapped).await?;
-                    return Ok(());
+                    return self.add_wrap(blob, &rewrapped).await;
                 }
                 Err(e) => failure = Some(e),
             }
@@ -130,7 +158,8 @@ impl Registry {
         }
         let finished = wraps.len() < REWRAP_BATCH as usize;
         let after = wraps.last().map(|(digest, _)| digest).or(progress.after.as_ref());
-        self.meta.advance_key_rewrap(key_id, after, rewrapped, finished.then(|| self.now_millis())).await?;
+        let finished_at = finished.then(|| self.now_millis());
+        self.meta.advance_key_rewrap(key_id, progress.requested_at, after, rewrapped, finished_at).await?;
         Ok(finished)
     }
 }

@@ -339,6 +339,14 @@ impl Registry {
                 other => break other,
             }
         };
+        // Stored concurrently by a repository under another key: our copy was dropped, so the
+        // stored one must open under ours.
+        if matches!(stored, Ok(false))
+            && new.content_written
+            && let Some(existing) = self.meta.get_blob(&digest).await?
+        {
+            self.wrap_for(&repository, &existing).await?;
+        }
         stored.map_err(|e| match (e, tag) {
             (MetaError::AlreadyExists(_), Some(tag)) => RegistryError::TagImmutable(format!(
                 "The image tag '{tag}' already exists in the '{}' repository and cannot be overwritten because the \

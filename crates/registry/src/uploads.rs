@@ -224,12 +224,13 @@ impl Registry {
             // The link fails if the bytes were collected as garbage meanwhile: then, an upload.
             if let Ok(source) = source
                 && let Some(blob) = self.meta.repository_blob(source.id, digest).await?
+                // Readable under the target's key before the target holds it, through the
+                // source's own key: a mount is a read there, and a source whose key is off
+                // lends nothing. Any failure: the client uploads the bytes itself.
+                && self.wrap_from(&source, &repository, &blob).await.is_ok()
+                && self.meta.link_blob(repository.id, digest).await?
             {
-                // Readable under the target's key before the target holds it.
-                self.wrap_for(&repository, &blob).await?;
-                if self.meta.link_blob(repository.id, digest).await? {
-                    return Ok(Ok(digest.clone()));
-                }
+                return Ok(Ok(digest.clone()));
             }
         }
         Ok(Err(self.new_upload(&repository).await?))
@@ -377,6 +378,11 @@ impl Registry {
             return Err(RegistryError::DigestInvalid(format!(
                 "the uploaded content has digest {actual}, not {digest}"
             )));
+        }
+        // Bytes already stored: readable under this repository's key before it holds them, so
+        // that a failure (no usable key) leaves nothing linked and the upload open for a retry.
+        if let Some(existing) = self.meta.get_blob(digest).await? {
+            self.wrap_for(repository, &existing).await?;
         }
         // Wrapped afresh, with the key's newest version: a rotation since the upload began (and
         // its re-wrap, which never sees uploads) leaves no blob wrapped with an older one.

@@ -56,7 +56,9 @@ pub(crate) mod repository_series {
     pub(crate) const ACCOUNT_STORED_BYTES: &str = "account_stored_bytes";
 }
 
-/// Bytes of every stored blob, each once: names no tenant, so anyone may read it.
+/// Bytes of every stored blob, each once. It names no tenant, but is served with the tenant
+/// series all the same: watching it move as one uploads would tell whether another tenant
+/// already stores the same bytes.
 const STORED_BYTES: &str = "stored_bytes";
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -108,11 +110,14 @@ impl Metrics {
         }
     }
 
-    /// The series counted at scrape time (stored bytes), and with `tenants` the per-repository
-    /// and per-account ones, as OpenMetrics text. A store that cannot count leaves the stored
-    /// bytes out, with a log line, rather than failing the scrape.
+    /// The series counted at scrape time: with `tenants`, stored bytes and the per-repository
+    /// and per-account series, as OpenMetrics text; without, none. A store that cannot count
+    /// leaves the stored bytes out, with a log line, rather than failing the scrape.
     async fn render_dynamic(&self, tenants: bool) -> Result<String, std::fmt::Error> {
         let mut registry = Registry::with_prefix("berth");
+        if !tenants {
+            return Ok("# EOF\n".to_owned());
+        }
         let stored = match self.source.stored_bytes().await {
             Ok(stored) => Some(stored),
             Err(e) => {
@@ -125,9 +130,7 @@ impl Metrics {
             total.set(i64::try_from(stored.total).unwrap_or(i64::MAX));
             registry.register(STORED_BYTES, "Bytes of every stored blob, each counted once", total);
         }
-        if tenants {
-            self.register_tenant_series(&mut registry, stored.as_deref());
-        }
+        self.register_tenant_series(&mut registry, stored.as_deref());
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &registry)?;
         Ok(text)

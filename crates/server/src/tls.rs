@@ -40,7 +40,7 @@ pub struct Tls {
 struct CurrentCertificate {
     files: TlsFiles,
     key: RwLock<Arc<CertifiedKey>>,
-    loaded_at: Mutex<Option<(SystemTime, SystemTime)>>,
+    loaded_at: Mutex<Option<(FileStamp, FileStamp)>>,
 }
 
 impl ResolvesServerCert for CurrentCertificate {
@@ -49,8 +49,14 @@ impl ResolvesServerCert for CurrentCertificate {
     }
 }
 
-fn modified(path: &Path) -> Option<SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+/// What tells one version of a file from the next: its inode (a file replaced by rename), size
+/// and modification time (whose granularity alone can miss a change made within a tick).
+type FileStamp = (u64, u64, SystemTime);
+
+fn modified(path: &Path) -> Option<FileStamp> {
+    use std::os::unix::fs::MetadataExt;
+    let metadata = std::fs::metadata(path).ok()?;
+    Some((metadata.ino(), metadata.len(), metadata.modified().ok()?))
 }
 
 /// Reads and checks a chain and key: both parse, and the key is the certificate's.
