@@ -84,7 +84,7 @@ fn sha256(bytes: &[u8]) -> Digest {
     berth_blob::Hasher::digest_of(berth_core::DigestAlgorithm::Sha256, bytes)
 }
 
-async fn ecr_repository(registry: &Registry, caller: &Caller, name: &str) -> RepoPath {
+pub(crate) async fn ecr_repository(registry: &Registry, caller: &Caller, name: &str) -> RepoPath {
     let repo: RepoPath = format!("000000000000/{name}").parse().expect("repo");
     registry.create_repository(caller, &repo, &RepositorySettings::default(), &[]).await.expect("create");
     repo
@@ -407,10 +407,10 @@ async fn creation_template_constraints_are_validation_errors() {
 // Download URLs: bound to one blob, dead when they expire or when their key stops working.
 
 /// A clock the test moves by hand.
-struct TestClock(std::sync::Mutex<std::time::SystemTime>);
+pub(crate) struct TestClock(std::sync::Mutex<std::time::SystemTime>);
 
 impl TestClock {
-    fn advance(&self, by: Duration) {
+    pub(crate) fn advance(&self, by: Duration) {
         let mut now = self.0.lock().expect("clock");
         *now += by;
     }
@@ -423,7 +423,7 @@ impl crate::Clock for TestClock {
 }
 
 /// A registry reading the time from a clock the test moves, with an owner key and its caller.
-async fn clocked_registry(
+pub(crate) async fn clocked_registry(
     start: std::time::SystemTime,
 ) -> (Registry, std::sync::Arc<TestClock>, crate::admin::NewAccessKey, Caller, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -557,6 +557,50 @@ impl Registry {
 
 #[cfg(test)]
 mod tests {
+
+    #[tokio::test]
+    async fn expiry_ends_every_abandoned_upload_however_many_batches_they_take() {
+        let (registry, clock, _key, caller, _dir) =
+            crate::tests::clocked_registry(std::time::SystemTime::now()).await;
+        let repo = crate::tests::ecr_repository(&registry, &caller, "gc/many").await;
+        for _ in 0..501 {
+            registry.initiate_layer_upload(&caller, &repo).await.expect("upload");
+        }
+        clock.advance(std::time::Duration::from_secs(25 * 3600));
+        let day = std::time::Duration::from_secs(24 * 3600);
+        assert_eq!(registry.expire_uploads(day).await.expect("expire"), 501, "more than one batch");
+        assert_eq!(registry.expire_uploads(day).await.expect("expire"), 0);
+    }
+
+    #[tokio::test]
+    async fn expiry_ends_when_every_abandoned_upload_left_is_being_written() {
+        let (registry, clock, _key, caller, _dir) =
+            crate::tests::clocked_registry(std::time::SystemTime::now()).await;
+        let repo = crate::tests::ecr_repository(&registry, &caller, "gc/busy").await;
+        // A full batch of abandoned uploads, every one of them held by a writer right now.
+        let mut ids = Vec::new();
+        for _ in 0..500 {
+            ids.push(registry.initiate_layer_upload(&caller, &repo).await.expect("upload").id);
+        }
+        clock.advance(std::time::Duration::from_secs(25 * 3600));
+        let slots: Vec<_> = ids.iter().map(|id| registry.uploads.slot(id)).collect();
+        let mut writers = Vec::new();
+        for slot in &slots {
+            writers.push(slot.lock().await);
+        }
+        let pass = tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            registry.expire_uploads(std::time::Duration::from_secs(24 * 3600)),
+        );
+        let removed = pass.await.expect("the pass ends instead of looking at the same busy batch forever");
+        assert_eq!(removed.expect("expire"), 0, "an upload being written is not abandoned");
+        drop(writers);
+        assert_eq!(
+            registry.expire_uploads(std::time::Duration::from_secs(24 * 3600)).await.expect("expire"),
+            500
+        );
+    }
+
     use super::*;
 
     #[test]
