@@ -66,6 +66,12 @@ impl ActivityCounters {
         self.add(repository, |a| a.bytes_sent += bytes);
     }
 
+    /// Ends a deleted repository's series, freeing its place under the cap.
+    pub(crate) fn forget(&self, repository: &Repository) {
+        let mut counts = self.counts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        counts.remove(&(repository.account_id.to_string(), repository.name.to_string()));
+    }
+
     /// Every series, sorted by account and repository.
     pub(crate) fn snapshot(&self) -> Vec<RepositoryActivity> {
         let counts = self.counts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -90,7 +96,7 @@ mod tests {
     }
 
     #[test]
-    fn repositories_past_the_cap_add_up_in_one_other_series() {
+    fn repositories_past_the_cap_add_up_in_one_other_series_and_a_deleted_one_frees_its_place() {
         let counters = ActivityCounters::new(2);
         let (a, b, c, d) = (
             repository("111111111111", "team/a"),
@@ -117,5 +123,12 @@ mod tests {
         assert_eq!((find("111111111111", "team/a").pulls, find("111111111111", "team/b").bytes_sent), (2, 5));
         let other = find(OTHER, OTHER);
         assert_eq!((other.pulls, other.pushes, other.bytes_received), (1, 1, 10));
+
+        // A deleted repository's place goes to the next one.
+        counters.forget(&a);
+        counters.pulled(&c);
+        let snapshot = counters.snapshot();
+        assert!(!snapshot.iter().any(|s| s.repository == "team/a"), "{snapshot:?}");
+        assert!(snapshot.iter().any(|s| s.repository == "team/c" && s.pulls == 1), "{snapshot:?}");
     }
 }

@@ -222,6 +222,8 @@ impl Registry {
                 tracing::warn!(upload = id, error = %e, "could not delete staged upload data");
             }
         }
+        // Its series end, and its slot under the cap goes to another repository.
+        self.activity.forget(&repository);
         Ok(repository)
     }
 }
