@@ -731,6 +731,61 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_long_body_reaches_the_disk_as_it_arrives_not_at_its_end() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = FsBlobStore::open(dir.path()).await.expect("open");
+        let key = DataKey::generate().expect("key");
+        store.begin_upload("long").await.expect("begin");
+        let staged = dir.path().join("uploads").join("long");
+        // 16 MiB in 64 KiB frames; each frame first notes how much of the body is on disk.
+        let on_disk = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = std::sync::Arc::clone(&on_disk);
+        let frames = futures_util::stream::iter(0..256).map(move |_| {
+            let size = std::fs::metadata(&staged).map_or(0, |m| m.len());
+            seen.lock().expect("lock").push(size);
+            Ok(Bytes::from(pattern(64 * 1024)))
+        });
+        let mut hasher = Hasher::new(DigestAlgorithm::Sha256);
+        store.append_upload("long", &key, 0, Box::pin(frames), &mut hasher, u64::MAX).await.expect("append");
+        // By the last frame, all but the last write batch of what came before is on disk.
+        let last = on_disk.lock().expect("lock").last().copied().unwrap_or(0);
+        assert!(last >= 15 * 1024 * 1024 - WRITE_BATCH as u64, "{last} bytes on disk before the last frame");
+    }
+
+    #[tokio::test]
+    async fn an_aborted_upload_leaves_no_staged_bytes_and_aborting_twice_is_harmless() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = FsBlobStore::open(dir.path()).await.expect("open");
+        let key = DataKey::generate().expect("key");
+        store.begin_upload("gone").await.expect("begin");
+        let mut hasher = Hasher::new(DigestAlgorithm::Sha256);
+        store
+            .append_upload("gone", &key, 0, body(vec![pattern(5000)]), &mut hasher, u64::MAX)
+            .await
+            .expect("append");
+        assert_eq!(store.list_uploads().await.expect("list"), vec!["gone".to_owned()]);
+        store.abort_upload("gone").await.expect("abort");
+        assert!(!dir.path().join("uploads").join("gone").exists(), "the staged bytes stayed");
+        assert_eq!(store.list_uploads().await.expect("list"), Vec::<String>::new());
+        store.abort_upload("gone").await.expect("a second abort finds nothing and is fine");
+    }
+
+    #[tokio::test]
+    async fn a_body_of_exactly_the_limit_is_taken_and_one_byte_more_is_not() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = FsBlobStore::open(dir.path()).await.expect("open");
+        let key = DataKey::generate().expect("key");
+        let mut hasher = Hasher::new(DigestAlgorithm::Sha256);
+        store.begin_upload("at").await.expect("begin");
+        let taken = store.append_upload("at", &key, 0, body(vec![pattern(1000)]), &mut hasher, 1000).await;
+        assert_eq!(taken.expect("exactly the limit"), 1000);
+        store.begin_upload("over").await.expect("begin");
+        let mut hasher = Hasher::new(DigestAlgorithm::Sha256);
+        let over = store.append_upload("over", &key, 0, body(vec![pattern(1001)]), &mut hasher, 1000).await;
+        assert!(matches!(over, Err(BlobError::TooLarge { limit: 1000 })), "{over:?}");
+    }
+
+    #[tokio::test]
     async fn a_broken_body_keeps_what_arrived() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = FsBlobStore::open(dir.path()).await.expect("open");
