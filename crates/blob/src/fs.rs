@@ -771,6 +771,17 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn deleting_a_blob_already_gone_is_not_an_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = FsBlobStore::open(dir.path()).await.expect("open");
+        let location = store_blob(&store, "del", &DataKey::generate().expect("key"), &pattern(100)).await;
+        store.delete(&location).await.expect("delete");
+        assert!(!dir.path().join(&location.0).exists());
+        // The collector may delete what another pass or a failed commit's clean-up removed first.
+        store.delete(&location).await.expect("a second delete is fine");
+    }
+
+    #[tokio::test]
     async fn a_body_of_exactly_the_limit_is_taken_and_one_byte_more_is_not() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = FsBlobStore::open(dir.path()).await.expect("open");

@@ -173,6 +173,16 @@ mod tests {
     }
 
     #[test]
+    fn a_header_names_a_chunk_size_of_at_most_16_mib() {
+        assert_eq!(parse_header(&header(16 * 1024 * 1024)).expect("the largest"), 16 * 1024 * 1024);
+        assert!(
+            parse_header(&header(16 * 1024 * 1024 + 1)).is_err(),
+            "a tampered size would size a read buffer"
+        );
+        assert!(parse_header(&header(0)).is_err());
+    }
+
+    #[test]
     fn offsets_and_lengths() {
         assert_eq!(record_offset(4, 0), HEADER_LEN);
         assert_eq!(record_offset(4, 2), HEADER_LEN + 2 * (4 + RECORD_OVERHEAD as u64));
