@@ -58,8 +58,9 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
         /// Spare what was last used less than this many seconds ago (default: gc.grace_seconds).
-        /// Keep it longer than any upload takes to commit: a grace of 0 can collect a blob whose
-        /// commit is under way.
+        /// Keep it longer than a client takes between uploading layers and pushing their manifest:
+        /// a grace of 0 can collect a layer whose manifest is still to come (that push is then
+        /// refused). Files no metadata names are always spared for 10 minutes.
         #[arg(long)]
         grace_seconds: Option<u64>,
         /// How to print what was reclaimed.

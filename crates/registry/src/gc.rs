@@ -20,6 +20,12 @@ use crate::{Registry, RegistryError};
 /// How long an upload may sit untouched before it counts as abandoned.
 pub const UPLOAD_EXPIRY: Duration = Duration::from_secs(24 * 60 * 60);
 
+/// Stored files no metadata names are spared at least this long after they were written,
+/// whatever the pass's grace: such a file may be a blob put in place whose metadata commit is
+/// still on its way (the write, the rename and then the commit), and removing it would leave that
+/// commit acknowledging bytes that are gone. A crash's leftovers wait this long; nothing else does.
+pub(crate) const ORPHAN_FILE_FLOOR: Duration = Duration::from_secs(10 * 60);
+
 /// Blobs removed per metadata transaction, so that a large collection never holds the writer long.
 const BATCH: u32 = 1_000;
 
@@ -70,8 +76,9 @@ impl Registry {
             }
         }
 
+        let orphan_cutoff = cutoff.min(now.checked_sub(ORPHAN_FILE_FLOOR).unwrap_or(UNIX_EPOCH));
         let old_files: Vec<_> =
-            self.blobs.list_blobs().await?.into_iter().filter(|f| f.written_at < cutoff).collect();
+            self.blobs.list_blobs().await?.into_iter().filter(|f| f.written_at < orphan_cutoff).collect();
         for chunk in old_files.chunks(BATCH as usize) {
             let locations: Vec<String> = chunk.iter().map(|f| f.location.0.clone()).collect();
             let known = self.meta.known_locations(&locations).await?;
