@@ -140,6 +140,10 @@ async fn public_read_explicit_deny_and_the_owner_keeps_its_policies() {
         assert_eq!(pulled.status(), 403, "it binds the owner's pulls too");
         let (status, out) = berth.ecr("GetRepositoryPolicy", json!({"repositoryName": "public/tools"})).await;
         assert_eq!(status, 200, "the owner still reads it: {out}");
+        let (status, out) = berth
+            .ecr("SetRepositoryPolicy", json!({"repositoryName": "public/tools", "policyText": lockout}))
+            .await;
+        assert_eq!(status, 200, "the owner still replaces it: {out}");
         let (status, out) =
             berth.ecr("DeleteRepositoryPolicy", json!({"repositoryName": "public/tools"})).await;
         assert_eq!(status, 200, "the owner still deletes it: {out}");
@@ -181,6 +185,8 @@ async fn public_read_explicit_deny_and_the_owner_keeps_its_policies() {
     assert_eq!((status, out["__type"].as_str()), (400, Some("AccessDeniedException")), "it binds: {out}");
     let (status, out) = berth.ecr("GetRegistryPolicy", json!({})).await;
     assert_eq!((status, out["policyText"].as_str()), (200, Some(everything)), "{out}");
+    let (status, out) = berth.ecr("PutRegistryPolicy", json!({"policyText": everything})).await;
+    assert_eq!(status, 200, "the owner still replaces it: {out}");
     let (status, out) = berth.ecr("DeleteRegistryPolicy", json!({})).await;
     assert_eq!(status, 200, "the owner still deletes it: {out}");
     let (status, out) = berth.ecr("DescribeRepositories", json!({})).await;

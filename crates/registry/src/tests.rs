@@ -7,8 +7,12 @@ use bytes::Bytes;
 use crate::{BootstrapCredentials, ByteStream, Caller, Registry, RegistryError, RepoPath, Settings};
 
 async fn registry() -> (Registry, Caller, tempfile::TempDir) {
+    registry_with(Settings::default()).await
+}
+
+async fn registry_with(settings: Settings) -> (Registry, Caller, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let registry = Registry::open_embedded(dir.path(), Settings::default()).await.expect("open");
+    let registry = Registry::open_embedded(dir.path(), settings).await.expect("open");
     let credentials = BootstrapCredentials {
         access_key_id: "AKIASERVICETEST00001".to_owned(),
         secret_access_key: "service-test-secret-00000000000000000000".to_owned(),
@@ -550,6 +554,49 @@ fn bootstrap_credentials_show_their_key_and_not_their_secret() {
     };
     let shown = format!("{credentials:?}");
     assert!(shown.contains("AKIASHOWNINLOGS00001") && !shown.contains("never-in-any-log"), "{shown}");
+}
+
+#[tokio::test]
+async fn a_manifest_naming_more_than_the_configured_references_is_refused_before_any_lookup() {
+    let (registry, caller, _dir) =
+        registry_with(Settings { max_manifest_references: 2, ..Settings::default() }).await;
+    let (repo, config, layer) = with_layers(&registry, &caller, "caps/references").await;
+    registry
+        .put_image(&caller, &repo, image_manifest((&config, 14), (&layer, 11), 0), None, None, None)
+        .await
+        .expect("a config and a layer are two references, within the cap");
+    // Three references, one of them a layer the registry does not have: the cap answers first,
+    // before any reference is looked up.
+    let missing = sha256(b"never uploaded");
+    let three = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config}","size":14}},"layers":[{{"mediaType":"l","digest":"{layer}","size":11}},{{"mediaType":"l","digest":"{missing}","size":5}}]}}"#
+    );
+    match registry.put_image(&caller, &repo, Bytes::from(three), None, None, None).await {
+        Err(RegistryError::ManifestInvalid(e)) => {
+            let message = e.to_string();
+            assert!(message.contains("at most 2 (limits.max_manifest_references)"), "{message}");
+        }
+        other => panic!("expected the reference cap's refusal, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_file_put_in_place_without_its_commit_yet_outlives_a_zero_grace() {
+    let (registry, clock, _key, _caller, _dir) = clocked_registry(std::time::SystemTime::now()).await;
+    // What an upload's commit does before its metadata transaction: the bytes are in place, and
+    // no metadata names them yet.
+    registry.blobs.begin_upload("in-flight").await.expect("upload");
+    let location = registry.blobs.commit_upload("in-flight").await.expect("in place");
+    let orphans = || {
+        let registry = &registry;
+        async move { registry.collect_garbage(Duration::ZERO, false).await.expect("gc").orphan_files }
+    };
+    assert_eq!(orphans().await, 0, "a file written moments ago may be a commit on its way");
+    clock.advance(crate::gc::ORPHAN_FILE_FLOOR - Duration::from_secs(60));
+    assert_eq!(orphans().await, 0, "still within the floor");
+    clock.advance(Duration::from_secs(120));
+    assert_eq!(orphans().await, 1, "past the floor, a file no metadata names is a crash's leftover");
+    assert!(registry.blobs.list_blobs().await.expect("list").iter().all(|f| f.location != location));
 }
 
 #[tokio::test]
