@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Host-style addresses end to end: a registry at <account>.registry.test:<port>, as ECR names
-# its registries, used by the aws CLI, skopeo, podman, docker (its own daemon) and curl: push,
-# pull, a cross-repository mount, a chunked upload, tag paging and referrers, and docker login
-# and push to the proxyEndpoint and repositoryUri the ECR API hands out, as given.
+# its registries, used by the aws CLI, skopeo, podman, docker (its own daemon) and curl: push
+# and pull by each client (new layers uploaded through the upload Location), tags listed by
+# skopeo, a cross-repository mount by docker and by curl, a chunked upload, tag paging and
+# referrers by curl, and docker login and push to the proxyEndpoint and repositoryUri the ECR API
+# hands out, as given.
 #
 # The names resolve to 127.0.0.1 through a hosts file bound over /etc/hosts inside a mount
 # namespace of this script's own (unshare -m): every process of the run sees it, and the
@@ -93,6 +95,12 @@ if have skopeo; then
     else
         fail hs-skopeo-pull "$(tail -1 "$T/skopeo.log")"
     fi
+    if timeout 60 skopeo list-tags --tls-verify=false "docker://$uri" >"$T/tags.json" 2>>"$T/skopeo.log" &&
+        [ "$(jq -r '.Tags | sort | join(",")' "$T/tags.json")" = "v1,v2,v3" ]; then
+        pass hs-skopeo-list-tags
+    else
+        fail hs-skopeo-list-tags "$(tail -1 "$T/skopeo.log") $(head -c 200 "$T/tags.json")"
+    fi
 else
     skip hs-skopeo "skopeo not installed"
 fi
@@ -160,6 +168,18 @@ if have podman; then
     else
         fail hs-podman-push-pull "$(tail -1 "$T/podman.log")"
     fi
+    # A layer the registry has never seen, so that podman's push uploads it through the
+    # host-style upload Location.
+    mkdir -p "$T/podman-rootfs" && head -c 65536 /dev/urandom >"$T/podman-rootfs/fresh"
+    tar -C "$T/podman-rootfs" -czf "$T/podman-layer.tar.gz" .
+    if timeout 120 podman "${store[@]}" import "$T/podman-layer.tar.gz" "$uri:podman-fresh" >>"$T/podman.log" 2>&1 &&
+        timeout 120 podman "${store[@]}" push --tls-verify=false "$uri:podman-fresh" >>"$T/podman.log" 2>&1 &&
+        podman "${store[@]}" rmi "$uri:podman-fresh" >>"$T/podman.log" 2>&1 &&
+        timeout 120 podman "${store[@]}" pull --tls-verify=false "$uri:podman-fresh" >>"$T/podman.log" 2>&1; then
+        pass hs-podman-push-new-layer
+    else
+        fail hs-podman-push-new-layer "$(tail -1 "$T/podman.log")"
+    fi
 else
     skip hs-podman "podman not installed"
 fi
@@ -183,6 +203,15 @@ else
         pass hs-docker-push-pull
     else
         fail hs-docker-push-pull "$(tail -2 "$T/docker.log" | tr '\n' ' ')"
+    fi
+    # The same image pushed to a second repository: docker mounts its layer from the first
+    # (cross-repository mount, host style) instead of uploading it again.
+    if "$DK" tag "$uri:docker" "$REG/hoststyle/docker-copy:v1" >>"$T/docker.log" 2>&1 &&
+        timeout 120 "$DK" push "$REG/hoststyle/docker-copy:v1" >"$T/docker-mount.log" 2>&1 &&
+        grep -q 'Mounted from hoststyle/app' "$T/docker-mount.log"; then
+        pass hs-docker-mount
+    else
+        fail hs-docker-mount "$(tr '\n' ' ' <"$T/docker-mount.log" | tail -c 300)"
     fi
 fi
 if [ "$FAILED" != 0 ]; then
