@@ -5,9 +5,9 @@ use berth_core::{
 };
 
 use crate::{
-    AccessKey, Account, BlobCommit, BlobRecord, ImageDetail, ImageFilter, LayerParts, ManifestRecord,
-    MetaError, MetaStore, NewManifest, NewRepository, PREVIEW_JOB, Page, PreviewStatus, REMATCH_JOB,
-    SCAN_JOB, StoredScan, TagFilter, Upload, WrappedKey, now_millis,
+    AccessKey, Account, BlobCommit, BlobRecord, ImageDetail, ImageFilter, LayerParts, ManifestDeletion,
+    ManifestRecord, MetaError, MetaStore, NewManifest, NewRepository, PREVIEW_JOB, Page, PreviewStatus,
+    REMATCH_JOB, SCAN_JOB, StoredScan, TagFilter, Upload, WrappedKey, now_millis,
 };
 
 fn digest(n: u8) -> Digest {
@@ -145,7 +145,7 @@ async fn garbage_is_what_no_image_uses_after_the_grace(store: &dyn MetaStore) {
     }
 
     // Deleting the image frees its layer and its own bytes on the next pass.
-    assert!(store.delete_manifest(a, &digest(94)).await.expect("delete"));
+    assert_eq!(store.delete_manifest(a, &digest(94)).await.expect("delete"), ManifestDeletion::Deleted);
     let freed = store.collect_garbage(now_millis() + 1_000, 100, false).await.expect("collect");
     assert_eq!(digests(&freed), vec![digest(90), digest(94)]);
     let known = store
@@ -238,7 +238,7 @@ async fn scans_keep_their_inventory_and_imports_schedule_a_rematch(store: &dyn M
     store.finish_job(rematch.id, "w", None).await.expect("done");
 
     // A deleted image takes its scan with it.
-    assert!(store.delete_manifest(r, &d).await.expect("delete"));
+    assert_eq!(store.delete_manifest(r, &d).await.expect("delete"), ManifestDeletion::Deleted);
     assert_eq!(store.image_scan(r, &d).await.expect("get"), None);
 }
 
@@ -860,6 +860,12 @@ async fn manifests_require_their_references(store: &dyn MetaStore) {
         manifests: vec![digest(11)],
     };
     store.put_manifest(r, &index, None, true, 1000).await.expect("index");
+    // A child stays while an index lists it; once the index is gone, it goes.
+    assert_eq!(
+        store.delete_manifest(r, &digest(11)).await.expect("delete"),
+        ManifestDeletion::ListedBy(digest(13))
+    );
+    assert_eq!(store.resolve_tag(r, &tag("v1")).await.expect("get").map(|m| m.digest), Some(digest(11)));
 
     // Which blobs an image of the repository uses.
     store_blob(store, r, 15).await;
@@ -868,6 +874,9 @@ async fn manifests_require_their_references(store: &dyn MetaStore) {
     }
     let other = repo(store, "manifests/y").await;
     assert!(!store.blob_in_use(other, &digest(10)).await.expect("in use"), "use is per repository");
+
+    assert_eq!(store.delete_manifest(r, &digest(13)).await.expect("delete"), ManifestDeletion::Deleted);
+    assert_eq!(store.delete_manifest(r, &digest(11)).await.expect("delete"), ManifestDeletion::Deleted);
 }
 
 async fn images_have_at_most_max_tags(store: &dyn MetaStore) {
@@ -972,8 +981,8 @@ async fn referrers_and_manifest_deletion(store: &dyn MetaStore) {
     let refs = store.referrers(r, &digest(30)).await.expect("referrers");
     assert_eq!(refs.iter().map(|m| m.digest.clone()).collect::<Vec<_>>(), vec![digest(31), digest(32)]);
 
-    assert!(store.delete_manifest(r, &digest(30)).await.expect("delete"));
-    assert!(!store.delete_manifest(r, &digest(30)).await.expect("delete"));
+    assert_eq!(store.delete_manifest(r, &digest(30)).await.expect("delete"), ManifestDeletion::Deleted);
+    assert_eq!(store.delete_manifest(r, &digest(30)).await.expect("delete"), ManifestDeletion::NotFound);
     assert_eq!(store.resolve_tag(r, &tag("v1")).await.expect("get"), None, "its tags go with it");
     assert_eq!(store.repository_blob(r, &digest(30)).await.expect("get"), None, "its content unlinked");
 }

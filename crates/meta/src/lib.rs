@@ -306,6 +306,15 @@ pub struct ImageDetail {
     pub tags: Vec<String>,
 }
 
+/// What became of a request to delete a manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ManifestDeletion {
+    Deleted,
+    NotFound,
+    /// Kept: this index of the same repository lists it.
+    ListedBy(Digest),
+}
+
 /// A manifest to record, with what it references.
 #[derive(Debug, Clone)]
 pub struct NewManifest {
@@ -658,8 +667,13 @@ pub trait MetaStore: Send + Sync {
     /// Manifests whose subject is `subject`, ordered by digest.
     async fn referrers(&self, repository_id: i64, subject: &Digest)
     -> Result<Vec<ManifestRecord>, MetaError>;
-    /// Deletes a manifest and every tag pointing at it; false if it did not exist.
-    async fn delete_manifest(&self, repository_id: i64, digest: &Digest) -> Result<bool, MetaError>;
+    /// Deletes a manifest and every tag pointing at it, unless an index of the repository lists
+    /// it (the index would name a manifest that is gone): then nothing changes.
+    async fn delete_manifest(
+        &self,
+        repository_id: i64,
+        digest: &Digest,
+    ) -> Result<ManifestDeletion, MetaError>;
     /// Deletes a tag only; false if it did not exist.
     async fn delete_tag(&self, repository_id: i64, tag: &Tag) -> Result<bool, MetaError>;
 

@@ -12,10 +12,11 @@ use sqlx::{Row, SqlitePool};
 
 use crate::{
     AccessFacts, AccessKey, Account, BlobCommit, BlobRecord, CreationTemplate, Garbage, HeldContent,
-    HeldManifest, ImageDetail, ImageFilter, Job, KeyRewrap, LayerParts, LifecycleImage, ManifestRecord,
-    MetaError, MetaStore, Millis, NewManifest, NewRepository, PREVIEW_JOB, Page, PreviewStatus, REMATCH_JOB,
-    REWRAP_JOB, Repository, SCAN_JOB, StoredBytes, StoredInventory, StoredLifecyclePolicy, StoredPreview,
-    StoredScan, TagFilter, Upload, VulnerabilitySource, WrappedKey, now_millis,
+    HeldManifest, ImageDetail, ImageFilter, Job, KeyRewrap, LayerParts, LifecycleImage, ManifestDeletion,
+    ManifestRecord, MetaError, MetaStore, Millis, NewManifest, NewRepository, PREVIEW_JOB, Page,
+    PreviewStatus, REMATCH_JOB, REWRAP_JOB, Repository, SCAN_JOB, StoredBytes, StoredInventory,
+    StoredLifecyclePolicy, StoredPreview, StoredScan, TagFilter, Upload, VulnerabilitySource, WrappedKey,
+    now_millis,
 };
 
 pub struct SqliteMetaStore {
@@ -1735,9 +1736,29 @@ impl MetaStore for SqliteMetaStore {
         rows.iter().map(manifest_from_row).collect()
     }
 
-    async fn delete_manifest(&self, repository_id: i64, digest: &Digest) -> Result<bool, MetaError> {
+    async fn delete_manifest(
+        &self,
+        repository_id: i64,
+        digest: &Digest,
+    ) -> Result<ManifestDeletion, MetaError> {
         let digest = digest.to_string();
         let mut tx = self.writer.begin().await.map_err(backend)?;
+        // Checked in the deleting transaction, so an index pushed meanwhile is either seen here
+        // or finds its child gone and is refused.
+        let index: Option<String> = sqlx::query_scalar(
+            "SELECT manifest_digest FROM manifest_references
+             WHERE repository_id = ? AND child_digest = ? AND child_is_manifest = 1 AND manifest_digest <> ?
+             ORDER BY manifest_digest LIMIT 1",
+        )
+        .bind(repository_id)
+        .bind(&digest)
+        .bind(&digest)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend)?;
+        if let Some(index) = index {
+            return Ok(ManifestDeletion::ListedBy(parse(&index, "index digest")?));
+        }
         let deleted = sqlx::query("DELETE FROM manifests WHERE repository_id = ? AND digest = ?")
             .bind(repository_id)
             .bind(&digest)
@@ -1755,7 +1776,7 @@ impl MetaStore for SqliteMetaStore {
                 .map_err(backend)?;
         }
         tx.commit().await.map_err(backend)?;
-        Ok(deleted)
+        Ok(if deleted { ManifestDeletion::Deleted } else { ManifestDeletion::NotFound })
     }
 
     async fn delete_tag(&self, repository_id: i64, tag: &Tag) -> Result<bool, MetaError> {

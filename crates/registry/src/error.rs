@@ -20,6 +20,9 @@ pub enum RegistryError {
     NameInvalid(InvalidInput),
     #[error("manifest unknown: {0}")]
     ManifestUnknown(String),
+    /// A manifest an index of its repository lists cannot be deleted before the index.
+    #[error("{digest} is listed by the index {index} of this repository; delete the index first")]
+    ListedByIndex { digest: Digest, index: Digest },
     #[error("{0}")]
     ManifestInvalid(InvalidInput),
     /// A manifest names content the repository does not hold: `blobs` (config, layers) and

@@ -5,7 +5,7 @@
 use berth_core::StorageClass;
 use berth_core::{Digest, Reference, Tag};
 use berth_iam::Action;
-use berth_meta::{ImageDetail, ImageFilter, ManifestRecord, Page, Repository, TagFilter};
+use berth_meta::{ImageDetail, ImageFilter, ManifestDeletion, ManifestRecord, Page, Repository, TagFilter};
 
 use crate::manifests::ManifestPush;
 use crate::{Caller, ManifestContent, Registry, RegistryError, RepoPath};
@@ -355,6 +355,8 @@ impl Registry {
                 (None, Some(tag)) => {
                     let tag: Tag = tag.parse().map_err(RegistryError::NameInvalid)?;
                     self.meta.delete_tag(repository.id, &tag).await?;
+                    // The image goes with its last tag, unless an index lists it: then it
+                    // stays, untagged, for the index.
                     if self.meta.manifest_tags(repository.id, &image.digest).await?.is_empty() {
                         self.meta.delete_manifest(repository.id, &image.digest).await?;
                     }
@@ -362,15 +364,24 @@ impl Registry {
                 }
                 _ => {
                     let tags = self.meta.manifest_tags(repository.id, &image.digest).await?;
-                    if self.meta.delete_manifest(repository.id, &image.digest).await? {
-                        if tags.is_empty() {
-                            deleted.push(ImageRef { digest: image.digest.clone(), tag: None });
+                    match self.meta.delete_manifest(repository.id, &image.digest).await? {
+                        ManifestDeletion::Deleted => {
+                            if tags.is_empty() {
+                                deleted.push(ImageRef { digest: image.digest.clone(), tag: None });
+                            }
+                            deleted.extend(
+                                tags.into_iter()
+                                    .map(|t| ImageRef { digest: image.digest.clone(), tag: Some(t) }),
+                            );
                         }
-                        deleted.extend(
-                            tags.into_iter().map(|t| ImageRef { digest: image.digest.clone(), tag: Some(t) }),
-                        );
-                    } else {
-                        failures.push(ImageFailure::new(id, "ImageNotFound", "Requested image not found"));
+                        ManifestDeletion::NotFound => {
+                            failures.push(ImageFailure::new(id, "ImageNotFound", "Requested image not found"))
+                        }
+                        ManifestDeletion::ListedBy(index) => failures.push(ImageFailure::new(
+                            id,
+                            "ImageReferencedByManifestList",
+                            format!("Requested image is referenced by the image index {index}; delete the index first"),
+                        )),
                     }
                 }
             }

@@ -7,7 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use berth_core::{Digest, StorageClass};
 use berth_iam::Action;
 use berth_lifecycle::{Image, Outcome, Protections, RuleAction, Verdict, explain};
-use berth_meta::{LifecycleImage, Millis, PreviewStatus, Repository, StoredLifecyclePolicy};
+use berth_meta::{
+    LifecycleImage, ManifestDeletion, Millis, PreviewStatus, Repository, StoredLifecyclePolicy,
+};
 
 use crate::{Caller, Registry, RegistryError, RepoPath};
 
@@ -264,7 +266,17 @@ impl Registry {
                     continue;
                 }
             }
-            if dry_run || self.meta.delete_manifest(repository.id, &digest).await? {
+            let deleted = dry_run
+                || match self.meta.delete_manifest(repository.id, &digest).await? {
+                    ManifestDeletion::Deleted => true,
+                    ManifestDeletion::NotFound => false,
+                    // An index pushed since the evaluation lists it: judged again at the next run.
+                    ManifestDeletion::ListedBy(index) => {
+                        tracing::info!(repository = %run.repository, digest = %digest, index = %index, "listed by an index pushed since the evaluation; kept for now");
+                        false
+                    }
+                };
+            if deleted {
                 log_action(&run.repository, verdict, dry_run);
                 run.expired += 1;
             }

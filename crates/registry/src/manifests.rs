@@ -6,7 +6,8 @@ use berth_blob::{ByteStream, Hasher};
 use berth_core::{Descriptor, Digest, DigestAlgorithm, InvalidInput, Manifest, Reference, StorageClass, Tag};
 use berth_iam::Action;
 use berth_meta::{
-    BlobRecord, HeldContent, ManifestRecord, MetaError, NewManifest, Page, Repository, now_millis,
+    BlobRecord, HeldContent, ManifestDeletion, ManifestRecord, MetaError, NewManifest, Page, Repository,
+    now_millis,
 };
 use futures_util::StreamExt;
 
@@ -499,10 +500,14 @@ impl Registry {
         digest: &Digest,
     ) -> Result<(), RegistryError> {
         let repository = self.authorized_repository(caller, Action::BatchDeleteImage, repo).await?;
-        if self.meta.delete_manifest(repository.id, digest).await? {
-            Ok(())
-        } else {
-            Err(RegistryError::ManifestUnknown(format!("{digest} is not in this repository")))
+        match self.meta.delete_manifest(repository.id, digest).await? {
+            ManifestDeletion::Deleted => Ok(()),
+            ManifestDeletion::NotFound => {
+                Err(RegistryError::ManifestUnknown(format!("{digest} is not in this repository")))
+            }
+            ManifestDeletion::ListedBy(index) => {
+                Err(RegistryError::ListedByIndex { digest: digest.clone(), index })
+            }
         }
     }
 

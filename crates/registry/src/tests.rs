@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::{BootstrapCredentials, ByteStream, Caller, Registry, RegistryError, RepoPath, Settings};
+use crate::{
+    BootstrapCredentials, ByteStream, Caller, ImageIdInput, Registry, RegistryError, RepoPath, Settings,
+};
 
 async fn registry() -> (Registry, Caller, tempfile::TempDir) {
     registry_with(Settings::default()).await
@@ -554,6 +556,58 @@ fn bootstrap_credentials_show_their_key_and_not_their_secret() {
     };
     let shown = format!("{credentials:?}");
     assert!(shown.contains("AKIASHOWNINLOGS00001") && !shown.contains("never-in-any-log"), "{shown}");
+}
+
+#[tokio::test]
+async fn an_image_an_index_lists_is_not_deleted_before_the_index() {
+    let (registry, caller, _dir) = registry().await;
+    let (repo, config, layer) = with_layers(&registry, &caller, "index/children").await;
+    let child_bytes = image_manifest((&config, 14), (&layer, 11), 0);
+    let child = sha256(&child_bytes);
+    let child_tag: Tag = "linux-amd64".parse().expect("tag");
+    registry
+        .put_image(&caller, &repo, child_bytes.clone(), None, Some(&child_tag), None)
+        .await
+        .expect("child");
+    let index_bytes = Bytes::from(format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{{"mediaType":"{OCI_MANIFEST}","digest":"{child}","size":{},"platform":{{"architecture":"amd64","os":"linux"}}}}]}}"#,
+        child_bytes.len()
+    ));
+    let index = sha256(&index_bytes);
+    let multi: Tag = "multi".parse().expect("tag");
+    registry.put_image(&caller, &repo, index_bytes, None, Some(&multi), None).await.expect("index");
+    let by_digest = |d: &Digest| ImageIdInput { digest: Some(d.to_string()), tag: None };
+    let present = |d: Digest| {
+        let (registry, caller, repo) = (&registry, &caller, &repo);
+        async move { registry.get_manifest(caller, repo, &berth_core::Reference::Digest(d), &[]).await.is_ok() }
+    };
+
+    // BatchDeleteImage by digest: refused for that image, as ECR refuses it.
+    let (deleted, failures) =
+        registry.batch_delete_image(&caller, &repo, &[by_digest(&child)]).await.expect("batch");
+    assert!(deleted.is_empty());
+    assert_eq!(failures.len(), 1);
+    assert_eq!(failures[0].code, "ImageReferencedByManifestList");
+    assert!(failures[0].reason.contains(&index.to_string()), "{}", failures[0].reason);
+    // The OCI API's DELETE likewise, naming the index.
+    match registry.delete_manifest(&caller, &repo, &child).await {
+        Err(RegistryError::ListedByIndex { digest, index: by }) => {
+            assert_eq!((digest, by), (child.clone(), index.clone()))
+        }
+        other => panic!("expected a refusal naming the index, got {other:?}"),
+    }
+    // Its last tag can go; the image stays, untagged, for the index.
+    let by_tag = ImageIdInput { digest: None, tag: Some(child_tag.to_string()) };
+    let (deleted, failures) = registry.batch_delete_image(&caller, &repo, &[by_tag]).await.expect("batch");
+    assert_eq!((deleted.len(), failures.len()), (1, 0));
+    assert!(present(child.clone()).await, "the index's child is still there");
+
+    // Once the index is gone, so can the child be.
+    let (deleted, _) =
+        registry.batch_delete_image(&caller, &repo, &[by_digest(&index)]).await.expect("batch");
+    assert_eq!(deleted.len(), 1);
+    registry.delete_manifest(&caller, &repo, &child).await.expect("the child, now no index lists it");
+    assert!(!present(child).await);
 }
 
 #[tokio::test]

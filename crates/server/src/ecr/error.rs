@@ -61,6 +61,9 @@ impl From<RegistryError> for EcrError {
             E::RepositoryAlreadyExists { .. } => "RepositoryAlreadyExistsException",
             E::RepositoryNotEmpty { .. } => "RepositoryNotEmptyException",
             E::ManifestUnknown(_) | E::ImageNotFound(_) => "ImageNotFoundException",
+            // BatchDeleteImage reports it per image (ImageReferencedByManifestList); no other
+            // operation deletes a manifest.
+            E::ListedByIndex { .. } => "InvalidParameterException",
             E::ImageAlreadyExists(_) => "ImageAlreadyExistsException",
             E::ImageDigestMismatch(_) => "ImageDigestDoesNotMatchException",
             E::LayersNotFound(_) => "LayersNotFoundException",

@@ -45,6 +45,7 @@ fn status_and_code(error: &RegistryError) -> (StatusCode, &'static str) {
         E::NameUnknown { .. } => (StatusCode::NOT_FOUND, "NAME_UNKNOWN"),
         E::NameInvalid(_) => (StatusCode::BAD_REQUEST, "NAME_INVALID"),
         E::ManifestUnknown(_) => (StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN"),
+        E::ListedByIndex { .. } => (StatusCode::CONFLICT, "UNSUPPORTED"),
         E::ManifestInvalid(_) => (StatusCode::BAD_REQUEST, "MANIFEST_INVALID"),
         E::ManifestBlobUnknown { .. } => (StatusCode::BAD_REQUEST, "MANIFEST_BLOB_UNKNOWN"),
         E::TagInvalid(_) | E::TagImmutable(_) => (StatusCode::BAD_REQUEST, "TAG_INVALID"),
