@@ -260,6 +260,40 @@ pub(crate) enum PolicyCommand {
     },
 }
 
+/// Records a command that changed something in the audit log, beside the server's records: its
+/// subcommands (`admin key create`), the rest of its arguments as given (no command takes a
+/// secret as an argument) and how it ended. Reads (`list`, `get`, `status`) are not recorded.
+pub(crate) fn audit(log: &berth_server::AuditLog, args: &[String], result: &Result<(), String>) {
+    use clap::CommandFactory;
+    let Ok(matches) = crate::Cli::command().try_get_matches_from(args) else { return };
+    let mut words = Vec::new();
+    let mut current = &matches;
+    while let Some((name, next)) = current.subcommand() {
+        words.push(name.to_owned());
+        current = next;
+    }
+    if words.first().is_none_or(|w| w != "admin")
+        || words.last().is_none_or(|w| ["list", "get", "status"].contains(&w.as_str()))
+    {
+        return;
+    }
+    // What follows the last subcommand word: its arguments.
+    let mut rest = args.iter().skip(1);
+    for word in &words {
+        if rest.by_ref().all(|a| a != word) {
+            return;
+        }
+    }
+    let arguments: Vec<&String> = rest.collect();
+    let account = arguments.iter().position(|a| *a == "--account").and_then(|i| arguments.get(i + 1));
+    log.record_operator_command(
+        &words.join(" "),
+        json!({ "arguments": arguments }),
+        account.map(|a| a.as_str()),
+        result.as_ref().err().map(String::as_str),
+    );
+}
+
 fn account_id(text: &str) -> Result<AccountId, String> {
     text.parse().map_err(|e: berth_core::InvalidInput| e.to_string())
 }

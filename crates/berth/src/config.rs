@@ -33,6 +33,25 @@ pub(crate) struct Config {
     pub(crate) timeouts: Timeouts,
     pub(crate) lifecycle: Lifecycle,
     pub(crate) gc: Gc,
+    pub(crate) audit: Audit,
+}
+
+/// Where the audit log goes: a file (default `audit.log` in the data directory), `-` for
+/// standard output, or `off`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct Audit {
+    pub(crate) file: Option<String>,
+    /// A file is set aside as `<file>.1` once it would pass this size.
+    pub(crate) max_file_bytes: u64,
+    /// How many set-aside files are kept.
+    pub(crate) keep_files: usize,
+}
+
+impl Default for Audit {
+    fn default() -> Self {
+        Self { file: None, max_file_bytes: 100 * 1024 * 1024, keep_files: 5 }
+    }
 }
 
 /// The listener's certificate chain and key (PEM); both or neither.
@@ -161,6 +180,7 @@ impl Default for Config {
             timeouts: Timeouts::default(),
             lifecycle: Lifecycle::default(),
             gc: Gc::default(),
+            audit: Audit::default(),
         }
     }
 }
@@ -285,6 +305,27 @@ impl Config {
         }
     }
 
+    /// Where the audit log goes.
+    pub(crate) fn audit_destination(&self) -> berth_server::AuditDestination {
+        match self.audit.file.as_deref() {
+            Some("off") => berth_server::AuditDestination::Off,
+            Some("-") => berth_server::AuditDestination::Stdout,
+            file => berth_server::AuditDestination::File {
+                path: file.map_or_else(|| self.data_dir.join("audit.log"), PathBuf::from),
+                max_bytes: self.audit.max_file_bytes,
+                keep: self.audit.keep_files,
+            },
+        }
+    }
+
+    /// Opens the audit log, saying where it could not be opened.
+    pub(crate) fn audit_log(&self) -> Result<berth_server::AuditLog, String> {
+        let destination = self.audit_destination();
+        berth_server::AuditLog::open(&destination, &self.region).map_err(|e| {
+            format!("cannot open the audit log ({destination:?}): {e}; set audit.file (BERTH_AUDIT_FILE) to a writable path, - for standard output, or off")
+        })
+    }
+
     /// How the listener treats connections, capped at `max_connections` (which may be lower
     /// than configured when the process may not open that many files).
     pub(crate) fn listener_settings(&self, max_connections: usize) -> berth_server::ListenerSettings {
@@ -361,6 +402,11 @@ pub(crate) fn load(file: Option<&Path>, env: &dyn Env, flags: &Overrides) -> Res
                 number(&mut problems, &key, &value, &mut config.gc.interval_seconds)
             }
             "BERTH_GC_GRACE_SECONDS" => number(&mut problems, &key, &value, &mut config.gc.grace_seconds),
+            "BERTH_AUDIT_FILE" => config.audit.file = Some(value),
+            "BERTH_AUDIT_MAX_FILE_BYTES" => {
+                number(&mut problems, &key, &value, &mut config.audit.max_file_bytes);
+            }
+            "BERTH_AUDIT_KEEP_FILES" => number(&mut problems, &key, &value, &mut config.audit.keep_files),
             "BERTH_BOOTSTRAP_ACCOUNT_ID" => config.bootstrap.account_id = value,
             "BERTH_BOOTSTRAP_ACCESS_KEY_ID" => config.bootstrap.access_key_id = Some(value),
             "BERTH_BOOTSTRAP_SECRET_ACCESS_KEY" => config.bootstrap.secret_access_key = Some(value),

@@ -129,6 +129,10 @@ fn main() -> ExitCode {
                 let registry = data_dir::open_existing(&config).await?;
                 let result = admin::run(&registry, command).await;
                 registry.close().await;
+                match config.audit_log() {
+                    Ok(log) => admin::audit(&log, &std::env::args().collect::<Vec<_>>(), &result),
+                    Err(e) => eprintln!("warning: this command is not in the audit log: {e}"),
+                }
                 result
             }
             Command::Lifecycle { command } => {
@@ -203,7 +207,8 @@ async fn serve(config: Config) -> Result<(), String> {
     let reloader = tls.as_ref().map(|tls| Arc::clone(tls).spawn_reloader());
     let max_connections = connection_cap(config.limits.max_connections);
     let http = berth_server::HttpSettings { metrics_token, ..config.http_settings() };
-    let app = berth_server::router(Arc::clone(&registry), http);
+    let audit = Arc::new(config.audit_log()?);
+    let app = berth_server::router(Arc::clone(&registry), http, audit);
     let jobs = berth_server::workers::spawn_job_worker(Arc::clone(&registry), config.job_schedule());
     let acceptor = tls.as_ref().map(|tls| tls.acceptor());
     berth_server::serve(

@@ -2,6 +2,7 @@
 //! control plane at `POST /`, and the operations endpoints. Handlers are thin: parse the request, call one registry operation,
 //! render its result or error. No storage or policy logic lives here.
 
+mod audit;
 mod auth;
 mod body;
 mod ecr;
@@ -21,6 +22,7 @@ use axum::routing::get;
 use berth_core::Cidr;
 use berth_registry::Registry;
 
+pub use audit::{AuditDestination, AuditLog};
 pub use listener::{ListenerSettings, serve};
 pub use tls::{Tls, TlsError, TlsFiles};
 
@@ -69,9 +71,11 @@ impl App {
     }
 }
 
-/// Builds the router for all surfaces, every request measured for `/metrics`.
-pub fn router(registry: Arc<Registry>, settings: HttpSettings) -> Router {
+/// Builds the router for all surfaces, every request measured for `/metrics` and, when it
+/// changes something or is refused, recorded in `audit`.
+pub fn router(registry: Arc<Registry>, settings: HttpSettings, audit: Arc<AuditLog>) -> Router {
     let metrics = Arc::new(metrics::Metrics::new(Arc::clone(&registry), settings.metrics_token.as_deref()));
+    let audit = Arc::new(audit::AuditState { log: audit, trusted_proxies: settings.trusted_proxies.clone() });
     let budget = body::BodyBudget::new(settings.max_buffered_body_bytes);
     let app = Arc::new(App { registry: Arc::clone(&registry), settings, budget });
     Router::new()
@@ -82,6 +86,7 @@ pub fn router(registry: Arc<Registry>, settings: HttpSettings) -> Router {
         .nest_service("/v2", oci::service(app))
         .fallback(oci::not_found)
         .layer(axum::middleware::from_fn_with_state(metrics, metrics::track))
+        .layer(axum::middleware::from_fn_with_state(audit, audit::track))
         // Outermost: everything a request does, measuring included, is logged under its id.
         .layer(axum::middleware::from_fn(request_id::tag))
 }

@@ -38,7 +38,15 @@ async fn fixture_with(settings: Settings) -> Fixture {
         .expect("bootstrap");
     let token = registry.issue_token(KEY_ID).await.expect("token");
     let auth = format!("Basic {}", STANDARD.encode(format!("AWS:{}", token.password)));
-    Fixture { router: crate::router(Arc::new(registry), crate::HttpSettings::default()), auth, _dir: dir }
+    Fixture {
+        router: crate::router(
+            Arc::new(registry),
+            crate::HttpSettings::default(),
+            Arc::new(crate::AuditLog::off()),
+        ),
+        auth,
+        _dir: dir,
+    }
 }
 
 async fn send(f: &Fixture, request: Request<Body>) -> (StatusCode, http::HeaderMap, Vec<u8>) {

@@ -136,6 +136,9 @@ impl IntoResponse for EcrError {
         body.insert("message".to_owned(), json!(self.message));
         let body = Value::Object(body);
         let mut response = (self.status, body.to_string()).into_response();
+        response
+            .extensions_mut()
+            .insert(crate::audit::ErrorFacts { code: self.exception.to_owned(), message: self.message });
         let headers = response.headers_mut();
         headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static(super::CONTENT_TYPE));
         headers.insert("x-amzn-errortype", HeaderValue::from_static(self.exception));

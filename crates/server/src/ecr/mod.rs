@@ -114,6 +114,7 @@ async fn handle(app: &App, parts: &http::request::Parts, body: Body) -> Result<s
             other => other.into(),
         },
     )?;
+    crate::audit::note_body(parts, &body.bytes);
     let body = &body.bytes;
     let signed = SignedRequest {
         method: parts.method.as_str(),
@@ -123,6 +124,7 @@ async fn handle(app: &App, parts: &http::request::Parts, body: Body) -> Result<s
         body,
     };
     let caller = registry.finish_sigv4(pending, &signed).await?.with_origin(&app.origin(parts));
+    crate::audit::note_caller(parts, &caller);
     let host =
         parts.headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost").to_owned();
     let ctx = Context { registry, caller, host };

@@ -113,6 +113,7 @@ impl IntoResponse for OciError {
         };
         let body = json!({ "errors": [{ "code": code, "message": message, "detail": detail }] });
         let mut response = (status, axum::Json(body)).into_response();
+        response.extensions_mut().insert(crate::audit::ErrorFacts { code: code.to_owned(), message });
         let headers = response.headers_mut();
         if status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(CHALLENGE));

@@ -1,7 +1,7 @@
 //! The OCI Distribution API under `/v2/`.
 
 mod error;
-mod route;
+pub(crate) mod route;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -192,6 +192,7 @@ async fn handle(app: &App, parts: &http::request::Parts, body: Body) -> OciResul
     let registry = app.registry.as_ref();
     let (method, uri, headers) = (&parts.method, &parts.uri, &parts.headers);
     let caller = crate::auth::caller(registry, headers).await?.with_origin(&app.origin(parts));
+    crate::audit::note_caller(parts, &caller);
     let body_stream = |body: Body| crate::body::idle_bounded(body, app.settings.body_idle_timeout);
     let query = uri.query();
     let host_account = headers
