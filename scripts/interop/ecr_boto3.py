@@ -385,6 +385,31 @@ def lifecycle_preview_and_archive():
 check("boto3-lifecycle-preview-and-archive", lifecycle_preview_and_archive)
 
 
+def one_preview_at_a_time():
+    """A second preview started while one is in progress is refused, as ECR refuses it. The
+    server evaluates previews within milliseconds, so the second start is sent at once and the
+    pair tried again (after the preview completes) should the first have finished already."""
+    repo = f"boto3/one-preview-{pid}"
+    ecr.create_repository(repositoryName=repo)
+    wait = ecr.get_waiter("lifecycle_policy_preview_complete")
+    refused_once = False
+    for _ in range(20):
+        ecr.start_lifecycle_policy_preview(repositoryName=repo, lifecyclePolicyText=KEEP_RELEASES)
+        try:
+            ecr.start_lifecycle_policy_preview(repositoryName=repo, lifecyclePolicyText=KEEP_RELEASES)
+        except ClientError as e:
+            expect(e.response["Error"]["Code"] == "LifecyclePolicyPreviewInProgressException", e.response)
+            refused_once = True
+        wait.wait(repositoryName=repo, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+        if refused_once:
+            break
+    expect(refused_once, "a second preview was never refused while the first was in progress")
+    ecr.delete_repository(repositoryName=repo, force=True)
+
+
+check("boto3-one-lifecycle-preview-at-a-time", one_preview_at_a_time)
+
+
 def layer_available(repository, digest):
     out = ecr.batch_check_layer_availability(repositoryName=repository, layerDigests=[digest])
     return any(layer.get("layerAvailability") == "AVAILABLE" for layer in out["layers"])
