@@ -34,6 +34,44 @@ pub(crate) struct Config {
     pub(crate) lifecycle: Lifecycle,
     pub(crate) gc: Gc,
     pub(crate) audit: Audit,
+    pub(crate) events: Events,
+}
+
+/// Image events (pushes, deletions) and the webhooks they are delivered to.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct Events {
+    /// Days events are kept for a webhook that cannot be reached.
+    pub(crate) retention_days: u64,
+    pub(crate) webhooks: Vec<WebhookConfig>,
+}
+
+impl Default for Events {
+    fn default() -> Self {
+        Self { retention_days: 7, webhooks: Vec::new() }
+    }
+}
+
+/// One webhook: `[[events.webhooks]]`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct WebhookConfig {
+    /// Names where its deliveries stand; a new name starts from the events after it is added.
+    pub(crate) name: String,
+    /// `http://` or `https://` address events are POSTed to.
+    pub(crate) url: String,
+    /// A file holding the HMAC key of the `X-Berth-Signature-256` header.
+    #[serde(default)]
+    pub(crate) secret_file: Option<PathBuf>,
+    /// Only these accounts' events (default: all).
+    #[serde(default)]
+    pub(crate) accounts: Vec<String>,
+    /// Only these repositories' events, `*` matching any run of characters (default: all).
+    #[serde(default)]
+    pub(crate) repositories: Vec<String>,
+    /// Only these actions, `PUSH` and `DELETE` (default: both).
+    #[serde(default)]
+    pub(crate) actions: Vec<String>,
 }
 
 /// Where the audit log goes: a file (default `audit.log` in the data directory), `-` for
@@ -181,6 +219,7 @@ impl Default for Config {
             lifecycle: Lifecycle::default(),
             gc: Gc::default(),
             audit: Audit::default(),
+            events: Events::default(),
         }
     }
 }
@@ -240,6 +279,9 @@ impl Config {
             max_manifest_references: self.limits.max_manifest_references,
             max_open_uploads_per_account: self.limits.max_open_uploads_per_account,
             lifecycle_protect_pulled_days: Some(self.lifecycle.protect_pulled_within_days).filter(|d| *d > 0),
+            event_retention: std::time::Duration::from_secs(
+                self.events.retention_days.saturating_mul(86_400),
+            ),
         }
     }
 
@@ -303,6 +345,37 @@ impl Config {
             trusted_proxies: self.trusted_proxies.iter().filter_map(|p| p.parse().ok()).collect(),
             metrics_token: None,
         }
+    }
+
+    /// The webhooks, with their signing keys read from their files.
+    pub(crate) fn webhooks(&self) -> Result<Vec<berth_server::webhooks::Webhook>, String> {
+        self.events
+            .webhooks
+            .iter()
+            .map(|w| {
+                let secret = match &w.secret_file {
+                    None => None,
+                    Some(path) => {
+                        let text = std::fs::read_to_string(path).map_err(|e| {
+                            format!(
+                                "events.webhooks {:?}: cannot read secret_file {}: {e}",
+                                w.name,
+                                path.display()
+                            )
+                        })?;
+                        Some(text.trim().as_bytes().to_vec())
+                    }
+                };
+                Ok(berth_server::webhooks::Webhook {
+                    name: w.name.clone(),
+                    url: w.url.clone(),
+                    secret,
+                    accounts: w.accounts.clone(),
+                    repositories: w.repositories.clone(),
+                    actions: w.actions.iter().map(|a| a.to_ascii_uppercase()).collect(),
+                })
+            })
+            .collect()
     }
 
     /// Where the audit log goes.
@@ -403,6 +476,9 @@ pub(crate) fn load(file: Option<&Path>, env: &dyn Env, flags: &Overrides) -> Res
             }
             "BERTH_GC_GRACE_SECONDS" => number(&mut problems, &key, &value, &mut config.gc.grace_seconds),
             "BERTH_AUDIT_FILE" => config.audit.file = Some(value),
+            "BERTH_EVENTS_RETENTION_DAYS" => {
+                number(&mut problems, &key, &value, &mut config.events.retention_days);
+            }
             "BERTH_AUDIT_MAX_FILE_BYTES" => {
                 number(&mut problems, &key, &value, &mut config.audit.max_file_bytes);
             }
@@ -476,9 +552,30 @@ pub(crate) fn load(file: Option<&Path>, env: &dyn Env, flags: &Overrides) -> Res
         ("lifecycle.interval_seconds", config.lifecycle.interval_seconds),
         ("gc.interval_seconds", config.gc.interval_seconds),
         ("metrics.max_repositories", config.metrics.max_repositories as u64),
+        ("events.retention_days", config.events.retention_days),
     ] {
         if value == 0 {
             problems.push(format!("{name}: must be positive"));
+        }
+    }
+    let mut names = std::collections::BTreeSet::new();
+    for hook in &config.events.webhooks {
+        let what = format!("events.webhooks {:?}", hook.name);
+        if hook.name.is_empty() || !names.insert(hook.name.as_str()) {
+            problems.push(format!("{what}: every webhook needs a name of its own"));
+        }
+        if !(hook.url.starts_with("http://") || hook.url.starts_with("https://"))
+            || hook.url.contains(char::is_whitespace)
+        {
+            problems.push(format!("{what}: url {:?} must be an http:// or https:// address", hook.url));
+        }
+        if let Some(action) =
+            hook.actions.iter().find(|a| !["PUSH", "DELETE"].contains(&a.to_ascii_uppercase().as_str()))
+        {
+            problems.push(format!("{what}: action {action:?} is not PUSH or DELETE"));
+        }
+        if let Some(account) = hook.accounts.iter().find(|a| a.parse::<AccountId>().is_err()) {
+            problems.push(format!("{what}: account {account:?} is not a 12-digit account id"));
         }
     }
     if config.limits.max_buffered_body_bytes < berth_core::MAX_MANIFEST_BYTES {

@@ -4,6 +4,7 @@
 mod admin;
 mod config;
 mod data_dir;
+mod events;
 mod maintenance;
 mod vulndb;
 
@@ -67,6 +68,13 @@ enum Command {
         #[arg(long, value_enum, default_value_t = maintenance::Output::Table)]
         output: maintenance::Output,
     },
+    /// Image events (pushes, deletions) as webhooks receive them, and how far each was delivered
+    /// (works beside a running server).
+    #[command(after_help = events::EXAMPLES)]
+    Events {
+        #[command(subcommand)]
+        command: events::EventsCommand,
+    },
     /// Manage the vulnerability database that scans match images against (OSV data).
     #[command(after_help = vulndb::EXAMPLES)]
     Vulndb {
@@ -98,6 +106,7 @@ fn main() -> ExitCode {
         | Command::Lifecycle { .. }
         | Command::Gc { .. }
         | Command::Vulndb { .. }
+        | Command::Events { .. }
         | Command::Sbom { .. } => None,
     };
     let overrides = Overrides { listen, data_dir: cli.data_dir.clone() };
@@ -144,6 +153,13 @@ fn main() -> ExitCode {
             Command::Sbom { image } => {
                 let registry = data_dir::open_existing(&config).await?;
                 let result = vulndb::sbom(&registry, &image).await;
+                registry.close().await;
+                result
+            }
+            Command::Events { command } => {
+                let registry = data_dir::open_existing(&config).await?;
+                let names: Vec<String> = config.events.webhooks.iter().map(|w| w.name.clone()).collect();
+                let result = events::run(&registry, command, &names).await;
                 registry.close().await;
                 result
             }
@@ -209,7 +225,14 @@ async fn serve(config: Config) -> Result<(), String> {
     let http = berth_server::HttpSettings { metrics_token, ..config.http_settings() };
     let audit = Arc::new(config.audit_log()?);
     let app = berth_server::router(Arc::clone(&registry), http, audit);
+    let webhooks = config.webhooks()?;
+    let names: Vec<String> = webhooks.iter().map(|w| w.name.clone()).collect();
+    registry
+        .register_webhooks(&names)
+        .await
+        .map_err(|e| format!("cannot begin the webhooks' deliveries: {e}"))?;
     let jobs = berth_server::workers::spawn_job_worker(Arc::clone(&registry), config.job_schedule());
+    let deliveries = berth_server::webhooks::spawn_delivery_worker(Arc::clone(&registry), webhooks);
     let acceptor = tls.as_ref().map(|tls| tls.acceptor());
     berth_server::serve(
         listener,
@@ -220,6 +243,7 @@ async fn serve(config: Config) -> Result<(), String> {
     )
     .await;
     jobs.abort();
+    deliveries.abort();
     if let Some(reloader) = reloader {
         reloader.abort();
     }

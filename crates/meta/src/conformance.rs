@@ -5,9 +5,9 @@ use berth_core::{
 };
 
 use crate::{
-    AccessKey, Account, BlobCommit, BlobRecord, ImageDetail, ImageFilter, LayerParts, ManifestDeletion,
-    ManifestRecord, MetaError, MetaStore, NewManifest, NewRepository, PREVIEW_JOB, Page, PreviewStatus,
-    REMATCH_JOB, SCAN_JOB, StoredScan, TagFilter, Upload, WrappedKey, now_millis,
+    AccessKey, Account, BlobCommit, BlobRecord, EVENTS_JOB, ImageDetail, ImageFilter, LayerParts,
+    ManifestDeletion, ManifestRecord, MetaError, MetaStore, NewManifest, NewRepository, PREVIEW_JOB, Page,
+    PreviewStatus, REMATCH_JOB, SCAN_JOB, StoredScan, TagFilter, Upload, WrappedKey, now_millis,
 };
 
 fn digest(n: u8) -> Digest {
@@ -99,6 +99,61 @@ pub async fn run(store: &dyn MetaStore) {
     lifecycle_policies_images_and_previews(store).await;
     scans_keep_their_inventory_and_imports_schedule_a_rematch(store).await;
     jobs_are_claimed_once_and_taken_over_when_a_lease_runs_out(store).await;
+    image_events_are_recorded_with_their_change_in_order(store).await;
+}
+
+async fn image_events_are_recorded_with_their_change_in_order(store: &dyn MetaStore) {
+    let r = repo(store, "events/app").await;
+    let start = store.latest_event().await.expect("latest");
+    store_blob(store, r, 150).await;
+    let image = |n: u8| NewManifest {
+        content: blob_for_manifest(),
+        content_written: true,
+        record: manifest(n, None),
+        blobs: vec![digest(150)],
+        manifests: vec![],
+    };
+    store.put_manifest(r, &image(151), Some(&tag("v1")), true, 1000).await.expect("push");
+    // The same push again changes nothing, and records nothing.
+    store.put_manifest(r, &image(151), Some(&tag("v1")), true, 1000).await.expect("again");
+    store.put_manifest(r, &image(152), Some(&tag("v1")), true, 1000).await.expect("v1 moves");
+    store.put_manifest(r, &image(151), Some(&tag("v0")), true, 1000).await.expect("a second tag");
+    assert!(store.delete_tag(r, &tag("v0")).await.expect("untag"));
+    assert_eq!(store.delete_manifest(r, &digest(151)).await.expect("delete"), ManifestDeletion::Deleted);
+    assert!(!store.delete_tag(r, &tag("v0")).await.expect("untag again"), "nothing to delete, no event");
+
+    let events = store.events_after(start, 100).await.expect("events");
+    let seen: Vec<(&str, String, Option<&str>)> =
+        events.iter().map(|e| (e.action.as_str(), e.digest.clone(), e.tag.as_deref())).collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("PUSH", digest(151).to_string(), Some("v1")),
+            ("PUSH", digest(152).to_string(), Some("v1")),
+            ("PUSH", digest(151).to_string(), Some("v0")),
+            ("DELETE", digest(151).to_string(), Some("v0")),
+            ("DELETE", digest(151).to_string(), None),
+        ]
+    );
+    assert!(events.iter().all(|e| e.account == "111111111111" && e.repository == "events/app"));
+    assert!(events.windows(2).all(|w| w[0].id < w[1].id), "in the order they committed");
+    assert_eq!(store.latest_event().await.expect("latest"), events[4].id);
+    assert_eq!(store.events_after(events[1].id, 2).await.expect("page").len(), 2);
+    let fanout = store.claim_job(&[EVENTS_JOB], "w", i64::MAX - 1, i64::MAX).await.expect("claim");
+    assert!(fanout.is_some(), "the events scheduled their delivery");
+
+    // Cursors begin once, move forward only.
+    assert_eq!(store.event_cursor("hook").await.expect("cursor"), None);
+    store.begin_event_cursor("hook", events[0].id, 1).await.expect("begin");
+    store.begin_event_cursor("hook", events[4].id, 2).await.expect("begin again");
+    assert_eq!(store.event_cursor("hook").await.expect("cursor"), Some(events[0].id), "begun once");
+    store.set_event_cursor("hook", events[3].id, 3).await.expect("advance");
+    store.set_event_cursor("hook", events[1].id, 4).await.expect("not back");
+    assert_eq!(store.event_cursor("hook").await.expect("cursor"), Some(events[3].id));
+
+    assert_eq!(store.prune_events(0).await.expect("prune"), 0, "nothing is older than the epoch");
+    assert!(store.prune_events(i64::MAX).await.expect("prune") >= events.len() as u64);
+    assert!(store.events_after(start, 100).await.expect("events").is_empty());
 }
 
 async fn garbage_is_what_no_image_uses_after_the_grace(store: &dyn MetaStore) {

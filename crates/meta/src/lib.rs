@@ -214,6 +214,21 @@ pub const REMATCH_JOB: &str = "vulnerability-rematch";
 /// The job that wraps every data key under a key again with the key's newest version, scheduled
 /// with the re-wrap it performs; its subject is the key's id.
 pub const REWRAP_JOB: &str = "key-rewrap";
+/// The job that hands new image events to each webhook's delivery, scheduled with every event.
+pub const EVENTS_JOB: &str = "event-fanout";
+
+/// An image event of the outbox: a push (`PUSH`) or a deletion (`DELETE`), as it happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvent {
+    /// Increasing in the order the changes committed.
+    pub id: i64,
+    pub at: Millis,
+    pub account: String,
+    pub repository: String,
+    pub action: String,
+    pub digest: String,
+    pub tag: Option<String>,
+}
 
 /// Bytes of content held, as [`MetaStore::stored_bytes`] counts them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -676,6 +691,22 @@ pub trait MetaStore: Send + Sync {
     ) -> Result<ManifestDeletion, MetaError>;
     /// Deletes a tag only; false if it did not exist.
     async fn delete_tag(&self, repository_id: i64, tag: &Tag) -> Result<bool, MetaError>;
+
+    // The outbox of image events. Pushes that change a repository (a new manifest, a tag set or
+    // moved) and deletions record their event, and schedule the [`EVENTS_JOB`], in their own
+    // transaction.
+    /// Events after `after`, oldest first, at most `limit`.
+    async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<StoredEvent>, MetaError>;
+    /// The newest event's id (0 when there is none).
+    async fn latest_event(&self) -> Result<i64, MetaError>;
+    /// Where `endpoint`'s deliveries stand, if it has begun.
+    async fn event_cursor(&self, endpoint: &str) -> Result<Option<i64>, MetaError>;
+    /// Records that `endpoint` is done with every event up to `delivered`; never moves back.
+    async fn set_event_cursor(&self, endpoint: &str, delivered: i64, at: Millis) -> Result<(), MetaError>;
+    /// Starts `endpoint` at `delivered`, unless it has begun already.
+    async fn begin_event_cursor(&self, endpoint: &str, delivered: i64, at: Millis) -> Result<(), MetaError>;
+    /// Removes events recorded before `before`; how many.
+    async fn prune_events(&self, before: Millis) -> Result<u64, MetaError>;
 
     // Image scans and the vulnerability database.
     /// Marks the image's scan IN_PROGRESS and schedules its [`SCAN_JOB`], in one transaction;

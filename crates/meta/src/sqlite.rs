@@ -11,12 +11,12 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 use crate::{
-    AccessFacts, AccessKey, Account, BlobCommit, BlobRecord, CreationTemplate, Garbage, HeldContent,
-    HeldManifest, ImageDetail, ImageFilter, Job, KeyRewrap, LayerParts, LifecycleImage, ManifestDeletion,
-    ManifestRecord, MetaError, MetaStore, Millis, NewManifest, NewRepository, PREVIEW_JOB, Page,
-    PreviewStatus, REMATCH_JOB, REWRAP_JOB, Repository, SCAN_JOB, StoredBytes, StoredInventory,
-    StoredLifecyclePolicy, StoredPreview, StoredScan, TagFilter, Upload, VulnerabilitySource, WrappedKey,
-    now_millis,
+    AccessFacts, AccessKey, Account, BlobCommit, BlobRecord, CreationTemplate, EVENTS_JOB, Garbage,
+    HeldContent, HeldManifest, ImageDetail, ImageFilter, Job, KeyRewrap, LayerParts, LifecycleImage,
+    ManifestDeletion, ManifestRecord, MetaError, MetaStore, Millis, NewManifest, NewRepository, PREVIEW_JOB,
+    Page, PreviewStatus, REMATCH_JOB, REWRAP_JOB, Repository, SCAN_JOB, StoredBytes, StoredEvent,
+    StoredInventory, StoredLifecyclePolicy, StoredPreview, StoredScan, TagFilter, Upload,
+    VulnerabilitySource, WrappedKey, now_millis,
 };
 
 pub struct SqliteMetaStore {
@@ -160,6 +160,30 @@ fn job_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Job, MetaError> {
 
 /// Schedules a job inside a transaction: a job already waiting keeps the earlier time; a job
 /// being worked on is due again at `run_after` once its worker finishes or its lease runs out.
+/// Records an image event in the transaction of its change, and has it handed to the webhooks.
+async fn record_event(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    repository_id: i64,
+    at: Millis,
+    action: &str,
+    digest: &str,
+    tag: Option<&str>,
+) -> Result<(), MetaError> {
+    sqlx::query(
+        "INSERT INTO events (at, account_id, repository, action, digest, tag)
+         SELECT ?, account_id, name, ?, ?, ? FROM repositories WHERE id = ?",
+    )
+    .bind(at)
+    .bind(action)
+    .bind(digest)
+    .bind(tag)
+    .bind(repository_id)
+    .execute(&mut **tx)
+    .await
+    .map_err(backend)?;
+    schedule(tx, EVENTS_JOB, "", at).await
+}
+
 async fn schedule(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
     kind: &str,
@@ -1444,6 +1468,7 @@ impl MetaStore for SqliteMetaStore {
         let record = &manifest.record;
         let digest = record.digest.to_string();
         let mut tx = self.writer.begin().await.map_err(backend)?;
+        let mut tag_moves = false;
         if let Some(tag) = tag {
             let points_at: Option<String> =
                 sqlx::query_scalar("SELECT manifest_digest FROM tags WHERE repository_id = ? AND name = ?")
@@ -1455,7 +1480,8 @@ impl MetaStore for SqliteMetaStore {
             if points_at.is_some() && !tag_may_move {
                 return Err(MetaError::AlreadyExists(format!("tag {tag}")));
             }
-            if points_at.as_deref() != Some(digest.as_str()) {
+            tag_moves = points_at.as_deref() != Some(digest.as_str());
+            if tag_moves {
                 let tags: i64 = sqlx::query_scalar(
                     "SELECT COUNT(*) FROM tags WHERE repository_id = ? AND manifest_digest = ?",
                 )
@@ -1526,7 +1552,7 @@ impl MetaStore for SqliteMetaStore {
         .map_err(backend)?;
 
         // Pushing an archived image again restores it, as ECR does.
-        sqlx::query(&format!(
+        let manifest_changed = sqlx::query(&format!(
             "INSERT INTO manifests (repository_id, sealed_annotations, {MANIFEST_COLUMNS})
              VALUES (?, x'', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (repository_id, digest) DO UPDATE SET
@@ -1547,7 +1573,9 @@ impl MetaStore for SqliteMetaStore {
         .bind(record.last_activated_at)
         .execute(&mut *tx)
         .await
-        .map_err(backend)?;
+        .map_err(backend)?
+        .rows_affected()
+            > 0;
         for (children, is_manifest) in [(&blobs, false), (&manifests, true)] {
             sqlx::query(
                 "INSERT INTO manifest_references (repository_id, manifest_digest, child_digest, child_is_manifest)
@@ -1574,6 +1602,10 @@ impl MetaStore for SqliteMetaStore {
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
+        }
+        if manifest_changed || tag_moves {
+            let tag = tag.map(Tag::as_str);
+            record_event(&mut tx, repository_id, record.pushed_at, "PUSH", &digest, tag).await?;
         }
         tx.commit().await.map_err(backend)?;
         Ok(content_stored)
@@ -1774,19 +1806,104 @@ impl MetaStore for SqliteMetaStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(backend)?;
+            record_event(&mut tx, repository_id, now_millis(), "DELETE", &digest, None).await?;
         }
         tx.commit().await.map_err(backend)?;
         Ok(if deleted { ManifestDeletion::Deleted } else { ManifestDeletion::NotFound })
     }
 
     async fn delete_tag(&self, repository_id: i64, tag: &Tag) -> Result<bool, MetaError> {
-        let done = sqlx::query("DELETE FROM tags WHERE repository_id = ? AND name = ?")
-            .bind(repository_id)
-            .bind(tag.as_str())
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        let digest: Option<String> = sqlx::query_scalar(
+            "DELETE FROM tags WHERE repository_id = ? AND name = ? RETURNING manifest_digest",
+        )
+        .bind(repository_id)
+        .bind(tag.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend)?;
+        if let Some(digest) = &digest {
+            record_event(&mut tx, repository_id, now_millis(), "DELETE", digest, Some(tag.as_str())).await?;
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(digest.is_some())
+    }
+
+    async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<StoredEvent>, MetaError> {
+        let rows = sqlx::query(
+            "SELECT id, at, account_id, repository, action, digest, tag FROM events WHERE id > ? ORDER BY id LIMIT ?",
+        )
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        Ok(rows
+            .iter()
+            .map(|row| StoredEvent {
+                id: row.get(0),
+                at: row.get(1),
+                account: row.get(2),
+                repository: row.get(3),
+                action: row.get(4),
+                digest: row.get(5),
+                tag: row.get(6),
+            })
+            .collect())
+    }
+
+    async fn latest_event(&self) -> Result<i64, MetaError> {
+        let latest: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM events")
+            .fetch_one(&self.reader)
+            .await
+            .map_err(backend)?;
+        Ok(latest.unwrap_or(0))
+    }
+
+    async fn event_cursor(&self, endpoint: &str) -> Result<Option<i64>, MetaError> {
+        sqlx::query_scalar("SELECT delivered FROM event_cursors WHERE endpoint = ?")
+            .bind(endpoint)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend)
+    }
+
+    async fn set_event_cursor(&self, endpoint: &str, delivered: i64, at: Millis) -> Result<(), MetaError> {
+        sqlx::query(
+            "INSERT INTO event_cursors (endpoint, delivered, updated_at) VALUES (?, ?, ?)
+             ON CONFLICT (endpoint) DO UPDATE SET delivered = MAX(delivered, excluded.delivered),
+               updated_at = excluded.updated_at",
+        )
+        .bind(endpoint)
+        .bind(delivered)
+        .bind(at)
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn begin_event_cursor(&self, endpoint: &str, delivered: i64, at: Millis) -> Result<(), MetaError> {
+        sqlx::query(
+            "INSERT INTO event_cursors (endpoint, delivered, updated_at) VALUES (?, ?, ?)
+             ON CONFLICT (endpoint) DO NOTHING",
+        )
+        .bind(endpoint)
+        .bind(delivered)
+        .bind(at)
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn prune_events(&self, before: Millis) -> Result<u64, MetaError> {
+        let done = sqlx::query("DELETE FROM events WHERE at < ?")
+            .bind(before)
             .execute(&self.writer)
             .await
             .map_err(backend)?;
-        Ok(done.rows_affected() > 0)
+        Ok(done.rows_affected())
     }
 
     async fn start_image_scan(

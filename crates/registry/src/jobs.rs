@@ -25,11 +25,16 @@ pub const IMAGE_SCAN: &str = berth_meta::SCAN_JOB;
 pub const VULNERABILITY_REMATCH: &str = berth_meta::REMATCH_JOB;
 /// Wraps the data keys under a rotated key again with its newest version; the subject is the key.
 pub const KEY_REWRAP: &str = berth_meta::REWRAP_JOB;
+/// Schedules a delivery for every webhook after new image events.
+pub const EVENT_FANOUT: &str = berth_meta::EVENTS_JOB;
+/// Hands one webhook its next image events; the subject is the webhook's name. Performed by the
+/// server, which speaks HTTP, on a worker of its own so that a slow webhook delays no other job.
+pub const EVENT_DELIVERY: &str = "event-delivery";
 
 /// Tries of a scan before it is recorded as FAILED.
 const SCAN_ATTEMPTS: u32 = 3;
 
-const KINDS: [&str; 7] = [
+const KINDS: [&str; 8] = [
     LIFECYCLE_SWEEP,
     LIFECYCLE_RUN,
     LIFECYCLE_PREVIEW,
@@ -37,6 +42,7 @@ const KINDS: [&str; 7] = [
     IMAGE_SCAN,
     VULNERABILITY_REMATCH,
     KEY_REWRAP,
+    EVENT_FANOUT,
 ];
 
 /// How often the periodic jobs run, and how long the collector spares what was just unused.
@@ -88,6 +94,12 @@ impl Registry {
     pub async fn claim_job(&self, worker: &str, lease: Duration) -> Result<Option<Job>, RegistryError> {
         let now = self.now_millis();
         Ok(self.meta.claim_job(&KINDS, worker, now, now.saturating_add(millis(lease))).await?)
+    }
+
+    /// Claims the webhook delivery that has waited longest.
+    pub async fn claim_delivery(&self, worker: &str, lease: Duration) -> Result<Option<Job>, RegistryError> {
+        let now = self.now_millis();
+        Ok(self.meta.claim_job(&[EVENT_DELIVERY], worker, now, now.saturating_add(millis(lease))).await?)
     }
 
     /// Extends `worker`'s claim on a job; false if it lost it.
@@ -156,6 +168,7 @@ impl Registry {
                 Ok(JobDone::Finished)
             }
             GARBAGE_COLLECTION => {
+                self.prune_events().await?;
                 let report = self.collect_garbage(schedule.gc_grace, false).await?;
                 if report.reclaimed_objects() > 0 {
                     tracing::info!(
@@ -189,6 +202,7 @@ impl Registry {
                 self.rematch_all().await?;
                 Ok(JobDone::Finished)
             }
+            EVENT_FANOUT => self.fan_out_events().await,
             // In steps: due again at once until every wrap is renewed.
             KEY_REWRAP => {
                 if self.rewrap_step(&job.subject).await? {

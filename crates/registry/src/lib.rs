@@ -11,6 +11,7 @@ pub mod activity;
 mod addresses;
 mod admin;
 mod error;
+mod events;
 mod gc;
 mod images;
 pub mod jobs;
@@ -46,6 +47,7 @@ pub use berth_meta::{CreationTemplate, Repository};
 pub use berth_meta::{ImageDetail, Job, TagFilter};
 pub use berth_meta::{KeyRewrap, StoredBytes};
 pub use error::{PartRefusal, RegistryError};
+pub use events::{EVENT_BATCH, ImageEvent};
 pub use gc::{GcReport, UPLOAD_EXPIRY};
 pub use images::{
     DescribedImage, FoundImage, ImageFailure, ImageIdInput, ImageListFilter, ImageRef, ImageStatus,
@@ -86,6 +88,8 @@ pub struct Settings {
     /// Lifecycle policies keep images pulled within this many days (beyond ECR's semantics;
     /// `None`, the default, keeps ECR's).
     pub lifecycle_protect_pulled_days: Option<u32>,
+    /// How long image events are kept for webhooks that cannot be reached.
+    pub event_retention: std::time::Duration,
 }
 
 impl Default for Settings {
@@ -101,6 +105,7 @@ impl Default for Settings {
             max_manifest_references: limits::DEFAULT_MAX_MANIFEST_REFERENCES,
             max_open_uploads_per_account: limits::DEFAULT_MAX_OPEN_UPLOADS_PER_ACCOUNT,
             lifecycle_protect_pulled_days: None,
+            event_retention: std::time::Duration::from_secs(7 * 24 * 3600),
         }
     }
 }
@@ -223,6 +228,10 @@ pub struct Registry {
     advisories: tokio::sync::RwLock<Option<Arc<berth_scan::Advisories>>>,
     /// Layers scans have read since start (a re-match reads none).
     layers_read: std::sync::atomic::AtomicU64,
+    /// The webhooks image events go to, by name.
+    webhooks: std::sync::RwLock<Vec<String>>,
+    /// Woken when a webhook's delivery is scheduled.
+    deliveries_waiting: tokio::sync::Notify,
 }
 
 impl Registry {
@@ -250,6 +259,8 @@ impl Registry {
             manifests: manifest_cache::ManifestCache::new(manifest_cache::MANIFEST_CACHE_BYTES),
             clock: Arc::new(SystemClock),
             jobs_waiting: tokio::sync::Notify::new(),
+            webhooks: std::sync::RwLock::new(Vec::new()),
+            deliveries_waiting: tokio::sync::Notify::new(),
             advisories: tokio::sync::RwLock::new(None),
             layers_read: std::sync::atomic::AtomicU64::new(0),
         })

@@ -12,6 +12,7 @@ mod oci;
 mod origin;
 mod request_id;
 pub mod tls;
+pub mod webhooks;
 pub mod workers;
 
 use std::sync::Arc;

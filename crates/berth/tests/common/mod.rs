@@ -133,16 +133,26 @@ impl Berth {
     pub async fn start_with_file_limit(soft_limit: u64) -> Self {
         let temp = tempfile::tempdir().expect("tempdir");
         let dir = temp.path().join("data");
-        let mut berth = Self::spawn_opts(&dir, &[], Some(soft_limit)).await;
+        let mut berth = Self::spawn_opts(&dir, &[], Some(soft_limit), None).await;
         berth._temp = Some(temp);
         berth
     }
 
     async fn spawn_with(dir: &Path, env: &[(&str, &str)]) -> Self {
-        Self::spawn_opts(dir, env, None).await
+        Self::spawn_opts(dir, env, None, None).await
     }
 
-    async fn spawn_opts(dir: &Path, env: &[(&str, &str)], soft_file_limit: Option<u64>) -> Self {
+    /// A registry over `dir` (new or existing) configured by a TOML file.
+    pub async fn spawn_with_config(dir: &Path, config: &Path) -> Self {
+        Self::spawn_opts(dir, &[], None, Some(config)).await
+    }
+
+    async fn spawn_opts(
+        dir: &Path,
+        env: &[(&str, &str)],
+        soft_file_limit: Option<u64>,
+        config: Option<&Path>,
+    ) -> Self {
         let port = free_port();
         let log = std::fs::File::create(dir.with_extension(format!("{port}.log"))).expect("log file");
         let mut command = match soft_file_limit {
@@ -153,6 +163,9 @@ impl Berth {
             }
             None => Command::new(berth_binary()),
         };
+        if let Some(config) = config {
+            command.arg("--config").arg(config);
+        }
         let child = command
             .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
             .arg(dir)
