@@ -19,6 +19,8 @@ const BERTH: &str = "berth";
 const REFERENCE: &str = "reference";
 /// berth again, into repositories under a customer key.
 const BERTH_KMS: &str = "berth-kms";
+/// A second berth with per-repository metrics and the audit log off.
+const BERTH_QUIET: &str = "berth-quiet";
 
 pub(crate) struct Inputs<'a> {
     pub(crate) results: &'a Path,
@@ -264,6 +266,52 @@ pub(crate) fn render(inputs: &Inputs<'_>) -> Result<String, Error> {
                 show(kms),
                 cpu(plain),
                 cpu(kms)
+            )?;
+        }
+        writeln!(out)?;
+    }
+
+    let observed: Vec<&str> = ALL
+        .iter()
+        .copied()
+        .filter(|w| {
+            let q = of(w, BERTH_QUIET);
+            !q.ok.is_empty() || !q.errors.is_empty()
+        })
+        .collect();
+    if !observed.is_empty() {
+        writeln!(out, "### Observability")?;
+        writeln!(out)?;
+        writeln!(
+            out,
+            "The manifest workloads against berth as configured by default (every pull counted per \
+             repository for `/metrics`, its pull time recorded, every request passed by the audit \
+             log, which writes only changes and refusals) and against a second berth with \
+             `metrics.per_repository = false` and `audit.file = \"off\"`. The loss is what \
+             observing each request costs; the goal is under 5%."
+        )?;
+        writeln!(out)?;
+        writeln!(out, "| workload | observed | quiet | loss | p99 observed | p99 quiet |")?;
+        writeln!(out, "|---|---:|---:|---:|---:|---:|")?;
+        for w in observed {
+            let (on, off) = (of(w, BERTH), of(w, BERTH_QUIET));
+            let unit = on.text("unit").or_else(|| off.text("unit")).unwrap_or_default();
+            let show = |runs: &Runs| match runs.median("value") {
+                None if !runs.errors.is_empty() => "failed".to_owned(),
+                v => cell(v, &unit),
+            };
+            let loss = match (on.median("value"), off.median("value")) {
+                (Some(a), Some(b)) if b > 0.0 => format!("{:.1}%", (1.0 - a / b) * 100.0),
+                _ => "—".to_owned(),
+            };
+            let ms = |v: Option<f64>| v.map_or_else(|| "—".to_owned(), |v| format!("{v:.2} ms"));
+            writeln!(
+                out,
+                "| {w} | {} | {} | {loss} | {} | {} |",
+                show(on),
+                show(off),
+                ms(on.median("p99_ms")),
+                ms(off.median("p99_ms"))
             )?;
         }
         writeln!(out)?;

@@ -107,6 +107,8 @@ pub(crate) struct Metrics {
     /// A file holding the bearer token a scraper shows for the per-repository series.
     pub(crate) token_file: Option<PathBuf>,
     pub(crate) max_repositories: usize,
+    /// Count pulls, pushes and bytes per repository (the tenant series); off, none are kept.
+    pub(crate) per_repository: bool,
 }
 
 impl Default for Metrics {
@@ -114,6 +116,7 @@ impl Default for Metrics {
         Self {
             token_file: None,
             max_repositories: berth_registry::Settings::default().metrics_max_repositories,
+            per_repository: true,
         }
     }
 }
@@ -282,6 +285,7 @@ impl Config {
             event_retention: std::time::Duration::from_secs(
                 self.events.retention_days.saturating_mul(86_400),
             ),
+            per_repository_metrics: self.metrics.per_repository,
         }
     }
 
@@ -440,6 +444,11 @@ pub(crate) fn load(file: Option<&Path>, env: &dyn Env, flags: &Overrides) -> Res
             "BERTH_ALLOW_PLAIN_HTTP" => match value.as_str() {
                 "true" | "1" => config.allow_plain_http = true,
                 "false" | "0" => config.allow_plain_http = false,
+                other => problems.push(format!("{key}: {other:?} is not true or false")),
+            },
+            "BERTH_METRICS_PER_REPOSITORY" => match value.as_str() {
+                "true" | "1" => config.metrics.per_repository = true,
+                "false" | "0" => config.metrics.per_repository = false,
                 other => problems.push(format!("{key}: {other:?} is not true or false")),
             },
             "BERTH_MAX_BLOB_BYTES" => number(&mut problems, &key, &value, &mut config.max_blob_bytes),

@@ -25,26 +25,38 @@ pub struct RepositoryActivity {
 }
 
 pub(crate) struct ActivityCounters {
+    /// Off: nothing is counted (`metrics.per_repository = false`).
+    enabled: bool,
     cap: usize,
-    counts: Mutex<HashMap<(String, String), RepositoryActivity>>,
+    /// By repository id, so that counting a pull allocates nothing once a repository is known;
+    /// `None` is the `other` series.
+    counts: Mutex<HashMap<Option<i64>, RepositoryActivity>>,
 }
 
 impl ActivityCounters {
-    pub(crate) fn new(cap: usize) -> Self {
-        Self { cap, counts: Mutex::new(HashMap::new()) }
+    pub(crate) fn new(enabled: bool, cap: usize) -> Self {
+        Self { enabled, cap, counts: Mutex::new(HashMap::new()) }
     }
 
     fn add(&self, repository: &Repository, change: impl FnOnce(&mut RepositoryActivity)) {
-        let mut counts = self.counts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let mut key = (repository.account_id.to_string(), repository.name.to_string());
-        // The `other` series does not count against the cap.
-        let tracked = counts.len() - usize::from(counts.contains_key(&(OTHER.to_owned(), OTHER.to_owned())));
-        if !counts.contains_key(&key) && tracked >= self.cap {
-            key = (OTHER.to_owned(), OTHER.to_owned());
+        if !self.enabled {
+            return;
         }
-        let entry = counts.entry(key).or_insert_with_key(|(account, repository)| RepositoryActivity {
-            account: account.clone(),
-            repository: repository.clone(),
+        let mut counts = self.counts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(known) = counts.get_mut(&Some(repository.id)) {
+            change(known);
+            return;
+        }
+        // The `other` series does not count against the cap.
+        let tracked = counts.len() - usize::from(counts.contains_key(&None));
+        let (key, account, name) = if tracked >= self.cap {
+            (None, OTHER.to_owned(), OTHER.to_owned())
+        } else {
+            (Some(repository.id), repository.account_id.to_string(), repository.name.to_string())
+        };
+        let entry = counts.entry(key).or_insert_with(|| RepositoryActivity {
+            account,
+            repository: name,
             ..RepositoryActivity::default()
         });
         change(entry);
@@ -69,7 +81,7 @@ impl ActivityCounters {
     /// Ends a deleted repository's series, freeing its place under the cap.
     pub(crate) fn forget(&self, repository: &Repository) {
         let mut counts = self.counts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        counts.remove(&(repository.account_id.to_string(), repository.name.to_string()));
+        counts.remove(&Some(repository.id));
     }
 
     /// Every series, sorted by account and repository.
@@ -87,7 +99,8 @@ mod tests {
 
     fn repository(account: &str, name: &str) -> Repository {
         Repository {
-            id: 1,
+            // Distinct per name, as the store's ids are.
+            id: name.bytes().map(i64::from).sum(),
             account_id: account.parse().expect("account"),
             name: name.parse().expect("name"),
             created_at: 0,
@@ -97,7 +110,7 @@ mod tests {
 
     #[test]
     fn repositories_past_the_cap_add_up_in_one_other_series_and_a_deleted_one_frees_its_place() {
-        let counters = ActivityCounters::new(2);
+        let counters = ActivityCounters::new(true, 2);
         let (a, b, c, d) = (
             repository("111111111111", "team/a"),
             repository("111111111111", "team/b"),
@@ -130,5 +143,14 @@ mod tests {
         let snapshot = counters.snapshot();
         assert!(!snapshot.iter().any(|s| s.repository == "team/a"), "{snapshot:?}");
         assert!(snapshot.iter().any(|s| s.repository == "team/c" && s.pulls == 1), "{snapshot:?}");
+    }
+
+    #[test]
+    fn nothing_is_counted_when_per_repository_metrics_are_off() {
+        let counters = ActivityCounters::new(false, 2);
+        let a = repository("111111111111", "team/a");
+        counters.pulled(&a);
+        counters.received(&a, 10);
+        assert!(counters.snapshot().is_empty());
     }
 }

@@ -88,6 +88,8 @@ pub struct Settings {
     /// Lifecycle policies keep images pulled within this many days (beyond ECR's semantics;
     /// `None`, the default, keeps ECR's).
     pub lifecycle_protect_pulled_days: Option<u32>,
+    /// Whether pulls, pushes and bytes are counted per repository for `/metrics`.
+    pub per_repository_metrics: bool,
     /// How long image events are kept for webhooks that cannot be reached.
     pub event_retention: std::time::Duration,
 }
@@ -106,6 +108,7 @@ impl Default for Settings {
             max_open_uploads_per_account: limits::DEFAULT_MAX_OPEN_UPLOADS_PER_ACCOUNT,
             lifecycle_protect_pulled_days: None,
             event_retention: std::time::Duration::from_secs(7 * 24 * 3600),
+            per_repository_metrics: true,
         }
     }
 }
@@ -244,7 +247,10 @@ impl Registry {
         settings: Settings,
     ) -> Result<Self, RegistryError> {
         let tokens = access::token_signer(meta.as_ref(), kms.as_ref()).await?;
-        let activity = activity::ActivityCounters::new(settings.metrics_max_repositories);
+        let activity = activity::ActivityCounters::new(
+            settings.per_repository_metrics,
+            settings.metrics_max_repositories,
+        );
         Ok(Self {
             meta,
             blobs,

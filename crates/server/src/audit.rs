@@ -393,6 +393,50 @@ pub(crate) struct AuditState {
     pub(crate) trusted_proxies: Vec<Cidr>,
 }
 
+fn text(value: &Option<http::HeaderValue>) -> Option<&str> {
+    value.as_ref().and_then(|v| v.to_str().ok())
+}
+
+/// The parts of a request its record may need.
+struct Seen {
+    method: http::Method,
+    uri: http::Uri,
+    target: Option<http::HeaderValue>,
+    authorization: Option<http::HeaderValue>,
+    request_id: Option<String>,
+    /// What `origin::of` reads: the peer, TLS, and the headers it names.
+    origin: http::request::Parts,
+}
+
+impl Seen {
+    fn of(parts: &http::request::Parts) -> Self {
+        let mut origin = http::Request::new(()).into_parts().0;
+        for name in ["user-agent", "referer", "x-forwarded-for"] {
+            for value in parts.headers.get_all(name) {
+                origin.headers.append(name, value.clone());
+            }
+        }
+        if let Some(peer) = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>() {
+            origin.extensions.insert(*peer);
+        }
+        if let Some(secure) = parts.extensions.get::<crate::listener::SecureTransport>() {
+            origin.extensions.insert(*secure);
+        }
+        Self {
+            method: parts.method.clone(),
+            uri: parts.uri.clone(),
+            target: parts.headers.get("x-amz-target").cloned(),
+            authorization: parts.headers.get(http::header::AUTHORIZATION).cloned(),
+            request_id: parts.extensions.get::<RequestId>().map(|id| id.0.clone()),
+            origin,
+        }
+    }
+
+    fn origin(&self, trusted_proxies: &[Cidr]) -> berth_registry::RequestOrigin {
+        crate::origin::of(&self.origin, trusted_proxies)
+    }
+}
+
 /// Middleware: records the request once it is answered, if it changed something, was refused
 /// by the authorization, or failed to authenticate.
 pub(crate) async fn track(State(state): State<Arc<AuditState>>, request: Request, next: Next) -> Response {
@@ -402,37 +446,43 @@ pub(crate) async fn track(State(state): State<Arc<AuditState>>, request: Request
     let (mut parts, body) = request.into_parts();
     let note = AuditNote::default();
     parts.extensions.insert(note.clone());
-    let origin = crate::origin::of(&parts, &state.trusted_proxies);
-    let method = parts.method.clone();
-    let path = parts.uri.path().to_owned();
-    let target = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let signing_key = parts
-        .headers
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| berth_iam::sigv4::parse_authorization(v).ok())
-        .map(|a| a.access_key_id);
-    let has_credentials = parts.headers.contains_key(http::header::AUTHORIZATION);
-    let request_id = parts.extensions.get::<RequestId>().map(|id| id.0.clone());
+    // What a record would need, kept by reference-counted clones: most requests are reads that
+    // succeed, leave no record, and should pay next to nothing for the log.
+    let seen = Seen::of(&parts);
 
     let response = next.run(Request::from_parts(parts, body)).await;
 
     let error = response.extensions().get::<ErrorFacts>();
     let code = error.map(|e| e.code.as_str());
     let refused = code.is_some_and(|c| AUTHENTICATION_FAILURES.contains(&c) || DENIALS.contains(&c));
-    let event = if method == http::Method::POST && path == "/" {
-        let Some(name) = target.as_deref().and_then(|t| t.rsplit('.').next()) else {
+    let ecr = seen.method == http::Method::POST && seen.uri.path() == "/";
+    let may_change = if ecr {
+        text(&seen.target).and_then(|t| t.rsplit('.').next()).is_some_and(|name| CHANGES.contains(&name))
+    } else {
+        seen.method == http::Method::PUT || seen.method == http::Method::DELETE
+    };
+    if !(refused || may_change) {
+        return response;
+    }
+    let event = if ecr {
+        let Some(name) = text(&seen.target).and_then(|t| t.rsplit('.').next()) else {
             return response;
         };
         Event::Ecr { name: name.to_owned() }
-    } else if let Some(oci) = path.strip_prefix("/v2").and_then(route::parse) {
-        match oci_event(&method, &oci) {
+    } else if let Some(oci) = seen.uri.path().strip_prefix("/v2").and_then(route::parse) {
+        match oci_event(&seen.method, &oci) {
             Some(event) => event,
             None => return response,
         }
     } else {
         return response;
     };
+    let has_credentials = seen.authorization.is_some();
+    let signing_key = text(&seen.authorization)
+        .and_then(|v| berth_iam::sigv4::parse_authorization(v).ok())
+        .map(|a| a.access_key_id);
+    let origin = seen.origin(&state.trusted_proxies);
+    let request_id = seen.request_id;
     let change = event.is_change();
     // `GET /v2/` without credentials is how every client session begins: a challenge, not a
     // refusal worth a record.
