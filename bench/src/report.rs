@@ -54,6 +54,14 @@ impl Runs {
         self.ok.iter().filter_map(|r| r.get(key)?.as_f64()).reduce(f64::max)
     }
 
+    /// The median of `key` as a table cell, or `failed` when every round failed.
+    fn shown(&self, key: &str, unit: &str) -> String {
+        match self.median(key) {
+            None if !self.errors.is_empty() => "failed".to_owned(),
+            v => cell(v, unit),
+        }
+    }
+
     fn text(&self, key: &str) -> Option<String> {
         self.ok.first().and_then(|r| r.get(key)?.as_str().map(str::to_owned))
     }
@@ -250,10 +258,7 @@ pub(crate) fn render(inputs: &Inputs<'_>) -> Result<String, Error> {
         for w in keyed {
             let (plain, kms) = (of(w, BERTH), of(w, BERTH_KMS));
             let unit = plain.text("unit").or_else(|| kms.text("unit")).unwrap_or_default();
-            let show = |runs: &Runs| match runs.median("value") {
-                None if !runs.errors.is_empty() => "failed".to_owned(),
-                v => cell(v, &unit),
-            };
+            let show = |runs: &Runs| runs.shown("value", &unit);
             let ratio = match (kms.median("value"), plain.median("value")) {
                 (Some(k), Some(p)) if p > 0.0 => format!("{:.2}×", k / p),
                 _ => "—".to_owned(),
@@ -296,10 +301,7 @@ pub(crate) fn render(inputs: &Inputs<'_>) -> Result<String, Error> {
         for w in observed {
             let (on, off) = (of(w, BERTH), of(w, BERTH_QUIET));
             let unit = on.text("unit").or_else(|| off.text("unit")).unwrap_or_default();
-            let show = |runs: &Runs| match runs.median("value") {
-                None if !runs.errors.is_empty() => "failed".to_owned(),
-                v => cell(v, &unit),
-            };
+            let show = |runs: &Runs| runs.shown("value", &unit);
             let loss = match (on.median("value"), off.median("value")) {
                 (Some(a), Some(b)) if b > 0.0 => format!("{:.1}%", (1.0 - a / b) * 100.0),
                 _ => "—".to_owned(),
