@@ -69,7 +69,7 @@ pub(crate) struct WebhookConfig {
     /// Only these repositories' events, `*` matching any run of characters (default: all).
     #[serde(default)]
     pub(crate) repositories: Vec<String>,
-    /// Only these actions, `PUSH` and `DELETE` (default: both).
+    /// Only these actions: `PUSH`, `DELETE`, `SCAN`, `UPDATE_STORAGE_CLASS` (default: all).
     #[serde(default)]
     pub(crate) actions: Vec<String>,
 }
@@ -578,10 +578,11 @@ pub(crate) fn load(file: Option<&Path>, env: &dyn Env, flags: &Overrides) -> Res
         {
             problems.push(format!("{what}: url {:?} must be an http:// or https:// address", hook.url));
         }
-        if let Some(action) =
-            hook.actions.iter().find(|a| !["PUSH", "DELETE"].contains(&a.to_ascii_uppercase().as_str()))
+        let known = ["PUSH", "DELETE", "SCAN", "UPDATE_STORAGE_CLASS"];
+        if let Some(action) = hook.actions.iter().find(|a| !known.contains(&a.to_ascii_uppercase().as_str()))
         {
-            problems.push(format!("{what}: action {action:?} is not PUSH or DELETE"));
+            problems
+                .push(format!("{what}: action {action:?} is not PUSH, DELETE, SCAN or UPDATE_STORAGE_CLASS"));
         }
         if let Some(account) = hook.accounts.iter().find(|a| a.parse::<AccountId>().is_err()) {
             problems.push(format!("{what}: account {account:?} is not a 12-digit account id"));

@@ -142,14 +142,29 @@ async fn a_webhook_gets_every_push_and_delete_once_in_order_through_outages_and_
     assert_eq!(status, 200, "{out}");
     receiver.wait_for(4, "the first pushes and deletion").await;
 
+    // A scan's end, and an image archived.
+    let (status, out) = berth
+        .ecr("StartImageScan", json!({"repositoryName": "events/app", "imageId": {"imageDigest": v2}}))
+        .await;
+    assert_eq!(status, 200, "{out}");
+    receiver.wait_for(5, "the scan's end").await;
+    let (status, out) = berth
+        .ecr(
+            "UpdateImageStorageClass",
+            json!({"repositoryName": "events/app", "imageId": {"imageDigest": v2}, "targetStorageClass": "ARCHIVE"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{out}");
+    receiver.wait_for(6, "the archive").await;
+
     // The receiver goes down; a push waits for it, and nothing else does.
     receiver.stop();
     let v3 = berth.push_image(&app, "v3", br#"{"n":4}"#, b"layer four").await;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(receiver.count(), 4, "nothing arrives while the receiver is down");
+    assert_eq!(receiver.count(), 6, "nothing arrives while the receiver is down");
     assert_eq!(berth.get_manifest(&app, "v3").await.status(), 200, "pulls go on meanwhile");
     receiver = Receiver::start(receiver.port, Arc::clone(&got)).await;
-    receiver.wait_for(5, "the push made while the receiver was down").await;
+    receiver.wait_for(7, "the push made while the receiver was down").await;
 
     // Down again, and berth restarts before it comes back: the event waits in the outbox.
     receiver.stop();
@@ -158,7 +173,7 @@ async fn a_webhook_gets_every_push_and_delete_once_in_order_through_outages_and_
     assert!(berth.wait_exit_success(Duration::from_secs(30)), "berth stops cleanly");
     let berth = Berth::spawn_with_config(&dir, &config).await;
     receiver = Receiver::start(receiver.port, Arc::clone(&got)).await;
-    receiver.wait_for(6, "the push made before the restart").await;
+    receiver.wait_for(8, "the push made before the restart").await;
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     let got = got.lock().expect("lock").clone();
@@ -168,7 +183,11 @@ async fn a_webhook_gets_every_push_and_delete_once_in_order_through_outages_and_
             let d = &r.body["detail"];
             (
                 d["repository-name"].as_str().unwrap_or("").to_owned(),
-                d["action-type"].as_str().unwrap_or("").to_owned(),
+                d["action-type"]
+                    .as_str()
+                    .or(d["scan-status"].as_str().map(|_| "SCAN"))
+                    .unwrap_or("")
+                    .to_owned(),
                 d["image-digest"].as_str().unwrap_or("").to_owned(),
                 d["image-tag"].as_str().map(str::to_owned),
             )
@@ -183,20 +202,27 @@ async fn a_webhook_gets_every_push_and_delete_once_in_order_through_outages_and_
             push("events/app", &v2, "v2"),
             push("events/other", &o1, "v1"),
             ("events/app".to_owned(), "DELETE".to_owned(), v1.clone(), None),
+            ("events/app".to_owned(), "SCAN".to_owned(), v2.clone(), None),
+            ("events/app".to_owned(), "UPDATE_STORAGE_CLASS".to_owned(), v2.clone(), None),
             push("events/app", &v3, "v3"),
             push("events/app", &v4, "v4"),
         ],
-        "each push and deletion once, in order"
+        "each push, deletion, scan and archive once, in order"
     );
+    let scan = &got[4].body;
+    assert_eq!(scan["detail-type"], "ECR Image Scan", "{scan}");
+    assert!(
+        scan["detail"]["scan-status"].is_string() && scan["detail"]["finding-severity-counts"].is_object(),
+        "{scan}"
+    );
+    assert_eq!(got[5].body["detail"]["target-storage-class"], "ARCHIVE");
     let ids: Vec<i64> = got.iter().map(|r| r.id.parse().expect("numeric event id")).collect();
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "no repeat, in order: {ids:?}");
     for received in &got {
         let body = received.body.to_string();
         assert_eq!(received.signature, hmac_hex(secret.as_bytes(), body.as_bytes()), "signature of {body}");
-        assert_eq!(received.body["detail-type"], "ECR Image Action");
         assert_eq!(received.body["source"], "aws.ecr");
         assert_eq!(received.body["account"], ACCOUNT);
-        assert_eq!(received.body["detail"]["result"], "SUCCESS");
     }
 
     // The operator sees the same stream, and that the webhook is caught up.

@@ -139,6 +139,15 @@ async fn image_events_are_recorded_with_their_change_in_order(store: &dyn MetaSt
     assert!(events.windows(2).all(|w| w[0].id < w[1].id), "in the order they committed");
     assert_eq!(store.latest_event().await.expect("latest"), events[4].id);
     assert_eq!(store.events_after(events[1].id, 2).await.expect("page").len(), 2);
+    // A move to the archive is an event with its detail; one that moves nothing is none.
+    assert!(store.set_storage_class(r, &digest(152), StorageClass::Archive, 5).await.expect("archive"));
+    assert!(!store.set_storage_class(r, &digest(152), StorageClass::Archive, 6).await.expect("again"));
+    let moved = store.events_after(events[4].id, 10).await.expect("events");
+    assert_eq!(moved.len(), 1, "{moved:?}");
+    assert_eq!(
+        (moved[0].action.as_str(), moved[0].detail.as_deref()),
+        ("UPDATE_STORAGE_CLASS", Some(r#"{"target-storage-class":"ARCHIVE"}"#))
+    );
     let fanout = store.claim_job(&[EVENTS_JOB], "w", i64::MAX - 1, i64::MAX).await.expect("claim");
     assert!(fanout.is_some(), "the events scheduled their delivery");
 

@@ -217,7 +217,9 @@ pub const REWRAP_JOB: &str = "key-rewrap";
 /// The job that hands new image events to each webhook's delivery, scheduled with every event.
 pub const EVENTS_JOB: &str = "event-fanout";
 
-/// An image event of the outbox: a push (`PUSH`) or a deletion (`DELETE`), as it happened.
+/// An image event of the outbox, as it happened: a push (`PUSH`), a deletion (`DELETE`), a
+/// scan's end (`SCAN`, detail `{"scan-status": ...}`) or a move between storage classes
+/// (`UPDATE_STORAGE_CLASS`, detail `{"target-storage-class": ...}`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredEvent {
     /// Increasing in the order the changes committed.
@@ -228,6 +230,8 @@ pub struct StoredEvent {
     pub action: String,
     pub digest: String,
     pub tag: Option<String>,
+    /// The action's own fields, as JSON text.
+    pub detail: Option<String>,
 }
 
 /// Bytes of content held, as [`MetaStore::stored_bytes`] counts them.

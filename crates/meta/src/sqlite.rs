@@ -168,15 +168,17 @@ async fn record_event(
     action: &str,
     digest: &str,
     tag: Option<&str>,
+    detail: Option<&str>,
 ) -> Result<(), MetaError> {
     sqlx::query(
-        "INSERT INTO events (at, account_id, repository, action, digest, tag)
-         SELECT ?, account_id, name, ?, ?, ? FROM repositories WHERE id = ?",
+        "INSERT INTO events (at, account_id, repository, action, digest, tag, detail)
+         SELECT ?, account_id, name, ?, ?, ?, ? FROM repositories WHERE id = ?",
     )
     .bind(at)
     .bind(action)
     .bind(digest)
     .bind(tag)
+    .bind(detail)
     .bind(repository_id)
     .execute(&mut **tx)
     .await
@@ -1605,7 +1607,7 @@ impl MetaStore for SqliteMetaStore {
         }
         if manifest_changed || tag_moves {
             let tag = tag.map(Tag::as_str);
-            record_event(&mut tx, repository_id, record.pushed_at, "PUSH", &digest, tag).await?;
+            record_event(&mut tx, repository_id, record.pushed_at, "PUSH", &digest, tag, None).await?;
         }
         tx.commit().await.map_err(backend)?;
         Ok(content_stored)
@@ -1806,7 +1808,7 @@ impl MetaStore for SqliteMetaStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(backend)?;
-            record_event(&mut tx, repository_id, now_millis(), "DELETE", &digest, None).await?;
+            record_event(&mut tx, repository_id, now_millis(), "DELETE", &digest, None, None).await?;
         }
         tx.commit().await.map_err(backend)?;
         Ok(if deleted { ManifestDeletion::Deleted } else { ManifestDeletion::NotFound })
@@ -1823,7 +1825,8 @@ impl MetaStore for SqliteMetaStore {
         .await
         .map_err(backend)?;
         if let Some(digest) = &digest {
-            record_event(&mut tx, repository_id, now_millis(), "DELETE", digest, Some(tag.as_str())).await?;
+            record_event(&mut tx, repository_id, now_millis(), "DELETE", digest, Some(tag.as_str()), None)
+                .await?;
         }
         tx.commit().await.map_err(backend)?;
         Ok(digest.is_some())
@@ -1831,7 +1834,8 @@ impl MetaStore for SqliteMetaStore {
 
     async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<StoredEvent>, MetaError> {
         let rows = sqlx::query(
-            "SELECT id, at, account_id, repository, action, digest, tag FROM events WHERE id > ? ORDER BY id LIMIT ?",
+            "SELECT id, at, account_id, repository, action, digest, tag, detail FROM events
+             WHERE id > ? ORDER BY id LIMIT ?",
         )
         .bind(after)
         .bind(i64::from(limit))
@@ -1848,6 +1852,7 @@ impl MetaStore for SqliteMetaStore {
                 action: row.get(4),
                 digest: row.get(5),
                 tag: row.get(6),
+                detail: row.get(7),
             })
             .collect())
     }
@@ -1959,7 +1964,9 @@ impl MetaStore for SqliteMetaStore {
         digest: &Digest,
         scan: &StoredScan,
     ) -> Result<(), MetaError> {
-        sqlx::query(
+        let digest = digest.to_string();
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        let updated = sqlx::query(
             "UPDATE image_scans SET status = ?, description = ?, completed_at = ?, inventory = ?, findings = ?,
                matched_at = ? WHERE repository_id = ? AND digest = ?",
         )
@@ -1970,11 +1977,18 @@ impl MetaStore for SqliteMetaStore {
         .bind(&scan.findings)
         .bind(scan.matched_at)
         .bind(repository_id)
-        .bind(digest.to_string())
-        .execute(&self.writer)
+        .bind(&digest)
+        .execute(&mut *tx)
         .await
-        .map_err(backend)?;
-        Ok(())
+        .map_err(backend)?
+        .rows_affected()
+            > 0;
+        if updated && scan.status != "IN_PROGRESS" {
+            let detail = serde_json::json!({ "scan-status": scan.status }).to_string();
+            let at = scan.completed_at.unwrap_or_else(now_millis);
+            record_event(&mut tx, repository_id, at, "SCAN", &digest, None, Some(&detail)).await?;
+        }
+        tx.commit().await.map_err(backend)
     }
 
     async fn record_findings(
@@ -2189,19 +2203,29 @@ impl MetaStore for SqliteMetaStore {
             StorageClass::Archive => "last_archived_at",
             StorageClass::Standard => "last_activated_at",
         };
-        let done = sqlx::query(&format!(
+        let digest = digest.to_string();
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        let moved = sqlx::query(&format!(
             "UPDATE manifests SET storage_class = ?, {stamp} = ?
              WHERE repository_id = ? AND digest = ? AND storage_class <> ?"
         ))
         .bind(class.as_str())
         .bind(at)
         .bind(repository_id)
-        .bind(digest.to_string())
+        .bind(&digest)
         .bind(class.as_str())
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await
-        .map_err(backend)?;
-        Ok(done.rows_affected() > 0)
+        .map_err(backend)?
+        .rows_affected()
+            > 0;
+        if moved {
+            let detail = serde_json::json!({ "target-storage-class": class.as_str() }).to_string();
+            record_event(&mut tx, repository_id, at, "UPDATE_STORAGE_CLASS", &digest, None, Some(&detail))
+                .await?;
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(moved)
     }
 
     async fn start_lifecycle_preview(

@@ -37,25 +37,53 @@ fn rfc3339(ms: i64) -> String {
 }
 
 impl Registry {
-    fn image_event(&self, event: StoredEvent) -> ImageEvent {
-        let mut detail = json!({
-            "result": "SUCCESS",
-            "repository-name": event.repository,
-            "image-digest": event.digest,
-            "action-type": event.action,
-        });
+    async fn image_event(&self, event: StoredEvent) -> ImageEvent {
+        let own: serde_json::Map<String, Value> =
+            event.detail.as_deref().and_then(|d| serde_json::from_str(d).ok()).unwrap_or_default();
+        let mut resources = json!([]);
+        let (kind, mut detail) = if event.action == "SCAN" {
+            // The severity counts as they stand when the event is read: the findings follow the
+            // vulnerability database.
+            resources = json!([format!(
+                "arn:aws:ecr:{}:{}:repository/{}",
+                self.settings.region, event.account, event.repository
+            )]);
+            let counts = self.severity_counts_now(&event.account, &event.repository, &event.digest).await;
+            (
+                "ECR Image Scan",
+                json!({
+                    "repository-name": event.repository,
+                    "image-digest": event.digest,
+                    "finding-severity-counts": counts,
+                    "image-tags": [],
+                }),
+            )
+        } else {
+            (
+                "ECR Image Action",
+                json!({
+                    "result": "SUCCESS",
+                    "repository-name": event.repository,
+                    "image-digest": event.digest,
+                    "action-type": event.action,
+                }),
+            )
+        };
+        for (key, value) in own {
+            detail[key] = value;
+        }
         if let Some(tag) = &event.tag {
             detail["image-tag"] = json!(tag);
         }
         let body = json!({
             "version": "0",
             "id": format!("berth-event-{}", event.id),
-            "detail-type": "ECR Image Action",
+            "detail-type": kind,
             "source": "aws.ecr",
             "account": event.account,
             "time": rfc3339(event.at),
             "region": self.settings.region,
-            "resources": [],
+            "resources": resources,
             "detail": detail,
         });
         ImageEvent {
@@ -83,7 +111,11 @@ impl Registry {
 
     /// Events after `after`, oldest first.
     pub async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<ImageEvent>, RegistryError> {
-        Ok(self.meta.events_after(after, limit).await?.into_iter().map(|e| self.image_event(e)).collect())
+        let mut events = Vec::new();
+        for event in self.meta.events_after(after, limit).await? {
+            events.push(self.image_event(event).await);
+        }
+        Ok(events)
     }
 
     /// The newest event's id (0 when there is none).

@@ -74,6 +74,29 @@ fn severity_counts(findings: &[ScanFinding]) -> BTreeMap<String, u64> {
     counts
 }
 
+impl Registry {
+    /// An image's findings counted by severity as they stand; empty when it has none (or is gone).
+    pub(crate) async fn severity_counts_now(
+        &self,
+        account: &str,
+        repository: &str,
+        digest: &str,
+    ) -> BTreeMap<String, u64> {
+        let (Ok(account), Ok(name), Ok(digest)) =
+            (account.parse(), repository.parse(), digest.parse::<Digest>())
+        else {
+            return BTreeMap::new();
+        };
+        let Ok(Some(repository)) = self.meta.get_repository(&account, &name).await else {
+            return BTreeMap::new();
+        };
+        match self.meta.image_scan(repository.id, &digest).await {
+            Ok(Some(scan)) => stored_findings(&scan).map(|f| severity_counts(&f)).unwrap_or_default(),
+            _ => BTreeMap::new(),
+        }
+    }
+}
+
 fn stored_findings(scan: &StoredScan) -> Result<Vec<ScanFinding>, RegistryError> {
     match &scan.findings {
         Some(json) => serde_json::from_str(json)

@@ -26,7 +26,7 @@ pub struct Webhook {
     pub accounts: Vec<String>,
     /// Repository names (`*` matches any run of characters) whose events are sent; empty: all.
     pub repositories: Vec<String>,
-    /// `PUSH`, `DELETE`; empty: all.
+    /// `PUSH`, `DELETE`, `SCAN`, `UPDATE_STORAGE_CLASS`; empty: all.
     pub actions: Vec<String>,
 }
 

@@ -1,5 +1,6 @@
 -- The outbox of image events: written in the transaction of the change it records (a push, a
--- deletion), read in order by each webhook's deliveries, kept for the retention period.
+-- deletion, a scan's end, a move between storage classes), read in order by each webhook's
+-- deliveries, kept for the retention period. `detail`: the action's own fields, as JSON.
 CREATE TABLE events (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
     at          INTEGER NOT NULL,
@@ -7,7 +8,8 @@ CREATE TABLE events (
     repository  TEXT NOT NULL,
     action      TEXT NOT NULL,
     digest      TEXT NOT NULL,
-    tag         TEXT
+    tag         TEXT,
+    detail      TEXT
 );
 CREATE INDEX events_by_time ON events(at);
 
