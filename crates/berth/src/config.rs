@@ -367,7 +367,15 @@ impl Config {
                                 path.display()
                             )
                         })?;
-                        Some(text.trim().as_bytes().to_vec())
+                        let key = text.trim();
+                        if key.is_empty() {
+                            return Err(format!(
+                                "events.webhooks {:?}: secret_file {} is empty; put a key in it, such as the output of `openssl rand -hex 32`",
+                                w.name,
+                                path.display()
+                            ));
+                        }
+                        Some(key.as_bytes().to_vec())
                     }
                 };
                 Ok(berth_server::webhooks::Webhook {
@@ -395,9 +403,25 @@ impl Config {
         }
     }
 
-    /// Opens the audit log, saying where it could not be opened.
+    /// Opens the audit log, saying where it could not be opened. A command other than `serve`
+    /// writes to standard error what would go to standard output, which carries its result.
     pub(crate) fn audit_log(&self) -> Result<berth_server::AuditLog, String> {
-        let destination = self.audit_destination();
+        self.open_audit_log(self.audit_destination())
+    }
+
+    pub(crate) fn command_audit_log(&self) -> Result<berth_server::AuditLog, String> {
+        match self.audit_destination() {
+            berth_server::AuditDestination::Stdout => {
+                self.open_audit_log(berth_server::AuditDestination::Stderr)
+            }
+            other => self.open_audit_log(other),
+        }
+    }
+
+    fn open_audit_log(
+        &self,
+        destination: berth_server::AuditDestination,
+    ) -> Result<berth_server::AuditLog, String> {
         berth_server::AuditLog::open(&destination, &self.region).map_err(|e| {
             format!("cannot open the audit log ({destination:?}): {e}; set audit.file (BERTH_AUDIT_FILE) to a writable path, - for standard output, or off")
         })
@@ -573,10 +597,8 @@ pub(crate) fn load(file: Option<&Path>, env: &dyn Env, flags: &Overrides) -> Res
         if hook.name.is_empty() || !names.insert(hook.name.as_str()) {
             problems.push(format!("{what}: every webhook needs a name of its own"));
         }
-        if !(hook.url.starts_with("http://") || hook.url.starts_with("https://"))
-            || hook.url.contains(char::is_whitespace)
-        {
-            problems.push(format!("{what}: url {:?} must be an http:// or https:// address", hook.url));
+        if let Err(why) = berth_server::webhooks::check_url(&hook.url) {
+            problems.push(format!("{what}: url {:?} {why}", hook.url));
         }
         let known = ["PUSH", "DELETE", "SCAN", "UPDATE_STORAGE_CLASS"];
         if let Some(action) = hook.actions.iter().find(|a| !known.contains(&a.to_ascii_uppercase().as_str()))

@@ -138,7 +138,7 @@ fn main() -> ExitCode {
                 let registry = data_dir::open_existing(&config).await?;
                 let result = admin::run(&registry, command).await;
                 registry.close().await;
-                match config.audit_log() {
+                match config.command_audit_log() {
                     Ok(log) => admin::audit(&log, &std::env::args().collect::<Vec<_>>(), &result),
                     Err(e) => eprintln!("warning: this command is not in the audit log: {e}"),
                 }

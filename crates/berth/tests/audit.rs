@@ -59,6 +59,10 @@ async fn changes_refusals_and_failed_authentications_are_recorded_without_secret
     let refused = berth.req_with(bad_password, Method::GET, &format!("/v2/{path}/manifests/v1")).send().await;
     assert_eq!(refused.expect("send").status(), 401);
 
+    // The anonymous first request many clients begin a pull with is a challenge, not a record.
+    let anonymous = berth.anon(Method::HEAD, &format!("/v2/{path}/manifests/v1")).send().await.expect("send");
+    assert_eq!(anonymous.status(), 401);
+
     let (text, records) = records(&berth);
     for record in &records {
         for field in ["eventTime", "eventName", "eventSource", "eventID", "userIdentity", "awsRegion"] {

@@ -160,6 +160,35 @@ async fn image_events_are_recorded_with_their_change_in_order(store: &dyn MetaSt
     store.set_event_cursor("hook", events[1].id, 4).await.expect("not back");
     assert_eq!(store.event_cursor("hook").await.expect("cursor"), Some(events[3].id));
 
+    // A repository deleted with its images: a DELETE event for each.
+    let gone = repo(store, "events/gone").await;
+    store_blob(store, gone, 153).await;
+    let last = store.latest_event().await.expect("latest");
+    let image = NewManifest {
+        content: blob_for_manifest(),
+        content_written: true,
+        record: manifest(154, None),
+        blobs: vec![digest(153)],
+        manifests: vec![],
+    };
+    store.put_manifest(gone, &image, Some(&tag("v1")), true, 1000).await.expect("push");
+    store.delete_repository(gone, true).await.expect("force delete");
+    let seen: Vec<(String, String, String)> = store
+        .events_after(last, 10)
+        .await
+        .expect("events")
+        .into_iter()
+        .map(|e| (e.repository, e.action, e.digest))
+        .collect();
+    let d154 = digest(154).to_string();
+    assert_eq!(
+        seen,
+        vec![
+            ("events/gone".to_owned(), "PUSH".to_owned(), d154.clone()),
+            ("events/gone".to_owned(), "DELETE".to_owned(), d154)
+        ]
+    );
+
     assert_eq!(store.prune_events(0).await.expect("prune"), 0, "nothing is older than the epoch");
     assert!(store.prune_events(i64::MAX).await.expect("prune") >= events.len() as u64);
     assert!(store.events_after(start, 100).await.expect("events").is_empty());

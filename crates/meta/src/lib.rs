@@ -800,6 +800,9 @@ pub trait MetaStore: Send + Sync {
     /// Schedules `kind` for `subject` at `run_after`; a job already waiting for the same pair
     /// keeps the earlier time, so scheduling twice runs once.
     async fn schedule_job(&self, kind: &str, subject: &str, run_after: Millis) -> Result<(), MetaError>;
+    /// Asks for `kind` for `subject`: a new job due at `run_after`; a job already waiting keeps
+    /// its time (a retry's back-off stands); a job running runs again once it ends.
+    async fn request_job(&self, kind: &str, subject: &str, run_after: Millis) -> Result<(), MetaError>;
     /// Claims the job of one of `kinds` that is due at `now` and has waited longest, for `worker`
     /// until `lease_until`. A job whose lease ran out (its worker died) can be claimed again.
     async fn claim_job(

@@ -668,6 +668,21 @@ impl MetaStore for SqliteMetaStore {
             .fetch_all(&mut *tx)
             .await
             .map_err(backend)?;
+        // Every image goes with the repository: one DELETE event each, in digest order.
+        let gone = sqlx::query(
+            "INSERT INTO events (at, account_id, repository, action, digest)
+             SELECT ?, r.account_id, r.name, 'DELETE', m.digest FROM manifests m
+             JOIN repositories r ON r.id = m.repository_id WHERE m.repository_id = ? ORDER BY m.digest",
+        )
+        .bind(now_millis())
+        .bind(repository_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?
+        .rows_affected();
+        if gone > 0 {
+            schedule(&mut tx, EVENTS_JOB, "", now_millis()).await?;
+        }
         // Children first: manifests' references and tags go with the manifests.
         for sql in [
             "DELETE FROM repository_policies WHERE repository_id = ?",
@@ -1903,7 +1918,8 @@ impl MetaStore for SqliteMetaStore {
     }
 
     async fn prune_events(&self, before: Millis) -> Result<u64, MetaError> {
-        let done = sqlx::query("DELETE FROM events WHERE at < ?")
+        // By id, the commit order: an event is never removed while an earlier one stays.
+        let done = sqlx::query("DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events WHERE at < ?)")
             .bind(before)
             .execute(&self.writer)
             .await
@@ -2307,6 +2323,21 @@ impl MetaStore for SqliteMetaStore {
         let mut tx = self.writer.begin().await.map_err(backend)?;
         schedule(&mut tx, kind, subject, run_after).await?;
         tx.commit().await.map_err(backend)
+    }
+
+    async fn request_job(&self, kind: &str, subject: &str, run_after: Millis) -> Result<(), MetaError> {
+        sqlx::query(
+            "INSERT INTO jobs (kind, subject, run_after) VALUES (?, ?, ?)
+             ON CONFLICT (kind, subject) DO UPDATE SET
+               rescheduled = CASE WHEN claimed_by IS NULL THEN rescheduled ELSE 1 END",
+        )
+        .bind(kind)
+        .bind(subject)
+        .bind(run_after)
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?;
+        Ok(())
     }
 
     async fn claim_job(

@@ -6,7 +6,7 @@
 //! moves its cursor; the HTTP side lives with the server. Events are kept for a retention period,
 //! after which a webhook that was down longer misses them, and is told so in the log.
 
-use berth_meta::{Job, StoredEvent};
+use berth_meta::StoredEvent;
 use serde_json::{Value, json};
 
 use crate::jobs::{EVENT_DELIVERY, JobDone};
@@ -155,10 +155,12 @@ impl Registry {
         let names = self.webhooks.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
         let now = self.now_millis();
         for name in &names {
-            self.meta.schedule_job(EVENT_DELIVERY, name, now).await?;
+            // A delivery waiting out a failure keeps its back-off: new events do not hurry a
+            // webhook that is down.
+            self.meta.request_job(&format!("{EVENT_DELIVERY}{name}"), "", now).await?;
         }
         if !names.is_empty() {
-            self.deliveries_waiting.notify_one();
+            self.deliveries_waiting.notify_waiters();
         }
         Ok(JobDone::Finished)
     }
@@ -187,10 +189,5 @@ impl Registry {
             }
         }
         Ok(())
-    }
-
-    /// The webhook a delivery job is for.
-    pub fn delivery_webhook(job: &Job) -> Option<&str> {
-        (job.kind == EVENT_DELIVERY).then_some(job.subject.as_str())
     }
 }

@@ -27,9 +27,10 @@ pub const VULNERABILITY_REMATCH: &str = berth_meta::REMATCH_JOB;
 pub const KEY_REWRAP: &str = berth_meta::REWRAP_JOB;
 /// Schedules a delivery for every webhook after new image events.
 pub const EVENT_FANOUT: &str = berth_meta::EVENTS_JOB;
-/// Hands one webhook its next image events; the subject is the webhook's name. Performed by the
-/// server, which speaks HTTP, on a worker of its own so that a slow webhook delays no other job.
-pub const EVENT_DELIVERY: &str = "event-delivery";
+/// Hands one webhook its next image events: the kind is this prefix and the webhook's name, so
+/// that each webhook's worker claims only its own. Performed by the server, which speaks HTTP, on
+/// a worker per webhook, so that a slow webhook delays no other webhook and no other job.
+pub const EVENT_DELIVERY: &str = "event-delivery:";
 
 /// Tries of a scan before it is recorded as FAILED.
 const SCAN_ATTEMPTS: u32 = 3;
@@ -96,10 +97,16 @@ impl Registry {
         Ok(self.meta.claim_job(&KINDS, worker, now, now.saturating_add(millis(lease))).await?)
     }
 
-    /// Claims the webhook delivery that has waited longest.
-    pub async fn claim_delivery(&self, worker: &str, lease: Duration) -> Result<Option<Job>, RegistryError> {
+    /// Claims `webhook`'s delivery, when it is due.
+    pub async fn claim_delivery(
+        &self,
+        webhook: &str,
+        worker: &str,
+        lease: Duration,
+    ) -> Result<Option<Job>, RegistryError> {
         let now = self.now_millis();
-        Ok(self.meta.claim_job(&[EVENT_DELIVERY], worker, now, now.saturating_add(millis(lease))).await?)
+        let kind = format!("{EVENT_DELIVERY}{webhook}");
+        Ok(self.meta.claim_job(&[kind.as_str()], worker, now, now.saturating_add(millis(lease))).await?)
     }
 
     /// Extends `worker`'s claim on a job; false if it lost it.

@@ -270,9 +270,10 @@ impl Registry {
                 || match self.meta.delete_manifest(repository.id, &digest).await? {
                     ManifestDeletion::Deleted => true,
                     ManifestDeletion::NotFound => false,
-                    // An index pushed since the evaluation lists it: judged again at the next run.
+                    // An index that lists it was pushed, or kept, since the evaluation: judged again
+                    // at the next run.
                     ManifestDeletion::ListedBy(index) => {
-                        tracing::info!(repository = %run.repository, digest = %digest, index = %index, "listed by an index pushed since the evaluation; kept for now");
+                        tracing::info!(repository = %run.repository, digest = %digest, index = %index, "listed by an index that stays; kept for now");
                         false
                     }
                 };

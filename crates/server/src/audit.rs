@@ -32,6 +32,8 @@ use crate::request_id::RequestId;
 pub enum AuditDestination {
     Off,
     Stdout,
+    /// For commands whose standard output is their result.
+    Stderr,
     /// A file, renamed to `<path>.1` (and older ones shifted, `keep` kept) once it would pass
     /// `max_bytes`.
     File {
@@ -49,6 +51,7 @@ pub struct AuditLog {
 
 enum Sink {
     Stdout,
+    Stderr,
     File(RotatingFile),
 }
 
@@ -58,6 +61,7 @@ impl AuditLog {
         let sink = match destination {
             AuditDestination::Off => None,
             AuditDestination::Stdout => Some(Mutex::new(Sink::Stdout)),
+            AuditDestination::Stderr => Some(Mutex::new(Sink::Stderr)),
             AuditDestination::File { path, max_bytes, keep } => {
                 Some(Mutex::new(Sink::File(RotatingFile::open(path, *max_bytes, *keep)?)))
             }
@@ -88,6 +92,7 @@ impl AuditLog {
         let mut sink = sink.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let written = match &mut *sink {
             Sink::Stdout => io::stdout().lock().write_all(&line),
+            Sink::Stderr => io::stderr().lock().write_all(&line),
             Sink::File(file) => file.write_line(&line),
         };
         if let Err(e) = written {
@@ -484,9 +489,9 @@ pub(crate) async fn track(State(state): State<Arc<AuditState>>, request: Request
     let origin = seen.origin(&state.trusted_proxies);
     let request_id = seen.request_id;
     let change = event.is_change();
-    // `GET /v2/` without credentials is how every client session begins: a challenge, not a
-    // refusal worth a record.
-    let challenge = !has_credentials && event.name() == "GetAuthorizationStatus";
+    // A 401 to a request without credentials is the challenge clients begin with (docker's
+    // `GET /v2/`, containerd's first manifest HEAD), not a refusal worth a record.
+    let challenge = !has_credentials && code == Some("UNAUTHORIZED");
     if !(change || refused) || challenge {
         return response;
     }

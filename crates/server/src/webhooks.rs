@@ -40,6 +40,23 @@ impl Webhook {
     }
 }
 
+/// Why `url` cannot be a webhook's address, if it cannot.
+pub fn check_url(url: &str) -> Result<(), &'static str> {
+    let uri: http::Uri = url.parse().map_err(|_| "is not an address")?;
+    if !matches!(uri.scheme_str(), Some("http" | "https")) {
+        return Err("must be an http:// or https:// address");
+    }
+    match uri.authority() {
+        None => Err("names no host"),
+        Some(authority) if authority.host().is_empty() => Err("names no host"),
+        // A password here would end up in logs and job errors; deliveries are signed instead.
+        Some(authority) if authority.as_str().contains('@') => {
+            Err("must not carry credentials; sign deliveries with secret_file instead")
+        }
+        Some(_) => Ok(()),
+    }
+}
+
 /// The signature header's value: `sha256=` and the hex HMAC-SHA256 of the body.
 pub fn signature(secret: &[u8], body: &[u8]) -> String {
     let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret);
@@ -56,42 +73,51 @@ const LEASE: Duration = Duration::from_secs(60);
 const POLL_INTERVAL: Duration = Duration::from_secs(5);
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
-/// Runs webhook deliveries until the task is dropped.
+/// Runs each webhook's deliveries, one task per webhook, until the returned task is dropped.
 pub fn spawn_delivery_worker(registry: Arc<Registry>, webhooks: Vec<Webhook>) -> tokio::task::JoinHandle<()> {
-    let worker = format!("{}-deliveries-{}", std::process::id(), uuid::Uuid::new_v4());
     tokio::spawn(async move {
-        let client = match reqwest::Client::builder().timeout(POST_TIMEOUT).build() {
+        // Redirects are not followed: a POST redirected becomes a GET without the event, and a
+        // 2xx to that would move the cursor past an event nobody received.
+        let client = match reqwest::Client::builder()
+            .timeout(POST_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+        {
             Ok(client) => client,
             Err(e) => {
                 tracing::error!(error = %e, "cannot make the webhook client; no event will be delivered");
                 return;
             }
         };
-        loop {
-            match registry.claim_delivery(&worker, LEASE).await {
-                Ok(Some(job)) => {
-                    let webhook =
-                        Registry::delivery_webhook(&job).and_then(|n| webhooks.iter().find(|w| w.name == n));
-                    let outcome = match webhook {
-                        Some(webhook) => deliver(&registry, &client, webhook, TURN).await,
-                        // A webhook no longer configured: its job ends.
-                        None => Ok(JobDone::Finished),
-                    };
-                    end(&registry, &worker, &job, outcome).await;
-                }
-                Ok(None) => {
-                    tokio::select! {
-                        () = registry.delivery_scheduled() => {}
-                        () = tokio::time::sleep(POLL_INTERVAL) => {}
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot look for webhook deliveries");
-                    tokio::time::sleep(POLL_INTERVAL).await;
+        let mut workers = tokio::task::JoinSet::new();
+        for webhook in webhooks {
+            workers.spawn(deliver_forever(Arc::clone(&registry), client.clone(), webhook));
+        }
+        // Dropping the set (when this task is aborted) ends every worker.
+        while workers.join_next().await.is_some() {}
+    })
+}
+
+async fn deliver_forever(registry: Arc<Registry>, client: reqwest::Client, webhook: Webhook) {
+    let worker = format!("{}-webhook-{}", std::process::id(), uuid::Uuid::new_v4());
+    loop {
+        match registry.claim_delivery(&webhook.name, &worker, LEASE).await {
+            Ok(Some(job)) => {
+                let outcome = deliver(&registry, &client, &webhook, TURN).await;
+                end(&registry, &worker, &job, outcome).await;
+            }
+            Ok(None) => {
+                tokio::select! {
+                    () = registry.delivery_scheduled() => {}
+                    () = tokio::time::sleep(POLL_INTERVAL) => {}
                 }
             }
+            Err(e) => {
+                tracing::warn!(webhook = %webhook.name, error = %e, "cannot look for webhook deliveries");
+                tokio::time::sleep(POLL_INTERVAL).await;
+            }
         }
-    })
+    }
 }
 
 async fn end(registry: &Registry, worker: &str, job: &Job, outcome: Result<JobDone, RegistryError>) {
@@ -101,7 +127,7 @@ async fn end(registry: &Registry, worker: &str, job: &Job, outcome: Result<JobDo
             // 1 s after the first failure, doubling to at most 5 minutes.
             let shift = job.attempts.saturating_sub(1).min(16);
             let retry = Duration::from_secs(1u64 << shift).min(MAX_BACKOFF);
-            tracing::warn!(webhook = %job.subject, error = %e, retry_in = ?retry, "a webhook delivery failed; it will be tried again");
+            tracing::warn!(webhook = %job.kind, error = %e, retry_in = ?retry, "a webhook delivery failed; it will be tried again");
             registry.fail_job(job, worker, &e, retry).await
         }
     };
@@ -121,10 +147,14 @@ async fn deliver(
     let mut cursor = registry.webhook_cursor(&webhook.name).await?;
     loop {
         let events = registry.events_after(cursor, EVENT_BATCH).await?;
-        let Some(last) = events.last().map(|e| e.id) else {
+        if events.is_empty() {
             return Ok(JobDone::Finished);
-        };
+        }
         for event in &events {
+            // A turn ends within one POST of `turn`, well inside the job's lease.
+            if started.elapsed() > turn {
+                return Ok(JobDone::Again(registry.now_millis()));
+            }
             if webhook.wants(event) {
                 post(client, webhook, event).await.map_err(RegistryError::Internal)?;
             }
@@ -133,10 +163,6 @@ async fn deliver(
         }
         if events.len() < EVENT_BATCH as usize {
             return Ok(JobDone::Finished);
-        }
-        if started.elapsed() > turn {
-            debug_assert!(cursor == last);
-            return Ok(JobDone::Again(registry.now_millis()));
         }
     }
 }
@@ -159,6 +185,21 @@ async fn post(client: &reqwest::Client, webhook: &Webhook, event: &ImageEvent) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn webhook_addresses_are_http_with_a_host_and_no_credentials() {
+        assert_eq!(check_url("https://hooks.example.com/berth?x=1"), Ok(()));
+        assert_eq!(check_url("http://127.0.0.1:9000/hook"), Ok(()));
+        for bad in [
+            "http://",
+            "ftp://example.com/",
+            "hooks.example.com/x",
+            "https://user:pass@example.com/",
+            "not a url",
+        ] {
+            assert!(check_url(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn the_signature_is_the_hmac_of_the_body_in_hex() {
