@@ -31,11 +31,16 @@ pub(crate) struct ActivityCounters {
     /// By repository id, so that counting a pull allocates nothing once a repository is known;
     /// `None` is the `other` series.
     counts: Mutex<HashMap<Option<i64>, RepositoryActivity>>,
+    /// Deleted repositories: a pull still in flight when its repository went counts nowhere.
+    forgotten: Mutex<std::collections::HashSet<i64>>,
 }
+
+/// Deleted repository ids remembered; past it the memory starts afresh (an id is never reused).
+const MAX_FORGOTTEN: usize = 10_000;
 
 impl ActivityCounters {
     pub(crate) fn new(enabled: bool, cap: usize) -> Self {
-        Self { enabled, cap, counts: Mutex::new(HashMap::new()) }
+        Self { enabled, cap, counts: Mutex::new(HashMap::new()), forgotten: Mutex::default() }
     }
 
     fn add(&self, repository: &Repository, change: impl FnOnce(&mut RepositoryActivity)) {
@@ -45,6 +50,9 @@ impl ActivityCounters {
         let mut counts = self.counts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(known) = counts.get_mut(&Some(repository.id)) {
             change(known);
+            return;
+        }
+        if self.forgotten.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).contains(&repository.id) {
             return;
         }
         // The `other` series does not count against the cap.
@@ -82,6 +90,11 @@ impl ActivityCounters {
     pub(crate) fn forget(&self, repository: &Repository) {
         let mut counts = self.counts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         counts.remove(&Some(repository.id));
+        let mut forgotten = self.forgotten.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if forgotten.len() >= MAX_FORGOTTEN {
+            forgotten.clear();
+        }
+        forgotten.insert(repository.id);
     }
 
     /// Every series, sorted by account and repository.
@@ -143,6 +156,9 @@ mod tests {
         let snapshot = counters.snapshot();
         assert!(!snapshot.iter().any(|s| s.repository == "team/a"), "{snapshot:?}");
         assert!(snapshot.iter().any(|s| s.repository == "team/c" && s.pulls == 1), "{snapshot:?}");
+        // A pull that was in flight when its repository went counts nowhere.
+        counters.pulled(&a);
+        assert!(!counters.snapshot().iter().any(|s| s.repository == "team/a"));
     }
 
     #[test]
