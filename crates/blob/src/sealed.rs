@@ -173,6 +173,16 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_chunk_round_trips() {
+        // A record of exactly the overhead: a nonce and a tag around nothing.
+        let cipher = ChunkCipher::new(&key(), 4);
+        let mut out = Vec::new();
+        cipher.seal_into(0, b"", &mut out).expect("seal");
+        assert_eq!(out.len(), RECORD_OVERHEAD);
+        assert_eq!(cipher.open(0, &mut out).expect("open"), b"");
+    }
+
+    #[test]
     fn a_header_names_a_chunk_size_of_at_most_16_mib() {
         assert_eq!(parse_header(&header(16 * 1024 * 1024)).expect("the largest"), 16 * 1024 * 1024);
         assert!(
