@@ -219,6 +219,42 @@ async fn scrapes_with_and_without_the_token_pass_promtool() {
 }
 
 #[tokio::test]
+async fn the_background_works_series_count_scans_and_garbage_collection_without_naming_a_tenant() {
+    let berth = Berth::start_with(&[("BERTH_GC_INTERVAL_SECONDS", "1")]).await;
+    let r = repo("background/app");
+    let digest = berth.push_image(&r, "v1", br#"{"os":"linux"}"#, b"not a tar layer").await;
+    let (status, out) = berth
+        .ecr(
+            "StartImageScan",
+            json!({"repositoryName": "background/app", "imageId": {"imageDigest": digest}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{out}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let text = loop {
+        let (status, text) = scrape(&berth, None).await;
+        assert_eq!(status, 200);
+        let scans = ["COMPLETE", "FAILED"]
+            .iter()
+            .filter_map(|s| sample(&text, &format!(r#"berth_scans_total{{status="{s}"}}"#)))
+            .sum::<f64>();
+        if scans >= 1.0 && sample(&text, "berth_gc_passes_total").is_some_and(|n| n >= 1.0) {
+            break text;
+        }
+        assert!(std::time::Instant::now() < deadline, "no scan or collection counted: {text}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    for series in [
+        "berth_gc_reclaimed_bytes_total",
+        r#"berth_lifecycle_images_total{action="expire"}"#,
+        r#"berth_webhook_deliveries_total{result="failed"}"#,
+    ] {
+        assert!(sample(&text, series).is_some(), "{series} in {text}");
+    }
+    assert!(!text.contains("background/app") && !text.contains(ACCOUNT), "no tenant named: {text}");
+}
+
+#[tokio::test]
 async fn every_response_carries_its_request_id_and_the_json_log_lines_of_the_request_name_it() {
     let berth = Berth::start_with(&[("BERTH_LOG_FORMAT", "json"), ("BERTH_LOG", "info")]).await;
     let id = |r: &reqwest::Response| {

@@ -145,6 +145,16 @@ impl Registry {
         Ok((cursors, self.meta.latest_event().await?))
     }
 
+    /// Counts a webhook delivery attempt, for `/metrics`.
+    pub fn note_delivery(&self, ok: bool) {
+        self.background.delivered(ok);
+    }
+
+    /// What the background work has done since start.
+    pub fn background_work(&self) -> crate::BackgroundWork {
+        self.background.read()
+    }
+
     /// Resolves when a delivery may have become due.
     pub async fn delivery_scheduled(&self) {
         self.deliveries_waiting.notified().await;

@@ -163,6 +163,7 @@ impl Registry {
                     && self.meta.lifecycle_policy(repository.id).await?.is_some()
                 {
                     let run = self.run_lifecycle_on(&repository, now, false).await?;
+                    self.background.lifecycle_ran(run.expired as u64, run.archived as u64);
                     tracing::info!(
                         repository = %run.repository, expired = run.expired, archived = run.archived,
                         "lifecycle policy ran"
@@ -177,6 +178,7 @@ impl Registry {
             GARBAGE_COLLECTION => {
                 self.prune_events().await?;
                 let report = self.collect_garbage(schedule.gc_grace, false).await?;
+                self.background.collected(&report);
                 if report.reclaimed_objects() > 0 {
                     tracing::info!(
                         blobs = report.blobs,

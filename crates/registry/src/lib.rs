@@ -10,6 +10,7 @@ mod access;
 pub mod activity;
 mod addresses;
 mod admin;
+mod background;
 mod error;
 mod events;
 mod gc;
@@ -40,6 +41,7 @@ use berth_meta::MetaStore;
 pub use access::{BootstrapCredentials, PendingSignature};
 pub use addresses::PublicUrl;
 pub use admin::NewAccessKey;
+pub use background::BackgroundWork;
 pub use berth_blob::ByteStream;
 pub use berth_kms::{KeyDescription, KeyState};
 pub use berth_lifecycle::{Outcome, Reason, RuleAction, Since, Verdict};
@@ -231,6 +233,8 @@ pub struct Registry {
     advisories: tokio::sync::RwLock<Option<Arc<berth_scan::Advisories>>>,
     /// Layers scans have read since start (a re-match reads none).
     layers_read: std::sync::atomic::AtomicU64,
+    /// What scans, lifecycle runs, garbage collection and webhook deliveries did since start.
+    background: background::BackgroundCounters,
     /// The webhooks image events go to, by name.
     webhooks: std::sync::RwLock<Vec<String>>,
     /// Woken when a webhook's delivery is scheduled.
@@ -269,6 +273,7 @@ impl Registry {
             deliveries_waiting: tokio::sync::Notify::new(),
             advisories: tokio::sync::RwLock::new(None),
             layers_read: std::sync::atomic::AtomicU64::new(0),
+            background: background::BackgroundCounters::default(),
         })
     }
 

@@ -340,6 +340,7 @@ impl Registry {
         };
         tracing::info!(repository_id, digest = %digest, status = %done.status, "image scanned");
         self.meta.record_image_scan(repository_id, digest, &done).await?;
+        self.background.scan_ended(&done.status);
         Ok(())
     }
 
@@ -355,7 +356,9 @@ impl Registry {
             matched_at: None,
             ..scan
         };
-        Ok(self.meta.record_image_scan(repository_id, digest, &failed).await?)
+        self.meta.record_image_scan(repository_id, digest, &failed).await?;
+        self.background.scan_ended("FAILED");
+        Ok(())
     }
 
     /// Streams the layers, in order, through the catalogers on a blocking thread.

@@ -56,6 +56,21 @@ pub(crate) mod repository_series {
     pub(crate) const ACCOUNT_STORED_BYTES: &str = "account_stored_bytes";
 }
 
+/// The background work's series, named in one place: `berth_<name>_total`. They name no tenant.
+pub(crate) mod background_series {
+    /// Scans ended, by `status` (`COMPLETE`, `FAILED`).
+    pub(crate) const SCANS: &str = "scans";
+    /// Images lifecycle policies acted on, by `action` (`expire`, `archive`).
+    pub(crate) const LIFECYCLE_IMAGES: &str = "lifecycle_images";
+    pub(crate) const GC_PASSES: &str = "gc_passes";
+    pub(crate) const GC_BLOBS: &str = "gc_reclaimed_blobs";
+    pub(crate) const GC_BYTES: &str = "gc_reclaimed_bytes";
+    pub(crate) const GC_ORPHAN_FILES: &str = "gc_orphan_files";
+    pub(crate) const GC_UPLOADS: &str = "gc_abandoned_uploads";
+    /// Webhook delivery attempts, by `result` (`delivered`, `failed`).
+    pub(crate) const WEBHOOK_DELIVERIES: &str = "webhook_deliveries";
+}
+
 /// Bytes of every stored blob, each once. It names no tenant, but is served with the tenant
 /// series all the same: watching it move as one uploads would tell whether another tenant
 /// already stores the same bytes.
@@ -115,8 +130,11 @@ impl Metrics {
     /// leaves the stored bytes out, with a log line, rather than failing the scrape.
     async fn render_dynamic(&self, tenants: bool) -> Result<String, std::fmt::Error> {
         let mut registry = Registry::with_prefix("berth");
+        self.register_background_series(&mut registry);
         if !tenants {
-            return Ok("# EOF\n".to_owned());
+            let mut text = String::new();
+            prometheus_client::encoding::text::encode(&mut text, &registry)?;
+            return Ok(text);
         }
         let stored = match self.source.stored_bytes().await {
             Ok(stored) => Some(stored),
@@ -134,6 +152,56 @@ impl Metrics {
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &registry)?;
         Ok(text)
+    }
+
+    /// What scans, lifecycle runs, garbage collection and webhook deliveries did since start.
+    fn register_background_series(&self, registry: &mut Registry) {
+        use background_series as name;
+        let work = self.source.background_work();
+        let counter = |value: u64| {
+            let counter = Counter::<u64>::default();
+            counter.inc_by(value);
+            counter
+        };
+        let family = |label: &'static str, values: [(&'static str, u64); 2]| {
+            let family = Family::<Vec<(&'static str, &'static str)>, Counter>::default();
+            for (kind, value) in values {
+                family.get_or_create(&vec![(label, kind)]).inc_by(value);
+            }
+            family
+        };
+        registry.register(
+            name::SCANS,
+            "Image scans ended since start, by status",
+            family("status", [("COMPLETE", work.scans_complete), ("FAILED", work.scans_failed)]),
+        );
+        registry.register(
+            name::LIFECYCLE_IMAGES,
+            "Images lifecycle policies expired or archived since start",
+            family("action", [("expire", work.lifecycle_expired), ("archive", work.lifecycle_archived)]),
+        );
+        registry.register(name::GC_PASSES, "Garbage collection passes since start", counter(work.gc_passes));
+        registry.register(
+            name::GC_BLOBS,
+            "Blobs garbage collection removed since start",
+            counter(work.gc_blobs),
+        );
+        registry.register(
+            name::GC_BYTES,
+            "Bytes of the blobs garbage collection removed",
+            counter(work.gc_bytes),
+        );
+        registry.register(
+            name::GC_ORPHAN_FILES,
+            "Stored files no metadata named, removed since start",
+            counter(work.gc_orphan_files),
+        );
+        registry.register(name::GC_UPLOADS, "Abandoned uploads ended since start", counter(work.gc_uploads));
+        registry.register(
+            name::WEBHOOK_DELIVERIES,
+            "Webhook delivery attempts since start, by result",
+            family("result", [("delivered", work.deliveries_ok), ("failed", work.deliveries_failed)]),
+        );
     }
 
     /// The per-repository and per-account series, repositories past the cap summed as `other`.

@@ -156,7 +156,9 @@ async fn deliver(
                 return Ok(JobDone::Again(registry.now_millis()));
             }
             if webhook.wants(event) {
-                post(client, webhook, event).await.map_err(RegistryError::Internal)?;
+                let posted = post(client, webhook, event).await;
+                registry.note_delivery(posted.is_ok());
+                posted.map_err(RegistryError::Internal)?;
             }
             registry.advance_webhook(&webhook.name, event.id).await?;
             cursor = event.id;
