@@ -158,8 +158,6 @@ fn job_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Job, MetaError> {
     })
 }
 
-/// Schedules a job inside a transaction: a job already waiting keeps the earlier time; a job
-/// being worked on is due again at `run_after` once its worker finishes or its lease runs out.
 /// Records an image event in the transaction of its change, and has it handed to the webhooks.
 async fn record_event(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
@@ -186,6 +184,8 @@ async fn record_event(
     schedule(tx, EVENTS_JOB, "", at).await
 }
 
+/// Schedules a job inside a transaction: a job already waiting keeps the earlier time; a job
+/// being worked on is due again at `run_after` once its worker finishes or its lease runs out.
 async fn schedule(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
     kind: &str,
