@@ -289,6 +289,19 @@ impl Config {
         }
     }
 
+    /// The ECR endpoint of the server this configuration runs, as a client on this machine
+    /// reaches it (an unspecified listen address means this machine).
+    pub(crate) fn local_endpoint(&self) -> String {
+        let scheme = if self.tls_files().is_some() { "https" } else { "http" };
+        let address = match self.listen.parse::<std::net::SocketAddr>() {
+            Ok(address) if address.ip().is_unspecified() => {
+                std::net::SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), address.port()).to_string()
+            }
+            _ => self.listen.clone(),
+        };
+        format!("{scheme}://{address}")
+    }
+
     /// The listener's certificate and key, when it serves HTTPS (checked by [`load`]).
     pub(crate) fn tls_files(&self) -> Option<berth_server::TlsFiles> {
         match (&self.tls.cert_file, &self.tls.key_file) {

@@ -2,6 +2,7 @@
 //! `login-password` prints a registry password.
 
 mod admin;
+mod apply;
 mod config;
 mod data_dir;
 mod events;
@@ -81,6 +82,10 @@ enum Command {
         #[command(subcommand)]
         command: vulndb::VulndbCommand,
     },
+    /// Make the account's repositories match a file of `module` or `repository` blocks (HCL), as
+    /// the shared-registry module describes them, over the ECR API of a berth, local or remote.
+    #[command(after_help = apply::EXAMPLES)]
+    Apply(apply::ApplyArgs),
     /// Print the software bill of materials (CycloneDX JSON) of a scanned image.
     Sbom {
         /// The image, as ACCOUNT/REPOSITORY@sha256:DIGEST.
@@ -98,7 +103,17 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // `apply` keeps exit code 2 for "changes pending", so its usage and configuration errors are
+    // 1, as its other errors are; a pipeline must not read a typo as a plan.
+    let applying = std::env::args().nth(1).is_some_and(|a| a == "apply");
+    let invalid = if applying { ExitCode::FAILURE } else { ExitCode::from(2) };
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { invalid } else { ExitCode::SUCCESS };
+        }
+    };
     let listen = match &cli.command {
         Command::Serve { listen } => listen.clone(),
         Command::LoginPassword { .. }
@@ -107,7 +122,8 @@ fn main() -> ExitCode {
         | Command::Gc { .. }
         | Command::Vulndb { .. }
         | Command::Events { .. }
-        | Command::Sbom { .. } => None,
+        | Command::Sbom { .. }
+        | Command::Apply(_) => None,
     };
     let overrides = Overrides { listen, data_dir: cli.data_dir.clone() };
     let config = match config::load(cli.config.as_deref(), &ProcessEnv, &overrides) {
@@ -117,9 +133,15 @@ fn main() -> ExitCode {
             for problem in problems {
                 eprintln!("  - {problem}");
             }
-            return ExitCode::from(2);
+            return invalid;
         }
     };
+    let mut config = config;
+    if matches!(cli.command, Command::Apply(_)) && std::env::var_os("BERTH_LOG").is_none() {
+        // apply reports its own progress; the AWS SDK's notes on where it found credentials are
+        // noise in a pipeline's output.
+        config.log = "warn".to_owned();
+    }
     init_logging(&config);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
@@ -130,60 +152,69 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Serve { .. } => serve(config).await,
-            Command::LoginPassword { access_key_id, valid_for } => {
-                login_password(config, access_key_id, Duration::from_secs(valid_for)).await
-            }
-            Command::Admin { command } => {
-                let registry = data_dir::open_existing(&config).await?;
-                let result = admin::run(&registry, command).await;
-                registry.close().await;
-                match config.command_audit_log() {
-                    Ok(log) => admin::audit(&log, &std::env::args().collect::<Vec<_>>(), &result),
-                    Err(e) => eprintln!("warning: this command is not in the audit log: {e}"),
-                }
-                result
-            }
-            Command::Lifecycle { command } => {
-                let registry = data_dir::open_existing(&config).await?;
-                let result = maintenance::lifecycle(&registry, command).await;
-                registry.close().await;
-                result
-            }
-            Command::Sbom { image } => {
-                let registry = data_dir::open_existing(&config).await?;
-                let result = vulndb::sbom(&registry, &image).await;
-                registry.close().await;
-                result
-            }
-            Command::Events { command } => {
-                let registry = data_dir::open_existing(&config).await?;
-                let names: Vec<String> = config.events.webhooks.iter().map(|w| w.name.clone()).collect();
-                let result = events::run(&registry, command, &names).await;
-                registry.close().await;
-                result
-            }
-            Command::Vulndb { command } => {
-                let registry = data_dir::open_existing(&config).await?;
-                let result = vulndb::run(&registry, command).await;
-                registry.close().await;
-                result
-            }
-            Command::Gc { dry_run, grace_seconds, output } => {
-                let registry = data_dir::open_existing(&config).await?;
-                let grace = Duration::from_secs(grace_seconds.unwrap_or(config.gc.grace_seconds));
-                let result = maintenance::gc(&registry, grace, dry_run, output).await;
-                registry.close().await;
-                result
-            }
+            Command::Apply(args) => apply::run(args, &config).await,
+            other => run(other, config).await.map(|()| ExitCode::SUCCESS),
         }
     });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("berth: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Runs every command but `apply`, which has exit codes of its own.
+async fn run(command: Command, config: Config) -> Result<(), String> {
+    match command {
+        Command::Serve { .. } => serve(config).await,
+        Command::LoginPassword { access_key_id, valid_for } => {
+            login_password(config, access_key_id, Duration::from_secs(valid_for)).await
+        }
+        Command::Admin { command } => {
+            let registry = data_dir::open_existing(&config).await?;
+            let result = admin::run(&registry, command).await;
+            registry.close().await;
+            match config.command_audit_log() {
+                Ok(log) => admin::audit(&log, &std::env::args().collect::<Vec<_>>(), &result),
+                Err(e) => eprintln!("warning: this command is not in the audit log: {e}"),
+            }
+            result
+        }
+        Command::Lifecycle { command } => {
+            let registry = data_dir::open_existing(&config).await?;
+            let result = maintenance::lifecycle(&registry, command).await;
+            registry.close().await;
+            result
+        }
+        Command::Sbom { image } => {
+            let registry = data_dir::open_existing(&config).await?;
+            let result = vulndb::sbom(&registry, &image).await;
+            registry.close().await;
+            result
+        }
+        Command::Events { command } => {
+            let registry = data_dir::open_existing(&config).await?;
+            let names: Vec<String> = config.events.webhooks.iter().map(|w| w.name.clone()).collect();
+            let result = events::run(&registry, command, &names).await;
+            registry.close().await;
+            result
+        }
+        Command::Vulndb { command } => {
+            let registry = data_dir::open_existing(&config).await?;
+            let result = vulndb::run(&registry, command).await;
+            registry.close().await;
+            result
+        }
+        Command::Gc { dry_run, grace_seconds, output } => {
+            let registry = data_dir::open_existing(&config).await?;
+            let grace = Duration::from_secs(grace_seconds.unwrap_or(config.gc.grace_seconds));
+            let result = maintenance::gc(&registry, grace, dry_run, output).await;
+            registry.close().await;
+            result
+        }
+        Command::Apply(_) => Err("apply runs on its own".to_owned()),
     }
 }
 
