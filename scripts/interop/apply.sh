@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `berth apply` with the real clients around it: the platform team's module blocks (the
+# `berth apply` with the real clients around it: the first example alone (checked with the aws
+# CLI, then re-applied as no change), then the platform team's module blocks (the
 # cross-account and custom-lifecycle examples as teams write them) applied to a fresh berth with
 # the owner's credentials file, then checked with the aws CLI (repositories, tags, policies,
 # lifecycle policies), re-applied as no change; the team publishes with skopeo; the dev and prod
@@ -45,6 +46,42 @@ as() {
         AWS_DEFAULT_REGION=us-east-1 AWS_ENDPOINT_URL_ECR="http://$registry" AWS_MAX_ATTEMPTS=1 timeout 120 "$@"
 }
 
+# The first example on its own: a single-account repository, checked with the aws CLI.
+cat >"$work/single.hcl" <<'HCL'
+module "shared_ecr" {
+  source = "./build/ecr"
+
+  name                 = "mlops/python-base"
+  image_tag_mutability = "IMMUTABLE"  # Prevent tag overwrite
+  scan_on_push         = true
+
+  tags = {
+    Purpose     = "Shared Base Images"
+    ManagedBy   = "Terraform"
+    Environment = "shared"
+  }
+}
+HCL
+owner "$berth" apply -f "$work/single.hcl" >"$work/single.out" 2>&1
+single=$(owner aws ecr describe-repositories --repository-names mlops/python-base --output json 2>&1 |
+    jq -c '.repositories[0] | [.imageTagMutability, .imageScanningConfiguration.scanOnPush, .encryptionConfiguration.encryptionType]')
+single_tags=$(owner aws ecr list-tags-for-resource \
+    --resource-arn arn:aws:ecr:us-east-1:123456789012:repository/mlops/python-base --output json 2>&1 |
+    jq -c '.tags | sort_by(.Key) | map(.Key + "=" + .Value)')
+single_rules=$(owner aws ecr get-lifecycle-policy --repository-name mlops/python-base --output json 2>&1 |
+    jq -c '.lifecyclePolicyText | fromjson | .rules | length')
+if grep -q "Applied: 1 created, 0 updated, 0 deleted." "$work/single.out" &&
+    [ "$single" = '["IMMUTABLE",true,"KMS"]' ] &&
+    [ "$single_tags" = '["Environment=shared","ManagedBy=Terraform","Purpose=Shared Base Images"]' ] &&
+    [ "$single_rules" = 3 ] &&
+    owner "$berth" apply -f "$work/single.hcl" 2>&1 | grep -q "No changes"; then
+    pass apply-single-account-example
+else
+    fail apply-single-account-example "$single $single_tags rules $single_rules: $(tr '\n' ' ' <"$work/single.out")"
+fi
+
+# The cross-account and custom-lifecycle examples in one file: the first repository is updated
+# to the cross-account block, the second is created.
 cat >"$work/registry.hcl" <<'HCL'
 module "shared_ecr" {
   source = "./build/ecr"
@@ -88,7 +125,7 @@ module "training_ecr" {
 HCL
 
 if owner "$berth" apply -f "$work/registry.hcl" >"$work/apply.out" 2>&1 &&
-    grep -q "Applied: 2 created, 0 updated, 0 deleted." "$work/apply.out" &&
+    grep -q "Applied: 1 created, 1 updated, 0 deleted." "$work/apply.out" &&
     grep -q "mlops/python-base: repository_url = $registry/123456789012/mlops/python-base" "$work/apply.out"; then
     pass apply-examples
 else
