@@ -604,7 +604,11 @@ async fn a_call_the_registry_refuses_stops_the_apply_and_says_what_is_left() {
     let run = apply(&berth, &text, &[]);
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
     assert!(run.stderr.contains("CreateRepository on mlops/keyed: KmsException"), "{}", run.stderr);
-    assert!(run.stderr.contains("1 repositories were changed before this error and 1 were not"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("1 repositories were changed before this error and 1 were not"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(repository_names(&berth).await, ["mlops/training-image"]);
     let again = apply(&berth, CUSTOM_LIFECYCLE, &["--plan"]);
     assert_eq!(again.code, 0, "what was applied stays applied: {}", again.stdout);
