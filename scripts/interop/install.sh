@@ -142,6 +142,8 @@ python_client oras.client oras
 # The aws CLI (v1, from PyPI) and boto3, for the ECR API suites.
 python_client awscli.clidriver awscli
 python_client boto3 boto3
+# moto's server mode speaks AWS KMS's API: the `aws-kms` key service's tests run against it.
+python_client moto.server 'moto[server]'
 
 echo "install log: $LOG"
 exit 0

@@ -35,6 +35,45 @@ pub(crate) struct Config {
     pub(crate) gc: Gc,
     pub(crate) audit: Audit,
     pub(crate) events: Events,
+    pub(crate) kms: Kms,
+}
+
+/// Where customer keys (`KMS` repositories) live: `local` key files in the data directory, or
+/// `aws-kms`: AWS KMS or any endpoint that speaks its API, with the credentials the AWS SDKs find.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct Kms {
+    pub(crate) provider: String,
+    /// `aws-kms`: the endpoint (default: AWS KMS in `region`).
+    pub(crate) endpoint: Option<String>,
+    /// `aws-kms`: the region of the keys (default: the registry's).
+    pub(crate) region: Option<String>,
+    /// `aws-kms`: a profile of the shared AWS files for the registry's credentials.
+    pub(crate) profile: Option<String>,
+    /// `aws-kms`: the longest one call to the key service may take.
+    pub(crate) timeout_ms: u64,
+    /// How long an unwrapped data key is kept in memory.
+    pub(crate) cache_seconds: u64,
+    /// How many unwrapped data keys are kept at most (0: none).
+    pub(crate) cache_entries: usize,
+    /// How long a key's state is trusted: a key disabled at the service stops within this.
+    pub(crate) state_cache_seconds: u64,
+}
+
+impl Default for Kms {
+    fn default() -> Self {
+        let cache = berth_kms::CacheSettings::default();
+        Self {
+            provider: "local".to_owned(),
+            endpoint: None,
+            region: None,
+            profile: None,
+            timeout_ms: 5_000,
+            cache_seconds: cache.data_key_ttl.as_secs(),
+            cache_entries: cache.max_data_keys,
+            state_cache_seconds: cache.state_ttl.as_secs(),
+        }
+    }
 }
 
 /// Image events (pushes, deletions) and the webhooks they are delivered to.
@@ -223,6 +262,7 @@ impl Default for Config {
             gc: Gc::default(),
             audit: Audit::default(),
             events: Events::default(),
+            kms: Kms::default(),
         }
     }
 }
@@ -287,6 +327,25 @@ impl Config {
             ),
             per_repository_metrics: self.metrics.per_repository,
         }
+    }
+
+    /// The customer-key service's settings, when it is not the local one.
+    pub(crate) fn aws_kms(&self) -> Option<(berth_kms::AwsKmsSettings, berth_kms::CacheSettings)> {
+        (self.kms.provider == "aws-kms").then(|| {
+            (
+                berth_kms::AwsKmsSettings {
+                    endpoint: self.kms.endpoint.clone(),
+                    region: self.kms.region.clone().unwrap_or_else(|| self.region.clone()),
+                    profile: self.kms.profile.clone(),
+                    timeout: std::time::Duration::from_millis(self.kms.timeout_ms),
+                },
+                berth_kms::CacheSettings {
+                    data_key_ttl: std::time::Duration::from_secs(self.kms.cache_seconds),
+                    state_ttl: std::time::Duration::from_secs(self.kms.state_cache_seconds),
+                    max_data_keys: self.kms.cache_entries,
+                },
+            )
+        })
     }
 
     /// The ECR endpoint of the server this configuration runs, as a client on this machine
@@ -529,6 +588,16 @@ pub(crate) fn load(file: Option<&Path>, env: &dyn Env, flags: &Overrides) -> Res
                 number(&mut problems, &key, &value, &mut config.audit.max_file_bytes);
             }
             "BERTH_AUDIT_KEEP_FILES" => number(&mut problems, &key, &value, &mut config.audit.keep_files),
+            "BERTH_KMS_PROVIDER" => config.kms.provider = value,
+            "BERTH_KMS_ENDPOINT" => config.kms.endpoint = Some(value),
+            "BERTH_KMS_REGION" => config.kms.region = Some(value),
+            "BERTH_KMS_PROFILE" => config.kms.profile = Some(value),
+            "BERTH_KMS_TIMEOUT_MS" => number(&mut problems, &key, &value, &mut config.kms.timeout_ms),
+            "BERTH_KMS_CACHE_SECONDS" => number(&mut problems, &key, &value, &mut config.kms.cache_seconds),
+            "BERTH_KMS_CACHE_ENTRIES" => number(&mut problems, &key, &value, &mut config.kms.cache_entries),
+            "BERTH_KMS_STATE_CACHE_SECONDS" => {
+                number(&mut problems, &key, &value, &mut config.kms.state_cache_seconds);
+            }
             "BERTH_BOOTSTRAP_ACCOUNT_ID" => config.bootstrap.account_id = value,
             "BERTH_BOOTSTRAP_ACCESS_KEY_ID" => config.bootstrap.access_key_id = Some(value),
             "BERTH_BOOTSTRAP_SECRET_ACCESS_KEY" => config.bootstrap.secret_access_key = Some(value),
@@ -543,6 +612,18 @@ pub(crate) fn load(file: Option<&Path>, env: &dyn Env, flags: &Overrides) -> Res
     }
     if config.listen.parse::<SocketAddr>().is_err() {
         problems.push(format!("listen: {:?} is not an address like 127.0.0.1:5000", config.listen));
+    }
+    match config.kms.provider.as_str() {
+        "local" | "aws-kms" => {}
+        other => problems.push(format!("kms.provider: {other:?} is neither local nor aws-kms")),
+    }
+    if let Some(endpoint) = &config.kms.endpoint
+        && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
+    {
+        problems.push(format!("kms.endpoint: {endpoint:?} is not an http:// or https:// address"));
+    }
+    if !(1..=600_000).contains(&config.kms.timeout_ms) {
+        problems.push(format!("kms.timeout_ms: {} is not between 1 and 600000", config.kms.timeout_ms));
     }
     if config.bootstrap.account_id.parse::<AccountId>().is_err() {
         problems.push(format!(

@@ -126,9 +126,15 @@ pub(crate) async fn open(config: &Config) -> Result<Arc<Registry>, String> {
 async fn open_registry(config: &Config) -> Result<Arc<Registry>, String> {
     let dir = &config.data_dir;
     create_private_dir(dir)?;
-    let registry =
-        Registry::open_embedded(dir, config.registry_settings()).await.map_err(|e| e.to_string())?;
-    Ok(Arc::new(registry))
+    let registry = match config.aws_kms() {
+        None => Registry::open_embedded(dir, config.registry_settings()).await,
+        Some((service, cache)) => {
+            let keys = berth_kms::AwsKmsKeyService::connect(&service).await;
+            let keys = Arc::new(berth_kms::CachedKeyService::new(keys, cache));
+            Registry::open_embedded_with_keys(dir, config.registry_settings(), keys).await
+        }
+    };
+    Ok(Arc::new(registry.map_err(|e| e.to_string())?))
 }
 
 /// A profile in the AWS credentials-file format.

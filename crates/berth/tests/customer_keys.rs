@@ -1,6 +1,7 @@
 //! Repositories under customer keys (`encryptionType` `KMS`): each account's key guards its own
 //! repositories, content shared across accounts is stored once, and a disabled key cuts off
-//! exactly the repositories it guards.
+//! exactly the repositories it guards. Each test runs against every key service: `local`, and
+//! `aws-kms` against moto's server, which speaks AWS KMS's API.
 
 mod common;
 
@@ -9,6 +10,55 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 const MARKER: &[u8] = b"BERTH-CUSTOMER-KEY-PLAINTEXT-41c7";
+
+/// Where the customer keys of a test live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Service {
+    Local,
+    AwsKms,
+}
+
+/// A registry whose customer keys live in `service`, with the key server it needs kept running;
+/// `None`, after saying why, when that service cannot run here.
+async fn registry(service: Service, test: &str) -> Option<(Berth, Option<MotoServer>)> {
+    match service {
+        Service::Local => Some((Berth::start().await, None)),
+        Service::AwsKms => match MotoServer::start().await {
+            Ok(moto) => {
+                let env = moto.berth_env();
+                let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                Some((Berth::start_with(&pairs).await, Some(moto)))
+            }
+            Err(why) => {
+                skip(&format!("{test}::aws_kms"), &why);
+                None
+            }
+        },
+    }
+}
+
+/// One test per key service, named after the test: `TEST::local` and `TEST::aws_kms`.
+macro_rules! for_every_key_service {
+    ($($test:ident),* $(,)?) => {$(
+        mod $test {
+            #[tokio::test]
+            async fn local() {
+                super::$test(super::Service::Local).await;
+            }
+            #[tokio::test]
+            async fn aws_kms() {
+                super::$test(super::Service::AwsKms).await;
+            }
+        }
+    )*};
+}
+
+for_every_key_service!(
+    one_stored_copy_under_three_keys_and_a_disabled_key_cuts_off_only_its_repositories,
+    a_repository_key_that_cannot_be_used_is_refused_before_anything_is_created,
+    a_rotation_rewraps_every_data_key_online_while_clients_push_and_pull,
+    a_repository_whose_key_is_off_lends_nothing_by_mount,
+);
 
 /// An account of the test with its key, registry password and customer key.
 struct Tenant {
@@ -61,9 +111,17 @@ impl Tenant {
     }
 }
 
-#[tokio::test]
-async fn one_stored_copy_under_three_keys_and_a_disabled_key_cuts_off_only_its_repositories() {
-    let berth = Berth::start().await;
+async fn one_stored_copy_under_three_keys_and_a_disabled_key_cuts_off_only_its_repositories(
+    service: Service,
+) {
+    let Some((berth, _keys)) = registry(
+        service,
+        "one_stored_copy_under_three_keys_and_a_disabled_key_cuts_off_only_its_repositories",
+    )
+    .await
+    else {
+        return;
+    };
     let mut tenants = Vec::new();
     for account in ["111111111111", "222222222222", "333333333333"] {
         tenants.push(tenant(&berth, account).await);
@@ -156,9 +214,12 @@ async fn one_stored_copy_under_three_keys_and_a_disabled_key_cuts_off_only_its_r
     assert_eq!(sha256(&r.bytes().await.expect("body")), layer_digest);
 }
 
-#[tokio::test]
-async fn a_repository_key_that_cannot_be_used_is_refused_before_anything_is_created() {
-    let berth = Berth::start().await;
+async fn a_repository_key_that_cannot_be_used_is_refused_before_anything_is_created(service: Service) {
+    let Some((berth, _keys)) =
+        registry(service, "a_repository_key_that_cannot_be_used_is_refused_before_anything_is_created").await
+    else {
+        return;
+    };
     let a = tenant(&berth, "111111111111").await;
     let b = tenant(&berth, "222222222222").await;
     let create = |name: &str, encryption: Value| json!({"repositoryName": name, "encryptionConfiguration": encryption});
@@ -206,9 +267,13 @@ async fn a_repository_key_that_cannot_be_used_is_refused_before_anything_is_crea
     assert_ne!(defaults[0], a.key_arn);
 }
 
-#[tokio::test]
-async fn a_rotation_rewraps_every_data_key_online_while_clients_push_and_pull() {
-    let berth = std::sync::Arc::new(Berth::start().await);
+async fn a_rotation_rewraps_every_data_key_online_while_clients_push_and_pull(service: Service) {
+    let Some((berth, _keys)) =
+        registry(service, "a_rotation_rewraps_every_data_key_online_while_clients_push_and_pull").await
+    else {
+        return;
+    };
+    let berth = std::sync::Arc::new(berth);
     let owner = std::sync::Arc::new(tenant(&berth, "111111111111").await);
     let input = json!({"repositoryName": "shared/base", "encryptionConfiguration": {"encryptionType": "KMS", "kmsKey": "alias/images"}});
     let (status, out) = owner.ecr(&berth, "CreateRepository", input).await;
@@ -224,8 +289,10 @@ async fn a_rotation_rewraps_every_data_key_online_while_clients_push_and_pull() 
     let seeded = std::sync::Arc::new(seeded);
 
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // moto answers KMS calls one at a time: fewer clients leave the re-wrap its share of them.
+    let client_count = if service == Service::Local { 8u64 } else { 2 };
     let mut clients = Vec::new();
-    for client in 0..8u64 {
+    for client in 0..client_count {
         let (berth, owner, seeded, stop) = (berth.clone(), owner.clone(), seeded.clone(), stop.clone());
         clients.push(tokio::spawn(async move {
             let (mut requests, mut failures) = (0u64, Vec::new());
@@ -282,7 +349,7 @@ async fn a_rotation_rewraps_every_data_key_online_while_clients_push_and_pull() 
         failures.extend(f);
     }
     println!(
-        "rotation under load: {requests} requests by 8 clients, {} failed; status {status}",
+        "rotation under load: {requests} requests by {client_count} clients, {} failed; status {status}",
         failures.len()
     );
     assert!(failures.is_empty(), "{failures:?}");
@@ -290,6 +357,10 @@ async fn a_rotation_rewraps_every_data_key_online_while_clients_push_and_pull() 
     assert!(status["rewrap"]["rewrapped"].as_u64() >= Some(300), "{status}");
 
     // Every wrap now uses the new version: with version 1 destroyed, everything still reads.
+    // (Only the local service's key material can be reached to destroy.)
+    if service != Service::Local {
+        return;
+    }
     let key_file = berth
         .data_dir()
         .join("kms")
@@ -359,9 +430,12 @@ async fn the_registrys_own_key_rotates_online_and_what_it_wrapped_still_reads() 
     berth.push_blob(&r, b"after the rotation").await;
 }
 
-#[tokio::test]
-async fn a_repository_whose_key_is_off_lends_nothing_by_mount() {
-    let berth = Berth::start().await;
+async fn a_repository_whose_key_is_off_lends_nothing_by_mount(service: Service) {
+    let Some((berth, _keys)) =
+        registry(service, "a_repository_whose_key_is_off_lends_nothing_by_mount").await
+    else {
+        return;
+    };
     berth.admin(&["kms", "create", "--account", ACCOUNT, "--alias", "alias/src"]);
     let input = json!({"repositoryName": "keyed/src", "encryptionConfiguration": {"encryptionType": "KMS", "kmsKey": "alias/src"}});
     assert_eq!(berth.ecr("CreateRepository", input).await.0, 200);
@@ -387,4 +461,55 @@ async fn a_repository_whose_key_is_off_lends_nothing_by_mount() {
         .await
         .expect("send");
     assert_eq!(read.status(), 404, "nothing was mounted");
+}
+
+/// A key service that stops answering fails closed, quickly, and only where it is needed: the
+/// repositories under its keys answer 503 within the configured timeout, the others carry on, and
+/// everything returns when the service does.
+#[tokio::test]
+async fn a_key_service_that_stops_answering_fails_closed_only_for_its_repositories() {
+    let Some((berth, Some(moto))) = registry(
+        Service::AwsKms,
+        "a_key_service_that_stops_answering_fails_closed_only_for_its_repositories",
+    )
+    .await
+    else {
+        return;
+    };
+    berth.admin(&["kms", "create", "--account", ACCOUNT, "--alias", "alias/images"]);
+    let input = json!({"repositoryName": "keyed/app", "encryptionConfiguration": {"encryptionType": "KMS", "kmsKey": "alias/images"}});
+    assert_eq!(berth.ecr("CreateRepository", input).await.0, 200);
+    let keyed = random_bytes(4096, 91);
+    let plain = random_bytes(4096, 92);
+    let keyed_digest = berth.push_blob(&repo("keyed/app"), &keyed).await;
+    let plain_digest = berth.push_blob(&repo("plain/app"), &plain).await;
+    let get = |name: &str, digest: &str| {
+        berth.req(Method::GET, &format!("/v2/{}/blobs/{digest}", repo(name))).send()
+    };
+
+    moto.answer(false);
+    let started = std::time::Instant::now();
+    let refused = get("keyed/app", &keyed_digest).await.expect("an answer, not a hung request");
+    let waited = started.elapsed();
+    let status = refused.status();
+    let body = refused.text().await.expect("body");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("KEY_UNAVAILABLE"), "{body}");
+    println!("with the key service paused, a keyed pull was refused after {waited:?} (timeout 2 s)");
+    let pushed = berth
+        .req(Method::POST, &format!("/v2/{}/blobs/uploads/?digest={}", repo("keyed/app"), sha256(b"new")))
+        .body(b"new".to_vec())
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(pushed.status(), 503, "a push under the unreachable key is refused");
+    let other = get("plain/app", &plain_digest).await.expect("send");
+    assert_eq!(other.status(), 200, "a repository under the registry's key does not need the key service");
+    assert_eq!(other.bytes().await.expect("body").as_ref(), plain.as_slice());
+    berth.push_blob(&repo("plain/app"), b"still writable").await;
+
+    moto.answer(true);
+    let back = get("keyed/app", &keyed_digest).await.expect("send");
+    assert_eq!(back.status(), 200, "the keyed repository reads again once the service answers");
+    assert_eq!(back.bytes().await.expect("body").as_ref(), keyed.as_slice());
 }

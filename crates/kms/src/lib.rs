@@ -6,14 +6,19 @@
 //! Small secrets (access-key secrets, token-signing keys) are sealed the same way.
 //!
 //! Customer keys (a repository's `KMS` encryption) live in a [`KeyService`]: the `local` one keeps
-//! them as files in the data directory; HSM and KMS services plug in behind the same trait.
+//! them as files in the data directory; `aws-kms` keeps them in AWS KMS (or anything speaking its
+//! API), behind a [`CachedKeyService`] so that reads do not call it every time.
 
+mod aws_kms;
+mod cache;
 mod local;
 mod local_keys;
 mod service;
 
 use std::fmt;
 
+pub use aws_kms::{ACCOUNT_TAG, AwsKmsKeyService, AwsKmsSettings};
+pub use cache::{CacheSettings, CachedKeyService};
 pub use local::LocalKeyProvider;
 pub use local_keys::LocalKeyService;
 pub use service::{DEFAULT_ALIAS, KeyDescription, KeyService, KeyState};

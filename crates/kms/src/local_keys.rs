@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::rand::{SecureRandom, SystemRandom};
 
-use crate::service::{DEFAULT_ALIAS, KeyDescription, KeyService, KeyState};
+use crate::service::{DEFAULT_ALIAS, DEFAULT_KEY_DESCRIPTION, KeyDescription, KeyService, KeyState};
 use crate::{DataKey, KmsError};
 
 const KEY_FILE_HEADER: &str = "berth-kms-key-v1";
@@ -466,26 +466,13 @@ impl KeyService for LocalKeyService {
         "local"
     }
 
-    async fn describe_key(&self, account: &str, key: Option<&str>) -> Result<KeyDescription, KmsError> {
-        let key = key.filter(|k| !k.is_empty() && *k != "aws/ecr").unwrap_or(DEFAULT_ALIAS);
-        match self.find(account, key) {
-            Ok((account, id)) => self.describe(&account, &id),
-            Err(KmsError::KeyNotFound(_)) if key == DEFAULT_ALIAS => {
-                match self.create_locked(
-                    account,
-                    "Default key for repositories of this account",
-                    Some(DEFAULT_ALIAS),
-                ) {
-                    // Another process made it first.
-                    Err(KmsError::AlreadyExists(_)) => {
-                        let (account, id) = self.find(account, key)?;
-                        self.describe(&account, &id)
-                    }
-                    other => other,
-                }
-            }
-            Err(e) => Err(e),
-        }
+    async fn find_key(&self, account: &str, key: &str) -> Result<KeyDescription, KmsError> {
+        let (account, id) = self.find(account, key)?;
+        self.describe(&account, &id)
+    }
+
+    async fn create_default_key(&self, account: &str) -> Result<KeyDescription, KmsError> {
+        self.create_locked(account, DEFAULT_KEY_DESCRIPTION, Some(DEFAULT_ALIAS))
     }
 
     async fn create_key(
@@ -512,6 +499,11 @@ impl KeyService for LocalKeyService {
 
     async fn rotate_key(&self, account: &str, key: &str) -> Result<KeyDescription, KmsError> {
         self.rotate_key_now(account, key)
+    }
+
+    async fn key_state(&self, key_arn: &str) -> Result<KeyState, KmsError> {
+        let (account, key_id) = self.parse_arn(key_arn)?;
+        Ok(self.load(account, key_id)?.state)
     }
 
     async fn wrap(&self, key_arn: &str, key: &DataKey) -> Result<Vec<u8>, KmsError> {

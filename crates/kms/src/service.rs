@@ -38,6 +38,9 @@ impl KeyState {
 /// The alias ECR uses when a `KMS` repository names no key: the account's registry-managed key.
 pub const DEFAULT_ALIAS: &str = "alias/aws/ecr";
 
+/// The description of the key made under [`DEFAULT_ALIAS`].
+pub(crate) const DEFAULT_KEY_DESCRIPTION: &str = "Default key for repositories of this account";
+
 /// A service holding customer keys: `local` (key files in the data directory), an HSM, or a KMS.
 #[async_trait::async_trait]
 pub trait KeyService: Send + Sync {
@@ -47,7 +50,28 @@ pub trait KeyService: Send + Sync {
     /// Resolves what a repository's `kmsKey` says (a key id, key ARN, alias name or alias ARN)
     /// for a repository of `account`; `None` is the account's default key [`DEFAULT_ALIAS`],
     /// made on first use as ECR makes `aws/ecr`.
-    async fn describe_key(&self, account: &str, key: Option<&str>) -> Result<KeyDescription, KmsError>;
+    async fn describe_key(&self, account: &str, key: Option<&str>) -> Result<KeyDescription, KmsError> {
+        let key = key.filter(|k| !k.is_empty() && *k != "aws/ecr").unwrap_or(DEFAULT_ALIAS);
+        match self.find_key(account, key).await {
+            Err(KmsError::KeyNotFound(_)) if key == DEFAULT_ALIAS => {
+                match self.create_default_key(account).await {
+                    // Another server or command made it first.
+                    Err(KmsError::AlreadyExists(_)) => self.find_key(account, key).await,
+                    made => made,
+                }
+            }
+            found => found,
+        }
+    }
+
+    /// The existing key that `key` (a key id, key ARN, alias name or alias ARN) names for `account`.
+    async fn find_key(&self, account: &str, key: &str) -> Result<KeyDescription, KmsError>;
+
+    /// Makes `account`'s default key under [`DEFAULT_ALIAS`], an alias no one else may take.
+    async fn create_default_key(&self, account: &str) -> Result<KeyDescription, KmsError>;
+
+    /// Whether the key `key_arn` may be used now.
+    async fn key_state(&self, key_arn: &str) -> Result<KeyState, KmsError>;
 
     /// Wraps a data key under the key `key_arn` (its current version).
     async fn wrap(&self, key_arn: &str, key: &DataKey) -> Result<Vec<u8>, KmsError>;

@@ -298,11 +298,20 @@ impl Registry {
     /// The embedded default over one data directory: the local key file `master.key`, customer
     /// keys in `kms/`, SQLite metadata in `meta.db`, and sealed blobs and uploads beside them.
     pub async fn open_embedded(dir: &std::path::Path, settings: Settings) -> Result<Self, RegistryError> {
-        let kms = berth_kms::LocalKeyProvider::open_or_create(&dir.join("master.key"))?;
         let keys = berth_kms::LocalKeyService::open(&dir.join("kms"), &settings.region)?;
+        Self::open_embedded_with_keys(dir, settings, Arc::new(keys)).await
+    }
+
+    /// The embedded default with customer keys in another key service (`aws-kms`).
+    pub async fn open_embedded_with_keys(
+        dir: &std::path::Path,
+        settings: Settings,
+        keys: Arc<dyn KeyService>,
+    ) -> Result<Self, RegistryError> {
+        let kms = berth_kms::LocalKeyProvider::open_or_create(&dir.join("master.key"))?;
         let meta = berth_meta::SqliteMetaStore::open(&dir.join("meta.db")).await?;
         let blobs = berth_blob::FsBlobStore::open(dir).await?;
-        Self::open(Arc::new(meta), Arc::new(blobs), Arc::new(kms), Arc::new(keys), settings).await
+        Self::open(Arc::new(meta), Arc::new(blobs), Arc::new(kms), keys, settings).await
     }
 
     /// Per-repository activity since start, for the tenant series of `/metrics`.

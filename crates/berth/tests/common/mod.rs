@@ -85,6 +85,8 @@ pub struct Berth {
     _temp: Option<tempfile::TempDir>,
     pub password: String,
     pub client: reqwest::Client,
+    /// The environment the server was started with; `berth admin` runs with it too.
+    env: Vec<(String, String)>,
 }
 
 /// The binary under test: this build's, or another build named by `BINARY_UNDER_TEST` (to run
@@ -186,7 +188,8 @@ impl Berth {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let password = login_password(dir);
-        Self { child: Some(child), url, port, dir: dir.to_owned(), _temp: None, password, client }
+        let env = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        Self { child: Some(child), url, port, dir: dir.to_owned(), _temp: None, password, client, env }
     }
 
     /// What the server has logged so far.
@@ -414,6 +417,7 @@ impl Berth {
             .arg("--data-dir")
             .arg(&self.dir)
             .env("BERTH_LOG", "warn")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .output()
             .expect("berth admin runs");
         assert!(
@@ -626,4 +630,74 @@ pub fn files_containing(dir: &Path, needle: &[u8]) -> Vec<String> {
     }
     assert!(scanned >= 3, "the scan found almost no files under {}: is this the data dir?", dir.display());
     found
+}
+
+/// moto's server mode on a free loopback port: an endpoint that speaks AWS KMS's API, for the
+/// `aws-kms` key service. Stopped when dropped.
+pub struct MotoServer {
+    child: Child,
+    pub url: String,
+}
+
+impl MotoServer {
+    /// Starts one, or says why it cannot (moto is installed by the test command).
+    pub async fn start() -> Result<Self, String> {
+        let installed = Command::new("python3")
+            .args(["-c", "import moto.server"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !installed {
+            return Err("moto's server (pip install 'moto[server]') is not installed".to_owned());
+        }
+        let port = free_port();
+        let child = Command::new("python3")
+            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("moto's server would not start: {e}"))?;
+        let server = Self { child, url: format!("http://127.0.0.1:{port}") };
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while client.get(format!("{}/moto-api/", server.url)).send().await.is_err() {
+            if Instant::now() > deadline {
+                return Err("moto's server did not answer within 30 s".to_owned());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(server)
+    }
+
+    /// The environment of a berth whose customer keys live in this server.
+    pub fn berth_env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("BERTH_KMS_PROVIDER", "aws-kms".to_owned()),
+            ("BERTH_KMS_ENDPOINT", self.url.clone()),
+            // Every use checks the key's state, so that a disabled key stops at once here.
+            ("BERTH_KMS_STATE_CACHE_SECONDS", "0".to_owned()),
+            ("BERTH_KMS_TIMEOUT_MS", "2000".to_owned()),
+            ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
+            ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null".to_owned()),
+            ("AWS_CONFIG_FILE", "/dev/null".to_owned()),
+            ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+        ]
+    }
+
+    /// Stops (`false`) or resumes (`true`) the server's process: a key service that does not answer.
+    pub fn answer(&self, answering: bool) {
+        let signal = if answering { "-CONT" } else { "-STOP" };
+        let sent = Command::new("kill").args([signal, &self.child.id().to_string()]).status();
+        assert!(sent.is_ok_and(|s| s.success()), "kill {signal}");
+    }
+}
+
+impl Drop for MotoServer {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-CONT", &self.child.id().to_string()]).status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
