@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::ops::Range;
+use std::panic::AssertUnwindSafe;
 
 use berth_core::{AccountId, RepositoryName};
 use hcl::Value;
@@ -27,7 +28,7 @@ pub const INPUTS: &[&str] = &[
 ];
 
 /// Attributes of a `module` block that Terraform gives meaning to and berth ignores.
-const IGNORED_MODULE_ATTRIBUTES: &[&str] = &["source", "version", "providers", "depends_on", "count"];
+const IGNORED_MODULE_ATTRIBUTES: &[&str] = &["source", "version", "providers", "depends_on"];
 
 /// Top-level blocks a Terraform file may hold beside the modules; berth skips them.
 const IGNORED_BLOCKS: &[&str] = &["terraform", "provider", "output"];
@@ -206,6 +207,9 @@ pub fn parse(
         if !labels.insert(label.clone()) {
             return Err(source.error(block.span(), None, format!("{label} is declared twice")));
         }
+        let Some(repository) = repository else {
+            continue;
+        };
         if let Some(first) = repositories.iter().find(|r| r.name == repository.name) {
             return Err(source.error(
                 block.span(),
@@ -221,6 +225,39 @@ pub fn parse(
         repositories.push(repository);
     }
     Ok(repositories)
+}
+
+/// Evaluates an expression of the file. The evaluator's arithmetic panics on some input (a
+/// remainder by zero, an overflow), so a panic here is a refusal of that expression, as is a
+/// result that is not a finite number.
+fn evaluate(expression: &hcl::edit::expr::Expression, context: &Context<'_>) -> Result<Value, String> {
+    let expression: hcl::Expression = expression.clone().into();
+    let value = std::panic::catch_unwind(AssertUnwindSafe(|| expression.evaluate(context)))
+        .map_err(|_| {
+            "arithmetic that has no answer (a division or remainder by zero, or a number out of range)"
+                .to_owned()
+        })?
+        .map_err(|e| {
+            let message = e.to_string();
+            if message.contains("undefined function") {
+                format!("{message}: berth apply evaluates jsonencode(...) only; write the value itself")
+            } else {
+                message
+            }
+        })?;
+    if has_non_finite_number(&value) {
+        return Err("arithmetic that has no finite answer (a division by zero)".to_owned());
+    }
+    Ok(value)
+}
+
+fn has_non_finite_number(value: &Value) -> bool {
+    match value {
+        Value::Number(n) => n.as_f64().is_none_or(|f| !f.is_finite()),
+        Value::Array(items) => items.iter().any(has_non_finite_number),
+        Value::Object(map) => map.values().any(has_non_finite_number),
+        Value::Null | Value::Bool(_) | Value::String(_) => false,
+    }
 }
 
 /// `jsonencode(value)`, as Terraform writes it: compact JSON.
@@ -244,13 +281,12 @@ fn evaluate_locals(
         let mut first_error = None;
         let mut still_pending = Vec::new();
         for attribute in pending {
-            let expression: hcl::Expression = attribute.value.clone().into();
-            match expression.evaluate(context) {
+            match evaluate(&attribute.value, context) {
                 Ok(value) => {
                     known.insert(attribute.key.as_str().to_owned(), value);
                 }
                 Err(e) => {
-                    first_error.get_or_insert((attribute, e.to_string()));
+                    first_error.get_or_insert((attribute, e));
                     still_pending.push(attribute);
                 }
             }
@@ -308,8 +344,30 @@ impl Source<'_> {
             ));
         };
         let name = label.as_str().to_owned();
-        if let Some(value) = lookup(&name) {
-            return Ok((name, Value::String(value)));
+        if let Some(text) = lookup(&name) {
+            // As Terraform reads TF_VAR_ values: literally for a string variable, as an HCL
+            // expression for a list, map, number or bool; a variable of no declared type is
+            // taken to have its default's type (evaluation here does not convert "true" to true).
+            let is_string = match block.body.get_attribute("type") {
+                Some(t) => matches!(
+                    hcl::Expression::from(t.value.clone()),
+                    hcl::Expression::Variable(v) if v.as_str() == "string"
+                ),
+                None => block
+                    .body
+                    .get_attribute("default")
+                    .is_none_or(|d| matches!(d.value, hcl::edit::expr::Expression::String(_))),
+            };
+            if is_string {
+                return Ok((name, Value::String(text)));
+            }
+            let refuse = |message: String| {
+                self.error(block.span(), Some(format!("var.{name}")), format!("TF_VAR_{name}: {message}"))
+            };
+            let expression = hcl::edit::parser::parse_expr(&text)
+                .map_err(|e| refuse(format!("not an HCL value: {}", e.message())))?;
+            let value = evaluate(&expression, &Context::new()).map_err(refuse)?;
+            return Ok((name, value));
         }
         let Some(default) = block.body.get_attribute("default") else {
             return Err(self.error(
@@ -318,14 +376,13 @@ impl Source<'_> {
                 format!("the variable has no default: give it one, or set TF_VAR_{name}"),
             ));
         };
-        let expression: hcl::Expression = default.value.clone().into();
-        let value = expression
-            .evaluate(&Context::new())
-            .map_err(|e| self.error(default.span(), Some(format!("var.{name}")), e.to_string()))?;
+        let value = evaluate(&default.value, &Context::new())
+            .map_err(|e| self.error(default.span(), Some(format!("var.{name}")), e))?;
         Ok((name, value))
     }
 
-    fn repository(&self, block: &Block, context: &Context<'_>) -> Result<Repository, FileError> {
+    /// The repository a block describes, or `None` for a block switched off by `count = 0`.
+    fn repository(&self, block: &Block, context: &Context<'_>) -> Result<Option<Repository>, FileError> {
         let title = block_title(block);
         let is_module = block.ident.as_str() == "module";
         let label = match block.labels.as_slice() {
@@ -363,6 +420,34 @@ impl Source<'_> {
                 continue;
             }
             let field = format!("{title} {key}");
+            match key {
+                "count" => {
+                    let value = evaluate(&attribute.value, context)
+                        .map_err(|e| self.error(attribute.span(), Some(field.clone()), e))?;
+                    match value {
+                        Value::Number(n) if n.as_u64() == Some(0) => return Ok(None),
+                        Value::Number(n) if n.as_u64() == Some(1) => continue,
+                        other => {
+                            return Err(self.error(
+                                attribute.span(),
+                                Some(field),
+                                format!(
+                                    "count is {other}: a block describes one repository, so count may be 0 \
+                                     (leave it out of the registry) or 1; write one block per repository"
+                                ),
+                            ));
+                        }
+                    }
+                }
+                "for_each" => {
+                    return Err(self.error(
+                        attribute.span(),
+                        Some(field),
+                        "for_each is not supported: write one block per repository".to_owned(),
+                    ));
+                }
+                _ => {}
+            }
             let Some(&input) = INPUTS.iter().find(|&&input| input == key) else {
                 return Err(self.error(
                     attribute.span(),
@@ -370,10 +455,12 @@ impl Source<'_> {
                     format!("unknown input; the inputs are {}", INPUTS.join(", ")),
                 ));
             };
-            let expression: hcl::Expression = attribute.value.clone().into();
-            let value = expression
-                .evaluate(context)
-                .map_err(|e| self.error(attribute.span(), Some(field.clone()), e.to_string()))?;
+            let value = evaluate(&attribute.value, context)
+                .map_err(|e| self.error(attribute.span(), Some(field.clone()), e))?;
+            // `null` means "as if not given", as in Terraform; for lifecycle_policy that is no policy.
+            if value == Value::Null && input != "lifecycle_policy" {
+                continue;
+            }
             inputs.insert(input, (attribute, value));
         }
 
@@ -609,7 +696,7 @@ impl Source<'_> {
             }
         };
 
-        Ok(Repository {
+        Ok(Some(Repository {
             name,
             block: title,
             line: self.line_of(block.span()),
@@ -620,7 +707,7 @@ impl Source<'_> {
             default_lifecycle,
             encryption,
             tags,
-        })
+        }))
     }
 }
 
@@ -684,6 +771,12 @@ mod tests {
         assert!(repository.default_lifecycle);
         assert_eq!(repository.encryption, None, "unstated: the plan decides for new repositories only");
         assert!(repository.tags.is_empty());
+
+        let nulls = "module \"m\" {\n  name = \"team/app\"\n  scan_on_push = null\n  \
+                     image_tag_mutability = null\n  allowed_account_ids = null\n}\n";
+        let [with_nulls] = read(nulls).expect("null is as if not given").try_into().expect("one");
+        assert_eq!((with_nulls.scan_on_push, with_nulls.tag_mutability), (false, TagMutability::Mutable));
+        assert!(with_nulls.default_lifecycle);
     }
 
     #[test]
@@ -782,6 +875,20 @@ module "m" {
             ),
             ("module \"m\" {\n  name = \"A/B\"\n}\n", 2, "module \"m\" name"),
             ("module \"m\" {\n  name = \"a/b\"\n  nested {\n  }\n}\n", 3, "module \"m\""),
+            ("module \"m\" {\n  name = \"a/b\"\n  count = 2\n}\n", 3, "module \"m\" count"),
+            (
+                "module \"m\" {\n  for_each = toset([\"a\"])\n  name = \"a/b\"\n}\n",
+                2,
+                "module \"m\" for_each",
+            ),
+            ("module \"m\" {\n  name = \"a/b\"\n  tags = { n = 7 % 0 }\n}\n", 3, "module \"m\" tags"),
+            ("module \"m\" {\n  name = \"a/b\"\n  tags = { n = 7 / 0 }\n}\n", 3, "module \"m\" tags"),
+            (
+                "locals {\n  big = 18446744073709551615 * 18446744073709551615\n}\nmodule \"m\" { name = \"a/b\" }\n",
+                2,
+                "local.big",
+            ),
+            ("module \"m\" {\n  name = \"a/b\"\n  tags = { n = upper(\"x\") }\n}\n", 3, "module \"m\" tags"),
             ("resource \"aws_ecr_repository\" \"r\" {\n}\n", 1, ""),
             ("name = \"a/b\"\n", 1, ""),
         ];
@@ -791,6 +898,41 @@ module "m" {
             assert_eq!(error.field.as_deref().unwrap_or(""), field, "{text}: {error}");
             assert!(error.to_string().starts_with(&format!("registry.hcl:{line}: ")), "{error}");
         }
+        let unknown = refusal("module \"m\" {\n  name = lower(\"A/B\")\n}\n");
+        assert!(unknown.message.contains("jsonencode(...) only"), "{unknown}");
+    }
+
+    #[test]
+    fn count_switches_a_block_off_or_on() {
+        let text = "variable \"on\" { default = false }\n\
+                    module \"a\" {\n  count = var.on ? 1 : 0\n  name = \"x/a\"\n}\n\
+                    module \"b\" {\n  count = 1\n  name = \"x/b\"\n}\n";
+        let names = |repositories: Vec<Repository>| -> Vec<String> {
+            repositories.iter().map(|r| r.name.as_str().to_owned()).collect()
+        };
+        assert_eq!(names(read(text).expect("parses")), ["x/b"]);
+        let on = parse("f.hcl", text, &|name| (name == "on").then(|| "true".to_owned())).expect("parses");
+        assert_eq!(names(on), ["x/a", "x/b"], "TF_VAR_on is read as its default's type, a bool");
+    }
+
+    #[test]
+    fn a_typed_variable_reads_its_override_as_hcl() {
+        let text = "variable \"readers\" {\n  type = list(string)\n  default = []\n}\n\
+                    variable \"team\" {\n  type = string\n  default = \"x\"\n}\n\
+                    module \"m\" {\n  name = \"${var.team}/app\"\n  allowed_account_ids = var.readers\n}\n";
+        let overrides = |name: &str| match name {
+            "readers" => Some(r#"["222222222222", "111111111111"]"#.to_owned()),
+            "team" => Some("ml".to_owned()),
+            _ => None,
+        };
+        let repository = &parse("f.hcl", text, &overrides).expect("parses")[0];
+        assert_eq!(repository.name.as_str(), "ml/app");
+        let accounts: Vec<&str> = repository.pull_accounts.iter().map(AccountId::as_str).collect();
+        assert_eq!(accounts, ["111111111111", "222222222222"]);
+        let error = parse("f.hcl", text, &|name| (name == "readers").then(|| "[unclosed".to_owned()))
+            .expect_err("refused");
+        assert_eq!(error.field.as_deref(), Some("var.readers"), "{error}");
+        assert!(error.message.contains("TF_VAR_readers"), "{error}");
     }
 
     #[test]

@@ -22,6 +22,8 @@ pub enum ApplyError {
     Read { path: String, message: String },
     #[error("{0}\nnothing was changed")]
     File(#[from] FileError),
+    #[error("{0}\nnothing was changed")]
+    Refused(String),
     #[error("{}\nnothing was changed", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
     Conflicts(Vec<Conflict>),
     #[error("{operation}{}: {message}", repository.as_ref().map(|r| format!(" on {r}")).unwrap_or_default())]
@@ -74,6 +76,13 @@ pub async fn run(
     let text = std::fs::read_to_string(&request.path)
         .map_err(|e| ApplyError::Read { path: request.path.clone(), message: e.to_string() })?;
     let desired = file::parse(&request.path, &text, variable)?;
+    if desired.is_empty() && request.options.prune {
+        return Err(ApplyError::Refused(format!(
+            "{} describes no repositories, so --prune would delete every repository of the account; \
+             delete them with `aws ecr delete-repository` if that is what you mean",
+            request.path
+        )));
+    }
 
     let registry = remote::Registry::connect(&request.connection).await?;
     let wanted: Vec<&str> = desired.iter().map(|r| r.name.as_str()).collect();

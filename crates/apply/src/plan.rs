@@ -212,7 +212,13 @@ fn update(repository: &Repository, current: &Observed) -> Result<Entry, Conflict
     let mut steps = Vec::new();
     let mutability = repository.tag_mutability.as_str();
     if current.tag_mutability != mutability {
-        changes.push(changed("image_tag_mutability", &current.tag_mutability, mutability));
+        let after = if current.tag_mutability.ends_with("_WITH_EXCLUSION") {
+            // The module knows no exclusion filters: say that making it so drops them.
+            format!("{mutability} (its tag exclusion filters are removed)")
+        } else {
+            mutability.to_owned()
+        };
+        changes.push(changed("image_tag_mutability", &current.tag_mutability, &after));
         steps.push(Step::SetTagMutability(mutability.to_owned()));
     }
     if current.scan_on_push != repository.scan_on_push {
@@ -279,11 +285,15 @@ fn update(repository: &Repository, current: &Observed) -> Result<Entry, Conflict
     let current_lifecycle = current.lifecycle_policy.as_deref().map(parse_json);
     let wanted_lifecycle = repository.lifecycle_policy.as_deref().map(parse_json);
     if current_lifecycle != wanted_lifecycle {
-        changes.push(Change {
-            attribute: "lifecycle_policy".to_owned(),
-            before: current.lifecycle_policy.as_ref().map(|p| summarize_rules(p)),
-            after: repository.lifecycle_policy.as_ref().map(|p| lifecycle_summary(repository, p)),
-        });
+        let mut before = current.lifecycle_policy.as_ref().map(|p| summarize_rules(p));
+        let mut after = repository.lifecycle_policy.as_ref().map(|p| lifecycle_summary(repository, p));
+        if before == after
+            && let (Some(old), Some(new)) = (&current_lifecycle, &wanted_lifecycle)
+        {
+            // The summaries match (same rule count and descriptions): show the rules that differ.
+            (before, after) = differing_rules(old, new);
+        }
+        changes.push(Change { attribute: "lifecycle_policy".to_owned(), before, after });
         steps.push(match &repository.lifecycle_policy {
             Some(policy) => Step::PutLifecyclePolicy(policy.clone()),
             None => Step::DeleteLifecyclePolicy,
@@ -406,6 +416,49 @@ fn summarize_rules(policy: &str) -> String {
     }
 }
 
+/// The rules that differ between two policies, each as `rule N: ...`, before and after.
+fn differing_rules(old: &Value, new: &Value) -> (Option<String>, Option<String>) {
+    let rules = |policy: &Value| policy.get("rules").and_then(Value::as_array).cloned().unwrap_or_default();
+    let (old, new) = (rules(old), rules(new));
+    let mut before = Vec::new();
+    let mut after = Vec::new();
+    for index in 0..old.len().max(new.len()) {
+        let (a, b) = (old.get(index), new.get(index));
+        if a != b {
+            before.extend(a.map(describe_rule));
+            after.extend(b.map(describe_rule));
+        }
+    }
+    let joined = |parts: Vec<String>| (!parts.is_empty()).then(|| parts.join("; "));
+    (joined(before), joined(after))
+}
+
+/// `rule 1: tagged prod* more than 30 images` or, where that says too little, the rule's JSON.
+fn describe_rule(rule: &Value) -> String {
+    let selection = &rule["selection"];
+    let priority = rule["rulePriority"].to_string();
+    let status = selection["tagStatus"].as_str().unwrap_or("?");
+    let patterns: Vec<String> = ["tagPrefixList", "tagPatternList"]
+        .iter()
+        .filter_map(|list| selection[*list].as_array())
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(|p| if p.contains('*') { p.to_owned() } else { format!("{p}*") })
+        .collect();
+    let which =
+        if patterns.is_empty() { status.to_owned() } else { format!("{status} {}", patterns.join(",")) };
+    let count = &selection["countNumber"];
+    let limit = match selection["countType"].as_str() {
+        Some("imageCountMoreThan") => format!("more than {count} images"),
+        Some("sinceImagePushed") => {
+            format!("pushed more than {count} {}", selection["countUnit"].as_str().unwrap_or("days"))
+        }
+        Some(other) => format!("{other} {count}"),
+        None => serde_json::to_string(selection).unwrap_or_default(),
+    };
+    format!("rule {priority}: {which} {limit} -> {}", rule["action"]["type"].as_str().unwrap_or("?"))
+}
+
 fn accounts_list(accounts: &[String]) -> String {
     format!("[{}]", accounts.join(", "))
 }
@@ -443,6 +496,9 @@ pub fn render(plan: &Plan) -> String {
         out.push_str(&format!("{sign} {} ({})\n", entry.name, entry.action));
         for change in &entry.changes {
             let line = match (&change.before, &change.after) {
+                (None, Some(after)) if entry.action == Action::Update => {
+                    format!("    {}: (none) -> {after}\n", change.attribute)
+                }
                 (None, Some(after)) => format!("    {}: {after}\n", change.attribute),
                 (Some(before), Some(after)) => format!("    {}: {before} -> {after}\n", change.attribute),
                 (Some(before), None) => format!("    {}: {before} -> (removed)\n", change.attribute),
@@ -516,6 +572,30 @@ mod tests {
             .expect("plans");
         assert!(!plan.has_changes(), "{plan:?}");
         assert!(render(&plan).starts_with("No changes: 1 repositories"), "{}", render(&plan));
+    }
+
+    #[test]
+    fn a_changed_count_shows_the_rule_and_a_new_tag_shows_it_was_absent() {
+        let policy = |count: u32| {
+            format!(
+                "  tags = {{ a = \"b\" }}\n  lifecycle_policy = jsonencode({{ rules = [{{ rulePriority = 1, \
+                 description = \"Keep last prod images\", selection = {{ tagStatus = \"tagged\", \
+                 tagPrefixList = [\"prod-\"], countType = \"imageCountMoreThan\", countNumber = {count} }}, \
+                 action = {{ type = \"expire\" }} }}] }})"
+            )
+        };
+        let before = desired(&policy(30));
+        let mut after = desired(&policy(50));
+        after.tags.insert("team".into(), "ml".into());
+        let text = render(&plan(&[after], &one(observed_as(&before)), Options::default()).expect("plans"));
+        assert!(
+            text.contains(
+                "lifecycle_policy: rule 1: tagged prod-* more than 30 images -> expire -> \
+                 rule 1: tagged prod-* more than 50 images -> expire"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("tags.team: (none) -> ml"), "{text}");
     }
 
     #[test]

@@ -39,7 +39,8 @@ pub(crate) struct ApplyArgs {
     /// Print what would change and change nothing (exit code 2 when something would).
     #[arg(long)]
     plan: bool,
-    /// Delete the account's repositories the file does not name (only empty ones without --force).
+    /// Delete the account's repositories the file does not name: only empty ones, unless --force;
+    /// when one of them holds images and --force is not given, nothing at all changes.
     #[arg(long)]
     prune: bool,
     /// With --prune, delete repositories that hold images too, with their images.
@@ -83,6 +84,14 @@ pub(crate) async fn run(args: ApplyArgs, config: &Config) -> Result<ExitCode, St
         },
     };
     let variable = |name: &str| std::env::var(format!("TF_VAR_{name}")).ok();
+    // The HCL evaluator panics on some arithmetic (a remainder by zero); berth-apply turns that
+    // into a refusal that names the line, so its panic message would only be noise.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !info.location().is_some_and(|at| at.file().contains("/hcl-")) {
+            default_hook(info);
+        }
+    }));
     match berth_apply::run(&request, &variable, &mut std::io::stdout()).await {
         Ok(Outcome::NoChanges | Outcome::Applied) => Ok(ExitCode::SUCCESS),
         Ok(Outcome::Pending) => Ok(ExitCode::from(2)),

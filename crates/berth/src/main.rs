@@ -105,7 +105,7 @@ enum Command {
 fn main() -> ExitCode {
     // `apply` keeps exit code 2 for "changes pending", so its usage and configuration errors are
     // 1, as its other errors are; a pipeline must not read a typo as a plan.
-    let applying = std::env::args().nth(1).is_some_and(|a| a == "apply");
+    let applying = subcommand_name(std::env::args().skip(1)).is_some_and(|c| c == "apply");
     let invalid = if applying { ExitCode::FAILURE } else { ExitCode::from(2) };
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -163,6 +163,22 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The subcommand a command line names, before it is parsed: the first word that is neither a
+/// global option nor the value of one (`berth --data-dir d apply ...` names `apply`).
+fn subcommand_name(args: impl Iterator<Item = String>) -> Option<String> {
+    let mut args = args;
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--config" | "--data-dir" => {
+                args.next();
+            }
+            option if option.starts_with('-') => {}
+            word => return Some(word.to_owned()),
+        }
+    }
+    None
 }
 
 /// Runs every command but `apply`, which has exit codes of its own.
@@ -352,7 +368,16 @@ async fn login_password(
 mod tests {
     use clap::CommandFactory;
 
-    use super::Cli;
+    use super::{Cli, subcommand_name};
+
+    #[test]
+    fn the_subcommand_is_found_behind_global_options() {
+        let name = |line: &str| subcommand_name(line.split_whitespace().map(str::to_owned));
+        assert_eq!(name("apply -f x.hcl").as_deref(), Some("apply"));
+        assert_eq!(name("--data-dir apply serve").as_deref(), Some("serve"), "a value is not a command");
+        assert_eq!(name("--config c.toml --data-dir=d apply --plan").as_deref(), Some("apply"));
+        assert_eq!(name("--help"), None);
+    }
 
     /// Every command and every argument says what it is for.
     #[test]

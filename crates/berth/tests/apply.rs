@@ -399,7 +399,7 @@ async fn one_changed_attribute_plans_exactly_one_update_and_plan_changes_nothing
     let run = apply(&berth, &retagged, &[]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     for line in
-        ["tags.ManagedBy: Terraform -> berth", "tags.Team: platform", "tags.Environment: shared -> (removed)"]
+        ["tags.ManagedBy: Terraform -> berth", "tags.Team: (none) -> platform", "tags.Environment: shared -> (removed)"]
     {
         assert!(run.stdout.contains(line), "{line}: {}", run.stdout);
     }
@@ -439,6 +439,13 @@ async fn a_faulty_file_changes_nothing_and_names_file_line_and_input() {
             "not valid HCL",
         ),
         (
+            format!(
+                "{SINGLE_ACCOUNT}\nmodule \"b\" {{\n  name = \"mlops/b\"\n  tags = {{ n = 1 % 0 }}\n}}\n"
+            ),
+            SINGLE_ACCOUNT.lines().count() + 4,
+            "division or remainder by zero",
+        ),
+        (
             format!("{SINGLE_ACCOUNT}\nmodule \"b\" {{\n  name = \"Not A Name\"\n}}\n"),
             SINGLE_ACCOUNT.lines().count() + 3,
             "name",
@@ -458,6 +465,7 @@ async fn a_faulty_file_changes_nothing_and_names_file_line_and_input() {
         }
         assert!(run.stderr.contains(field), "{field} named: {}", run.stderr);
         assert!(run.stderr.contains("nothing was changed"), "{}", run.stderr);
+        assert!(!run.stderr.contains("panicked"), "a refusal, not a crash: {}", run.stderr);
         assert_eq!(repository_names(&berth).await, Vec::<String>::new(), "nothing created: {}", run.stderr);
     }
     let policy_error =
@@ -512,6 +520,12 @@ async fn prune_deletes_only_what_the_file_does_not_name_and_images_only_with_for
         "{}",
         plan.stdout
     );
+
+    // A file that names nothing would prune everything: refused, whatever the flags.
+    let empty = apply(&berth, "# repositories move to another file\n", &["--prune", "--force"]);
+    assert_eq!(empty.code, 1, "{}\n{}", empty.stdout, empty.stderr);
+    assert!(empty.stderr.contains("describes no repositories"), "{}", empty.stderr);
+    assert_eq!(repository_names(&berth).await, ["mlops/python-base", "stray/empty", "stray/full"]);
 
     let pruned = apply(&berth, SINGLE_ACCOUNT, &["--prune", "--force"]);
     assert_eq!(pruned.code, 0, "{}\n{}", pruned.stdout, pruned.stderr);
@@ -593,6 +607,9 @@ async fn missing_credentials_and_an_unreachable_registry_say_what_to_do() {
     // A usage error is 1, never the 2 that means "changes pending".
     let usage = Command::new(berth_binary()).args(["apply", "--plan"]).output().expect("runs");
     assert_eq!(usage.status.code(), Some(1), "{}", String::from_utf8_lossy(&usage.stderr));
+    let behind_options =
+        Command::new(berth_binary()).args(["--data-dir", "d", "apply", "--plan"]).output().expect("runs");
+    assert_eq!(behind_options.status.code(), Some(1), "{}", String::from_utf8_lossy(&behind_options.stderr));
 }
 
 #[tokio::test]
