@@ -398,9 +398,11 @@ async fn one_changed_attribute_plans_exactly_one_update_and_plan_changes_nothing
         .replace("    Environment = \"shared\"\n", "    Team = \"platform\"\n");
     let run = apply(&berth, &retagged, &[]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
-    for line in
-        ["tags.ManagedBy: Terraform -> berth", "tags.Team: (none) -> platform", "tags.Environment: shared -> (removed)"]
-    {
+    for line in [
+        "tags.ManagedBy: Terraform -> berth",
+        "tags.Team: (none) -> platform",
+        "tags.Environment: shared -> (removed)",
+    ] {
         assert!(run.stdout.contains(line), "{line}: {}", run.stdout);
     }
     let arn = describe(&berth, "mlops/python-base").await["repositoryArn"].as_str().expect("arn").to_owned();
