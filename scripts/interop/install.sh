@@ -38,7 +38,8 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 # (bcrypt) to the reference harness; curl and jq are used by run.sh; faketime
 # gives the aws CLI a skewed clock in the shared-registry scenario; strace reads the order of a
 # push's fsyncs and renames in the durability test; openssl makes the TLS tests' CA; prometheus
-# brings promtool, which checks the /metrics scrapes (its own server is stopped).
+# brings promtool, which checks the /metrics scrapes (its own server is stopped); softhsm2 is the
+# HSM (a PKCS#11 module and softhsm2-util) that the `pkcs11` key service's tests run against.
 declare -a PKGS=(
     "skopeo:/usr/bin/skopeo"
     "podman:/usr/bin/podman"
@@ -55,6 +56,7 @@ declare -a PKGS=(
     "strace:/usr/bin/strace"
     "openssl:/usr/bin/openssl"
     "prometheus:/usr/bin/promtool"
+    "softhsm2:/usr/lib/softhsm/libsofthsm2.so"
 )
 if [ "$WITH_REFERENCE" = 1 ]; then
     PKGS+=("docker-registry:/usr/bin/docker-registry")

@@ -38,8 +38,9 @@ pub(crate) struct Config {
     pub(crate) kms: Kms,
 }
 
-/// Where customer keys (`KMS` repositories) live: `local` key files in the data directory, or
-/// `aws-kms`: AWS KMS or any endpoint that speaks its API, with the credentials the AWS SDKs find.
+/// Where customer keys (`KMS` repositories) live: `local` key files in the data directory,
+/// `pkcs11`: the same records with the key material in an HSM reached through a PKCS#11 module,
+/// or `aws-kms`: AWS KMS or any endpoint that speaks its API, with the credentials the AWS SDKs find.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct Kms {
@@ -52,12 +53,31 @@ pub(crate) struct Kms {
     pub(crate) profile: Option<String>,
     /// `aws-kms`: the longest one call to the key service may take.
     pub(crate) timeout_ms: u64,
+    /// `pkcs11`: the module (shared library), e.g. /usr/lib/softhsm/libsofthsm2.so.
+    pub(crate) pkcs11_module: Option<PathBuf>,
+    /// `pkcs11`: the label of the token holding berth's keys.
+    pub(crate) pkcs11_token: Option<String>,
+    /// `pkcs11`: a file holding the token's user PIN (else BERTH_KMS_PKCS11_PIN).
+    pub(crate) pkcs11_pin_file: Option<PathBuf>,
+    /// `pkcs11`: the PIN, from the environment only, never from a configuration file.
+    #[serde(skip)]
+    pub(crate) pkcs11_pin: Option<Hidden>,
     /// How long an unwrapped data key is kept in memory.
     pub(crate) cache_seconds: u64,
     /// How many unwrapped data keys are kept at most (0: none).
     pub(crate) cache_entries: usize,
     /// How long a key's state is trusted: a key disabled at the service stops within this.
     pub(crate) state_cache_seconds: u64,
+}
+
+/// A secret setting: compared, never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct Hidden(String);
+
+impl std::fmt::Debug for Hidden {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("(hidden)")
+    }
 }
 
 impl Default for Kms {
@@ -69,6 +89,10 @@ impl Default for Kms {
             region: None,
             profile: None,
             timeout_ms: 5_000,
+            pkcs11_module: None,
+            pkcs11_token: None,
+            pkcs11_pin_file: None,
+            pkcs11_pin: None,
             cache_seconds: cache.data_key_ttl.as_secs(),
             cache_entries: cache.max_data_keys,
             state_cache_seconds: cache.state_ttl.as_secs(),
@@ -339,13 +363,46 @@ impl Config {
                     profile: self.kms.profile.clone(),
                     timeout: std::time::Duration::from_millis(self.kms.timeout_ms),
                 },
-                berth_kms::CacheSettings {
-                    data_key_ttl: std::time::Duration::from_secs(self.kms.cache_seconds),
-                    state_ttl: std::time::Duration::from_secs(self.kms.state_cache_seconds),
-                    max_data_keys: self.kms.cache_entries,
-                },
+                self.kms_cache(),
             )
         })
+    }
+
+    /// The HSM's settings when customer keys are under the `pkcs11` provider; reads the PIN file.
+    pub(crate) fn pkcs11(
+        &self,
+    ) -> Result<Option<(berth_kms::Pkcs11Settings, berth_kms::CacheSettings)>, String> {
+        if self.kms.provider != "pkcs11" {
+            return Ok(None);
+        }
+        let (Some(module), Some(token_label)) = (&self.kms.pkcs11_module, &self.kms.pkcs11_token) else {
+            return Err(
+                "kms.provider is pkcs11 but kms.pkcs11_module or kms.pkcs11_token is missing".to_owned()
+            );
+        };
+        let pin = match (&self.kms.pkcs11_pin, &self.kms.pkcs11_pin_file) {
+            (Some(Hidden(pin)), _) => pin.clone(),
+            (None, Some(file)) => std::fs::read_to_string(file)
+                .map(|text| text.trim_end_matches(['\n', '\r']).to_owned())
+                .map_err(|e| format!("cannot read kms.pkcs11_pin_file {}: {e}", file.display()))?,
+            (None, None) => {
+                return Err("kms.provider is pkcs11 but no PIN is given (kms.pkcs11_pin_file or \
+                            BERTH_KMS_PKCS11_PIN)"
+                    .to_owned());
+            }
+        };
+        Ok(Some((
+            berth_kms::Pkcs11Settings { module: module.clone(), token_label: token_label.clone(), pin },
+            self.kms_cache(),
+        )))
+    }
+
+    fn kms_cache(&self) -> berth_kms::CacheSettings {
+        berth_kms::CacheSettings {
+            data_key_ttl: std::time::Duration::from_secs(self.kms.cache_seconds),
+            state_ttl: std::time::Duration::from_secs(self.kms.state_cache_seconds),
+            max_data_keys: self.kms.cache_entries,
+        }
     }
 
     /// The ECR endpoint of the server this configuration runs, as a client on this machine
@@ -592,6 +649,10 @@ pub(crate) fn load(file: Option<&Path>, env: &dyn Env, flags: &Overrides) -> Res
             "BERTH_KMS_ENDPOINT" => config.kms.endpoint = Some(value),
             "BERTH_KMS_REGION" => config.kms.region = Some(value),
             "BERTH_KMS_PROFILE" => config.kms.profile = Some(value),
+            "BERTH_KMS_PKCS11_MODULE" => config.kms.pkcs11_module = Some(PathBuf::from(value)),
+            "BERTH_KMS_PKCS11_TOKEN" => config.kms.pkcs11_token = Some(value),
+            "BERTH_KMS_PKCS11_PIN_FILE" => config.kms.pkcs11_pin_file = Some(PathBuf::from(value)),
+            "BERTH_KMS_PKCS11_PIN" => config.kms.pkcs11_pin = Some(Hidden(value)),
             "BERTH_KMS_TIMEOUT_MS" => number(&mut problems, &key, &value, &mut config.kms.timeout_ms),
             "BERTH_KMS_CACHE_SECONDS" => number(&mut problems, &key, &value, &mut config.kms.cache_seconds),
             "BERTH_KMS_CACHE_ENTRIES" => number(&mut problems, &key, &value, &mut config.kms.cache_entries),
@@ -615,7 +676,25 @@ pub(crate) fn load(file: Option<&Path>, env: &dyn Env, flags: &Overrides) -> Res
     }
     match config.kms.provider.as_str() {
         "local" | "aws-kms" => {}
-        other => problems.push(format!("kms.provider: {other:?} is neither local nor aws-kms")),
+        "pkcs11" => {
+            if config.kms.pkcs11_module.is_none() {
+                problems.push(
+                    "kms.pkcs11_module: the pkcs11 provider needs the path of a PKCS#11 module".to_owned(),
+                );
+            }
+            if config.kms.pkcs11_token.is_none() {
+                problems
+                    .push("kms.pkcs11_token: the pkcs11 provider needs the label of its token".to_owned());
+            }
+            if config.kms.pkcs11_pin_file.is_none() && config.kms.pkcs11_pin.is_none() {
+                problems.push(
+                    "kms.pkcs11_pin_file: the pkcs11 provider needs the token's PIN, in a file named here \
+                     or in BERTH_KMS_PKCS11_PIN"
+                        .to_owned(),
+                );
+            }
+        }
+        other => problems.push(format!("kms.provider: {other:?} is not local, pkcs11 or aws-kms")),
     }
     if let Some(endpoint) = &config.kms.endpoint
         && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
@@ -797,5 +876,38 @@ mod tests {
         ]);
         let problems = load(None, &vars, &Overrides::default()).expect_err("invalid");
         assert_eq!(problems.len(), 4, "{problems:?}");
+    }
+
+    #[test]
+    fn the_pkcs11_provider_needs_module_token_and_a_pin_kept_out_of_the_file() {
+        let problems = load(None, &env(&[("BERTH_KMS_PROVIDER", "pkcs11")]), &Overrides::default())
+            .expect_err("invalid");
+        let named: Vec<&str> = problems.iter().filter_map(|p| p.split(':').next()).collect();
+        assert_eq!(named, ["kms.pkcs11_module", "kms.pkcs11_token", "kms.pkcs11_pin_file"], "{problems:?}");
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("berth.toml");
+        std::fs::write(&file, "[kms]\nprovider = \"pkcs11\"\npkcs11_pin = \"1234\"\n").expect("write");
+        let problems = load(Some(&file), &env(&[]), &Overrides::default()).expect_err("a PIN in the file");
+        assert!(problems.iter().any(|p| p.contains("pkcs11_pin")), "{problems:?}");
+
+        let pin_file = dir.path().join("pin");
+        std::fs::write(&pin_file, "2468\n").expect("write");
+        let vars = env(&[
+            ("BERTH_KMS_PROVIDER", "pkcs11"),
+            ("BERTH_KMS_PKCS11_MODULE", "/usr/lib/softhsm/libsofthsm2.so"),
+            ("BERTH_KMS_PKCS11_TOKEN", "berth"),
+            ("BERTH_KMS_PKCS11_PIN_FILE", pin_file.to_str().expect("utf-8")),
+        ]);
+        let config = load(None, &vars, &Overrides::default()).expect("valid");
+        let (settings, _) = config.pkcs11().expect("reads the PIN file").expect("pkcs11");
+        assert_eq!((settings.token_label.as_str(), settings.pin.as_str()), ("berth", "2468"));
+        assert!(!format!("{config:?}{settings:?}").contains("2468"), "the PIN is never printed");
+        let mut vars = vars;
+        vars.insert("BERTH_KMS_PKCS11_PIN".to_owned(), "9753".to_owned());
+        let config = load(None, &vars, &Overrides::default()).expect("valid");
+        let (settings, _) = config.pkcs11().expect("pin").expect("pkcs11");
+        assert_eq!(settings.pin, "9753", "the environment's PIN comes first");
+        assert!(!format!("{config:?}").contains("9753"), "the PIN is never printed");
     }
 }

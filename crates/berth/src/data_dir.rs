@@ -126,13 +126,19 @@ pub(crate) async fn open(config: &Config) -> Result<Arc<Registry>, String> {
 async fn open_registry(config: &Config) -> Result<Arc<Registry>, String> {
     let dir = &config.data_dir;
     create_private_dir(dir)?;
-    let registry = match config.aws_kms() {
-        None => Registry::open_embedded(dir, config.registry_settings()).await,
-        Some((service, cache)) => {
+    let registry = match (config.aws_kms(), config.pkcs11()?) {
+        (Some((service, cache)), _) => {
             let keys = berth_kms::AwsKmsKeyService::connect(&service).await;
             let keys = Arc::new(berth_kms::CachedKeyService::new(keys, cache));
             Registry::open_embedded_with_keys(dir, config.registry_settings(), keys).await
         }
+        (None, Some((hsm, cache))) => {
+            let keys = berth_kms::LocalKeyService::open_with_hsm(&dir.join("kms"), &config.region, &hsm)
+                .map_err(|e| format!("kms: {e}"))?;
+            let keys = Arc::new(berth_kms::CachedKeyService::new(keys, cache));
+            Registry::open_embedded_with_keys(dir, config.registry_settings(), keys).await
+        }
+        (None, None) => Registry::open_embedded(dir, config.registry_settings()).await,
     };
     Ok(Arc::new(registry.map_err(|e| e.to_string())?))
 }

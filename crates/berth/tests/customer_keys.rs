@@ -1,7 +1,8 @@
 //! Repositories under customer keys (`encryptionType` `KMS`): each account's key guards its own
 //! repositories, content shared across accounts is stored once, and a disabled key cuts off
-//! exactly the repositories it guards. Each test runs against every key service: `local`, and
-//! `aws-kms` against moto's server, which speaks AWS KMS's API.
+//! exactly the repositories it guards. Each test runs against every key service: `local`,
+//! `pkcs11` against a SoftHSM2 token, and `aws-kms` against moto's server, which speaks AWS
+//! KMS's API.
 
 mod common;
 
@@ -15,35 +16,48 @@ const MARKER: &[u8] = b"BERTH-CUSTOMER-KEY-PLAINTEXT-41c7";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Service {
     Local,
+    Pkcs11,
     AwsKms,
+}
+
+/// What a test's key service needs kept alive while its registry runs.
+enum KeyServer {
+    Files,
+    Hsm(SoftHsmToken),
+    Moto(MotoServer),
 }
 
 /// A registry whose customer keys live in `service`, with the key server it needs kept running;
 /// `None`, after saying why, when that service cannot run here.
-async fn registry(service: Service, test: &str) -> Option<(Berth, Option<MotoServer>)> {
-    match service {
-        Service::Local => Some((Berth::start().await, None)),
-        Service::AwsKms => match MotoServer::start().await {
-            Ok(moto) => {
-                let env = moto.berth_env();
-                let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-                Some((Berth::start_with(&pairs).await, Some(moto)))
-            }
-            Err(why) => {
-                skip(&format!("{test}::aws_kms"), &why);
-                None
-            }
-        },
+async fn registry(service: Service, test: &str) -> Option<(Berth, KeyServer)> {
+    let started = match service {
+        Service::Local => return Some((Berth::start().await, KeyServer::Files)),
+        Service::Pkcs11 => SoftHsmToken::create().map(|token| (token.berth_env(), KeyServer::Hsm(token))),
+        Service::AwsKms => MotoServer::start().await.map(|moto| (moto.berth_env(), KeyServer::Moto(moto))),
+    };
+    match started {
+        Ok((env, server)) => {
+            let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            Some((Berth::start_with(&pairs).await, server))
+        }
+        Err(why) => {
+            skip(&format!("{test}::{service:?}"), &why);
+            None
+        }
     }
 }
 
-/// One test per key service, named after the test: `TEST::local` and `TEST::aws_kms`.
+/// One test per key service, named after the test: `TEST::local`, `TEST::pkcs11`, `TEST::aws_kms`.
 macro_rules! for_every_key_service {
     ($($test:ident),* $(,)?) => {$(
         mod $test {
             #[tokio::test]
             async fn local() {
                 super::$test(super::Service::Local).await;
+            }
+            #[tokio::test]
+            async fn pkcs11() {
+                super::$test(super::Service::Pkcs11).await;
             }
             #[tokio::test]
             async fn aws_kms() {
@@ -114,7 +128,7 @@ impl Tenant {
 async fn one_stored_copy_under_three_keys_and_a_disabled_key_cuts_off_only_its_repositories(
     service: Service,
 ) {
-    let Some((berth, _keys)) = registry(
+    let Some((berth, keys)) = registry(
         service,
         "one_stored_copy_under_three_keys_and_a_disabled_key_cuts_off_only_its_repositories",
     )
@@ -168,6 +182,21 @@ async fn one_stored_copy_under_three_keys_and_a_disabled_key_cuts_off_only_its_r
     assert_eq!(files, 3, "one file each for the layer, the config and the manifest");
     assert!(bytes >= content && bytes <= content + content / 100, "{bytes} bytes stored for {content}");
     assert_eq!(files_containing(berth.data_dir(), MARKER), Vec::<String>::new(), "plaintext on disk");
+    if let KeyServer::Hsm(token) = &keys {
+        // Under an HSM, a key's record names the token's key object and holds no material.
+        for t in &tenants {
+            let key_id = t.key_arn.rsplit('/').next().expect("key id");
+            let path = berth.data_dir().join("kms").join(t.account).join("keys").join(key_id);
+            let record = std::fs::read_to_string(&path).expect("the key's record");
+            let expected = format!("version 1 pkcs11:berth/{}/{key_id}/v1", t.account);
+            assert!(record.lines().any(|l| l == expected), "{}: {record}", path.display());
+        }
+        assert_eq!(
+            files_containing(&token.token_dir(), MARKER),
+            Vec::<String>::new(),
+            "plaintext in the HSM"
+        );
+    }
 
     // The middle account's key is disabled: its repository can be neither read nor written.
     let (cut, kept) = (&tenants[1], [&tenants[0], &tenants[2]]);
@@ -212,6 +241,23 @@ async fn one_stored_copy_under_three_keys_and_a_disabled_key_cuts_off_only_its_r
     let r = cut.get(&berth, &format!("blobs/{layer_digest}")).await;
     assert_eq!(r.status(), 200);
     assert_eq!(sha256(&r.bytes().await.expect("body")), layer_digest);
+
+    // An operator makes a key, the server then makes one of its own (the account's default)
+    // before it first uses the operator's: it uses both.
+    let owner = &tenants[0];
+    berth.admin(&["kms", "create", "--account", owner.account, "--alias", "alias/later"]);
+    for (name, key) in [("defaulted/app", None), ("later/app", Some("alias/later"))] {
+        let mut encryption = json!({"encryptionType": "KMS"});
+        if let Some(alias) = key {
+            encryption["kmsKey"] = json!(alias);
+        }
+        let input = json!({"repositoryName": name, "encryptionConfiguration": encryption});
+        let (status, out) = owner.ecr(&berth, "CreateRepository", input).await;
+        assert_eq!(status, 200, "{out}");
+        let bytes = random_bytes(2048, name.len() as u64);
+        let r = owner.push_blob(&berth, name, &bytes).await;
+        assert_eq!(r.status(), 201, "{name}: {}", r.text().await.unwrap_or_default());
+    }
 }
 
 async fn a_repository_key_that_cannot_be_used_is_refused_before_anything_is_created(service: Service) {
@@ -290,7 +336,7 @@ async fn a_rotation_rewraps_every_data_key_online_while_clients_push_and_pull(se
 
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     // moto answers KMS calls one at a time: fewer clients leave the re-wrap its share of them.
-    let client_count = if service == Service::Local { 8u64 } else { 2 };
+    let client_count = if service == Service::AwsKms { 2 } else { 8u64 };
     let mut clients = Vec::new();
     for client in 0..client_count {
         let (berth, owner, seeded, stop) = (berth.clone(), owner.clone(), seeded.clone(), stop.clone());
@@ -468,7 +514,7 @@ async fn a_repository_whose_key_is_off_lends_nothing_by_mount(service: Service) 
 /// everything returns when the service does.
 #[tokio::test]
 async fn a_key_service_that_stops_answering_fails_closed_only_for_its_repositories() {
-    let Some((berth, Some(moto))) = registry(
+    let Some((berth, KeyServer::Moto(moto))) = registry(
         Service::AwsKms,
         "a_key_service_that_stops_answering_fails_closed_only_for_its_repositories",
     )

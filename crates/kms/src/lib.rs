@@ -6,13 +6,15 @@
 //! Small secrets (access-key secrets, token-signing keys) are sealed the same way.
 //!
 //! Customer keys (a repository's `KMS` encryption) live in a [`KeyService`]: the `local` one keeps
-//! them as files in the data directory; `aws-kms` keeps them in AWS KMS (or anything speaking its
-//! API), behind a [`CachedKeyService`] so that reads do not call it every time.
+//! them as files in the data directory; `pkcs11` keeps the same records there with the key material
+//! in an HSM; `aws-kms` keeps them in AWS KMS (or anything speaking its API). Services that are
+//! not local files sit behind a [`CachedKeyService`], so that reads do not call them every time.
 
 mod aws_kms;
 mod cache;
 mod local;
 mod local_keys;
+mod pkcs11;
 mod service;
 
 use std::fmt;
@@ -21,6 +23,7 @@ pub use aws_kms::{ACCOUNT_TAG, AwsKmsKeyService, AwsKmsSettings};
 pub use cache::{CacheSettings, CachedKeyService};
 pub use local::LocalKeyProvider;
 pub use local_keys::LocalKeyService;
+pub use pkcs11::Pkcs11Settings;
 pub use service::{DEFAULT_ALIAS, KeyDescription, KeyService, KeyState};
 
 /// Version byte in front of every wrapped key and sealed secret, so the format can evolve.

@@ -3,6 +3,9 @@
 //! material (rotation adds one; wraps name the version they were made with, so old ones still
 //! unwrap) and a state (a disabled key wraps and unwraps nothing).
 //!
+//! The `pkcs11` service is the same records with the material in an HSM: a version then names
+//! the token's key object, and the token seals and opens data keys itself.
+//!
 //! Files are read on every use rather than cached, so `berth admin kms` changes made beside a
 //! running server (a disabled key, a rotation) take effect at once; the registry caches the data
 //! keys it unwrapped, not the keys.
@@ -15,6 +18,7 @@ use std::path::{Path, PathBuf};
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::rand::{SecureRandom, SystemRandom};
 
+use crate::pkcs11::{Hsm, Pkcs11Settings};
 use crate::service::{DEFAULT_ALIAS, DEFAULT_KEY_DESCRIPTION, KeyDescription, KeyService, KeyState};
 use crate::{DataKey, KmsError};
 
@@ -26,12 +30,24 @@ const TAG_LEN: usize = 16;
 const MAX_ALIAS_LEN: usize = 256;
 const MAX_DESCRIPTION_LEN: usize = 8192;
 
-/// Customer keys in files under one folder (`<data dir>/kms`).
+/// Customer keys in files under one folder (`<data dir>/kms`), their material there too or in
+/// an HSM.
 pub struct LocalKeyService {
     root: PathBuf,
     region: String,
     random: SystemRandom,
+    /// Where new versions of material are made; `None` for the key files themselves.
+    hsm: Option<Hsm>,
 }
+
+/// One version of a key's material: the bytes themselves, or the label of the HSM's key object.
+enum Material {
+    Bytes([u8; 32]),
+    Hsm(String),
+}
+
+/// How a version that lives in an HSM is written in a key file: `version N pkcs11:<label>`.
+const HSM_VERSION_PREFIX: &str = "pkcs11:";
 
 /// One key as stored: its state and every version of its material.
 struct StoredKey {
@@ -39,7 +55,7 @@ struct StoredKey {
     state: KeyState,
     created_at_millis: i64,
     description: String,
-    versions: Vec<[u8; 32]>,
+    versions: Vec<Material>,
 }
 
 /// What a `kmsKey` names.
@@ -108,7 +124,11 @@ impl StoredKey {
             self.description
         );
         for (n, material) in self.versions.iter().enumerate() {
-            out.push_str(&format!("version {} {}\n", n + 1, hex::encode(material)));
+            let text = match material {
+                Material::Bytes(bytes) => hex::encode(bytes),
+                Material::Hsm(label) => format!("{HSM_VERSION_PREFIX}{label}"),
+            };
+            out.push_str(&format!("version {} {text}\n", n + 1));
         }
         out
     }
@@ -144,10 +164,15 @@ impl StoredKey {
                 "version" => {
                     let (number, material) =
                         value.split_once(' ').ok_or_else(|| bad("bad version line".into()))?;
-                    let material: [u8; 32] = hex::decode(material)
-                        .ok()
-                        .and_then(|b| b.try_into().ok())
-                        .ok_or_else(|| bad("key material is not 64 hex digits".into()))?;
+                    let material = match material.strip_prefix(HSM_VERSION_PREFIX) {
+                        Some(label) => Material::Hsm(label.to_owned()),
+                        None => Material::Bytes(
+                            hex::decode(material)
+                                .ok()
+                                .and_then(|b| b.try_into().ok())
+                                .ok_or_else(|| bad("key material is not 64 hex digits".into()))?,
+                        ),
+                    };
                     if number.parse::<usize>().ok() != Some(key.versions.len() + 1) {
                         return Err(bad(format!("version {number} is out of order")));
                     }
@@ -174,7 +199,14 @@ impl LocalKeyService {
                 reason: format!("permissions {:o} let others in; chmod 700", mode & 0o777),
             });
         }
-        Ok(Self { root: root.to_owned(), region: region.to_owned(), random: SystemRandom::new() })
+        Ok(Self { root: root.to_owned(), region: region.to_owned(), random: SystemRandom::new(), hsm: None })
+    }
+
+    /// The service over `root` with the material of new key versions in the HSM `settings`
+    /// names. Versions made before (in key files) keep working.
+    pub fn open_with_hsm(root: &Path, region: &str, settings: &Pkcs11Settings) -> Result<Self, KmsError> {
+        let hsm = Hsm::open(settings)?;
+        Ok(Self { hsm: Some(hsm), ..Self::open(root, region)? })
     }
 
     fn account_dir(&self, account: &str) -> Result<PathBuf, KmsError> {
@@ -321,10 +353,81 @@ impl LocalKeyService {
         }
     }
 
-    fn new_material(&self) -> Result<[u8; 32], KmsError> {
+    /// New material for version `version` of a key: on the HSM when there is one.
+    fn new_material(&self, account: &str, key_id: &str, version: usize) -> Result<Material, KmsError> {
+        if let Some(hsm) = &self.hsm {
+            let label = format!("berth/{account}/{key_id}/v{version}");
+            hsm.generate(&label)?;
+            return Ok(Material::Hsm(label));
+        }
         let mut material = [0u8; 32];
         self.random.fill(&mut material).map_err(|_| KmsError::Random)?;
-        Ok(material)
+        Ok(Material::Bytes(material))
+    }
+
+    /// AES-256-GCM of `body` under one version of material.
+    fn seal(
+        &self,
+        material: &Material,
+        nonce: [u8; NONCE_LEN],
+        aad: &[u8],
+        body: &[u8],
+    ) -> Result<Vec<u8>, KmsError> {
+        match material {
+            Material::Bytes(bytes) => {
+                let sealing =
+                    LessSafeKey::new(UnboundKey::new(&AES_256_GCM, bytes).map_err(|_| KmsError::Unwrap)?);
+                let mut out = body.to_vec();
+                sealing
+                    .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut out)
+                    .map_err(|_| KmsError::Random)?;
+                Ok(out)
+            }
+            Material::Hsm(label) => self.hsm_for(label)?.seal(label, &nonce, aad, body),
+        }
+    }
+
+    /// Opens what [`Self::seal`] sealed, into a data key.
+    fn open_sealed(
+        &self,
+        material: &Material,
+        nonce: &[u8],
+        aad: &[u8],
+        sealed: &[u8],
+    ) -> Result<[u8; 32], KmsError> {
+        let mut plain = match material {
+            Material::Bytes(bytes) => {
+                let opening =
+                    LessSafeKey::new(UnboundKey::new(&AES_256_GCM, bytes).map_err(|_| KmsError::Unwrap)?);
+                let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| KmsError::Unwrap)?;
+                let mut body = sealed.to_vec();
+                match opening.open_in_place(nonce, Aad::from(aad), &mut body) {
+                    Ok(plain) => {
+                        let len = plain.len();
+                        body.truncate(len);
+                        body
+                    }
+                    Err(_) => {
+                        zeroize::Zeroize::zeroize(&mut body);
+                        return Err(KmsError::Unwrap);
+                    }
+                }
+            }
+            Material::Hsm(label) => self.hsm_for(label)?.open_sealed(label, nonce, aad, sealed)?,
+        };
+        let bytes = <[u8; 32]>::try_from(plain.as_slice()).map_err(|_| KmsError::Unwrap);
+        // The plaintext key must not outlive this call anywhere but in the returned `DataKey`.
+        zeroize::Zeroize::zeroize(&mut plain);
+        bytes
+    }
+
+    fn hsm_for(&self, label: &str) -> Result<&Hsm, KmsError> {
+        self.hsm.as_ref().ok_or_else(|| {
+            KmsError::Unavailable(format!(
+                "key material {label} is in an HSM, and this registry is not configured with one \
+                 (kms.provider = \"pkcs11\")"
+            ))
+        })
     }
 
     /// Makes a key in `account`, optionally named by `alias`.
@@ -362,7 +465,7 @@ impl LocalKeyService {
             state: KeyState::Enabled,
             created_at_millis: now_millis(),
             description: description.to_owned(),
-            versions: vec![self.new_material()?],
+            versions: vec![self.new_material(account, &key_id, 1)?],
         };
         self.locked(account, |dir| {
             let mut aliases = self.aliases(account)?;
@@ -418,8 +521,9 @@ impl LocalKeyService {
 
     /// Adds a version of key material: new wraps use it, older wraps still open.
     fn rotate_key_now(&self, account: &str, key: &str) -> Result<KeyDescription, KmsError> {
-        let material = self.new_material()?;
+        let (owner, key_id) = self.find(account, key)?;
         self.change_key(account, key, |stored| {
+            let material = self.new_material(&owner, &key_id, stored.versions.len() + 1)?;
             stored.versions.push(material);
             Ok(())
         })
@@ -463,7 +567,7 @@ impl LocalKeyService {
 #[async_trait::async_trait]
 impl KeyService for LocalKeyService {
     fn provider(&self) -> &'static str {
-        "local"
+        if self.hsm.is_some() { "pkcs11" } else { "local" }
     }
 
     async fn find_key(&self, account: &str, key: &str) -> Result<KeyDescription, KmsError> {
@@ -510,15 +614,10 @@ impl KeyService for LocalKeyService {
         let stored = self.usable(key_arn)?;
         let version = u32::try_from(stored.versions.len()).map_err(|_| KmsError::Unwrap)?;
         let material = stored.versions.last().ok_or(KmsError::Unwrap)?;
-        let sealing =
-            LessSafeKey::new(UnboundKey::new(&AES_256_GCM, material).map_err(|_| KmsError::Unwrap)?);
         let mut nonce = [0u8; NONCE_LEN];
         self.random.fill(&mut nonce).map_err(|_| KmsError::Random)?;
-        let mut body = key.as_bytes().to_vec();
         let aad = [WRAP_CONTEXT, key_arn.as_bytes()].concat();
-        sealing
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut body)
-            .map_err(|_| KmsError::Random)?;
+        let body = self.seal(material, nonce, &aad, key.as_bytes())?;
         let mut out = Vec::with_capacity(1 + 4 + NONCE_LEN + body.len());
         out.push(WRAP_FORMAT);
         out.extend_from_slice(&version.to_be_bytes());
@@ -540,19 +639,9 @@ impl KeyService for LocalKeyService {
             .and_then(|v| v.checked_sub(1))
             .and_then(|v| stored.versions.get(v))
             .ok_or(KmsError::Unwrap)?;
-        let opening =
-            LessSafeKey::new(UnboundKey::new(&AES_256_GCM, material).map_err(|_| KmsError::Unwrap)?);
         let (nonce, body) = rest.split_at(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| KmsError::Unwrap)?;
-        let mut body = body.to_vec();
         let aad = [WRAP_CONTEXT, key_arn.as_bytes()].concat();
-        let opened = opening
-            .open_in_place(nonce, Aad::from(aad), &mut body)
-            .map(|plain| <[u8; 32]>::try_from(&*plain));
-        // The plaintext key must not outlive this call anywhere but in the returned `DataKey`.
-        zeroize::Zeroize::zeroize(&mut body);
-        let bytes = opened.map_err(|_| KmsError::Unwrap)?.map_err(|_| KmsError::Unwrap)?;
-        Ok(DataKey::from_bytes(bytes))
+        Ok(DataKey::from_bytes(self.open_sealed(material, nonce, &aad, body)?))
     }
 }
 

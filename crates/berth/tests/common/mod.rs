@@ -701,3 +701,80 @@ impl Drop for MotoServer {
         let _ = self.child.wait();
     }
 }
+
+/// Where SoftHSM2's PKCS#11 module is on Debian and Ubuntu.
+pub const SOFTHSM_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+
+/// A fresh SoftHSM2 token in a temporary directory: an HSM reached through its PKCS#11 module,
+/// for the `pkcs11` key service. Its files go when it is dropped.
+pub struct SoftHsmToken {
+    dir: tempfile::TempDir,
+    pub label: String,
+    pin: String,
+}
+
+impl SoftHsmToken {
+    /// Makes one, or says why it cannot (SoftHSM2 is installed by the test command).
+    pub fn create() -> Result<Self, String> {
+        if !Path::new(SOFTHSM_MODULE).exists() {
+            return Err(format!("SoftHSM2 (apt-get install softhsm2) is not installed: no {SOFTHSM_MODULE}"));
+        }
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let tokens = dir.path().join("tokens");
+        std::fs::create_dir(&tokens).map_err(|e| e.to_string())?;
+        std::fs::write(
+            dir.path().join("softhsm2.conf"),
+            format!("directories.tokendir = {}\nobjectstore.backend = file\n", tokens.display()),
+        )
+        .map_err(|e| e.to_string())?;
+        let token = Self { dir, label: "berth-test".to_owned(), pin: "4711-berth".to_owned() };
+        let out = Command::new("softhsm2-util")
+            .args([
+                "--init-token",
+                "--free",
+                "--label",
+                &token.label,
+                "--pin",
+                &token.pin,
+                "--so-pin",
+                "so-4711",
+            ])
+            .env("SOFTHSM2_CONF", token.conf())
+            .output()
+            .map_err(|e| format!("softhsm2-util would not run: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "softhsm2-util --init-token failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        std::fs::write(token.pin_file(), format!("{}\n", token.pin)).map_err(|e| e.to_string())?;
+        Ok(token)
+    }
+
+    fn conf(&self) -> PathBuf {
+        self.dir.path().join("softhsm2.conf")
+    }
+
+    fn pin_file(&self) -> PathBuf {
+        self.dir.path().join("pin")
+    }
+
+    /// The token's object files: where key material would show if it ever left the HSM in clear.
+    pub fn token_dir(&self) -> PathBuf {
+        self.dir.path().join("tokens")
+    }
+
+    /// The environment of a berth whose customer keys have their material on this token.
+    pub fn berth_env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("BERTH_KMS_PROVIDER", "pkcs11".to_owned()),
+            ("BERTH_KMS_PKCS11_MODULE", SOFTHSM_MODULE.to_owned()),
+            ("BERTH_KMS_PKCS11_TOKEN", self.label.clone()),
+            ("BERTH_KMS_PKCS11_PIN_FILE", self.pin_file().display().to_string()),
+            // A key disabled by `berth admin kms disable` stops at once here.
+            ("BERTH_KMS_STATE_CACHE_SECONDS", "0".to_owned()),
+            ("SOFTHSM2_CONF", self.conf().display().to_string()),
+        ]
+    }
+}
