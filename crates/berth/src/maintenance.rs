@@ -244,13 +244,15 @@ pub(crate) async fn gc(
             let verb = if dry_run { "would reclaim" } else { "reclaimed" };
             println!(
                 "{verb} {} blobs ({} bytes), {} stored files no metadata names ({} bytes) and {} abandoned uploads; \
-                 released {} holds of repositories on content their images no longer use",
+                 released {} holds of repositories on content their images no longer use; dropped {} wraps of \
+                 data keys under keys no holding repository is under",
                 report.blobs,
                 report.bytes,
                 report.orphan_files,
                 report.orphan_bytes,
                 report.uploads,
-                report.released_holds
+                report.released_holds,
+                report.dropped_wraps
             );
         }
     }
@@ -266,5 +268,6 @@ fn gc_json(report: &GcReport) -> Value {
         "orphanBytes": report.orphan_bytes,
         "uploads": report.uploads,
         "releasedHolds": report.released_holds,
+        "droppedWraps": report.dropped_wraps,
     })
 }

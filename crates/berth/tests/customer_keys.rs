@@ -559,3 +559,62 @@ async fn a_key_service_that_stops_answering_fails_closed_only_for_its_repositori
     assert_eq!(back.status(), 200, "the keyed repository reads again once the service answers");
     assert_eq!(back.bytes().await.expect("body").as_ref(), keyed.as_slice());
 }
+
+/// When the last repository under a key lets go of a blob, that key's wrap of its data key goes
+/// at the next garbage collection: content only customer-keyed repositories hold opens only
+/// with their keys, not with a leftover wrap under the registry's own key.
+#[tokio::test]
+async fn a_keys_wrap_goes_when_its_last_repository_lets_go() {
+    let berth = Berth::start().await;
+    berth.admin(&["kms", "create", "--account", ACCOUNT, "--alias", "alias/k"]);
+    let keyed = json!({"repositoryName": "keyed/k", "encryptionConfiguration": {"encryptionType": "KMS", "kmsKey": "alias/k"}});
+    assert_eq!(berth.ecr("CreateRepository", keyed).await.0, 200);
+    // The same image in both (an image, so that garbage collection keeps the content held);
+    // the AES256 repository's key, the registry's, gets a wrap of its own.
+    let content = random_bytes(8192, 77);
+    let config = br#"{"os":"linux","architecture":"amd64"}"#;
+    let manifest = image_manifest_bytes(&sha256(config), config.len(), &sha256(&content), content.len(), "");
+    let mut digest = String::new();
+    for name in ["keyed/k", "plain/a"] {
+        berth.push_blob(&repo(name), config).await;
+        digest = berth.push_blob(&repo(name), &content).await;
+        assert_eq!(berth.put_manifest(&repo(name), "v1", OCI_MANIFEST, &manifest).await.status(), 201);
+    }
+    let gc = |args: &[&str]| -> Value {
+        let all: Vec<&str> =
+            ["gc", "--grace-seconds", "0", "--output", "json"].iter().chain(args).copied().collect();
+        serde_json::from_str(&berth.command(&all)).expect("JSON")
+    };
+    assert_eq!(gc(&[])["droppedWraps"], 0, "both wraps are needed while both repositories hold the blob");
+
+    let (status, out) =
+        berth.ecr("DeleteRepository", json!({"repositoryName": "plain/a", "force": true})).await;
+    assert_eq!(status, 200, "{out}");
+    // The layer's, the config's and the manifest's: each is a stored blob with its own data key.
+    assert_eq!(gc(&["--dry-run"])["droppedWraps"], 3, "the dry run counts the wraps");
+    assert_eq!(gc(&[])["droppedWraps"], 3, "the registry key's wraps go with its last repository");
+    assert_eq!(gc(&[])["droppedWraps"], 0);
+
+    // With the customer key off, nothing opens the content: a push of the same bytes into a
+    // repository under the registry's key cannot take it over.
+    berth.admin(&["kms", "disable", "--account", ACCOUNT, "alias/k"]);
+    let push = |name: &'static str| {
+        berth
+            .req(Method::POST, &format!("/v2/{}/blobs/uploads/?digest={digest}", repo(name)))
+            .body(content.clone())
+            .send()
+    };
+    assert_eq!(push("plain/b").await.expect("send").status(), 503, "the content is only the customer key's");
+    berth.admin(&["kms", "enable", "--account", ACCOUNT, "alias/k"]);
+    assert_eq!(push("plain/b").await.expect("send").status(), 201, "with the key on, it is shared again");
+    let read = berth
+        .req(Method::GET, &format!("/v2/{}/blobs/{digest}", repo("keyed/k")))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(
+        read.bytes().await.expect("body").as_ref(),
+        content.as_slice(),
+        "the keyed repository reads on"
+    );
+}

@@ -5,29 +5,14 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::{
-    ACCOUNT, Berth, OCI_INDEX, OCI_MANIFEST, berth_binary, image_manifest_bytes, random_bytes, sha256,
-    stored_blobs,
+    ACCOUNT, Berth, OCI_INDEX, OCI_MANIFEST, image_manifest_bytes, random_bytes, sha256, stored_blobs,
 };
 use reqwest::Method;
 use serde_json::{Value, json};
-
-/// Runs `berth <args>` on the server's data directory; returns its standard output.
-fn cli(berth: &Berth, args: &[&str]) -> String {
-    let out = Command::new(berth_binary())
-        .args(args)
-        .arg("--data-dir")
-        .arg(berth.data_dir())
-        .env("BERTH_LOG", "warn")
-        .output()
-        .expect("berth runs");
-    assert!(out.status.success(), "berth {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).expect("output is text")
-}
 
 /// An RFC 3339 time `days` from now (to the second, rounded up so that it is never earlier).
 fn days_ahead(days: i64) -> String {
@@ -103,13 +88,13 @@ async fn a_custom_policy_keeps_the_last_30_prod_images() {
     )
     .await;
     let repository = format!("{ACCOUNT}/{name}");
-    let dry = cli(&berth, &["lifecycle", "run", "--repository", &repository, "--dry-run"]);
+    let dry = berth.command(&["lifecycle", "run", "--repository", &repository, "--dry-run"]);
     assert!(dry.contains("would expire 5 and archive 0 of 35 images"), "{dry}");
     assert_eq!(all_tags(&berth, name).await.len(), 35, "a dry run changes nothing");
     let (_, policy) = berth.ecr("GetLifecyclePolicy", json!({"repositoryName": name})).await;
     assert!(policy.get("lastEvaluatedAt").is_none(), "a dry run is not an evaluation: {policy}");
 
-    let run = cli(&berth, &["lifecycle", "run", "--repository", &repository]);
+    let run = berth.command(&["lifecycle", "run", "--repository", &repository]);
     assert!(run.contains("did expire 5 and archive 0 of 35 images"), "{run}");
     let expected: BTreeSet<String> = (6..=35).map(|n| format!("prod-{n}")).collect();
     assert_eq!(all_tags(&berth, name).await, expected, "exactly the 5 oldest expired");
@@ -261,19 +246,16 @@ async fn the_preview_says_why_and_the_api_answers_in_ecr_shapes() {
 
     // The CLI's explanation 15 days ahead: the untagged image is now old enough; the index's
     // children are untagged and as old, but the index keeps them; the signature follows it.
-    let explained = cli(
-        &berth,
-        &[
-            "lifecycle",
-            "preview",
-            "--repository",
-            &format!("{ACCOUNT}/{name}"),
-            "--now",
-            &days_ahead(15),
-            "--output",
-            "json",
-        ],
-    );
+    let explained = berth.command(&[
+        "lifecycle",
+        "preview",
+        "--repository",
+        &format!("{ACCOUNT}/{name}"),
+        "--now",
+        &days_ahead(15),
+        "--output",
+        "json",
+    ]);
     let doc: Value = serde_json::from_str(&explained).expect("JSON");
     let by_digest: BTreeMap<&str, &Value> = doc["images"]
         .as_array()
@@ -293,10 +275,14 @@ async fn the_preview_says_why_and_the_api_answers_in_ecr_shapes() {
         assert_eq!(verdict(child), ("keep", "listedByIndex"));
     }
     assert_eq!(verdict(&signature), ("keep", "followsSubject"));
-    let table = cli(
-        &berth,
-        &["lifecycle", "preview", "--repository", &format!("{ACCOUNT}/{name}"), "--now", &days_ahead(15)],
-    );
+    let table = berth.command(&[
+        "lifecycle",
+        "preview",
+        "--repository",
+        &format!("{ACCOUNT}/{name}"),
+        "--now",
+        &days_ahead(15),
+    ]);
     assert!(
         table.contains("pushed 15 days ago: more than 14") && table.contains("3 of 10 images acted on"),
         "{table}"
@@ -362,20 +348,27 @@ async fn garbage_collection_gives_the_space_back() {
     let (before_bytes, before_files) = stored_blobs(berth.data_dir());
 
     // Within the default grace (an hour), nothing goes: the layer was uploaded moments ago.
-    let report: Value = serde_json::from_str(&cli(&berth, &["gc", "--output", "json"])).expect("JSON");
+    let report: Value = serde_json::from_str(&berth.command(&["gc", "--output", "json"])).expect("JSON");
     assert_eq!((report["blobs"].as_u64(), report["orphanFiles"].as_u64()), (Some(0), Some(1)), "{report}");
     assert!(!old_orphan.exists() && new_orphan.exists(), "the old orphan goes, the fresh one stays");
 
-    let dry: Value =
-        serde_json::from_str(&cli(&berth, &["gc", "--dry-run", "--grace-seconds", "0", "--output", "json"]))
-            .expect("JSON");
+    let dry: Value = serde_json::from_str(&berth.command(&[
+        "gc",
+        "--dry-run",
+        "--grace-seconds",
+        "0",
+        "--output",
+        "json",
+    ]))
+    .expect("JSON");
     // The image's manifest, config and big layer. The fresh orphan stays whatever the grace: it
     // may be a blob put in place whose commit has not landed yet.
     assert_eq!((dry["blobs"].as_u64(), dry["orphanFiles"].as_u64()), (Some(3), Some(0)), "{dry}");
     assert!(dry["bytes"].as_u64().expect("bytes") >= big.len() as u64, "{dry}");
     assert_eq!(stored_blobs(berth.data_dir()).1, before_files - 1, "a dry run deletes nothing");
-    let done: Value = serde_json::from_str(&cli(&berth, &["gc", "--grace-seconds", "0", "--output", "json"]))
-        .expect("JSON");
+    let done: Value =
+        serde_json::from_str(&berth.command(&["gc", "--grace-seconds", "0", "--output", "json"]))
+            .expect("JSON");
     assert_eq!(
         (done["blobs"].as_u64(), done["bytes"].as_u64()),
         (dry["blobs"].as_u64(), dry["bytes"].as_u64())
@@ -594,7 +587,7 @@ async fn an_archived_image_is_refused_on_pull_until_it_is_restored() {
     )
     .await;
     let again = push(&berth, name, "solo-2", "solo-2", b"solo layer").await;
-    let run = cli(&berth, &["lifecycle", "run", "--repository", &repository]);
+    let run = berth.command(&["lifecycle", "run", "--repository", &repository]);
     assert!(run.contains("did expire 0 and archive 1 of"), "{run}");
     assert!(listed_as(&berth, name, &solo, "ARCHIVED").await.is_some(), "the older solo image is archived");
     assert!(listed_as(&berth, name, &again, "ACTIVE").await.is_some());

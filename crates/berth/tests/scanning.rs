@@ -45,16 +45,7 @@ fn write_records(dir: &Path, fixes: &[(String, String, String)]) {
 }
 
 fn vulndb_import(berth: &Berth, dir: &Path) -> String {
-    let out = Command::new(berth_binary())
-        .args(["vulndb", "import"])
-        .arg(dir)
-        .arg("--data-dir")
-        .arg(berth.data_dir())
-        .env("BERTH_LOG", "warn")
-        .output()
-        .expect("berth runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    berth.command(&["vulndb", "import", dir.to_str().expect("a UTF-8 path")])
 }
 
 /// The scan report once it is no longer in progress.

@@ -84,6 +84,7 @@ pub async fn run(store: &dyn MetaStore) {
     repositories_are_per_account(store).await;
     blobs_are_stored_once_and_linked_per_repository(store).await;
     a_blob_has_one_wrap_per_key_and_they_go_with_it(store).await;
+    a_wrap_goes_once_no_holder_is_under_its_key(store).await;
     a_keys_wraps_are_walked_replaced_only_if_unchanged_and_rewraps_progress(store).await;
     stored_bytes_count_per_repository_per_account_and_in_all(store).await;
     uploads_advance_only_from_their_current_length(store).await;
@@ -791,6 +792,36 @@ async fn a_blob_has_one_wrap_per_key_and_they_go_with_it(store: &dyn MetaStore) 
     let BlobCommit::Stored(fresh) = store_blob(store, r, 60).await else { panic!("stored anew") };
     assert_eq!(fresh.keys, blob(60, "").keys);
     store.delete_repository(r, true).await.expect("clean up");
+}
+
+async fn a_wrap_goes_once_no_holder_is_under_its_key(store: &dyn MetaStore) {
+    let key = "arn:aws:kms:us-east-1:111111111111:key/held";
+    let plain = repo(store, "wraps/plain").await;
+    let keyed = repo(store, "wraps/keyed").await;
+    let settings = RepositorySettings {
+        encryption: EncryptionType::Kms,
+        kms_key: Some(key.to_owned()),
+        ..RepositorySettings::default()
+    };
+    store.update_repository_settings(keyed, &settings).await.expect("settings");
+    let BlobCommit::Stored(stored) = store_blob(store, plain, 80).await else { panic!("stored") };
+    let customer = WrappedKey { key_id: key.to_owned(), wrapped: vec![9; 8] };
+    assert!(store.add_blob_key(&digest(80), &stored.location, &customer).await.expect("add"));
+    assert!(store.link_blob(keyed, &digest(80)).await.expect("link"));
+    let later = now_millis() + 1_000;
+    assert_eq!(store.drop_unneeded_wraps(later, "local:test", false).await.expect("drop"), 0, "both needed");
+
+    // The AES256 holder lets go: the registry key's wrap is unneeded, but not before `before`.
+    assert!(store.unlink_blob(plain, &digest(80)).await.expect("unlink"));
+    assert_eq!(store.drop_unneeded_wraps(now_millis() - 60_000, "local:test", false).await.expect("drop"), 0);
+    assert_eq!(store.drop_unneeded_wraps(later, "local:test", true).await.expect("count"), 1);
+    assert!(store.touch_blob_key(&digest(80), "local:test").await.expect("touch"), "it is still there");
+    assert_eq!(store.drop_unneeded_wraps(later, "local:test", false).await.expect("drop"), 1);
+    assert!(!store.touch_blob_key(&digest(80), "local:test").await.expect("touch"), "gone");
+    let held = store.get_blob(&digest(80)).await.expect("get").expect("the blob stays");
+    assert_eq!(held.keys, vec![customer], "only the key of its holder opens it");
+    store.delete_repository(keyed, true).await.expect("clean up");
+    store.delete_repository(plain, true).await.expect("clean up");
 }
 
 async fn a_keys_wraps_are_walked_replaced_only_if_unchanged_and_rewraps_progress(store: &dyn MetaStore) {

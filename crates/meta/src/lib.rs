@@ -582,6 +582,18 @@ pub trait MetaStore: Send + Sync {
         location: &str,
         key: &WrappedKey,
     ) -> Result<bool, MetaError>;
+    /// Marks the wrap of `digest`'s data key under `key_id` as needed now (a repository under
+    /// that key takes the blob); false if there is no such wrap (any more).
+    async fn touch_blob_key(&self, digest: &Digest, key_id: &str) -> Result<bool, MetaError>;
+    /// Drops (or, with `dry_run`, counts) wraps made before `before` under keys that guard no
+    /// repository holding the blob, `registry_key` being the key of `AES256` repositories: a key
+    /// whose repositories all let go of a blob no longer opens it.
+    async fn drop_unneeded_wraps(
+        &self,
+        before: Millis,
+        registry_key: &str,
+        dry_run: bool,
+    ) -> Result<u64, MetaError>;
     /// Data keys wrapped under `key_id`, by blob digest after `after`, at most `limit`.
     async fn key_wraps(
         &self,

@@ -131,13 +131,16 @@ async fn insert_blob(
         > 0;
     if inserted {
         for key in &blob.keys {
-            sqlx::query("INSERT INTO blob_keys (digest, key_id, wrapped_key) VALUES (?, ?, ?)")
-                .bind(digest)
-                .bind(&key.key_id)
-                .bind(&key.wrapped)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
+            sqlx::query(
+                "INSERT INTO blob_keys (digest, key_id, wrapped_key, wrapped_at) VALUES (?, ?, ?, ?)",
+            )
+            .bind(digest)
+            .bind(&key.key_id)
+            .bind(&key.wrapped)
+            .bind(now_millis())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
         }
     }
     Ok(inserted)
@@ -1199,12 +1202,13 @@ impl MetaStore for SqliteMetaStore {
         key: &WrappedKey,
     ) -> Result<bool, MetaError> {
         let done = sqlx::query(
-            "INSERT INTO blob_keys (digest, key_id, wrapped_key)
-             SELECT digest, ?, ? FROM blobs WHERE digest = ? AND location = ?
-             ON CONFLICT (digest, key_id) DO NOTHING",
+            "INSERT INTO blob_keys (digest, key_id, wrapped_key, wrapped_at)
+             SELECT digest, ?, ?, ? FROM blobs WHERE digest = ? AND location = ?
+             ON CONFLICT (digest, key_id) DO UPDATE SET wrapped_at = excluded.wrapped_at",
         )
         .bind(&key.key_id)
         .bind(&key.wrapped)
+        .bind(now_millis())
         .bind(digest.to_string())
         .bind(location)
         .execute(&self.writer)
@@ -1220,6 +1224,51 @@ impl MetaStore for SqliteMetaStore {
             .await
             .map_err(backend)?;
         Ok(stored.is_some())
+    }
+
+    async fn touch_blob_key(&self, digest: &Digest, key_id: &str) -> Result<bool, MetaError> {
+        let done = sqlx::query("UPDATE blob_keys SET wrapped_at = ? WHERE digest = ? AND key_id = ?")
+            .bind(now_millis())
+            .bind(digest.to_string())
+            .bind(key_id)
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn drop_unneeded_wraps(
+        &self,
+        before: Millis,
+        registry_key: &str,
+        dry_run: bool,
+    ) -> Result<u64, MetaError> {
+        // A repository's key is its kms_key under KMS or KMS_DSSE, else the registry's own (as
+        // the registry's guarding_key decides). A wrap is unneeded when the blob is held, but by
+        // no repository under the wrap's key; wraps of blobs nothing holds go with the blob.
+        const UNNEEDED: &str = "blob_keys.wrapped_at < ?1
+             AND EXISTS (SELECT 1 FROM repository_blobs rb WHERE rb.digest = blob_keys.digest)
+             AND NOT EXISTS (SELECT 1 FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id
+                 WHERE rb.digest = blob_keys.digest
+                   AND CASE WHEN r.encryption_type IN ('KMS', 'KMS_DSSE') AND r.kms_key IS NOT NULL
+                            THEN r.kms_key ELSE ?2 END = blob_keys.key_id)";
+        let count = if dry_run {
+            sqlx::query_scalar::<_, i64>(&format!("SELECT COUNT(*) FROM blob_keys WHERE {UNNEEDED}"))
+                .bind(before)
+                .bind(registry_key)
+                .fetch_one(&self.reader)
+                .await
+                .map_err(backend)?
+        } else {
+            let done = sqlx::query(&format!("DELETE FROM blob_keys WHERE {UNNEEDED}"))
+                .bind(before)
+                .bind(registry_key)
+                .execute(&self.writer)
+                .await
+                .map_err(backend)?;
+            i64::try_from(done.rows_affected()).unwrap_or(i64::MAX)
+        };
+        Ok(to_u64(count))
     }
 
     async fn key_wraps(

@@ -42,6 +42,8 @@ pub struct GcReport {
     pub orphan_bytes: u64,
     /// Abandoned uploads removed.
     pub uploads: u64,
+    /// Wraps of data keys under keys no repository holding the blob is under any more.
+    pub dropped_wraps: u64,
     pub dry_run: bool,
 }
 
@@ -75,6 +77,8 @@ impl Registry {
                 break;
             }
         }
+
+        report.dropped_wraps = self.meta.drop_unneeded_wraps(before, self.kms.key_id(), dry_run).await?;
 
         let orphan_cutoff = cutoff.min(now.checked_sub(ORPHAN_FILE_FLOOR).unwrap_or(UNIX_EPOCH));
         let old_files: Vec<_> =

@@ -82,11 +82,17 @@ impl Registry {
         // a source whose key is off must not lend its content.
         let key = self.blob_key(source, blob).await?;
         let guarding = self.guarding_key(target);
-        if blob.wrapped_under(&guarding).is_some() {
+        if self.still_wrapped_under(blob, &guarding).await? {
             return Ok(());
         }
         let rewrapped = self.wrap_key(&guarding, &key).await?;
         self.add_wrap(blob, &rewrapped).await
+    }
+
+    /// Whether `blob` has a wrap under `key_id`, marked as needed now so that garbage collection
+    /// does not drop it before the repository taking the blob is recorded as holding it.
+    async fn still_wrapped_under(&self, blob: &BlobRecord, key_id: &str) -> Result<bool, RegistryError> {
+        Ok(blob.wrapped_under(key_id).is_some() && self.meta.touch_blob_key(&blob.digest, key_id).await?)
     }
 
     /// Records a wrap of `blob`'s data key, only while the stored copy is the one it opens (the
@@ -109,7 +115,7 @@ impl Registry {
         blob: &BlobRecord,
     ) -> Result<(), RegistryError> {
         let guarding = self.guarding_key(repository);
-        if blob.wrapped_under(&guarding).is_some() {
+        if self.still_wrapped_under(blob, &guarding).await? {
             return Ok(());
         }
         let mut failure = None;

@@ -409,23 +409,25 @@ impl Berth {
 }
 
 impl Berth {
-    /// Runs `berth admin ...` on this registry's data directory and returns its JSON output.
-    pub fn admin(&self, args: &[&str]) -> serde_json::Value {
+    /// Runs `berth ARGS` on this registry's data directory, in its environment; returns what it
+    /// printed, once it has succeeded.
+    pub fn command(&self, args: &[&str]) -> String {
         let out = Command::new(berth_binary())
-            .arg("admin")
             .args(args)
             .arg("--data-dir")
             .arg(&self.dir)
             .env("BERTH_LOG", "warn")
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .output()
-            .expect("berth admin runs");
-        assert!(
-            out.status.success(),
-            "berth admin {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).expect("berth admin prints JSON")
+            .expect("berth runs");
+        assert!(out.status.success(), "berth {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).expect("berth prints text")
+    }
+
+    /// Runs `berth admin ...` on this registry's data directory and returns its JSON output.
+    pub fn admin(&self, args: &[&str]) -> serde_json::Value {
+        let all: Vec<&str> = std::iter::once("admin").chain(args.iter().copied()).collect();
+        serde_json::from_str(&self.command(&all)).expect("berth admin prints JSON")
     }
 
     /// Creates a user of `account` with one identity policy; returns (access key id, secret).
