@@ -329,17 +329,32 @@ proptest! {
     /// Every version ordering takes any two strings, and is antisymmetric on them.
     #[test]
     fn version_orderings_take_any_text(a in "[0-9a-z.~^+:_!-]{0,24}", b in "[0-9a-z.~^+:_!-]{0,24}") {
-        let orderings: [(&str, Ordering); 6] = [
+        let orderings: [(&str, Ordering); 7] = [
             ("dpkg", versions::compare_dpkg),
             ("apk", versions::compare_apk),
             ("rpm", versions::compare_rpm_evr),
             ("pep440", versions::compare_pep440),
             ("semver", versions::compare_semver),
             ("npm", versions::compare_npm),
+            ("go", versions::compare_go),
         ];
         for (name, compare) in orderings {
             prop_assert_eq!(compare(&a, &b), compare(&b, &a).reverse(), "{}: {:?} {:?}", name, a, b);
         }
+        let _ = (versions::go::pseudo_base(&a), versions::go::pseudo_time(&a), versions::go::pseudo_revision(&a));
+    }
+
+    /// Go's pseudo-versions, however odd, read back as they were made.
+    #[test]
+    fn go_pseudo_versions_read_back(
+        base in "(v[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}(-[a-z0-9]{1,4})?(\\+[a-z]{1,4})?)?",
+        timestamp in "[0-9]{14}",
+        revision in "[a-f0-9]{1,12}",
+    ) {
+        let made = versions::go::pseudo_version("v0", &base, &timestamp, &revision);
+        prop_assert!(versions::go::is_pseudo(&made), "{}", made);
+        prop_assert_eq!(versions::go::pseudo_revision(&made), Some(revision.as_str()));
+        prop_assert_eq!(versions::compare_go(&base, &made), std::cmp::Ordering::Less, "{} before {}", base, made);
     }
 }
 
@@ -642,6 +657,44 @@ fn cargo_orders_versions_as_the_semver_crate_does() {
     let cases = vector_rows(&dir.join("cargo-semver-compare.tsv"));
     assert_eq!(cases.len(), 22);
     check_vectors("cargo semver", &cases, versions::compare_semver);
+}
+
+#[test]
+fn go_reads_and_orders_versions_as_the_go_command_does() {
+    use versions::go;
+    let Some(dir) = testdata("go_reads_and_orders_versions_as_the_go_command_does", "version-vectors") else {
+        return;
+    };
+    let canonical = rows(&dir.join("go-semver-canonical.tsv"), true);
+    assert_eq!(canonical.len(), 32);
+    for row in &canonical {
+        let (version, valid, want) = (&row[0], row[1] == "true", row.get(2).cloned().unwrap_or_default());
+        assert_eq!(go::is_valid(version), valid, "{version}");
+        assert_eq!(go::canonical(version).unwrap_or_default(), want, "{version}");
+    }
+    let cases = vector_rows(&dir.join("go-semver-compare.tsv"));
+    assert_eq!(cases.len(), 528);
+    check_vectors("go semver", &cases, versions::compare_go);
+
+    let pseudo = rows(&dir.join("go-pseudo.tsv"), true);
+    assert_eq!(pseudo.len(), 13);
+    for row in &pseudo {
+        let (major, base, version, time, revision) = (&row[0], &row[1], &row[2], &row[3], &row[4]);
+        let major = if base.is_empty() { major.as_str() } else { "" };
+        let timestamp: String = time.chars().filter(char::is_ascii_digit).collect();
+        assert_eq!(&go::pseudo_version(major, base, &timestamp, revision), version, "{row:?}");
+        assert_eq!(go::pseudo_base(version).as_ref(), Some(base), "{version}");
+        assert_eq!(go::pseudo_time(version).as_ref(), Some(time), "{version}");
+        assert_eq!(go::pseudo_revision(version), Some(revision.as_str()), "{version}");
+        assert!(go::is_pseudo(version), "{version}");
+        assert!(!go::is_pseudo(base), "{base}");
+        assert_eq!(versions::compare_go(base, version), std::cmp::Ordering::Less, "{base} before {version}");
+    }
+    let invalid = rows(&dir.join("go-pseudo-invalid-base.tsv"), true);
+    assert_eq!(invalid.len(), 7);
+    for row in &invalid {
+        assert_eq!(go::pseudo_base(&row[0]), None, "{row:?}");
+    }
 }
 
 #[test]
