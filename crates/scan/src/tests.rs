@@ -329,7 +329,7 @@ proptest! {
     /// Every version ordering takes any two strings, and is antisymmetric on them.
     #[test]
     fn version_orderings_take_any_text(a in "[0-9a-z.~^+:_!-]{0,24}", b in "[0-9a-z.~^+:_!-]{0,24}") {
-        let orderings: [(&str, Ordering); 7] = [
+        let orderings: [(&str, Ordering); 8] = [
             ("dpkg", versions::compare_dpkg),
             ("apk", versions::compare_apk),
             ("rpm", versions::compare_rpm_evr),
@@ -337,6 +337,7 @@ proptest! {
             ("semver", versions::compare_semver),
             ("npm", versions::compare_npm),
             ("go", versions::compare_go),
+            ("maven", versions::compare_maven),
         ];
         for (name, compare) in orderings {
             prop_assert_eq!(compare(&a, &b), compare(&b, &a).reverse(), "{}: {:?} {:?}", name, a, b);
@@ -694,6 +695,51 @@ fn go_reads_and_orders_versions_as_the_go_command_does() {
     assert_eq!(invalid.len(), 7);
     for row in &invalid {
         assert_eq!(go::pseudo_base(&row[0]), None, "{row:?}");
+    }
+}
+
+#[test]
+fn maven_orders_versions_as_maven_does() {
+    let Some(dir) = testdata("maven_orders_versions_as_maven_does", "version-vectors") else { return };
+    let text = std::fs::read_to_string(dir.join("univers/maven_version_cmp.json")).expect("vectors");
+    let cases: Vec<serde_json::Value> = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(cases.len(), 977);
+    let mut failures = Vec::new();
+    for case in &cases {
+        let versions: Vec<&str> = case["input"]["versions"]
+            .as_array()
+            .expect("versions")
+            .iter()
+            .filter_map(|v| v.as_str())
+            .collect();
+        match case["test_type"].as_str() {
+            Some("equality") => {
+                let equal = versions::compare_maven(versions[0], versions[1]) == std::cmp::Ordering::Equal;
+                if Some(equal) != case["expected_output"].as_bool() {
+                    failures.push(format!("{versions:?} equal: {equal}"));
+                }
+            }
+            _ => {
+                let mut sorted = versions.clone();
+                sorted.sort_by(|a, b| versions::compare_maven(a, b));
+                let want: Vec<&str> = case["expected_output"]
+                    .as_array()
+                    .expect("order")
+                    .iter()
+                    .filter_map(|v| v.as_str())
+                    .collect();
+                if sorted != want {
+                    failures.push(format!("{versions:?} sorted as {sorted:?}, not {want:?}"));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} of {} cases:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    use std::cmp::Ordering::{Equal, Greater, Less};
+    for (a, b, want) in
+        [("1.0-alpha-1", "1.0", Less), ("1-sp", "1", Greater), ("1.0.0", "1", Equal), ("1-ga", "1", Equal)]
+    {
+        assert_eq!(versions::compare_maven(a, b), want, "{a} against {b}");
     }
 }
 

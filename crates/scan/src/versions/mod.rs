@@ -4,6 +4,7 @@
 mod apk;
 mod dpkg;
 pub mod go;
+mod maven;
 mod npm;
 mod pep440;
 mod rpm;
@@ -14,6 +15,7 @@ use std::cmp::Ordering;
 pub use apk::compare as compare_apk;
 pub use dpkg::compare as compare_dpkg;
 pub use go::compare as compare_go;
+pub use maven::compare as compare_maven;
 pub use npm::compare as compare_npm;
 pub use pep440::compare as compare_pep440;
 pub use rpm::{compare as compare_rpm, compare_evr as compare_rpm_evr};
@@ -28,6 +30,7 @@ pub fn ordering_for(ecosystem: &str) -> Option<fn(&str, &str) -> Ordering> {
         "crates.io" => Some(compare_semver),
         "npm" => Some(compare_npm),
         "Go" => Some(compare_go),
+        "Maven" => Some(compare_maven),
         "AlmaLinux" | "Rocky Linux" | "Red Hat" | "openSUSE" | "SUSE" | "Mageia" => Some(compare_rpm_evr),
         _ => None,
     }
