@@ -698,12 +698,12 @@ fn go_reads_and_orders_versions_as_the_go_command_does() {
     }
 }
 
-#[test]
-fn maven_orders_versions_as_maven_does() {
-    let Some(dir) = testdata("maven_orders_versions_as_maven_does", "version-vectors") else { return };
-    let text = std::fs::read_to_string(dir.join("univers/maven_version_cmp.json")).expect("vectors");
+/// Checks `compare` against one of univers' JSON vector files: every `comparison` case sorts its
+/// versions into the expected order, every `equality` case says whether two are equal.
+fn check_univers(dir: &std::path::Path, file: &str, count: usize, compare: Ordering) {
+    let text = std::fs::read_to_string(dir.join("univers").join(file)).expect("vectors");
     let cases: Vec<serde_json::Value> = serde_json::from_str(&text).expect("JSON");
-    assert_eq!(cases.len(), 977);
+    assert_eq!(cases.len(), count, "{file}");
     let mut failures = Vec::new();
     for case in &cases {
         let versions: Vec<&str> = case["input"]["versions"]
@@ -714,14 +714,14 @@ fn maven_orders_versions_as_maven_does() {
             .collect();
         match case["test_type"].as_str() {
             Some("equality") => {
-                let equal = versions::compare_maven(versions[0], versions[1]) == std::cmp::Ordering::Equal;
+                let equal = compare(versions[0], versions[1]) == std::cmp::Ordering::Equal;
                 if Some(equal) != case["expected_output"].as_bool() {
                     failures.push(format!("{versions:?} equal: {equal}"));
                 }
             }
             _ => {
                 let mut sorted = versions.clone();
-                sorted.sort_by(|a, b| versions::compare_maven(a, b));
+                sorted.sort_by(|a, b| compare(a, b));
                 let want: Vec<&str> = case["expected_output"]
                     .as_array()
                     .expect("order")
@@ -734,7 +734,22 @@ fn maven_orders_versions_as_maven_does() {
             }
         }
     }
-    assert!(failures.is_empty(), "{} of {} cases:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    assert!(failures.is_empty(), "{file}: {} of {count} cases:\n{}", failures.len(), failures.join("\n"));
+}
+
+#[test]
+fn apk_and_dpkg_orders_agree_with_univers_vectors() {
+    let Some(dir) = testdata("apk_and_dpkg_orders_agree_with_univers_vectors", "version-vectors") else {
+        return;
+    };
+    check_univers(&dir, "alpine_version_cmp.json", 716, versions::compare_apk);
+    check_univers(&dir, "deb_version_python_pkg_test.json", 16, versions::compare_dpkg);
+}
+
+#[test]
+fn maven_orders_versions_as_maven_does() {
+    let Some(dir) = testdata("maven_orders_versions_as_maven_does", "version-vectors") else { return };
+    check_univers(&dir, "maven_version_cmp.json", 977, versions::compare_maven);
     use std::cmp::Ordering::{Equal, Greater, Less};
     for (a, b, want) in
         [("1.0-alpha-1", "1.0", Less), ("1-sp", "1", Greater), ("1.0.0", "1", Equal), ("1-ga", "1", Equal)]
