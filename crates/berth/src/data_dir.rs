@@ -140,7 +140,36 @@ async fn open_registry(config: &Config) -> Result<Arc<Registry>, String> {
         }
         (None, None) => Registry::open_embedded(dir, config.registry_settings()).await,
     };
-    Ok(Arc::new(registry.map_err(|e| e.to_string())?))
+    let registry = registry.map_err(|e| e.to_string())?;
+    check_key_service(config, &registry).await?;
+    Ok(Arc::new(registry))
+}
+
+/// Refuses a key service that does not hold the keys of the existing `KMS` repositories: `local`
+/// and `pkcs11` keep a record of each key under kms/, `aws-kms` keeps its keys in KMS, so a
+/// switch between the two kinds would leave those repositories unreadable.
+async fn check_key_service(config: &Config, registry: &Registry) -> Result<(), String> {
+    let in_use = registry.customer_keys_in_use().await.map_err(|e| e.to_string())?;
+    if in_use.is_empty() {
+        return Ok(());
+    }
+    let records = berth_kms::LocalKeyService::open(&config.data_dir.join("kms"), &config.region)
+        .map_err(|e| format!("kms: {e}"))?;
+    let provider = config.kms.provider.as_str();
+    let (stranded, made_under): (Vec<&String>, &str) = if provider == "aws-kms" {
+        (in_use.iter().filter(|arn| records.has_record(arn)).collect(), "local or pkcs11")
+    } else {
+        (in_use.iter().filter(|arn| !records.has_record(arn)).collect(), "aws-kms")
+    };
+    match stranded.first() {
+        None => Ok(()),
+        Some(first) => Err(format!(
+            "{} customer keys that guard KMS repositories are not in the {provider} key service (the first: \
+             {first}); they were made under the {made_under} provider. Set kms.provider (BERTH_KMS_PROVIDER) \
+             back to it, or delete those repositories before switching",
+            stranded.len()
+        )),
+    }
 }
 
 /// A profile in the AWS credentials-file format.

@@ -566,9 +566,7 @@ async fn a_key_service_that_stops_answering_fails_closed_only_for_its_repositori
 #[tokio::test]
 async fn a_keys_wrap_goes_when_its_last_repository_lets_go() {
     let berth = Berth::start().await;
-    berth.admin(&["kms", "create", "--account", ACCOUNT, "--alias", "alias/k"]);
-    let keyed = json!({"repositoryName": "keyed/k", "encryptionConfiguration": {"encryptionType": "KMS", "kmsKey": "alias/k"}});
-    assert_eq!(berth.ecr("CreateRepository", keyed).await.0, 200);
+    keyed_repository(&berth).await;
     // The same image in both (an image, so that garbage collection keeps the content held);
     // the AES256 repository's key, the registry's, gets a wrap of its own.
     let content = random_bytes(8192, 77);
@@ -617,4 +615,70 @@ async fn a_keys_wrap_goes_when_its_last_repository_lets_go() {
         content.as_slice(),
         "the keyed repository reads on"
     );
+}
+
+/// A key `alias/k` of the owner account, and a repository `keyed/k` under it.
+async fn keyed_repository(berth: &Berth) {
+    berth.admin(&["kms", "create", "--account", ACCOUNT, "--alias", "alias/k"]);
+    let input = json!({"repositoryName": "keyed/k", "encryptionConfiguration": {"encryptionType": "KMS", "kmsKey": "alias/k"}});
+    assert_eq!(berth.ecr("CreateRepository", input).await.0, 200);
+}
+
+/// A key service that does not hold the keys of the existing KMS repositories is refused when
+/// the data directory is opened, saying what to do, rather than leaving those repositories
+/// unreadable: local and pkcs11 keep key records in the data directory, aws-kms keeps them in KMS.
+#[tokio::test]
+async fn a_key_service_without_the_repositories_keys_is_refused_at_start() {
+    let with = |berth: &Berth, env: &[(&str, &str)]| {
+        let out = std::process::Command::new(berth_binary())
+            .args(["admin", "kms", "list", "--account", ACCOUNT, "--data-dir"])
+            .arg(berth.data_dir())
+            .env("BERTH_LOG", "warn")
+            .envs(env.iter().copied())
+            .output()
+            .expect("berth runs");
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+
+    let local = Berth::start().await;
+    assert!(with(&local, &[]).0, "no KMS repository yet: any service may open it");
+    keyed_repository(&local).await;
+    let aws = [
+        ("BERTH_KMS_PROVIDER", "aws-kms"),
+        ("BERTH_KMS_ENDPOINT", "http://127.0.0.1:9"),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
+        ("AWS_CONFIG_FILE", "/dev/null"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+    ];
+    let (opened, stderr) = with(&local, &aws);
+    assert!(!opened, "local keys under aws-kms");
+    assert!(
+        stderr.contains("1 customer keys that guard KMS repositories are not in the aws-kms key service")
+            && stderr.contains("made under the local or pkcs11 provider"),
+        "{stderr}"
+    );
+    match SoftHsmToken::create() {
+        Ok(token) => {
+            let env = token.berth_env();
+            let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let (opened, stderr) = with(&local, &pairs);
+            assert!(opened, "pkcs11 keeps the same records, and reads local key material: {stderr}");
+        }
+        Err(why) => skip("a_key_service_without_the_repositories_keys_is_refused_at_start::pkcs11", &why),
+    }
+
+    match MotoServer::start().await {
+        Ok(moto) => {
+            let env = moto.berth_env();
+            let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let in_kms = Berth::start_with(&pairs).await;
+            keyed_repository(&in_kms).await;
+            let (opened, stderr) = with(&in_kms, &[]);
+            assert!(!opened, "keys in KMS under the local service");
+            assert!(stderr.contains("made under the aws-kms provider"), "{stderr}");
+        }
+        Err(why) => skip("a_key_service_without_the_repositories_keys_is_refused_at_start::aws_kms", &why),
+    }
 }

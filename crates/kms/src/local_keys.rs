@@ -343,6 +343,11 @@ impl LocalKeyService {
             })
     }
 
+    /// Whether `arn` names a key whose record this service keeps (made under `local` or `pkcs11`).
+    pub fn has_record(&self, arn: &str) -> bool {
+        self.parse_arn(arn).is_ok_and(|(account, key_id)| self.load(account, key_id).is_ok())
+    }
+
     /// A key usable for wrapping: it exists and is enabled.
     fn usable(&self, arn: &str) -> Result<StoredKey, KmsError> {
         let (account, key_id) = self.parse_arn(arn)?;

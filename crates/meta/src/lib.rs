@@ -603,6 +603,8 @@ pub trait MetaStore: Send + Sync {
     ) -> Result<Vec<(Digest, Vec<u8>)>, MetaError>;
     /// How many data keys are wrapped under `key_id`.
     async fn count_key_wraps(&self, key_id: &str) -> Result<u64, MetaError>;
+    /// The customer keys (key ARNs) that guard at least one repository, sorted.
+    async fn customer_keys_in_use(&self) -> Result<Vec<String>, MetaError>;
     /// Replaces a blob's wrap under `key_id` if it is still `old`; false if it changed or went.
     async fn replace_blob_key(
         &self,

@@ -1289,6 +1289,16 @@ impl MetaStore for SqliteMetaStore {
         rows.iter().map(|r| Ok((parse(r.get::<&str, _>(0), "digest")?, r.get(1)))).collect()
     }
 
+    async fn customer_keys_in_use(&self) -> Result<Vec<String>, MetaError> {
+        sqlx::query_scalar(
+            "SELECT DISTINCT kms_key FROM repositories
+             WHERE encryption_type IN ('KMS', 'KMS_DSSE') AND kms_key IS NOT NULL ORDER BY kms_key",
+        )
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)
+    }
+
     async fn count_key_wraps(&self, key_id: &str) -> Result<u64, MetaError> {
         let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM blob_keys WHERE key_id = ?")
             .bind(key_id)

@@ -159,6 +159,11 @@ impl Registry {
         Ok((key_id.to_owned(), self.kms.versions(), wraps, self.meta.key_rewrap(key_id).await?))
     }
 
+    /// The customer keys (key ARNs) that guard at least one repository.
+    pub async fn customer_keys_in_use(&self) -> Result<Vec<String>, RegistryError> {
+        Ok(self.meta.customer_keys_in_use().await?)
+    }
+
     /// Each customer key of `account` with how many data keys it wraps and its last re-wrap.
     pub async fn admin_customer_key_status(
         &self,
