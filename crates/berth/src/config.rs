@@ -51,7 +51,7 @@ pub(crate) struct Kms {
     pub(crate) region: Option<String>,
     /// `aws-kms`: a profile of the shared AWS files for the registry's credentials.
     pub(crate) profile: Option<String>,
-    /// `aws-kms`: the longest one call to the key service may take.
+    /// `aws-kms` and `pkcs11`: the longest one call to the key service may take.
     pub(crate) timeout_ms: u64,
     /// `pkcs11`: the module (shared library), e.g. /usr/lib/softhsm/libsofthsm2.so.
     pub(crate) pkcs11_module: Option<PathBuf>,
@@ -392,7 +392,12 @@ impl Config {
             }
         };
         Ok(Some((
-            berth_kms::Pkcs11Settings { module: module.clone(), token_label: token_label.clone(), pin },
+            berth_kms::Pkcs11Settings {
+                module: module.clone(),
+                token_label: token_label.clone(),
+                pin,
+                timeout: std::time::Duration::from_millis(self.kms.timeout_ms),
+            },
             self.kms_cache(),
         )))
     }

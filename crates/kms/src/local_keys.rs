@@ -400,30 +400,24 @@ impl LocalKeyService {
         aad: &[u8],
         sealed: &[u8],
     ) -> Result<[u8; 32], KmsError> {
-        let mut plain = match material {
+        // The plaintext key must not outlive this call anywhere but in the returned `DataKey`:
+        // every copy is zeroized when dropped.
+        let plain = match material {
             Material::Bytes(bytes) => {
                 let opening =
                     LessSafeKey::new(UnboundKey::new(&AES_256_GCM, bytes).map_err(|_| KmsError::Unwrap)?);
                 let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| KmsError::Unwrap)?;
-                let mut body = sealed.to_vec();
-                match opening.open_in_place(nonce, Aad::from(aad), &mut body) {
-                    Ok(plain) => {
-                        let len = plain.len();
-                        body.truncate(len);
-                        body
-                    }
-                    Err(_) => {
-                        zeroize::Zeroize::zeroize(&mut body);
-                        return Err(KmsError::Unwrap);
-                    }
-                }
+                let mut body = zeroize::Zeroizing::new(sealed.to_vec());
+                let len = opening
+                    .open_in_place(nonce, Aad::from(aad), &mut body)
+                    .map_err(|_| KmsError::Unwrap)?
+                    .len();
+                body.truncate(len);
+                body
             }
             Material::Hsm(label) => self.hsm_for(label)?.open_sealed(label, nonce, aad, sealed)?,
         };
-        let bytes = <[u8; 32]>::try_from(plain.as_slice()).map_err(|_| KmsError::Unwrap);
-        // The plaintext key must not outlive this call anywhere but in the returned `DataKey`.
-        zeroize::Zeroize::zeroize(&mut plain);
-        bytes
+        <[u8; 32]>::try_from(plain.as_slice()).map_err(|_| KmsError::Unwrap)
     }
 
     fn hsm_for(&self, label: &str) -> Result<&Hsm, KmsError> {

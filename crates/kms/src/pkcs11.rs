@@ -5,7 +5,8 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Mutex, mpsc};
+use std::time::Duration;
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error, RvError};
@@ -14,6 +15,7 @@ use cryptoki::mechanism::aead::GcmParams;
 use cryptoki::object::{Attribute, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::{Session, UserType};
 use cryptoki::types::AuthPin;
+use zeroize::Zeroizing;
 
 use crate::KmsError;
 
@@ -30,6 +32,8 @@ pub struct Pkcs11Settings {
     pub token_label: String,
     /// The user PIN of that token.
     pub pin: String,
+    /// The longest one operation on the token may take before it counts as unavailable.
+    pub timeout: Duration,
 }
 
 impl std::fmt::Debug for Pkcs11Settings {
@@ -38,13 +42,112 @@ impl std::fmt::Debug for Pkcs11Settings {
             .field("module", &self.module)
             .field("token_label", &self.token_label)
             .field("pin", &"(hidden)")
+            .field("timeout", &self.timeout)
             .finish()
     }
 }
 
-/// A logged-in session with the token. PKCS#11 sessions must not be used by two threads at once,
-/// so calls take turns; each is a single short operation on the token.
+/// The token, reached through a thread of its own: every operation is handed to that thread and
+/// waited for at most the configured timeout, so a token that hangs inside its module fails the
+/// calls that need it (their repositories answer KEY_UNAVAILABLE) instead of holding them.
 pub(crate) struct Hsm {
+    /// `None` once dropped, which ends the thread.
+    jobs: Option<mpsc::Sender<Job>>,
+    /// Says the thread has closed the session and let go of the module.
+    closed: Mutex<mpsc::Receiver<()>>,
+    timeout: Duration,
+    name: String,
+}
+
+type Job = Box<dyn FnOnce(&Token) + Send>;
+
+impl Hsm {
+    /// Connects (so that a wrong module, token or PIN is reported here) and starts the thread.
+    pub(crate) fn open(settings: &Pkcs11Settings) -> Result<Self, KmsError> {
+        let token = Token::open(settings)?;
+        let name = token.name.clone();
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let (done, closed) = mpsc::sync_channel(1);
+        std::thread::Builder::new()
+            .name("berth-hsm".to_owned())
+            .spawn(move || {
+                for job in queue {
+                    job(&token);
+                }
+                drop(token);
+                let _ = done.send(());
+            })
+            .map_err(|e| KmsError::Unavailable(format!("cannot start the HSM's thread: {e}")))?;
+        Ok(Self { jobs: Some(jobs), closed: Mutex::new(closed), timeout: settings.timeout, name })
+    }
+
+    fn call<T: Send + 'static>(
+        &self,
+        operation: impl FnOnce(&Token) -> Result<T, KmsError> + Send + 'static,
+    ) -> Result<T, KmsError> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        let job: Job = Box::new(move |token| {
+            // The caller may have stopped waiting; then the answer has no one to go to.
+            let _ = reply.send(operation(token));
+        });
+        self.jobs
+            .as_ref()
+            .and_then(|jobs| jobs.send(job).ok())
+            .ok_or_else(|| KmsError::Unavailable(format!("the HSM {}'s thread has stopped", self.name)))?;
+        answer.recv_timeout(self.timeout).map_err(|_| {
+            KmsError::Unavailable(format!(
+                "the HSM {} did not answer within {} ms",
+                self.name,
+                self.timeout.as_millis()
+            ))
+        })?
+    }
+
+    /// Makes a new key on the token under `label` (see [`Token::generate`]).
+    pub(crate) fn generate(&self, label: &str) -> Result<(), KmsError> {
+        let label = label.to_owned();
+        self.call(move |token| token.generate(&label))
+    }
+
+    /// AES-GCM under the token key `label`: the ciphertext with its 16-byte tag appended.
+    pub(crate) fn seal(
+        &self,
+        label: &str,
+        nonce: &[u8; 12],
+        aad: &[u8],
+        plain: &[u8],
+    ) -> Result<Vec<u8>, KmsError> {
+        let (label, nonce, aad, plain) =
+            (label.to_owned(), *nonce, aad.to_vec(), Zeroizing::new(plain.to_vec()));
+        self.call(move |token| token.seal(&label, &nonce, &aad, &plain))
+    }
+
+    /// Opens what [`Hsm::seal`] sealed; tampered input is [`KmsError::Unwrap`].
+    pub(crate) fn open_sealed(
+        &self,
+        label: &str,
+        nonce: &[u8],
+        aad: &[u8],
+        sealed: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, KmsError> {
+        let (label, nonce, aad, sealed) = (label.to_owned(), nonce.to_vec(), aad.to_vec(), sealed.to_vec());
+        self.call(move |token| token.open_sealed(&label, &nonce, &aad, &sealed))
+    }
+}
+
+impl Drop for Hsm {
+    /// Ends the thread and waits (at most the timeout) for it to close the session: a process
+    /// that exits while the module still has a session open can crash in the module's teardown.
+    fn drop(&mut self) {
+        self.jobs = None;
+        if let Ok(closed) = self.closed.get_mut() {
+            let _ = closed.recv_timeout(self.timeout);
+        }
+    }
+}
+
+/// A logged-in session with the token, used by the HSM's thread only.
+struct Token {
     settings: Pkcs11Settings,
     /// `None` only after a reconnect failed (the next call tries again).
     connection: Mutex<Option<Connection>>,
@@ -66,9 +169,9 @@ fn unavailable(what: &str, name: &str) -> impl Fn(Error) -> KmsError {
     move |e| KmsError::Unavailable(format!("{context}: {e}"))
 }
 
-impl Hsm {
+impl Token {
     /// Loads the module, finds the token by its label and logs in as its user.
-    pub(crate) fn open(settings: &Pkcs11Settings) -> Result<Self, KmsError> {
+    fn open(settings: &Pkcs11Settings) -> Result<Self, KmsError> {
         let name = format!("{} (token {:?})", settings.module.display(), settings.token_label);
         let connection = connect(settings, &name)?;
         Ok(Self {
@@ -112,7 +215,7 @@ impl Hsm {
 
     /// Makes a new AES-256 key on the token under `label`: sensitive, never extractable, able
     /// only to encrypt and decrypt.
-    pub(crate) fn generate(&self, label: &str) -> Result<(), KmsError> {
+    fn generate(&self, label: &str) -> Result<(), KmsError> {
         let template = [
             Attribute::Class(ObjectClass::SECRET_KEY),
             Attribute::KeyType(KeyType::AES),
@@ -168,14 +271,7 @@ impl Hsm {
         }
     }
 
-    /// AES-GCM under the token key `label`: the ciphertext with its 16-byte tag appended.
-    pub(crate) fn seal(
-        &self,
-        label: &str,
-        nonce: &[u8; 12],
-        aad: &[u8],
-        plain: &[u8],
-    ) -> Result<Vec<u8>, KmsError> {
+    fn seal(&self, label: &str, nonce: &[u8; 12], aad: &[u8], plain: &[u8]) -> Result<Vec<u8>, KmsError> {
         self.with_connection(|connection| {
             let key = self.handle(connection, label)?;
             let mut iv = *nonce;
@@ -187,21 +283,21 @@ impl Hsm {
         })
     }
 
-    /// Opens what [`Hsm::seal`] sealed; tampered input is [`KmsError::Unwrap`].
-    pub(crate) fn open_sealed(
+    fn open_sealed(
         &self,
         label: &str,
         nonce: &[u8],
         aad: &[u8],
         sealed: &[u8],
-    ) -> Result<Vec<u8>, KmsError> {
+    ) -> Result<Zeroizing<Vec<u8>>, KmsError> {
         self.with_connection(|connection| {
             let key = self.handle(connection, label)?;
             let mut iv = nonce.to_vec();
             let params = GcmParams::new(&mut iv, aad, TAG_BITS.into()).map_err(|_| KmsError::Unwrap)?;
             // A failed tag check is CKR_ENCRYPTED_DATA_INVALID by the standard; SoftHSM2 reports
             // it as CKR_GENERAL_ERROR (others as CKR_FUNCTION_FAILED). Either way it does not open.
-            session_of(connection)?.decrypt(&Mechanism::AesGcm(params), key, sealed).map_err(|e| match e {
+            let opened = session_of(connection)?.decrypt(&Mechanism::AesGcm(params), key, sealed);
+            opened.map(Zeroizing::new).map_err(|e| match e {
                 Error::Pkcs11(
                     RvError::EncryptedDataInvalid
                     | RvError::EncryptedDataLenRange
@@ -283,8 +379,12 @@ mod tests {
     /// settings; in the parent it returns `None` once the child has passed (or after saying why
     /// there is no SoftHSM2 here).
     fn in_child_with_token(test: &str) -> Option<Pkcs11Settings> {
-        let settings =
-            |label: String| Pkcs11Settings { module: MODULE.into(), token_label: label, pin: "1234".into() };
+        let settings = |label: String| Pkcs11Settings {
+            module: MODULE.into(),
+            token_label: label,
+            pin: "1234".into(),
+            timeout: Duration::from_secs(5),
+        };
         if let Ok(label) = std::env::var("BERTH_TEST_HSM_TOKEN") {
             return Some(settings(label));
         }
@@ -355,6 +455,33 @@ mod tests {
         let refused =
             without.unwrap(&made.arn, &wrapped).await.err().map(|e| e.to_string()).unwrap_or_default();
         assert!(refused.contains("in an HSM"), "{refused}");
+    }
+
+    #[test]
+    fn a_token_that_does_not_answer_fails_calls_within_the_timeout_and_they_recover() {
+        let test =
+            "pkcs11::tests::a_token_that_does_not_answer_fails_calls_within_the_timeout_and_they_recover";
+        let Some(settings) = in_child_with_token(test) else { return };
+        let hsm =
+            Hsm::open(&Pkcs11Settings { timeout: Duration::from_millis(300), ..settings }).expect("open");
+        hsm.generate("unit/slow").expect("a key");
+        // The token's thread is held for 1.5 s, as a module stuck in a call would hold it.
+        let started = std::time::Instant::now();
+        let stuck = hsm.call(|_| {
+            std::thread::sleep(Duration::from_millis(1_500));
+            Ok(())
+        });
+        assert!(
+            matches!(&stuck, Err(KmsError::Unavailable(m)) if m.contains("did not answer within 300 ms")),
+            "{stuck:?}"
+        );
+        let queued = hsm.seal("unit/slow", &[7; 12], b"aad", b"plain");
+        assert!(matches!(queued, Err(KmsError::Unavailable(_))), "a call behind the stuck one fails too");
+        println!("two calls failed after {:?} with a 300 ms timeout", started.elapsed());
+        std::thread::sleep(Duration::from_millis(1_500));
+        let sealed = hsm.seal("unit/slow", &[7; 12], b"aad", b"plain").expect("answers again");
+        let opened = hsm.open_sealed("unit/slow", &[7; 12], b"aad", &sealed).expect("opens");
+        assert_eq!(opened.as_slice(), b"plain");
     }
 
     #[test]
