@@ -20,7 +20,9 @@ use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::{KeyMetadata, Tag};
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 
-use crate::service::{DEFAULT_ALIAS, DEFAULT_KEY_DESCRIPTION, KeyDescription, KeyService, KeyState};
+use crate::service::{
+    DEFAULT_ALIAS, DEFAULT_KEY_DESCRIPTION, KeyDescription, KeyService, KeyState, refuse_reserved_alias,
+};
 use crate::{DataKey, KmsError};
 
 /// First byte of a data key wrapped by this service (1: the registry's key; 2: `local`).
@@ -324,6 +326,8 @@ impl KeyService for AwsKmsKeyService {
         description: &str,
         alias: Option<&str>,
     ) -> Result<KeyDescription, KmsError> {
+        // The account's default key is made by `create_default_key` alone.
+        refuse_reserved_alias(alias)?;
         self.create(account, description, alias).await
     }
 
@@ -383,6 +387,22 @@ impl KeyService for AwsKmsKeyService {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_person_cannot_take_the_registrys_alias_space() {
+        let settings = AwsKmsSettings {
+            endpoint: Some("http://127.0.0.1:9".to_owned()),
+            region: "us-east-1".to_owned(),
+            profile: None,
+            timeout: Duration::from_millis(200),
+        };
+        let kms = AwsKmsKeyService::connect(&settings).await;
+        let refused = kms.create_key("111111111111", "", Some("alias/aws/ecr")).await;
+        assert!(
+            matches!(&refused, Err(KmsError::InvalidKeyName(m)) if m.contains("reserved")),
+            "{refused:?}"
+        );
+    }
 
     #[test]
     fn names_map_into_the_accounts_own_alias_space() {

@@ -19,7 +19,9 @@ use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::rand::{SecureRandom, SystemRandom};
 
 use crate::pkcs11::{Hsm, Pkcs11Settings};
-use crate::service::{DEFAULT_ALIAS, DEFAULT_KEY_DESCRIPTION, KeyDescription, KeyService, KeyState};
+use crate::service::{
+    DEFAULT_ALIAS, DEFAULT_KEY_DESCRIPTION, KeyDescription, KeyService, KeyState, refuse_reserved_alias,
+};
 use crate::{DataKey, KmsError};
 
 const KEY_FILE_HEADER: &str = "berth-kms-key-v1";
@@ -443,12 +445,8 @@ impl LocalKeyService {
         }
         if let Some(alias) = alias {
             check_alias(alias)?;
-            if alias.starts_with("alias/aws/") {
-                return Err(KmsError::InvalidKeyName(format!(
-                    "{alias}: aliases beginning alias/aws/ are reserved for keys the registry manages"
-                )));
-            }
         }
+        refuse_reserved_alias(alias)?;
         self.create_locked(account, description, alias)
     }
 

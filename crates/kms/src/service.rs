@@ -38,6 +38,17 @@ impl KeyState {
 /// The alias ECR uses when a `KMS` repository names no key: the account's registry-managed key.
 pub const DEFAULT_ALIAS: &str = "alias/aws/ecr";
 
+/// Refuses an alias a person asks for under `alias/aws/`, which names keys the registry manages
+/// (its default key, [`DEFAULT_ALIAS`]), whichever service holds the keys.
+pub(crate) fn refuse_reserved_alias(alias: Option<&str>) -> Result<(), KmsError> {
+    match alias {
+        Some(alias) if alias.starts_with("alias/aws/") => Err(KmsError::InvalidKeyName(format!(
+            "{alias}: aliases beginning alias/aws/ are reserved for keys the registry manages"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// The description of the key made under [`DEFAULT_ALIAS`].
 pub(crate) const DEFAULT_KEY_DESCRIPTION: &str = "Default key for repositories of this account";
 
