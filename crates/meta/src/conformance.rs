@@ -809,14 +809,21 @@ async fn a_wrap_goes_once_no_holder_is_under_its_key(store: &dyn MetaStore) {
     assert!(store.add_blob_key(&digest(80), &stored.location, &customer).await.expect("add"));
     assert!(store.link_blob(keyed, &digest(80)).await.expect("link"));
     let later = now_millis() + 1_000;
-    assert_eq!(store.drop_unneeded_wraps(later, "local:test", false).await.expect("drop"), 0, "both needed");
+    assert_eq!(
+        store.drop_unneeded_wraps(later, "local:test", 100, false).await.expect("drop"),
+        0,
+        "both needed"
+    );
 
     // The AES256 holder lets go: the registry key's wrap is unneeded, but not before `before`.
     assert!(store.unlink_blob(plain, &digest(80)).await.expect("unlink"));
-    assert_eq!(store.drop_unneeded_wraps(now_millis() - 60_000, "local:test", false).await.expect("drop"), 0);
-    assert_eq!(store.drop_unneeded_wraps(later, "local:test", true).await.expect("count"), 1);
+    assert_eq!(
+        store.drop_unneeded_wraps(now_millis() - 60_000, "local:test", 100, false).await.expect("drop"),
+        0
+    );
+    assert_eq!(store.drop_unneeded_wraps(later, "local:test", 100, true).await.expect("count"), 1);
     assert!(store.touch_blob_key(&digest(80), "local:test").await.expect("touch"), "it is still there");
-    assert_eq!(store.drop_unneeded_wraps(later, "local:test", false).await.expect("drop"), 1);
+    assert_eq!(store.drop_unneeded_wraps(later, "local:test", 100, false).await.expect("drop"), 1);
     assert!(!store.touch_blob_key(&digest(80), "local:test").await.expect("touch"), "gone");
     let held = store.get_blob(&digest(80)).await.expect("get").expect("the blob stays");
     assert_eq!(held.keys, vec![customer], "only the key of its holder opens it");

@@ -587,11 +587,13 @@ pub trait MetaStore: Send + Sync {
     async fn touch_blob_key(&self, digest: &Digest, key_id: &str) -> Result<bool, MetaError>;
     /// Drops (or, with `dry_run`, counts) wraps made before `before` under keys that guard no
     /// repository holding the blob, `registry_key` being the key of `AES256` repositories: a key
-    /// whose repositories all let go of a blob no longer opens it.
+    /// whose repositories all let go of a blob no longer opens it. At most `limit` are dropped
+    /// per call, so that one call never holds the writer long; a dry run counts them all.
     async fn drop_unneeded_wraps(
         &self,
         before: Millis,
         registry_key: &str,
+        limit: u32,
         dry_run: bool,
     ) -> Result<u64, MetaError>;
     /// Data keys wrapped under `key_id`, by blob digest after `after`, at most `limit`.

@@ -1241,6 +1241,7 @@ impl MetaStore for SqliteMetaStore {
         &self,
         before: Millis,
         registry_key: &str,
+        limit: u32,
         dry_run: bool,
     ) -> Result<u64, MetaError> {
         // A repository's key is its kms_key under KMS or KMS_DSSE, else the registry's own (as
@@ -1260,12 +1261,16 @@ impl MetaStore for SqliteMetaStore {
                 .await
                 .map_err(backend)?
         } else {
-            let done = sqlx::query(&format!("DELETE FROM blob_keys WHERE {UNNEEDED}"))
-                .bind(before)
-                .bind(registry_key)
-                .execute(&self.writer)
-                .await
-                .map_err(backend)?;
+            let done = sqlx::query(&format!(
+                "DELETE FROM blob_keys WHERE (digest, key_id) IN
+                     (SELECT digest, key_id FROM blob_keys WHERE {UNNEEDED} LIMIT ?3)"
+            ))
+            .bind(before)
+            .bind(registry_key)
+            .bind(i64::from(limit))
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?;
             i64::try_from(done.rows_affected()).unwrap_or(i64::MAX)
         };
         Ok(to_u64(count))

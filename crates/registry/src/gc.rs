@@ -78,7 +78,13 @@ impl Registry {
             }
         }
 
-        report.dropped_wraps = self.meta.drop_unneeded_wraps(before, self.kms.key_id(), dry_run).await?;
+        loop {
+            let dropped = self.meta.drop_unneeded_wraps(before, self.kms.key_id(), BATCH, dry_run).await?;
+            report.dropped_wraps += dropped;
+            if dry_run || dropped < u64::from(BATCH) {
+                break;
+            }
+        }
 
         let orphan_cutoff = cutoff.min(now.checked_sub(ORPHAN_FILE_FLOOR).unwrap_or(UNIX_EPOCH));
         let old_files: Vec<_> =
