@@ -19,6 +19,10 @@ use zeroize::Zeroizing;
 
 use crate::KmsError;
 
+/// Calls that may wait for the token at once: a token that hangs fails the ones past this at
+/// once, rather than letting them pile up behind it.
+const MAX_WAITING_CALLS: usize = 256;
+
 /// GCM's tag, in bits: the full 128, so a wrap made by the token has the layout of one made here.
 const TAG_BITS: u64 = 128;
 
@@ -52,7 +56,7 @@ impl std::fmt::Debug for Pkcs11Settings {
 /// calls that need it (their repositories answer KEY_UNAVAILABLE) instead of holding them.
 pub(crate) struct Hsm {
     /// `None` once dropped, which ends the thread.
-    jobs: Option<mpsc::Sender<Job>>,
+    jobs: Option<mpsc::SyncSender<Job>>,
     /// Says the thread has closed the session and let go of the module.
     closed: Mutex<mpsc::Receiver<()>>,
     timeout: Duration,
@@ -66,7 +70,7 @@ impl Hsm {
     pub(crate) fn open(settings: &Pkcs11Settings) -> Result<Self, KmsError> {
         let token = Token::open(settings)?;
         let name = token.name.clone();
-        let (jobs, queue) = mpsc::channel::<Job>();
+        let (jobs, queue) = mpsc::sync_channel::<Job>(MAX_WAITING_CALLS);
         let (done, closed) = mpsc::sync_channel(1);
         std::thread::Builder::new()
             .name("berth-hsm".to_owned())
@@ -90,10 +94,18 @@ impl Hsm {
             // The caller may have stopped waiting; then the answer has no one to go to.
             let _ = reply.send(operation(token));
         });
-        self.jobs
-            .as_ref()
-            .and_then(|jobs| jobs.send(job).ok())
-            .ok_or_else(|| KmsError::Unavailable(format!("the HSM {}'s thread has stopped", self.name)))?;
+        match self.jobs.as_ref().map(|jobs| jobs.try_send(job)) {
+            Some(Ok(())) => {}
+            Some(Err(mpsc::TrySendError::Full(_))) => {
+                return Err(KmsError::Unavailable(format!(
+                    "the HSM {} is behind: {MAX_WAITING_CALLS} calls already wait for it",
+                    self.name
+                )));
+            }
+            Some(Err(mpsc::TrySendError::Disconnected(_))) | None => {
+                return Err(KmsError::Unavailable(format!("the HSM {}'s thread has stopped", self.name)));
+            }
+        }
         answer.recv_timeout(self.timeout).map_err(|_| {
             KmsError::Unavailable(format!(
                 "the HSM {} did not answer within {} ms",
