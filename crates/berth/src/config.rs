@@ -36,6 +36,28 @@ pub(crate) struct Config {
     pub(crate) audit: Audit,
     pub(crate) events: Events,
     pub(crate) kms: Kms,
+    pub(crate) vulndb: Vulndb,
+}
+
+/// Where the vulnerability database is updated from: OSV zips, checked by the server every
+/// `update_interval_seconds` (0: only by `berth vulndb update`).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct Vulndb {
+    pub(crate) feeds: Vec<String>,
+    pub(crate) update_interval_seconds: u64,
+    /// The largest download a feed may answer.
+    pub(crate) max_download_bytes: u64,
+}
+
+impl Default for Vulndb {
+    fn default() -> Self {
+        Self {
+            feeds: Vec::new(),
+            update_interval_seconds: 86_400,
+            max_download_bytes: 4 * 1024 * 1024 * 1024,
+        }
+    }
 }
 
 /// Where customer keys (`KMS` repositories) live: `local` key files in the data directory,
@@ -287,6 +309,7 @@ impl Default for Config {
             audit: Audit::default(),
             events: Events::default(),
             kms: Kms::default(),
+            vulndb: Vulndb::default(),
         }
     }
 }
@@ -464,6 +487,16 @@ impl Config {
              terminates TLS",
             self.listen
         ))
+    }
+
+    /// The vulnerability feeds, and where their downloads are written while in progress.
+    pub(crate) fn feed_settings(&self) -> berth_server::feeds::FeedSettings {
+        berth_server::feeds::FeedSettings {
+            urls: self.vulndb.feeds.clone(),
+            interval: std::time::Duration::from_secs(self.vulndb.update_interval_seconds),
+            max_bytes: self.vulndb.max_download_bytes,
+            scratch_dir: self.data_dir.join("vulndb-downloads"),
+        }
     }
 
     /// When the background jobs run.
@@ -650,6 +683,16 @@ pub(crate) fn load(file: Option<&Path>, env: &dyn Env, flags: &Overrides) -> Res
                 number(&mut problems, &key, &value, &mut config.audit.max_file_bytes);
             }
             "BERTH_AUDIT_KEEP_FILES" => number(&mut problems, &key, &value, &mut config.audit.keep_files),
+            "BERTH_VULNDB_FEEDS" => {
+                config.vulndb.feeds =
+                    value.split([',', ' ', '\n']).filter(|u| !u.is_empty()).map(str::to_owned).collect();
+            }
+            "BERTH_VULNDB_UPDATE_INTERVAL_SECONDS" => {
+                number(&mut problems, &key, &value, &mut config.vulndb.update_interval_seconds);
+            }
+            "BERTH_VULNDB_MAX_DOWNLOAD_BYTES" => {
+                number(&mut problems, &key, &value, &mut config.vulndb.max_download_bytes);
+            }
             "BERTH_KMS_PROVIDER" => config.kms.provider = value,
             "BERTH_KMS_ENDPOINT" => config.kms.endpoint = Some(value),
             "BERTH_KMS_REGION" => config.kms.region = Some(value),
@@ -769,6 +812,11 @@ pub(crate) fn load(file: Option<&Path>, env: &dyn Env, flags: &Overrides) -> Res
             problems.push(format!("{name}: must be positive"));
         }
     }
+    for feed in &config.vulndb.feeds {
+        if let Err(why) = berth_server::feeds::check_url(feed) {
+            problems.push(format!("vulndb.feeds: {why}"));
+        }
+    }
     let mut names = std::collections::BTreeSet::new();
     for hook in &config.events.webhooks {
         let what = format!("events.webhooks {:?}", hook.name);
@@ -881,6 +929,25 @@ mod tests {
         ]);
         let problems = load(None, &vars, &Overrides::default()).expect_err("invalid");
         assert_eq!(problems.len(), 4, "{problems:?}");
+    }
+
+    #[test]
+    fn vulnerability_feeds_come_from_the_environment_and_must_be_http_addresses() {
+        let vars = env(&[
+            ("BERTH_VULNDB_FEEDS", "https://a.example/Debian/all.zip, https://b.example/Alpine/all.zip"),
+            ("BERTH_VULNDB_UPDATE_INTERVAL_SECONDS", "0"),
+        ]);
+        let config = load(None, &vars, &Overrides::default()).expect("valid");
+        assert_eq!(
+            config.vulndb.feeds,
+            ["https://a.example/Debian/all.zip", "https://b.example/Alpine/all.zip"]
+        );
+        assert!(config.feed_settings().interval.is_zero());
+        for bad in ["file:///etc/passwd", "https://user:pw@a.example/all.zip", "not a url"] {
+            let problems =
+                load(None, &env(&[("BERTH_VULNDB_FEEDS", bad)]), &Overrides::default()).expect_err("refused");
+            assert!(problems.iter().any(|p| p.starts_with("vulndb.feeds:")), "{bad}: {problems:?}");
+        }
     }
 
     #[test]

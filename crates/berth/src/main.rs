@@ -219,7 +219,7 @@ async fn run(command: Command, config: Config) -> Result<(), String> {
         }
         Command::Vulndb { command } => {
             let registry = data_dir::open_existing(&config).await?;
-            let result = vulndb::run(&registry, command).await;
+            let result = vulndb::run(&registry, command, &config.feed_settings()).await;
             registry.close().await;
             result
         }
@@ -280,6 +280,7 @@ async fn serve(config: Config) -> Result<(), String> {
         .map_err(|e| format!("cannot begin the webhooks' deliveries: {e}"))?;
     let jobs = berth_server::workers::spawn_job_worker(Arc::clone(&registry), config.job_schedule());
     let deliveries = berth_server::webhooks::spawn_delivery_worker(Arc::clone(&registry), webhooks);
+    let feeds = berth_server::feeds::spawn_feed_worker(Arc::clone(&registry), config.feed_settings());
     let acceptor = tls.as_ref().map(|tls| tls.acceptor());
     berth_server::serve(
         listener,
@@ -291,6 +292,7 @@ async fn serve(config: Config) -> Result<(), String> {
     .await;
     jobs.abort();
     deliveries.abort();
+    feeds.abort();
     if let Some(reloader) = reloader {
         reloader.abort();
     }

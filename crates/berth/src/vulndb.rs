@@ -5,11 +5,14 @@ use std::path::{Path, PathBuf};
 
 use berth_registry::Registry;
 use berth_scan::osv;
+use berth_server::feeds::{self, FeedOutcome, FeedSettings};
 use clap::Subcommand;
 
 pub(crate) const EXAMPLES: &str = "Examples:
   berth vulndb import debian.zip alpine.zip      # osv.dev's all.zip of each ecosystem
   berth vulndb import ./advisories/              # a folder of OSV records (*.json)
+  berth vulndb update                            # from vulndb.feeds (BERTH_VULNDB_FEEDS)
+  berth vulndb update https://osv-vulnerabilities.storage.googleapis.com/Debian/all.zip
   berth vulndb status";
 
 #[derive(Subcommand)]
@@ -22,12 +25,28 @@ pub(crate) enum VulndbCommand {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
-    /// Show what the database holds, by import.
+    /// Download OSV zips from their addresses (the configured vulndb.feeds, or the URLs given)
+    /// and replace each feed's advisories with its download, at once: an advisory a feed no
+    /// longer lists goes. A feed unchanged since its last download (ETag, Last-Modified) is not
+    /// downloaded again; one that fails keeps its advisories. The server does the same every
+    /// vulndb.update_interval_seconds.
+    Update {
+        /// Addresses of OSV zips (default: vulndb.feeds).
+        urls: Vec<String>,
+    },
+    /// Show what the database holds, by import and by feed.
     Status,
 }
 
-pub(crate) async fn run(registry: &Registry, command: VulndbCommand) -> Result<(), String> {
+pub(crate) async fn run(
+    registry: &Registry,
+    command: VulndbCommand,
+    feeds: &FeedSettings,
+) -> Result<(), String> {
     match command {
+        VulndbCommand::Update { urls } => {
+            update(registry, if urls.is_empty() { &feeds.urls } else { &urls }, feeds).await
+        }
         VulndbCommand::Import { paths } => {
             for path in paths {
                 let (records, skipped) = read(&path)?;
@@ -51,9 +70,48 @@ pub(crate) async fn run(registry: &Registry, command: VulndbCommand) -> Result<(
                 let at = crate::maintenance::rfc3339(source.imported_at);
                 println!("{}\t{} records\timported {at}", source.source, source.records);
             }
+            for feed in registry.vulnerability_feeds().await.map_err(|e| e.to_string())? {
+                let checked = crate::maintenance::rfc3339(feed.checked_at);
+                let changed = feed.changed_at.map_or_else(|| "never".to_owned(), crate::maintenance::rfc3339);
+                let outcome = feed.error.map_or_else(|| "ok".to_owned(), |e| format!("failed: {e}"));
+                println!("feed {}\tchecked {checked} ({outcome})\tlast downloaded {changed}", feed.url);
+            }
             Ok(())
         }
     }
+}
+
+/// `berth vulndb update`: every feed checked in turn; the command fails if any did.
+async fn update(registry: &Registry, urls: &[String], settings: &FeedSettings) -> Result<(), String> {
+    if urls.is_empty() {
+        return Err("no feeds to update from: give the URLs of OSV zips, or set vulndb.feeds in the \
+                    configuration file (BERTH_VULNDB_FEEDS)"
+            .to_owned());
+    }
+    for url in urls {
+        feeds::check_url(url)?;
+    }
+    let client = feeds::client()?;
+    let mut failed = 0;
+    for url in urls {
+        match feeds::update_feed(registry, &client, url, settings).await {
+            Ok(FeedOutcome::Unchanged) => println!("{url}: unchanged since the last download"),
+            Ok(FeedOutcome::Replaced(download)) => {
+                println!("{url}: {} records", download.records);
+                for (member, why) in download.skipped {
+                    println!("  skipped {member}: {why}");
+                }
+            }
+            Err(e) => {
+                eprintln!("{e}; the feed's advisories are kept");
+                failed += 1;
+            }
+        }
+    }
+    if failed > 0 {
+        return Err(format!("{failed} of {} feeds could not be updated", urls.len()));
+    }
+    Ok(())
 }
 
 type Read = (Vec<(String, Vec<u8>)>, Vec<(String, String)>);

@@ -99,6 +99,7 @@ pub async fn run(store: &dyn MetaStore) {
     users_own_their_policies_and_keys(store).await;
     lifecycle_policies_images_and_previews(store).await;
     scans_keep_their_inventory_and_imports_schedule_a_rematch(store).await;
+    a_feed_replaces_its_own_advisories_and_keeps_them_when_a_check_fails(store).await;
     jobs_are_claimed_once_and_taken_over_when_a_lease_runs_out(store).await;
     image_events_are_recorded_with_their_change_in_order(store).await;
 }
@@ -334,6 +335,59 @@ async fn scans_keep_their_inventory_and_imports_schedule_a_rematch(store: &dyn M
     // A deleted image takes its scan with it.
     assert_eq!(store.delete_manifest(r, &d).await.expect("delete"), ManifestDeletion::Deleted);
     assert_eq!(store.image_scan(r, &d).await.expect("get"), None);
+}
+
+async fn a_feed_replaces_its_own_advisories_and_keeps_them_when_a_check_fails(store: &dyn MetaStore) {
+    let url = "https://feeds.example/Debian/all.zip";
+    let record = |id: &str| (id.to_owned(), format!("{{\"id\":\"{id}\"}}").into_bytes());
+    assert_eq!(store.vulnerability_feed(url).await.expect("feed"), None);
+    store.import_vulnerability_records("by-hand", &[record("FEED-0")], 60).await.expect("import");
+    store
+        .replace_vulnerability_feed(url, &[record("FEED-1"), record("FEED-2")], (Some("\"v1\""), None), 70)
+        .await
+        .expect("first download");
+    let first = store.vulnerability_feed(url).await.expect("feed").expect("recorded");
+    assert_eq!(
+        (first.etag.as_deref(), first.last_modified.as_deref(), first.changed_at, first.records),
+        (Some("\"v1\""), None, Some(70), 2)
+    );
+
+    // A failed check keeps the advisories and validators, and says why.
+    store.note_vulnerability_feed_check(url, 80, Some("connection refused")).await.expect("failed");
+    let failed = store.vulnerability_feed(url).await.expect("feed").expect("kept");
+    assert_eq!(
+        (failed.checked_at, failed.error.as_deref(), failed.records),
+        (80, Some("connection refused"), 2)
+    );
+    assert_eq!(failed.etag.as_deref(), Some("\"v1\""));
+
+    // The next download replaces the feed's advisories only: one gone upstream goes, one of
+    // another source stays.
+    store
+        .replace_vulnerability_feed(
+            url,
+            &[record("FEED-2"), record("FEED-3")],
+            (None, Some("Tue, 01 Dec 2026")),
+            90,
+        )
+        .await
+        .expect("second download");
+    let records: Vec<Vec<u8>> = store.vulnerability_records().await.expect("records");
+    let has = |id: &str| records.iter().any(|r| r == &record(id).1);
+    assert!(has("FEED-0") && !has("FEED-1") && has("FEED-2") && has("FEED-3"));
+    let second = store.vulnerability_feeds().await.expect("feeds");
+    assert_eq!(second.len(), 1);
+    assert_eq!(
+        (
+            second[0].etag.as_deref(),
+            second[0].last_modified.as_deref(),
+            second[0].error.as_deref(),
+            second[0].records
+        ),
+        (None, Some("Tue, 01 Dec 2026"), None, 2)
+    );
+    let rematch = store.claim_job(&[REMATCH_JOB], "w", 90, 100).await.expect("claim").expect("scheduled");
+    store.finish_job(rematch.id, "w", None).await.expect("done");
 }
 
 async fn lifecycle_policies_images_and_previews(store: &dyn MetaStore) {

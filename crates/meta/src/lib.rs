@@ -287,6 +287,24 @@ pub struct VulnerabilitySource {
     pub imported_at: Millis,
 }
 
+/// An address the vulnerability database is updated from, and how its last check went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VulnerabilityFeed {
+    pub url: String,
+    /// Validators of the last complete download, sent back so that an unchanged feed answers
+    /// 304 Not Modified.
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    /// The last attempt, whatever its outcome.
+    pub checked_at: Millis,
+    /// The last download that replaced the feed's advisories.
+    pub changed_at: Option<Millis>,
+    /// Why the last attempt failed, if it did (the feed's advisories are then the previous ones).
+    pub error: Option<String>,
+    /// Advisories the feed holds now.
+    pub records: u64,
+}
+
 /// A unit of background work: what to do (`kind`) to what (`subject`), not before `run_after`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Job {
@@ -770,6 +788,27 @@ pub trait MetaStore: Send + Sync {
     /// Every advisory's OSV JSON.
     async fn vulnerability_records(&self) -> Result<Vec<Vec<u8>>, MetaError>;
     async fn vulnerability_sources(&self) -> Result<Vec<VulnerabilitySource>, MetaError>;
+    /// The feed at `url`, if it was ever checked.
+    async fn vulnerability_feed(&self, url: &str) -> Result<Option<VulnerabilityFeed>, MetaError>;
+    /// Every feed ever checked.
+    async fn vulnerability_feeds(&self) -> Result<Vec<VulnerabilityFeed>, MetaError>;
+    /// Replaces every advisory of the feed at `url` with `records` (an advisory it no longer
+    /// lists goes), records the download's validators and schedules the [`REMATCH_JOB`], in one
+    /// transaction: the old advisories serve until it commits.
+    async fn replace_vulnerability_feed(
+        &self,
+        url: &str,
+        records: &[(String, Vec<u8>)],
+        validators: (Option<&str>, Option<&str>),
+        at: Millis,
+    ) -> Result<(), MetaError>;
+    /// Records a check of the feed at `url` that changed nothing: unmodified, or failed with `error`.
+    async fn note_vulnerability_feed_check(
+        &self,
+        url: &str,
+        at: Millis,
+        error: Option<&str>,
+    ) -> Result<(), MetaError>;
 
     // Lifecycle policies and the archive.
     async fn lifecycle_policy(&self, repository_id: i64) -> Result<Option<StoredLifecyclePolicy>, MetaError>;

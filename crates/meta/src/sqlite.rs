@@ -15,7 +15,7 @@ use crate::{
     HeldContent, HeldManifest, ImageDetail, ImageFilter, Job, KeyRewrap, LayerParts, LifecycleImage,
     ManifestDeletion, ManifestRecord, MetaError, MetaStore, Millis, NewManifest, NewRepository, PREVIEW_JOB,
     Page, PreviewStatus, REMATCH_JOB, REWRAP_JOB, Repository, SCAN_JOB, StoredBytes, StoredEvent,
-    StoredInventory, StoredLifecyclePolicy, StoredPreview, StoredScan, TagFilter, Upload,
+    StoredInventory, StoredLifecyclePolicy, StoredPreview, StoredScan, TagFilter, Upload, VulnerabilityFeed,
     VulnerabilitySource, WrappedKey, now_millis,
 };
 
@@ -187,6 +187,30 @@ async fn record_event(
     schedule(tx, EVENTS_JOB, "", at).await
 }
 
+/// Adds advisories under `source`, each replacing the one with its id.
+async fn upsert_vulnerability_records(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    source: &str,
+    records: &[(String, Vec<u8>)],
+    at: Millis,
+) -> Result<(), MetaError> {
+    for (id, record) in records {
+        sqlx::query(
+            "INSERT INTO vulnerability_records (id, source, record, imported_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT (id) DO UPDATE SET source = excluded.source, record = excluded.record,
+               imported_at = excluded.imported_at",
+        )
+        .bind(id)
+        .bind(source)
+        .bind(record)
+        .bind(at)
+        .execute(&mut **tx)
+        .await
+        .map_err(backend)?;
+    }
+    Ok(())
+}
+
 /// Schedules a job inside a transaction: a job already waiting keeps the earlier time; a job
 /// being worked on is due again at `run_after` once its worker finishes or its lease runs out.
 async fn schedule(
@@ -300,6 +324,32 @@ impl SqliteMetaStore {
             .await
             .map_err(backend)?;
         Ok(Self { writer, reader })
+    }
+
+    /// The feed at `url`, or every feed, with how many advisories each holds now.
+    async fn feeds(&self, url: Option<&str>) -> Result<Vec<VulnerabilityFeed>, MetaError> {
+        type Row = (String, Option<String>, Option<String>, i64, Option<i64>, Option<String>, i64);
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT f.url, f.etag, f.last_modified, f.checked_at, f.changed_at, f.error,
+               (SELECT COUNT(*) FROM vulnerability_records r WHERE r.source = f.url)
+             FROM vulnerability_feeds f WHERE ?1 IS NULL OR f.url = ?1 ORDER BY f.url",
+        )
+        .bind(url)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        Ok(rows
+            .into_iter()
+            .map(|(url, etag, last_modified, checked_at, changed_at, error, records)| VulnerabilityFeed {
+                url,
+                etag,
+                last_modified,
+                checked_at,
+                changed_at,
+                error,
+                records: to_u64(records),
+            })
+            .collect())
     }
 }
 
@@ -2124,20 +2174,7 @@ impl MetaStore for SqliteMetaStore {
         at: Millis,
     ) -> Result<(), MetaError> {
         let mut tx = self.writer.begin().await.map_err(backend)?;
-        for (id, record) in records {
-            sqlx::query(
-                "INSERT INTO vulnerability_records (id, source, record, imported_at) VALUES (?, ?, ?, ?)
-                 ON CONFLICT (id) DO UPDATE SET source = excluded.source, record = excluded.record,
-                   imported_at = excluded.imported_at",
-            )
-            .bind(id)
-            .bind(source)
-            .bind(record)
-            .bind(at)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-        }
+        upsert_vulnerability_records(&mut tx, source, records, at).await?;
         schedule(&mut tx, REMATCH_JOB, "all", at).await?;
         tx.commit().await.map_err(backend)?;
         Ok(())
@@ -2165,6 +2202,66 @@ impl MetaStore for SqliteMetaStore {
                 imported_at,
             })
             .collect())
+    }
+
+    async fn vulnerability_feed(&self, url: &str) -> Result<Option<VulnerabilityFeed>, MetaError> {
+        Ok(self.feeds(Some(url)).await?.pop())
+    }
+
+    async fn vulnerability_feeds(&self) -> Result<Vec<VulnerabilityFeed>, MetaError> {
+        self.feeds(None).await
+    }
+
+    async fn replace_vulnerability_feed(
+        &self,
+        url: &str,
+        records: &[(String, Vec<u8>)],
+        (etag, last_modified): (Option<&str>, Option<&str>),
+        at: Millis,
+    ) -> Result<(), MetaError> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        sqlx::query("DELETE FROM vulnerability_records WHERE source = ?")
+            .bind(url)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        upsert_vulnerability_records(&mut tx, url, records, at).await?;
+        sqlx::query(
+            "INSERT INTO vulnerability_feeds (url, etag, last_modified, checked_at, changed_at, error)
+             VALUES (?, ?, ?, ?, ?, NULL)
+             ON CONFLICT (url) DO UPDATE SET etag = excluded.etag, last_modified = excluded.last_modified,
+               checked_at = excluded.checked_at, changed_at = excluded.changed_at, error = NULL",
+        )
+        .bind(url)
+        .bind(etag)
+        .bind(last_modified)
+        .bind(at)
+        .bind(at)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        schedule(&mut tx, REMATCH_JOB, "all", at).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(())
+    }
+
+    async fn note_vulnerability_feed_check(
+        &self,
+        url: &str,
+        at: Millis,
+        error: Option<&str>,
+    ) -> Result<(), MetaError> {
+        sqlx::query(
+            "INSERT INTO vulnerability_feeds (url, checked_at, error) VALUES (?, ?, ?)
+             ON CONFLICT (url) DO UPDATE SET checked_at = excluded.checked_at, error = excluded.error",
+        )
+        .bind(url)
+        .bind(at)
+        .bind(error)
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?;
+        Ok(())
     }
 
     async fn lifecycle_policy(&self, repository_id: i64) -> Result<Option<StoredLifecyclePolicy>, MetaError> {

@@ -32,6 +32,11 @@ pub const EVENT_FANOUT: &str = berth_meta::EVENTS_JOB;
 /// a worker per webhook, so that a slow webhook delays no other webhook and no other job.
 pub const EVENT_DELIVERY: &str = "event-delivery:";
 
+/// Updates the vulnerability database from its feeds, then schedules itself again. Performed by
+/// the server, which speaks HTTP, on a worker of its own, so that a slow download holds no
+/// other job.
+pub const VULNERABILITY_FEEDS: &str = "vulnerability-feeds";
+
 /// Tries of a scan before it is recorded as FAILED.
 const SCAN_ATTEMPTS: u32 = 3;
 
@@ -107,6 +112,24 @@ impl Registry {
         let now = self.now_millis();
         let kind = format!("{EVENT_DELIVERY}{webhook}");
         Ok(self.meta.claim_job(&[kind.as_str()], worker, now, now.saturating_add(millis(lease))).await?)
+    }
+
+    /// Claims the update from the vulnerability feeds, when it is due.
+    pub async fn claim_feed_update(
+        &self,
+        worker: &str,
+        lease: Duration,
+    ) -> Result<Option<Job>, RegistryError> {
+        let now = self.now_millis();
+        let until = now.saturating_add(millis(lease));
+        Ok(self.meta.claim_job(&[VULNERABILITY_FEEDS], worker, now, until).await?)
+    }
+
+    /// Makes the update from the vulnerability feeds due within `first_in` (unless it is due
+    /// sooner already).
+    pub async fn schedule_feed_update(&self, first_in: Duration) -> Result<(), RegistryError> {
+        let at = self.now_millis().saturating_add(millis(first_in));
+        Ok(self.meta.schedule_job(VULNERABILITY_FEEDS, "", at).await?)
     }
 
     /// Extends `worker`'s claim on a job; false if it lost it.

@@ -47,7 +47,7 @@ pub use berth_kms::{KeyDescription, KeyState};
 pub use berth_lifecycle::{Outcome, Reason, RuleAction, Since, Verdict};
 pub use berth_meta::{CreationTemplate, Repository};
 pub use berth_meta::{ImageDetail, Job, TagFilter};
-pub use berth_meta::{KeyRewrap, StoredBytes};
+pub use berth_meta::{KeyRewrap, StoredBytes, VulnerabilityFeed};
 pub use error::{PartRefusal, RegistryError};
 pub use events::{EVENT_BATCH, ImageEvent};
 pub use gc::{GcReport, UPLOAD_EXPIRY};
@@ -62,7 +62,7 @@ pub use limits::MAX_RESOURCE_TAGS;
 pub use manifests::{ManifestContent, ManifestPush, PutManifestOutcome, Referrer};
 pub use repositories::RepositoryPage;
 pub use scanning_rules::{RegistryScanning, RepositoryScanning, ScanningRule, filter_matches};
-pub use scans::{SCAN_QUOTA, ScanFinding, ScanReport, ScanSummary};
+pub use scans::{FeedDownload, SCAN_QUOTA, ScanFinding, ScanReport, ScanSummary};
 pub use uploads::{BlobContent, UploadStatus};
 
 /// Settings the services need from the configuration.

@@ -8,12 +8,21 @@ use std::time::Duration;
 
 use berth_core::{Digest, Manifest, ManifestKind, StorageClass};
 use berth_iam::Action;
-use berth_meta::{Millis, Repository, StoredScan};
+use berth_meta::{Millis, Repository, StoredScan, VulnerabilityFeed};
 use berth_scan::{Advisories, Finding, ImageFiles, Inventory, Limits};
 use futures_util::TryStreamExt;
 
 use crate::images::{ImageIdInput, ImageRef};
 use crate::{Caller, Registry, RegistryError, RepoPath};
+
+/// What a feed's download held.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedDownload {
+    /// Advisories now in the database under the feed.
+    pub records: usize,
+    /// Members that are not advisories, or not valid ones, with why.
+    pub skipped: Vec<(String, String)>,
+}
 
 /// How often an image may be scanned on request (ECR's quota: once a day per image).
 pub const SCAN_QUOTA: Duration = Duration::from_secs(24 * 60 * 60);
@@ -465,5 +474,56 @@ impl Registry {
     /// What the vulnerability database holds, by import.
     pub async fn vulnerability_sources(&self) -> Result<Vec<berth_meta::VulnerabilitySource>, RegistryError> {
         Ok(self.meta.vulnerability_sources().await?)
+    }
+
+    /// The feed at `url` (an address the database is updated from), if it was ever checked.
+    pub async fn vulnerability_feed(&self, url: &str) -> Result<Option<VulnerabilityFeed>, RegistryError> {
+        Ok(self.meta.vulnerability_feed(url).await?)
+    }
+
+    /// Every feed ever checked, with how its last check went.
+    pub async fn vulnerability_feeds(&self) -> Result<Vec<VulnerabilityFeed>, RegistryError> {
+        Ok(self.meta.vulnerability_feeds().await?)
+    }
+
+    /// Replaces the advisories of the feed at `url` with a complete download of it (an OSV zip
+    /// in the file at `zip`), at once, and re-matches every scanned image against the result.
+    /// Returns the members that were skipped, with why.
+    pub async fn replace_vulnerability_feed(
+        &self,
+        url: &str,
+        zip: std::path::PathBuf,
+        validators: (Option<&str>, Option<&str>),
+    ) -> Result<FeedDownload, RegistryError> {
+        let read = tokio::task::spawn_blocking(move || {
+            let file =
+                std::fs::File::open(&zip).map_err(|e| format!("cannot open {}: {e}", zip.display()))?;
+            berth_scan::osv::read_zip(std::io::BufReader::new(file))
+        })
+        .await
+        .map_err(|e| RegistryError::Internal(format!("reading a feed's download: {e}")))?
+        .map_err(|e| RegistryError::InvalidParameter(format!("{url} did not answer an OSV zip: {e}")))?;
+        // An empty answer (a feed's server in trouble) must not empty the database.
+        if read.records.is_empty() {
+            return Err(RegistryError::InvalidParameter(format!(
+                "{url} answered a zip with no OSV records ({} members skipped); the feed's advisories are kept",
+                read.skipped.len()
+            )));
+        }
+        let records: Vec<(String, Vec<u8>)> =
+            read.records.into_iter().map(|(record, json)| (record.id, json)).collect();
+        self.meta.replace_vulnerability_feed(url, &records, validators, self.now_millis()).await?;
+        self.jobs_waiting.notify_one();
+        Ok(FeedDownload { records: records.len(), skipped: read.skipped })
+    }
+
+    /// Records a check of the feed at `url` that left its advisories as they were: unchanged
+    /// upstream, or failed with `error`.
+    pub async fn note_vulnerability_feed_check(
+        &self,
+        url: &str,
+        error: Option<&str>,
+    ) -> Result<(), RegistryError> {
+        Ok(self.meta.note_vulnerability_feed_check(url, self.now_millis(), error).await?)
     }
 }

@@ -80,6 +80,10 @@ impl Record {
 /// The most a record may be; osv.dev's largest are well under a megabyte.
 pub const MAX_RECORD_BYTES: u64 = 16 * 1024 * 1024;
 
+/// The most JSON one zip may hold in all: several times osv.dev's largest ecosystem, and what
+/// an import holds in memory at once.
+pub const MAX_ZIP_JSON_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+
 /// What an OSV zip (osv.dev's `all.zip` layout: one `<id>.json` per record) held.
 #[derive(Debug, Default)]
 pub struct ZipContents {
@@ -94,6 +98,7 @@ pub fn read_zip(archive: impl std::io::Read + std::io::Seek) -> Result<ZipConten
     use std::io::Read;
     let mut zip = zip::ZipArchive::new(archive).map_err(|e| format!("not a zip archive: {e}"))?;
     let mut contents = ZipContents::default();
+    let mut total: u64 = 0;
     for index in 0..zip.len() {
         let member = zip.by_index(index).map_err(|e| format!("member {index}: {e}"))?;
         let name = member.name().map_err(|e| format!("member {index}: {e}"))?.into_owned();
@@ -106,6 +111,10 @@ pub fn read_zip(archive: impl std::io::Read + std::io::Seek) -> Result<ZipConten
         }
         let mut json = Vec::new();
         member.take(MAX_RECORD_BYTES).read_to_end(&mut json).map_err(|e| format!("{name}: {e}"))?;
+        total = total.saturating_add(json.len() as u64);
+        if total > MAX_ZIP_JSON_BYTES {
+            return Err(format!("its records hold more than {MAX_ZIP_JSON_BYTES} bytes of JSON; split it"));
+        }
         match Record::parse(&json) {
             Ok(record) => contents.records.push((record, json)),
             Err(why) => contents.skipped.push((name, why)),

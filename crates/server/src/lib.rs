@@ -6,6 +6,7 @@ mod audit;
 mod auth;
 mod body;
 mod ecr;
+pub mod feeds;
 pub mod listener;
 mod metrics;
 mod oci;

@@ -412,16 +412,24 @@ impl Berth {
     /// Runs `berth ARGS` on this registry's data directory, in its environment; returns what it
     /// printed, once it has succeeded.
     pub fn command(&self, args: &[&str]) -> String {
+        let (ok, out, err) = self.try_command(args, &[]);
+        assert!(ok, "berth {args:?} failed: {err}");
+        out
+    }
+
+    /// Runs `berth ARGS` with `env` added, whether it succeeds or not: (success, stdout, stderr).
+    pub fn try_command(&self, args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
         let out = Command::new(berth_binary())
             .args(args)
             .arg("--data-dir")
             .arg(&self.dir)
             .env("BERTH_LOG", "warn")
             .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .envs(env.iter().copied())
             .output()
             .expect("berth runs");
-        assert!(out.status.success(), "berth {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).expect("berth prints text")
+        let text = |b: Vec<u8>| String::from_utf8(b).expect("berth prints text");
+        (out.status.success(), text(out.stdout), text(out.stderr))
     }
 
     /// Runs `berth admin ...` on this registry's data directory and returns its JSON output.
