@@ -1,6 +1,7 @@
 //! What an image holds, for vulnerability scanning: its layers walked as streams
 //! (`layers.rs`), its operating system (`os.rs`) and its installed packages, one cataloger per
-//! package database (`dpkg.rs`, `apk.rs`, `python.rs`, `cargo.rs`, `npm.rs`); and what is known about them: advisories in the OSV
+//! package database (`dpkg.rs`, `apk.rs`, `rpm.rs` with its sqlite, BerkeleyDB and NDB readers,
+//! `python.rs`, `cargo.rs`, `npm.rs`); and what is known about them: advisories in the OSV
 //! format (`osv.rs`), matched (`matching.rs`) by each ecosystem's version ordering
 //! (`versions/`). No I/O of its own and no HTTP or SQL: the registry hands in each layer's
 //! decrypted bytes and advisories, and gets an [`Inventory`] and its findings back.
@@ -14,6 +15,7 @@ mod npm;
 mod os;
 pub mod osv;
 mod python;
+mod rpm;
 pub mod sbom;
 mod severity;
 pub mod versions;
@@ -44,6 +46,7 @@ pub enum PackageKind {
     Python,
     Cargo,
     Npm,
+    Rpm,
 }
 
 /// One installed package, where it was found, and the source package advisories name.
@@ -53,7 +56,8 @@ pub struct Package {
     pub name: String,
     pub version: String,
     pub architecture: Option<String>,
-    /// The source package (dpkg `Source`, apk origin); the binary's own name when none is given.
+    /// The source package (dpkg `Source`, apk origin, rpm's source rpm); the binary's own name
+    /// when none is given.
     pub source_name: String,
     pub source_version: String,
     /// The layer (digest) and path of the database that lists it.
@@ -115,6 +119,7 @@ pub fn wanted(path: &str) -> bool {
     os::wanted(path)
         || dpkg::wanted(path)
         || apk::wanted(path)
+        || rpm::wanted(path)
         || python::wanted(path)
         || cargo::wanted(path)
         || npm::wanted(path)
@@ -124,6 +129,7 @@ pub fn wanted(path: &str) -> bool {
 pub fn catalog(files: &ImageFiles) -> Inventory {
     let mut packages = dpkg::catalog(files);
     packages.extend(apk::catalog(files));
+    packages.extend(rpm::catalog(files));
     packages.extend(python::catalog(files));
     packages.extend(cargo::catalog(files));
     packages.extend(npm::catalog(files));

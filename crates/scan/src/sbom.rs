@@ -10,6 +10,8 @@ pub fn purl(package: &Package, inventory: &Inventory) -> String {
     let (kind, namespace) = match package.kind {
         PackageKind::Dpkg => ("deb", inventory.distro.as_ref().map_or("debian", |d| d.id.as_str())),
         PackageKind::Apk => ("apk", inventory.distro.as_ref().map_or("alpine", |d| d.id.as_str())),
+        // Without a distribution there is no vendor to name: the namespace is left out.
+        PackageKind::Rpm => ("rpm", inventory.distro.as_ref().map_or("", |d| d.id.as_str())),
         PackageKind::Cargo => return format!("pkg:cargo/{}@{}", package.name, package.version),
         PackageKind::Npm => {
             return format!("pkg:npm/{}@{}", package.name.replace('@', "%40"), package.version);
@@ -26,8 +28,19 @@ pub fn purl(package: &Package, inventory: &Inventory) -> String {
     if let Some(distro) = &inventory.distro {
         qualifiers.push(format!("distro={}-{}", distro.id, distro.version_id));
     }
+    let mut version = package.version.as_str();
+    // An rpm epoch is a qualifier of the package URL, not part of its version.
+    if package.kind == PackageKind::Rpm
+        && let Some((epoch, rest)) = version.split_once(':')
+        && !epoch.is_empty()
+        && epoch.bytes().all(|b| b.is_ascii_digit())
+    {
+        qualifiers.push(format!("epoch={epoch}"));
+        version = rest;
+    }
     let query = if qualifiers.is_empty() { String::new() } else { format!("?{}", qualifiers.join("&")) };
-    format!("pkg:{kind}/{namespace}/{}@{}{query}", escape(&package.name), escape(&package.version))
+    let namespace = if namespace.is_empty() { String::new() } else { format!("{namespace}/") };
+    format!("pkg:{kind}/{namespace}{}@{}{query}", escape(&package.name), escape(version))
 }
 
 /// The SBOM of the image `digest` (`sha256:...`) whose inventory this is.

@@ -9,6 +9,8 @@ use proptest::prelude::*;
 
 use super::*;
 
+mod rpm_databases;
+
 /// A folder of the shared test data, or `None` (with a SKIP line) when it is not there.
 fn testdata(test: &str, folder: &str) -> Option<PathBuf> {
     let wanted = std::path::Path::new("shared/testdata").join(folder);
