@@ -136,8 +136,38 @@ fn matched_as<'a>(distro: Option<&Distro>, package: &'a Package) -> Option<(Stri
             let (major, minor) = (parts.next()?, parts.next()?);
             Some((format!("Alpine:v{major}.{minor}"), &package.source_name, &package.version))
         }
+        (PackageKind::Rpm, _) => rpm_matched_as(distro?, package),
         _ => None,
     }
+}
+
+/// rpm distributions as OSV names them, each with what its records name: AlmaLinux binary
+/// packages at `[epoch:]version-release`; Rocky Linux source packages at `version-release` (its
+/// records carry no epoch); Azure Linux (CBL-Mariner before it), SUSE, openSUSE and Mageia
+/// source packages. Red Hat's records are scoped to product streams that `os-release` does not
+/// name, so RHEL and its other rebuilds are cataloged but not matched. `gpg-pubkey` is a signing
+/// key rpm lists as a package: it is never matched.
+fn rpm_matched_as<'a>(distro: &Distro, package: &'a Package) -> Option<(String, &'a str, &'a str)> {
+    if package.name == "gpg-pubkey" {
+        return None;
+    }
+    let major = distro.version_id.split('.').next().filter(|m| !m.is_empty());
+    // SUSE and openSUSE name a release as its `PRETTY_NAME` does, less their own name.
+    let pretty_without = |vendor: &str| distro.pretty_name.as_deref()?.strip_prefix(vendor).map(str::trim);
+    let source = (package.source_name.as_str(), package.version.as_str());
+    let (ecosystem, (name, version)) = match distro.id.as_str() {
+        "almalinux" => (format!("AlmaLinux:{}", major?), (package.name.as_str(), package.version.as_str())),
+        "rocky" => (
+            format!("Rocky Linux:{}", major?),
+            (package.source_name.as_str(), package.source_version.as_str()),
+        ),
+        "azurelinux" | "mariner" => (format!("Azure Linux:{}", major?), source),
+        "mageia" => (format!("Mageia:{}", major?), source),
+        id if id.starts_with("sle") => (format!("SUSE:{}", pretty_without("SUSE")?), source),
+        id if id.starts_with("opensuse") => (format!("openSUSE:{}", pretty_without("openSUSE")?), source),
+        _ => return None,
+    };
+    Some((ecosystem, name, version))
 }
 
 /// Whether `version` lies in the range (OSV's evaluation: events in version order, each

@@ -1,5 +1,7 @@
-//! rpm's databases in their three formats against `rpm -qa`, and damaged databases.
+//! rpm's databases in their three formats against `rpm -qa`, damaged databases, and rpm packages
+//! matched against rpm distributions' advisories.
 
+use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
 use proptest::prelude::*;
@@ -277,5 +279,139 @@ proptest! {
         }
         blob.extend(&store);
         let _ = rpm::read_header(&blob);
+    }
+}
+
+/// A package of an AlmaLinux 9 image, as its rpm database lists it.
+fn alma_package(name: &str, version: &str, source: &str) -> Package {
+    Package {
+        kind: PackageKind::Rpm,
+        name: name.to_owned(),
+        version: version.to_owned(),
+        architecture: Some("x86_64".to_owned()),
+        source_name: source.to_owned(),
+        source_version: version.rsplit(':').next().unwrap_or_default().to_owned(),
+        layer: String::new(),
+        path: String::new(),
+    }
+}
+
+fn alma_9() -> Distro {
+    Distro {
+        id: "almalinux".to_owned(),
+        version_id: "9.4".to_owned(),
+        pretty_name: Some("AlmaLinux 9.4 (Seafoam Ocelot)".to_owned()),
+    }
+}
+
+/// An AlmaLinux record: `package` fixed in `fixed`.
+fn alma_record(id: &str, package: &str, fixed: &str) -> osv::Record {
+    let json = serde_json::json!({"id": id, "affected": [{"package": {"ecosystem": "AlmaLinux:9", "name": package},
+        "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": fixed}]}]}]});
+    osv::Record::parse(json.to_string().as_bytes()).expect("record")
+}
+
+#[test]
+fn rpm_packages_match_almalinux_records_below_the_fixed_evr() {
+    let mut advisories = Advisories::default();
+    advisories.add(alma_record("ALSA-2026:0001", "openssl-libs", "1:3.0.7-25.el9_3"));
+    // Without its epoch a fix sorts below any epoch-1 build: it fixes nothing installed here.
+    advisories.add(alma_record("ALSA-2026:0002", "openssl-libs", "3.0.9-1.el9"));
+    // Named by its source, not a binary: AlmaLinux's records name binaries.
+    advisories.add(alma_record("ALSA-2026:0003", "openssl", "1:3.0.7-25.el9_3"));
+    advisories.add(alma_record("ALSA-2026:0004", "gpg-pubkey", "ffffffff-ffffffff"));
+    let inventory = |version: &str| Inventory {
+        distro: Some(alma_9()),
+        packages: vec![
+            alma_package("openssl-libs", version, "openssl"),
+            alma_package("gpg-pubkey", "b86b3716-61e69f29", "gpg-pubkey"),
+        ],
+    };
+    let below = advisories.findings(&inventory("1:3.0.7-24.el9"));
+    let found: Vec<_> = below.iter().map(|f| (f.record_id.as_str(), f.package.as_str())).collect();
+    assert_eq!(found, [("ALSA-2026:0001", "openssl-libs")]);
+    assert_eq!(below[0].fixed_version.as_deref(), Some("1:3.0.7-25.el9_3"));
+    assert_eq!(below[0].version, "1:3.0.7-24.el9");
+    assert_eq!(advisories.findings(&inventory("1:3.0.7-25.el9_3")), vec![], "at the fix");
+    assert_eq!(advisories.findings(&inventory("1:3.0.7-27.el9")), vec![], "past the fix");
+
+    let rhel = Distro { id: "rhel".to_owned(), ..alma_9() };
+    let on_rhel = Inventory { distro: Some(rhel), ..inventory("1:3.0.7-24.el9") };
+    assert_eq!(advisories.findings(&on_rhel), vec![], "AlmaLinux's records are not RHEL's");
+    let purl = sbom::purl(&on_rhel.packages[0], &on_rhel);
+    assert_eq!(purl, "pkg:rpm/rhel/openssl-libs@3.0.7-24.el9?arch=x86_64&distro=rhel-9.4&epoch=1");
+}
+
+#[test]
+fn rpm_distributions_match_as_their_records_name_packages() {
+    let record = |ecosystem: &str, name: &str, fixed: &str| {
+        let json = serde_json::json!({"id": format!("{ecosystem}/{name}"), "affected": [{"package": {"ecosystem": ecosystem, "name": name},
+            "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": fixed}]}]}]});
+        osv::Record::parse(json.to_string().as_bytes()).expect("record")
+    };
+    let mut advisories = Advisories::default();
+    // Rocky Linux names source packages, at version-release without the epoch.
+    advisories.add(record("Rocky Linux:9", "openssl", "3.0.7-25.el9_3"));
+    advisories.add(record("Azure Linux:2", "openssl", "1.1.1k-8.cm2"));
+    advisories.add(record("SUSE:Linux Enterprise Server 15 SP3", "openssl-1_1", "1.1.1d-11.20.1"));
+    advisories.add(record("openSUSE:Leap 15.5", "openssl-1_1", "1.1.1l-150500.17.3.1"));
+    let found = |id: &str, version_id: &str, pretty: &str, package: Package| {
+        let distro = Distro {
+            id: id.to_owned(),
+            version_id: version_id.to_owned(),
+            pretty_name: Some(pretty.to_owned()),
+        };
+        let inventory = Inventory { distro: Some(distro), packages: vec![package] };
+        advisories.findings(&inventory).into_iter().map(|f| f.record_id).collect::<Vec<_>>()
+    };
+    let rocky = alma_package("openssl-libs", "1:3.0.7-24.el9", "openssl");
+    assert_eq!(found("rocky", "9.3", "Rocky Linux 9.3 (Blue Onyx)", rocky), ["Rocky Linux:9/openssl"]);
+    let mariner = alma_package("openssl-libs", "1.1.1k-7.cm2", "openssl");
+    assert_eq!(found("mariner", "2.0", "CBL-Mariner/Linux", mariner), ["Azure Linux:2/openssl"]);
+    let sles = alma_package("libopenssl1_1", "1.1.1d-11.12.1", "openssl-1_1");
+    let sles_name = "SUSE Linux Enterprise Server 15 SP3";
+    assert_eq!(found("sles", "15.3", sles_name, sles), ["SUSE:Linux Enterprise Server 15 SP3/openssl-1_1"]);
+    let leap = alma_package("libopenssl1_1", "1.1.1l-150500.17.3.1", "openssl-1_1");
+    assert!(found("opensuse-leap", "15.5", "openSUSE Leap 15.5", leap).is_empty(), "at the fix");
+}
+
+#[test]
+fn an_almalinux_image_is_matched_against_almalinux_advisories() {
+    let test = "an_almalinux_image_is_matched_against_almalinux_advisories";
+    let (Some(rpmdb), Some(osv_dir)) = (testdata(test, "pkgdb/rpm"), testdata(test, "osv")) else { return };
+    let database = std::fs::read(rpmdb.join("rpm-upstream/rpmdb.sqlite")).expect("database");
+    let os_release =
+        b"NAME=\"AlmaLinux\"\nVERSION_ID=\"9.4\"\nID=\"almalinux\"\nPRETTY_NAME=\"AlmaLinux 9.4\"\n";
+    let layer = tar_of(&[
+        ("etc/os-release", Some(os_release.as_slice())),
+        ("var/lib/rpm/rpmdb.sqlite", Some(database.as_slice())),
+    ]);
+    let mut files = ImageFiles::new(Limits::default());
+    files.add_layer("alma", layer.as_slice(), &wanted).expect("layer");
+    let mut inventory = catalog(&files);
+    let names: BTreeSet<&str> = inventory.packages.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, BTreeSet::from(["foo", "gpg-pubkey", "hlinktest"]));
+
+    let mut advisories = Advisories::default();
+    advisories.add(alma_record("ALSA-2026:0010", "foo", "1.0-2"));
+    advisories.add(alma_record("ALSA-2026:0011", "hlinktest", "1.0-1"));
+    let found: Vec<_> =
+        advisories.findings(&inventory).into_iter().map(|f| (f.record_id, f.package)).collect();
+    assert_eq!(found, [("ALSA-2026:0010".to_owned(), "foo".to_owned())], "hlinktest is at its fix");
+
+    // AlmaLinux's own records: an openssl-libs of 9.0 has fixes waiting, each a later epoch-1 build.
+    let zip = std::fs::File::open(osv_dir.join("almalinux.zip")).expect("zip");
+    let mut real = Advisories::default();
+    for (record, _) in osv::read_zip(std::io::BufReader::new(zip)).expect("zip").records {
+        real.add(record);
+    }
+    inventory.packages = vec![alma_package("openssl-libs", "1:3.0.1-41.el9_0", "openssl")];
+    let findings = real.findings(&inventory);
+    assert!(findings.len() > 5, "{findings:?}");
+    for finding in &findings {
+        let fixed = finding.fixed_version.as_deref().unwrap_or_default();
+        assert!(fixed.starts_with("1:3."), "{finding:?}");
+        let order = versions::compare_rpm_evr("1:3.0.1-41.el9_0", fixed);
+        assert_eq!(order, std::cmp::Ordering::Less, "{finding:?}");
     }
 }

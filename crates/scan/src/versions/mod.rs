@@ -31,7 +31,9 @@ pub fn ordering_for(ecosystem: &str) -> Option<fn(&str, &str) -> Ordering> {
         "npm" => Some(compare_npm),
         "Go" => Some(compare_go),
         "Maven" => Some(compare_maven),
-        "AlmaLinux" | "Rocky Linux" | "Red Hat" | "openSUSE" | "SUSE" | "Mageia" => Some(compare_rpm_evr),
+        "AlmaLinux" | "Rocky Linux" | "Red Hat" | "Azure Linux" | "openSUSE" | "SUSE" | "Mageia" => {
+            Some(compare_rpm_evr)
+        }
         _ => None,
     }
 }
