@@ -74,7 +74,7 @@ pub(crate) fn run(quick: bool) -> Result<Value, Error> {
     })?;
     let mut inventory = Inventory::default();
     let scan = best_of(rounds, || {
-        let mut files = ImageFiles::new(Limits::default());
+        let mut files = ImageFiles::new(Limits::default()).inspecting(berth_scan::inspected);
         files.add_layer("layer", layer.as_slice(), &wanted)?;
         inventory = catalog(&files);
         Ok(())

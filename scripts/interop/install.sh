@@ -39,7 +39,8 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 # gives the aws CLI a skewed clock in the shared-registry scenario; strace reads the order of a
 # push's fsyncs and renames in the durability test; openssl makes the TLS tests' CA; prometheus
 # brings promtool, which checks the /metrics scrapes (its own server is stopped); softhsm2 is the
-# HSM (a PKCS#11 module and softhsm2-util) that the `pkcs11` key service's tests run against.
+# HSM (a PKCS#11 module and softhsm2-util) that the `pkcs11` key service's tests run against;
+# golang-go builds the Go binary whose build information the scanner's tests read.
 declare -a PKGS=(
     "skopeo:/usr/bin/skopeo"
     "podman:/usr/bin/podman"
@@ -57,6 +58,7 @@ declare -a PKGS=(
     "openssl:/usr/bin/openssl"
     "prometheus:/usr/bin/promtool"
     "softhsm2:/usr/lib/softhsm/libsofthsm2.so"
+    "golang-go:/usr/bin/go"
 )
 if [ "$WITH_REFERENCE" = 1 ]; then
     PKGS+=("docker-registry:/usr/bin/docker-registry")
@@ -113,6 +115,15 @@ if [ -x /usr/bin/promtool ]; then
     elif [ -x /etc/init.d/prometheus ]; then
         $SUDO /etc/init.d/prometheus stop >>"$LOG" 2>&1 || true
     fi
+fi
+
+# cargo-auditable builds the Rust binary whose embedded crate list the scanner's tests read.
+if cargo auditable --version >/dev/null 2>&1; then
+    echo "already installed: cargo-auditable"
+elif timeout 1200 cargo install --locked --quiet cargo-auditable >>"$LOG" 2>&1; then
+    echo "installed: cargo-auditable"
+else
+    echo "could not install cargo-auditable (see $LOG)"
 fi
 
 # Python ORAS client (oras-py; the Go oras CLI is not packaged here), for

@@ -396,7 +396,7 @@ impl Registry {
         }
         self.layers_read.fetch_add(layers.len() as u64, std::sync::atomic::Ordering::Relaxed);
         tokio::task::spawn_blocking(move || {
-            let mut files = ImageFiles::new(Limits::default());
+            let mut files = ImageFiles::new(Limits::default()).inspecting(berth_scan::inspected);
             for (digest, reader) in layers {
                 files
                     .add_layer(&digest, reader, &berth_scan::wanted)

@@ -8,6 +8,9 @@ use std::io::{self, BufRead, BufReader, Read};
 
 use crate::ScanError;
 
+/// The most packages one file may embed (a fat archive lists a few hundred).
+const MAX_EMBEDDED_PER_FILE: usize = 10_000;
+
 /// How much a layer may make the scanner do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -21,6 +24,9 @@ pub struct Limits {
     /// The largest file a cataloger may ask for, and all kept files together.
     pub max_file_bytes: u64,
     pub max_kept_bytes: u64,
+    /// The largest file looked into for the packages it embeds (an archive, a binary); larger
+    /// ones are passed over.
+    pub max_inspected_bytes: u64,
 }
 
 impl Default for Limits {
@@ -33,24 +39,44 @@ impl Default for Limits {
             max_entries: 1_000_000,
             max_file_bytes: 256 * MIB,
             max_kept_bytes: 512 * MIB,
+            max_inspected_bytes: 256 * MIB,
         }
     }
 }
 
-/// A kept path: a file's bytes or a symbolic link, with the layer it came from.
+/// A kept path: a file's bytes, a symbolic link, or the packages a file embeds (looked for as
+/// the layer was read, so that the file itself is not kept), with the layer it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Node {
     File { layer: usize, data: Vec<u8> },
     Symlink { layer: usize, target: String },
+    Embedding { layer: usize, packages: Vec<Embedded> },
 }
 
 impl Node {
     fn layer(&self) -> usize {
         match self {
-            Self::File { layer, .. } | Self::Symlink { layer, .. } => *layer,
+            Self::File { layer, .. } | Self::Symlink { layer, .. } | Self::Embedding { layer, .. } => *layer,
         }
     }
 }
+
+/// A package found inside a file: a library in a Java archive, a module or crate compiled into
+/// a binary.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Embedded {
+    pub kind: crate::PackageKind,
+    pub name: String,
+    /// The name its advisories use.
+    pub matched_name: String,
+    pub version: String,
+}
+
+/// Looks into a file's bytes for the packages it embeds.
+pub type Inspector = fn(&[u8]) -> Vec<Embedded>;
+
+/// Which inspector, if any, looks into the file at a path with a mode (the tar header's).
+pub type Inspection = fn(&str, u32) -> Option<Inspector>;
 
 /// What one layer held.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -66,6 +92,7 @@ pub struct ImageFiles {
     layers: Vec<String>,
     nodes: BTreeMap<String, Node>,
     kept_bytes: u64,
+    inspection: Option<Inspection>,
 }
 
 /// Where a kept file came from: the layer (as the caller named it) and the path.
@@ -78,6 +105,14 @@ pub struct Origin<'a> {
 impl ImageFiles {
     pub fn new(limits: Limits) -> Self {
         Self { limits, ..Self::default() }
+    }
+
+    /// Also looks into the files `inspection` names for the packages they embed, as each layer
+    /// is read; only what is found is kept.
+    #[must_use]
+    pub fn inspecting(mut self, inspection: Inspection) -> Self {
+        self.inspection = Some(inspection);
+        self
     }
 
     /// Reads the next layer, named `layer` (its digest), keeping the files `wanted` accepts
@@ -124,6 +159,20 @@ impl ImageFiles {
                 self.remove(&path, index);
             }
             if !wanted(&path) {
+                let mode = entry.header().mode().unwrap_or(0);
+                let inspector = self.inspection.and_then(|inspection| inspection(&path, mode));
+                if let Some(inspector) = inspector.filter(|_| kind.is_file()) {
+                    self.inspect(&mut entry, path, index, inspector).map_err(|e| unreadable(layer, &e))?;
+                } else if kind.is_hard_link() {
+                    // A second name of a file already looked into embeds what it does.
+                    let target =
+                        entry.link_name_bytes().and_then(|t| normalize(&String::from_utf8_lossy(&t)));
+                    if let Some(Node::Embedding { packages, .. }) =
+                        target.and_then(|t| self.nodes.get(&t)).cloned()
+                    {
+                        self.nodes.insert(path, Node::Embedding { layer: index, packages });
+                    }
+                }
                 continue;
             }
             if kind.is_symlink() {
@@ -152,6 +201,29 @@ impl ImageFiles {
         // What remains after the archive's end (padding) counts too, but need not be read.
         stats.decompressed_bytes = archive.into_inner().read;
         Ok(stats)
+    }
+
+    /// Reads a file an inspector looks into, within the limit, and keeps what it finds.
+    fn inspect(
+        &mut self,
+        entry: &mut impl Read,
+        path: String,
+        layer: usize,
+        inspector: Inspector,
+    ) -> io::Result<()> {
+        let mut data = Vec::new();
+        let limit = self.limits.max_inspected_bytes;
+        entry.take(limit.saturating_add(1)).read_to_end(&mut data)?;
+        if data.len() as u64 > limit {
+            // Passed over: the tar reader skips the rest of the entry.
+            return Ok(());
+        }
+        let mut packages = inspector(&data);
+        packages.truncate(MAX_EMBEDDED_PER_FILE);
+        if !packages.is_empty() {
+            self.nodes.insert(path, Node::Embedding { layer, packages });
+        }
+        Ok(())
     }
 
     fn keep(&mut self, path: String, layer: usize, data: Vec<u8>) -> Result<(), ScanError> {
@@ -207,6 +279,7 @@ impl ImageFiles {
                     let layer = self.layers.get(*layer).map_or("", String::as_str);
                     return Some((data, Origin { layer, path: key }));
                 }
+                Node::Embedding { .. } => return None,
                 Node::Symlink { target, .. } => {
                     let joined = match (target.starts_with('/'), path.rsplit_once('/')) {
                         (false, Some((dir, _))) => format!("{dir}/{target}"),
@@ -217,6 +290,17 @@ impl ImageFiles {
             }
         }
         None
+    }
+
+    /// Every file found to embed packages, with them, in path order.
+    pub fn embeddings(&self) -> impl Iterator<Item = (&[Embedded], Origin<'_>)> {
+        self.nodes.iter().filter_map(|(path, node)| match node {
+            Node::Embedding { layer, packages } => {
+                let layer = self.layers.get(*layer).map_or("", String::as_str);
+                Some((packages.as_slice(), Origin { layer, path }))
+            }
+            _ => None,
+        })
     }
 
     /// Every kept path, in order.

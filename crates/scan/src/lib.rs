@@ -1,14 +1,18 @@
 //! What an image holds, for vulnerability scanning: its layers walked as streams
 //! (`layers.rs`), its operating system (`os.rs`) and its installed packages, one cataloger per
 //! package database (`dpkg.rs`, `apk.rs`, `rpm.rs` with its sqlite, BerkeleyDB and NDB readers,
-//! `python.rs`, `cargo.rs`, `npm.rs`); and what is known about them: advisories in the OSV
+//! `python.rs`, `cargo.rs`, `npm.rs`), and the packages files embed, looked for as each layer is
+//! read (`java.rs`: Java archives; `binaries.rs`: Go build information and cargo-auditable
+//! records in executables); and what is known about them: advisories in the OSV
 //! format (`osv.rs`), matched (`matching.rs`) by each ecosystem's version ordering
 //! (`versions/`). No I/O of its own and no HTTP or SQL: the registry hands in each layer's
 //! decrypted bytes and advisories, and gets an [`Inventory`] and its findings back.
 
 mod apk;
+mod binaries;
 mod cargo;
 mod dpkg;
+mod java;
 mod layers;
 mod matching;
 mod npm;
@@ -20,7 +24,7 @@ pub mod sbom;
 mod severity;
 pub mod versions;
 
-pub use layers::{ImageFiles, LayerStats, Limits, Origin};
+pub use layers::{Embedded, ImageFiles, Inspection, Inspector, LayerStats, Limits, Origin};
 pub use matching::{Advisories, Finding};
 pub use os::Distro;
 pub use python::normalize as normalize_python_name;
@@ -47,6 +51,10 @@ pub enum PackageKind {
     Cargo,
     Npm,
     Rpm,
+    /// Go modules (and the standard library) compiled into a binary.
+    Go,
+    /// Java libraries in archives, named `group:artifact`.
+    Maven,
 }
 
 /// One installed package, where it was found, and the source package advisories name.
@@ -125,6 +133,18 @@ pub fn wanted(path: &str) -> bool {
         || npm::wanted(path)
 }
 
+/// Which inspector looks into the file at `path` with the tar header's `mode` for the packages
+/// it embeds: Java archives by name, executables (any execute bit) by their format.
+pub fn inspected(path: &str, mode: u32) -> Option<Inspector> {
+    if java::is_archive(path) {
+        Some(java::inspect)
+    } else if mode & 0o111 != 0 {
+        Some(binaries::inspect)
+    } else {
+        None
+    }
+}
+
 /// The OS and packages of the image whose wanted files `files` holds.
 pub fn catalog(files: &ImageFiles) -> Inventory {
     let mut packages = dpkg::catalog(files);
@@ -133,6 +153,11 @@ pub fn catalog(files: &ImageFiles) -> Inventory {
     packages.extend(python::catalog(files));
     packages.extend(cargo::catalog(files));
     packages.extend(npm::catalog(files));
+    for (embedded, origin) in files.embeddings() {
+        packages.extend(embedded.iter().map(|e| {
+            Package::of_language(e.kind, e.name.clone(), e.matched_name.clone(), e.version.clone(), origin)
+        }));
+    }
     packages.sort();
     Inventory { distro: os::detect(files), packages }
 }

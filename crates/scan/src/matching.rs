@@ -131,6 +131,8 @@ fn matched_as<'a>(distro: Option<&Distro>, package: &'a Package) -> Option<(Stri
         (PackageKind::Python, _) => Some(("PyPI".to_owned(), &package.source_name, &package.version)),
         (PackageKind::Cargo, _) => Some(("crates.io".to_owned(), &package.name, &package.version)),
         (PackageKind::Npm, _) => Some(("npm".to_owned(), &package.name, &package.version)),
+        (PackageKind::Go, _) => Some(("Go".to_owned(), &package.name, &package.version)),
+        (PackageKind::Maven, _) => Some(("Maven".to_owned(), &package.name, &package.version)),
         (PackageKind::Apk, "alpine") => {
             let mut parts = distro?.version_id.split('.');
             let (major, minor) = (parts.next()?, parts.next()?);

@@ -13,6 +13,11 @@ pub fn purl(package: &Package, inventory: &Inventory) -> String {
         // Without a distribution there is no vendor to name: the namespace is left out.
         PackageKind::Rpm => ("rpm", inventory.distro.as_ref().map_or("", |d| d.id.as_str())),
         PackageKind::Cargo => return format!("pkg:cargo/{}@{}", package.name, package.version),
+        PackageKind::Go => return format!("pkg:golang/{}@v{}", package.name, package.version),
+        PackageKind::Maven => {
+            let (group, artifact) = package.name.split_once(':').unwrap_or(("", &package.name));
+            return format!("pkg:maven/{group}/{artifact}@{}", package.version);
+        }
         PackageKind::Npm => {
             return format!("pkg:npm/{}@{}", package.name.replace('@', "%40"), package.version);
         }

@@ -9,6 +9,7 @@ use proptest::prelude::*;
 
 use super::*;
 
+mod embedded;
 mod rpm_databases;
 
 /// A folder of the shared test data, or `None` (with a SKIP line) when it is not there.
@@ -19,21 +20,25 @@ fn testdata(test: &str, folder: &str) -> Option<PathBuf> {
         .map(|d| d.join(&wanted))
         .find(|p| p.is_dir());
     if found.is_none() {
-        // Said on standard error and counted as a skip by the test command (TESTS_SKIP_LOG).
-        let line =
-            format!("SKIP {test}: the test data folder {} is not beside the repository", wanted.display());
-        eprintln!("{line}");
-        if let Some(log) = std::env::var_os("TESTS_SKIP_LOG") {
-            use std::io::Write;
-            let recorded = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&log)
-                .and_then(|mut f| writeln!(f, "{line}"));
-            assert!(recorded.is_ok(), "cannot record the skip in {}", std::path::Path::new(&log).display());
-        }
+        skip(test, &format!("the test data folder {} is not beside the repository", wanted.display()));
     }
     found
+}
+
+/// Says that `test` could not run, and why: on standard error, and in the file the test command
+/// counts skips from (TESTS_SKIP_LOG).
+fn skip(test: &str, why: &str) {
+    let line = format!("SKIP {test}: {why}");
+    eprintln!("{line}");
+    if let Some(log) = std::env::var_os("TESTS_SKIP_LOG") {
+        use std::io::Write;
+        let recorded = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .and_then(|mut f| writeln!(f, "{line}"));
+        assert!(recorded.is_ok(), "cannot record the skip in {}", std::path::Path::new(&log).display());
+    }
 }
 
 /// Rows of a TSV oracle (tab-separated, never trimmed), without its header when it has one.
@@ -312,6 +317,39 @@ proptest! {
         let mut files = ImageFiles::new(Limits::default());
         let _ = files.add_layer("damaged", layer.as_slice(), &wanted);
         let _ = catalog(&files);
+    }
+
+    /// The inspectors take any bytes, and any damage to an archive or to build information.
+    #[test]
+    fn inspectors_take_any_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..4096),
+                                 cut in 0usize..2000, flip in 0usize..2000, with in any::<u8>()) {
+        let _ = java::inspect(&bytes);
+        let _ = binaries::inspect(&bytes);
+        let mut elf = b"\x7fELF".to_vec();
+        elf.extend_from_slice(&bytes);
+        let _ = binaries::inspect(&elf);
+        // Build information with its strings damaged.
+        let mut go = b"\x7fELF\0\0\0\0\0\0\0\0\0\0\0\0\xff Go buildinf:\x08\x02".to_vec();
+        go.extend_from_slice(&[0u8; 16]);
+        go.extend_from_slice(&[8, b'g', b'o', b'1', b'.', b'2', b'2', b'.', b'1', 200, 1]);
+        go.extend_from_slice(b"\tdep\tgolang.org/x/net\tv0.17.0\th1:x=\n");
+        go.extend_from_slice(&bytes);
+        let at = flip % go.len().max(1);
+        if let Some(byte) = go.get_mut(at) { *byte ^= with; }
+        go.truncate(cut.max(1));
+        let _ = binaries::inspect(&go);
+        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let _ = zip.start_file("META-INF/maven/g/a/pom.properties", zip::write::SimpleFileOptions::default());
+        let _ = std::io::Write::write_all(&mut zip, b"groupId=g\nartifactId=a\nversion=1\n");
+        let _ = zip.start_file("lib/inner.jar", zip::write::SimpleFileOptions::default());
+        let _ = std::io::Write::write_all(&mut zip, &bytes);
+        if let Ok(cursor) = zip.finish() {
+            let mut jar = cursor.into_inner();
+            let at = flip % jar.len().max(1);
+            if let Some(byte) = jar.get_mut(at) { *byte ^= with; }
+            jar.truncate(cut.max(1).min(jar.len()));
+            let _ = java::inspect(&jar);
+        }
     }
 
     /// Every package parser takes any text.
