@@ -86,10 +86,17 @@ enum Command {
     /// the shared-registry module describes them, over the ECR API of a berth, local or remote.
     #[command(after_help = apply::EXAMPLES)]
     Apply(apply::ApplyArgs),
-    /// Print the software bill of materials (CycloneDX JSON) of a scanned image.
+    /// Print the software bill of materials (CycloneDX JSON) of a scanned image, or attach it
+    /// to the image as an OCI referrer.
+    #[command(after_help = vulndb::SBOM_EXAMPLES)]
     Sbom {
         /// The image, as ACCOUNT/REPOSITORY@sha256:DIGEST.
         image: String,
+        /// Attach the SBOM to the image, in its repository, as an artifact of type
+        /// application/vnd.cyclonedx+json whose subject is the image (listed by the referrers API
+        /// and ListImageReferrers); prints the artifact's digest. Attaching again changes nothing.
+        #[arg(long)]
+        attach: bool,
     },
     /// Print a registry password for `docker login --username AWS`, valid for 12 hours.
     LoginPassword {
@@ -204,9 +211,9 @@ async fn run(command: Command, config: Config) -> Result<(), String> {
             registry.close().await;
             result
         }
-        Command::Sbom { image } => {
+        Command::Sbom { image, attach } => {
             let registry = data_dir::open_existing(&config).await?;
-            let result = vulndb::sbom(&registry, &image).await;
+            let result = vulndb::sbom(&registry, &image, attach).await;
             registry.close().await;
             result
         }

@@ -145,14 +145,24 @@ fn read(path: &Path) -> Result<Read, String> {
     Ok((records, skipped))
 }
 
-/// `berth sbom ACCOUNT/REPOSITORY@DIGEST`.
-pub(crate) async fn sbom(registry: &Registry, image: &str) -> Result<(), String> {
+pub(crate) const SBOM_EXAMPLES: &str = "Examples:
+  berth sbom 123456789012/team/app@sha256:6c3c...          # print it
+  berth sbom 123456789012/team/app@sha256:6c3c... --attach # attach it; then, e.g.:
+  oras discover --artifact-type application/vnd.cyclonedx+json registry.example.com/team/app@sha256:6c3c...";
+
+/// `berth sbom ACCOUNT/REPOSITORY@DIGEST [--attach]`.
+pub(crate) async fn sbom(registry: &Registry, image: &str, attach: bool) -> Result<(), String> {
     let usage = || {
         format!("{image:?} is not ACCOUNT/REPOSITORY@sha256:DIGEST (e.g. 123456789012/team/app@sha256:...)")
     };
     let (repo, digest) = image.split_once('@').ok_or_else(usage)?;
     let repo: berth_registry::RepoPath = repo.parse().map_err(|_| usage())?;
     let digest: berth_core::Digest = digest.parse().map_err(|_| usage())?;
+    if attach {
+        let referrer = registry.attach_sbom(&repo, &digest).await.map_err(|e| e.to_string())?;
+        println!("{referrer}");
+        return Ok(());
+    }
     let document = registry.image_sbom(&repo, &digest).await.map_err(|e| e.to_string())?;
     println!("{document:#}");
     Ok(())

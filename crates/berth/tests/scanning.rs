@@ -48,6 +48,13 @@ fn vulndb_import(berth: &Berth, dir: &Path) -> String {
     berth.command(&["vulndb", "import", dir.to_str().expect("a UTF-8 path")])
 }
 
+/// The JSON body of a GET on the registry's OCI API.
+async fn get_json(berth: &Berth, path: &str) -> Value {
+    let response = berth.req(reqwest::Method::GET, path).send().await.expect("GET");
+    assert!(response.status().is_success(), "GET {path}: {}", response.status());
+    serde_json::from_slice(&response.bytes().await.expect("body")).expect("JSON")
+}
+
 /// The scan report once it is no longer in progress.
 async fn scan_report(berth: &Berth, name: &str, digest: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -174,7 +181,37 @@ async fn debian_findings_on_push_and_after_a_database_update_without_reading_lay
         assert!(purls.contains(purl.as_str()), "{purl} is missing");
     }
 
-    let (_, described) = berth.ecr("DescribeImages", json!({"repositoryName": name})).await;
+    // Attached to the image as an OCI referrer: listed by the referrers API (filtered by its
+    // artifact type) and by ListImageReferrers, and its layer is the same document.
+    let referrer = berth.command(&["sbom", &format!("{repository}@{digest}"), "--attach"]).trim().to_owned();
+    assert!(referrer.starts_with("sha256:"), "{referrer}");
+    let again = berth.command(&["sbom", &format!("{repository}@{digest}"), "--attach"]).trim().to_owned();
+    assert_eq!(again, referrer, "attaching again changes nothing");
+    let listed = get_json(
+        &berth,
+        &format!("/v2/{repository}/referrers/{digest}?artifactType=application/vnd.cyclonedx%2Bjson"),
+    )
+    .await;
+    let manifests = listed["manifests"].as_array().expect("manifests");
+    assert_eq!(manifests.len(), 1, "{listed}");
+    assert_eq!(
+        (manifests[0]["digest"].as_str(), manifests[0]["artifactType"].as_str()),
+        (Some(referrer.as_str()), Some("application/vnd.cyclonedx+json"))
+    );
+    let (status, out) = berth
+        .ecr("ListImageReferrers", json!({"repositoryName": name, "subjectId": {"imageDigest": digest}}))
+        .await;
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(out["referrers"][0]["digest"], referrer.as_str(), "{out}");
+    let artifact = get_json(&berth, &format!("/v2/{repository}/manifests/{referrer}")).await;
+    assert_eq!(artifact["subject"]["digest"], digest.as_str(), "{artifact}");
+    let layer = artifact["layers"][0]["digest"].as_str().expect("the SBOM layer");
+    let attached = get_json(&berth, &format!("/v2/{repository}/blobs/{layer}")).await;
+    assert_eq!(attached, sbom, "the attached SBOM is the printed one");
+
+    let (_, described) = berth
+        .ecr("DescribeImages", json!({"repositoryName": name, "imageIds": [{"imageDigest": digest}]}))
+        .await;
     let detail = &described["imageDetails"][0];
     assert_eq!(detail["imageScanStatus"]["status"], "COMPLETE", "{detail}");
     let summary = &detail["imageScanFindingsSummary"];
@@ -231,6 +268,24 @@ async fn debian_findings_on_push_and_after_a_database_update_without_reading_lay
     assert_eq!(attribute("CVSS3_SCORE"), Some(json!("9.8")), "{critical}");
     assert_eq!(report["imageScanFindings"]["findingSeverityCounts"]["CRITICAL"], 1);
     assert!(want.is_subset(&updated), "the earlier findings stay");
+
+    // The change is recorded as the image's scan event: exactly the one new critical finding,
+    // for a subscriber to act on, and nothing for the findings that stayed.
+    let tailed = berth.command(&["events", "tail", "--last", "50", "--output", "json"]);
+    let changes: Vec<Value> = tailed
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("JSON line"))
+        .filter(|e| {
+            e["detail"]["trigger"] == "VULNERABILITY_DATABASE_UPDATE" && e["detail"]["image-digest"] == digest
+        })
+        .collect();
+    let last = changes.last().expect("a change record after the update");
+    assert_eq!(last["detail-type"], "ECR Image Scan", "{last}");
+    assert_eq!(last["detail"]["new-finding-count"], 1, "{last}");
+    assert_eq!(last["detail"]["new-finding-severity-counts"], json!({"CRITICAL": 1}), "{last}");
+    assert_eq!(last["detail"]["new-findings"][0]["name"], "CVE-2026-99999", "{last}");
+    assert_eq!(last["detail"]["new-findings"][0]["package-name"], "zlib1g", "{last}");
+    assert_eq!(last["detail"]["resolved-finding-count"], 0, "{last}");
 
     // An image never scanned: ECR's ScanNotFoundException.
     let (status, _) = berth.ecr("CreateRepository", json!({"repositoryName": "scan/off"})).await;

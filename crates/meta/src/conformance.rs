@@ -306,11 +306,23 @@ async fn scans_keep_their_inventory_and_imports_schedule_a_rematch(store: &dyn M
     };
     store.record_image_scan(r, &d, &done).await.expect("record");
     assert_eq!(store.image_scan(r, &d).await.expect("get"), Some(done.clone()));
-    store.record_findings(r, &d, "[1]", 30).await.expect("rematch");
+    let events = store.latest_event().await.expect("latest");
+    store.record_findings(r, &d, "[1]", 30, None).await.expect("rematch");
     let rematched = store.image_scan(r, &d).await.expect("get").expect("kept");
     assert_eq!((rematched.findings.as_deref(), rematched.matched_at), (Some("[1]"), Some(30)));
+    assert!(store.events_after(events, 10).await.expect("events").is_empty(), "no change, no event");
+    store.record_findings(r, &d, "[1,2]", 35, Some(r#"{"new-findings":[2]}"#)).await.expect("changed");
+    let changed = store.events_after(events, 10).await.expect("events");
+    assert_eq!(changed.len(), 1);
+    assert_eq!(
+        (changed[0].action.as_str(), changed[0].digest.as_str(), changed[0].detail.as_deref()),
+        ("SCAN", d.to_string().as_str(), Some(r#"{"new-findings":[2]}"#))
+    );
     let stored = store.stored_inventories(None, 10).await.expect("inventories");
-    assert!(stored.iter().any(|i| i.repository_id == r && i.digest == d && i.inventory == "{inventory}"));
+    assert!(stored.iter().any(|i| i.repository_id == r
+        && i.digest == d
+        && i.inventory == "{inventory}"
+        && i.findings.as_deref() == Some("[1,2]")));
     let after = store.stored_inventories(Some((r, &d)), 10).await.expect("after");
     assert!(after.iter().all(|i| (i.repository_id, i.digest.to_string()) > (r, d.to_string())));
 

@@ -277,6 +277,8 @@ pub struct StoredInventory {
     pub repository_id: i64,
     pub digest: Digest,
     pub inventory: String,
+    /// The findings recorded last (JSON), to tell what a re-match changed.
+    pub findings: Option<String>,
 }
 
 /// One import's share of the vulnerability database.
@@ -763,13 +765,16 @@ pub trait MetaStore: Send + Sync {
         digest: &Digest,
         scan: &StoredScan,
     ) -> Result<(), MetaError>;
-    /// Replaces the findings of a stored inventory, matched at `at`.
+    /// Replaces the findings of a stored inventory, matched at `at`; with `change` (what the
+    /// re-match changed, as an event's detail JSON), records the image's `SCAN` event in the
+    /// same transaction.
     async fn record_findings(
         &self,
         repository_id: i64,
         digest: &Digest,
         findings: &str,
         at: Millis,
+        change: Option<&str>,
     ) -> Result<(), MetaError>;
     /// Stored inventories after `after` (repository id, digest), in that order.
     async fn stored_inventories(

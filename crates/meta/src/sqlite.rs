@@ -2127,19 +2127,27 @@ impl MetaStore for SqliteMetaStore {
         digest: &Digest,
         findings: &str,
         at: Millis,
+        change: Option<&str>,
     ) -> Result<(), MetaError> {
-        sqlx::query(
+        let digest = digest.to_string();
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        let updated = sqlx::query(
             "UPDATE image_scans SET findings = ?, matched_at = ?
              WHERE repository_id = ? AND digest = ? AND inventory IS NOT NULL",
         )
         .bind(findings)
         .bind(at)
         .bind(repository_id)
-        .bind(digest.to_string())
-        .execute(&self.writer)
+        .bind(&digest)
+        .execute(&mut *tx)
         .await
-        .map_err(backend)?;
-        Ok(())
+        .map_err(backend)?
+        .rows_affected()
+            > 0;
+        if let Some(change) = change.filter(|_| updated) {
+            record_event(&mut tx, repository_id, at, "SCAN", &digest, None, Some(change)).await?;
+        }
+        tx.commit().await.map_err(backend)
     }
 
     async fn stored_inventories(
@@ -2149,8 +2157,8 @@ impl MetaStore for SqliteMetaStore {
     ) -> Result<Vec<StoredInventory>, MetaError> {
         let (after_repository, after_digest) =
             after.map(|(r, d)| (r, d.to_string())).unwrap_or((-1, String::new()));
-        let rows: Vec<(i64, String, String)> = sqlx::query_as(
-            "SELECT repository_id, digest, inventory FROM image_scans
+        let rows: Vec<(i64, String, String, Option<String>)> = sqlx::query_as(
+            "SELECT repository_id, digest, inventory, findings FROM image_scans
              WHERE inventory IS NOT NULL AND (repository_id, digest) > (?, ?)
              ORDER BY repository_id, digest LIMIT ?",
         )
@@ -2161,8 +2169,8 @@ impl MetaStore for SqliteMetaStore {
         .await
         .map_err(backend)?;
         rows.into_iter()
-            .map(|(repository_id, digest, inventory)| {
-                Ok(StoredInventory { repository_id, digest: parse(&digest, "digest")?, inventory })
+            .map(|(repository_id, digest, inventory, findings)| {
+                Ok(StoredInventory { repository_id, digest: parse(&digest, "digest")?, inventory, findings })
             })
             .collect()
     }

@@ -62,7 +62,7 @@ pub use limits::MAX_RESOURCE_TAGS;
 pub use manifests::{ManifestContent, ManifestPush, PutManifestOutcome, Referrer};
 pub use repositories::RepositoryPage;
 pub use scanning_rules::{RegistryScanning, RepositoryScanning, ScanningRule, filter_matches};
-pub use scans::{FeedDownload, SCAN_QUOTA, ScanFinding, ScanReport, ScanSummary};
+pub use scans::{FeedDownload, SBOM_ARTIFACT_TYPE, SCAN_QUOTA, ScanFinding, ScanReport, ScanSummary};
 pub use uploads::{BlobContent, UploadStatus};
 
 /// Settings the services need from the configuration.

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use berth_core::media_types;
 use berth_core::{Digest, Manifest, ManifestKind, StorageClass};
 use berth_iam::Action;
 use berth_meta::{Millis, Repository, StoredScan, VulnerabilityFeed};
@@ -32,6 +33,8 @@ const IMAGE_CONFIGS: [&str; 2] =
     ["application/vnd.oci.image.config.v1+json", "application/vnd.docker.container.image.v1+json"];
 /// Inventories re-matched per batch.
 const REMATCH_BATCH: u32 = 500;
+/// The artifact type (and layer media type) of an SBOM attached to its image.
+pub const SBOM_ARTIFACT_TYPE: &str = "application/vnd.cyclonedx+json";
 
 /// A finding as stored and shown, in the terms ECR's findings use.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -133,6 +136,58 @@ fn shown(findings: Vec<Finding>) -> Vec<ScanFinding> {
             fixed_version: f.fixed_version,
         })
         .collect()
+}
+
+/// Findings a change record lists one by one; the counts cover them all.
+const CHANGES_LISTED: usize = 100;
+
+/// What a re-match changed in an image's findings, as the detail of its `SCAN` event: the
+/// findings that are new (and their severities, so that a subscriber can act on new critical
+/// ones), the ones whose severity changed, and how many are gone. `None` when nothing changed.
+fn finding_change(before: Option<&str>, after: &[ScanFinding]) -> Option<serde_json::Value> {
+    let before: Vec<ScanFinding> = before.and_then(|b| serde_json::from_str(b).ok()).unwrap_or_default();
+    let key = |f: &ScanFinding| (f.name.clone(), f.package_name.clone(), f.package_version.clone());
+    let was: BTreeMap<_, &str> = before.iter().map(|f| (key(f), f.severity.as_str())).collect();
+    let now: BTreeMap<_, &str> = after.iter().map(|f| (key(f), f.severity.as_str())).collect();
+    let new: Vec<&ScanFinding> = after.iter().filter(|f| !was.contains_key(&key(f))).collect();
+    let reassessed: Vec<(&ScanFinding, &str)> = after
+        .iter()
+        .filter_map(|f| was.get(&key(f)).filter(|s| **s != f.severity).map(|s| (f, *s)))
+        .collect();
+    let resolved = was.keys().filter(|k| !now.contains_key(*k)).count();
+    if new.is_empty() && reassessed.is_empty() && resolved == 0 {
+        return None;
+    }
+    let listed = |f: &ScanFinding| {
+        serde_json::json!({
+            "name": f.name,
+            "severity": f.severity,
+            "package-name": f.package_name,
+            "package-version": f.package_version,
+            "fixed-version": f.fixed_version,
+        })
+    };
+    let mut new_counts: BTreeMap<&str, u64> = BTreeMap::new();
+    for finding in &new {
+        *new_counts.entry(finding.severity.as_str()).or_default() += 1;
+    }
+    Some(serde_json::json!({
+        "scan-status": "COMPLETE",
+        "trigger": "VULNERABILITY_DATABASE_UPDATE",
+        "new-finding-count": new.len(),
+        "new-finding-severity-counts": new_counts,
+        "new-findings": new.iter().take(CHANGES_LISTED).map(|f| listed(f)).collect::<Vec<_>>(),
+        "reassessed-findings": reassessed
+            .iter()
+            .take(CHANGES_LISTED)
+            .map(|(f, previous)| {
+                let mut shown = listed(f);
+                shown["previous-severity"] = serde_json::json!(previous);
+                shown
+            })
+            .collect::<Vec<_>>(),
+        "resolved-finding-count": resolved,
+    }))
 }
 
 fn as_json<T: serde::Serialize>(value: &T) -> Result<String, RegistryError> {
@@ -420,9 +475,16 @@ impl Registry {
             after = Some((last.repository_id, last.digest.clone()));
             for stored in &batch {
                 let Ok(inventory) = serde_json::from_str::<Inventory>(&stored.inventory) else { continue };
-                let findings = as_json(&shown(advisories.findings(&inventory)))?;
+                let findings = shown(advisories.findings(&inventory));
+                let change = finding_change(stored.findings.as_deref(), &findings).map(|c| c.to_string());
                 self.meta
-                    .record_findings(stored.repository_id, &stored.digest, &findings, self.now_millis())
+                    .record_findings(
+                        stored.repository_id,
+                        &stored.digest,
+                        &as_json(&findings)?,
+                        self.now_millis(),
+                        change.as_deref(),
+                    )
                     .await?;
                 matched += 1;
             }
@@ -453,6 +515,63 @@ impl Registry {
             RegistryError::Internal(format!("stored inventory of {repo}@{digest} is malformed: {e}"))
         })?;
         Ok(berth_scan::sbom::cyclonedx(&inventory, &digest.to_string(), &repo.to_string()))
+    }
+
+    /// Attaches the SBOM of a scanned image to it as an OCI referrer in its repository (an
+    /// artifact manifest of type `application/vnd.cyclonedx+json` whose subject is the image),
+    /// so that the referrers API and ListImageReferrers list it and any client pulls it. The
+    /// document depends only on the inventory, so attaching again changes nothing. Returns the
+    /// referrer's digest.
+    pub async fn attach_sbom(&self, repo: &RepoPath, digest: &Digest) -> Result<Digest, RegistryError> {
+        let document = self.image_sbom(repo, digest).await?;
+        let repository = self.existing_repository(repo).await?;
+        let image = self.meta.get_manifest(repository.id, digest).await?.ok_or_else(|| {
+            RegistryError::ManifestUnknown(format!("{repo}@{digest} is not an image of the repository"))
+        })?;
+        let completed_at = self.meta.image_scan(repository.id, digest).await?.and_then(|s| s.completed_at);
+        let document = serde_json::to_vec_pretty(&document)
+            .map_err(|e| RegistryError::Internal(format!("serializing an SBOM: {e}")))?;
+        let sbom = self.store_bytes(&repository, document).await?;
+        let empty = self.store_bytes(&repository, b"{}".to_vec()).await?;
+        let mut annotations = serde_json::Map::new();
+        if let Some(at) = completed_at {
+            annotations.insert(
+                "org.opencontainers.image.created".to_owned(),
+                serde_json::json!(crate::events::rfc3339(at)),
+            );
+        }
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": media_types::OCI_MANIFEST,
+            "artifactType": SBOM_ARTIFACT_TYPE,
+            "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty.0, "size": empty.1},
+            "layers": [{"mediaType": SBOM_ARTIFACT_TYPE, "digest": sbom.0, "size": sbom.1}],
+            "subject": {"mediaType": image.media_type, "digest": digest, "size": image.size},
+            "annotations": annotations,
+        });
+        let bytes = serde_json::to_vec(&manifest)
+            .map_err(|e| RegistryError::Internal(format!("serializing a manifest: {e}")))?;
+        let referrer = berth_blob::Hasher::digest_of(digest.algorithm(), &bytes);
+        let push = crate::manifests::ManifestPush::into_existing(repo, repository);
+        let reference = berth_core::Reference::Digest(referrer.clone());
+        self.put_manifest(push, &reference, Some(media_types::OCI_MANIFEST), bytes.into()).await?;
+        Ok(referrer)
+    }
+
+    /// Stores `bytes` as a blob of `repository` through an upload, as a push would; returns
+    /// its digest and size.
+    async fn store_bytes(
+        &self,
+        repository: &Repository,
+        bytes: Vec<u8>,
+    ) -> Result<(Digest, u64), RegistryError> {
+        let digest = berth_blob::Hasher::digest_of(berth_core::DigestAlgorithm::Sha256, &bytes);
+        let size = bytes.len() as u64;
+        let upload = self.new_upload(repository).await?;
+        let body: berth_blob::ByteStream =
+            Box::pin(futures_util::stream::once(async move { Ok(bytes::Bytes::from(bytes)) }));
+        self.finish_upload(repository, &upload.id, &digest, None, Some(body), |_| Ok(())).await?;
+        Ok((digest, size))
     }
 
     /// Layers the scanner has read since start; a re-match reads none.
