@@ -359,7 +359,12 @@ proptest! {
         let _ = apk::parse(&text);
         let _ = python::parse(&text);
         let _ = cargo::parse(&text);
-        let layer = tar_of(&[("etc/os-release", Some(text.as_bytes())), ("x/node_modules/a/package.json", Some(text.as_bytes()))]);
+        let _ = npm::parse_lock(text.as_bytes());
+        let layer = tar_of(&[
+            ("etc/os-release", Some(text.as_bytes())),
+            ("x/node_modules/a/package.json", Some(text.as_bytes())),
+            ("x/package-lock.json", Some(text.as_bytes())),
+        ]);
         let mut files = ImageFiles::new(Limits::default());
         if files.add_layer("text", layer.as_slice(), &wanted).is_ok() {
             let _ = catalog(&files);
@@ -884,4 +889,54 @@ fn npm_packages_under_node_modules_are_found_and_matched() {
         advisories.findings(&inventory).into_iter().map(|f| (f.name, f.package)).collect();
     assert_eq!(found, [("CVE-2021-23337".to_owned(), "lodash".to_owned())]);
     assert_eq!(sbom::purl(&inventory.packages[0], &inventory), "pkg:npm/%40babel/core@7.0.0");
+}
+
+#[test]
+fn npm_lock_files_add_what_is_not_installed_beside_them() {
+    // lockfileVersion 3: locations; dev, linked and git entries are not production releases.
+    let v3 = br#"{"name": "app", "lockfileVersion": 3, "packages": {
+        "": {"name": "app", "version": "1.0.0"},
+        "node_modules/lodash": {"version": "4.17.20"},
+        "node_modules/@babel/core": {"version": "7.0.0", "dev": true},
+        "node_modules/mkdirp/node_modules/minimist": {"version": "1.2.5"},
+        "node_modules/local": {"resolved": "../local", "link": true},
+        "node_modules/from-git": {"version": "git+https://example.com/x.git#abc"},
+        "node_modules/aliased": {"name": "real-name", "version": "2.0.0"}}}"#;
+    assert_eq!(
+        npm::parse_lock(v3),
+        [("lodash", "4.17.20"), ("minimist", "1.2.5"), ("real-name", "2.0.0")]
+            .map(|(n, v)| (n.to_owned(), v.to_owned()))
+    );
+    // lockfileVersion 1: nested dependencies.
+    let v1 = br#"{"lockfileVersion": 1, "dependencies": {
+        "mkdirp": {"version": "0.5.1", "dependencies": {"minimist": {"version": "0.0.8"}}},
+        "mocha": {"version": "5.0.0", "dev": true}}}"#;
+    assert_eq!(
+        npm::parse_lock(v1),
+        [("minimist", "0.0.8"), ("mkdirp", "0.5.1")].map(|(n, v)| (n.to_owned(), v.to_owned()))
+    );
+
+    // In an image: what is installed comes from node_modules once; the lock adds the rest.
+    let layer = tar_of(&[
+        ("app/package-lock.json", Some(v3.as_slice())),
+        (
+            "app/node_modules/lodash/package.json",
+            Some(br#"{"name": "lodash", "version": "4.17.20"}"#.as_slice()),
+        ),
+        ("app/node_modules/some/node_modules/dep/package-lock.json", Some(v1.as_slice())),
+    ]);
+    let mut files = ImageFiles::new(Limits::default());
+    files.add_layer("node", layer.as_slice(), &wanted).expect("layer");
+    let found: Vec<(String, String, String)> =
+        catalog(&files).packages.into_iter().map(|p| (p.name, p.version, p.path)).collect();
+    assert_eq!(
+        found,
+        [
+            ("lodash", "4.17.20", "app/node_modules/lodash/package.json"),
+            ("minimist", "1.2.5", "app/package-lock.json"),
+            ("real-name", "2.0.0", "app/package-lock.json"),
+        ]
+        .map(|(n, v, p)| (n.to_owned(), v.to_owned(), p.to_owned())),
+        "a lock file inside node_modules is a dependency's, not the image's"
+    );
 }
