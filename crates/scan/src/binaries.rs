@@ -34,7 +34,7 @@ fn is_executable(bytes: &[u8]) -> bool {
 }
 
 /// The packages compiled into an executable; nothing for any other file.
-pub(crate) fn inspect(bytes: &[u8]) -> Vec<Embedded> {
+pub(crate) fn inspect(_path: &str, bytes: &[u8]) -> Vec<Embedded> {
     if !is_executable(bytes) {
         return Vec::new();
     }

@@ -1,8 +1,11 @@
 //! Java libraries: the `META-INF/maven/<group>/<artifact>/pom.properties` each Maven-built
 //! archive carries, in every `.jar`, `.war`, `.ear` (and the plugin archives `.par`, `.hpi`,
 //! `.jpi`) and in the archives nested in them (`WEB-INF/lib/`, `BOOT-INF/lib/`), named
-//! `group:artifact` as Maven's advisories name them. An archive without that file names no
-//! group, and no advisory could be matched to it.
+//! `group:artifact` as Maven's advisories name them. An archive without that file is named by
+//! its manifest only where the manifest and the file name agree: `Implementation-Vendor-Id`
+//! (the group, as Maven's archiver writes it) and an `<artifact>-<version>.jar` name whose
+//! version is the manifest's `Implementation-Version` (or `Bundle-Version`). Anything less
+//! names no group, and a guess would match the wrong advisories.
 
 use std::io::{Cursor, Read};
 
@@ -25,40 +28,81 @@ pub(crate) fn is_archive(path: &str) -> bool {
     ARCHIVE_EXTENSIONS.iter().any(|e| lower.ends_with(e))
 }
 
-/// The Maven libraries of an archive and the archives it nests.
-pub(crate) fn inspect(bytes: &[u8]) -> Vec<Embedded> {
+/// The Maven libraries of the archive at `path` and of the archives it nests.
+pub(crate) fn inspect(path: &str, bytes: &[u8]) -> Vec<Embedded> {
     let mut found = Vec::new();
     let mut nested_budget = MAX_NESTED_BYTES;
-    read_archive(bytes, 0, &mut nested_budget, &mut found);
+    read_archive(file_name(path), bytes, 0, &mut nested_budget, &mut found);
     found.sort();
     found.dedup();
     found
 }
 
-fn read_archive(bytes: &[u8], depth: u32, nested_budget: &mut u64, found: &mut Vec<Embedded>) {
+fn file_name(path: &str) -> &str {
+    path.rsplit_once('/').map_or(path, |(_, name)| name)
+}
+
+fn read_archive(name: &str, bytes: &[u8], depth: u32, nested_budget: &mut u64, found: &mut Vec<Embedded>) {
     let Ok(mut archive) = zip::ZipArchive::new(Cursor::new(bytes)) else { return };
+    let mut described = false;
+    let mut manifest = None;
     for index in 0..archive.len().min(MAX_ENTRIES) {
         let Ok(entry) = archive.by_index(index) else { continue };
         if !entry.is_file() {
             continue;
         }
-        let Ok(name) = entry.name().map(|n| n.into_owned()) else { continue };
-        if is_pom_properties(&name) {
+        let Ok(member) = entry.name().map(|n| n.into_owned()) else { continue };
+        if is_pom_properties(&member) {
             let mut text = Vec::new();
             if entry.take(MAX_PROPERTIES_BYTES).read_to_end(&mut text).is_ok()
                 && let Some(library) = library(&String::from_utf8_lossy(&text))
             {
                 found.push(library);
+                described = true;
             }
-        } else if is_archive(&name) && depth + 1 < MAX_DEPTH {
+        } else if member == "META-INF/MANIFEST.MF" {
+            let mut text = Vec::new();
+            if entry.take(MAX_PROPERTIES_BYTES).read_to_end(&mut text).is_ok() {
+                manifest = Some(String::from_utf8_lossy(&text).into_owned());
+            }
+        } else if is_archive(&member) && depth + 1 < MAX_DEPTH {
             let mut nested = Vec::new();
             let within = entry.take(*nested_budget).read_to_end(&mut nested);
             *nested_budget = nested_budget.saturating_sub(nested.len() as u64);
             if within.is_ok() && *nested_budget > 0 {
-                read_archive(&nested, depth + 1, nested_budget, found);
+                read_archive(file_name(&member), &nested, depth + 1, nested_budget, found);
             }
         }
     }
+    if !described && let Some(library) = manifest.and_then(|m| named_by_manifest(name, &m)) {
+        found.push(library);
+    }
+}
+
+/// The library an archive without pom.properties is, when its manifest's group and version
+/// and its file name `<artifact>-<version>.<extension>` agree.
+fn named_by_manifest(file_name: &str, manifest: &str) -> Option<Embedded> {
+    // Continuation lines (a leading space) belong to the attribute before them.
+    let joined = manifest.replace("\r\n", "\n").replace("\n ", "");
+    let attribute = |key: &str| {
+        joined.lines().find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            let value = value.trim();
+            (name.trim().eq_ignore_ascii_case(key) && !value.is_empty() && value.len() <= MAX_FIELD)
+                .then(|| value.to_owned())
+        })
+    };
+    let group = attribute("Implementation-Vendor-Id")?;
+    let version = attribute("Implementation-Version").or_else(|| attribute("Bundle-Version"))?;
+    let stem = file_name.rsplit_once('.')?.0;
+    let artifact = stem.strip_suffix(&version)?.strip_suffix('-')?;
+    let plausible =
+        |text: &str| !text.is_empty() && !text.chars().any(|c| c.is_control() || c == ':' || c == '/');
+    if !plausible(&group) || !plausible(artifact) {
+        return None;
+    }
+    let name = format!("{group}:{artifact}");
+    Some(Embedded { kind: PackageKind::Maven, matched_name: name.clone(), name, version })
 }
 
 /// `META-INF/maven/<group>/<artifact>/pom.properties`.
@@ -122,9 +166,32 @@ mod tests {
             ("META-INF/maven/x/pom.properties", b"groupId=x\nartifactId=y\nversion=1\n"),
         ]);
         assert_eq!(
-            names(&inspect(&outer)),
+            names(&inspect("srv/app.jar", &outer)),
             [("com.example:app", "1.0.0"), ("org.apache.logging.log4j:log4j-core", "2.14.1")]
         );
+    }
+
+    #[test]
+    fn a_manifest_names_an_archive_only_where_it_and_the_file_name_agree() {
+        let manifest = b"Manifest-Version: 1.0\r\nImplementation-Title: Commons Text\r\nImplementation-Vendor-Id: org.apa\r\n che.commons\r\nImplementation-Version: 1.9\r\n";
+        let jar = archive(&[("META-INF/MANIFEST.MF", manifest)]);
+        assert_eq!(
+            names(&inspect("usr/share/java/commons-text-1.9.jar", &jar)),
+            [("org.apache.commons:commons-text", "1.9")]
+        );
+        assert!(inspect("usr/share/java/commons-text.jar", &jar).is_empty(), "no version in the name");
+        assert!(inspect("usr/share/java/commons-text-1.10.jar", &jar).is_empty(), "the versions differ");
+        let without_group = archive(&[("META-INF/MANIFEST.MF", b"Implementation-Version: 1.9\n")]);
+        assert!(inspect("lib/commons-text-1.9.jar", &without_group).is_empty());
+        // pom.properties, where there is one, is what names it.
+        let both = archive(&[
+            ("META-INF/MANIFEST.MF", manifest),
+            (
+                "META-INF/maven/org.apache.commons/commons-text/pom.properties",
+                b"groupId=org.apache.commons\nartifactId=commons-text\nversion=1.9\n",
+            ),
+        ]);
+        assert_eq!(names(&inspect("renamed.jar", &both)), [("org.apache.commons:commons-text", "1.9")]);
     }
 
     #[test]
@@ -134,12 +201,15 @@ mod tests {
         for _ in 0..MAX_DEPTH {
             nested = archive(&[("lib/inner.jar", &nested)]);
         }
-        assert!(inspect(&nested).is_empty(), "archives nested deeper than {MAX_DEPTH} are not opened");
+        assert!(
+            inspect("x.jar", &nested).is_empty(),
+            "archives nested deeper than {MAX_DEPTH} are not opened"
+        );
         assert_eq!(
             library("groupId = g\nartifactId: a\nversion=2.0"),
             library("groupId=g\nartifactId=a\nversion=2.0")
         );
         assert!(library("groupId=g\nartifactId=a\n").is_none());
-        assert!(inspect(b"PK\x03\x04 but nothing more").is_empty());
+        assert!(inspect("x.jar", b"PK\x03\x04 but nothing more").is_empty());
     }
 }

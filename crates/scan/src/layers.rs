@@ -72,8 +72,8 @@ pub struct Embedded {
     pub version: String,
 }
 
-/// Looks into a file's bytes for the packages it embeds.
-pub type Inspector = fn(&[u8]) -> Vec<Embedded>;
+/// Looks into a file's bytes (at a path) for the packages it embeds.
+pub type Inspector = fn(&str, &[u8]) -> Vec<Embedded>;
 
 /// Which inspector, if any, looks into the file at a path with a mode (the tar header's).
 pub type Inspection = fn(&str, u32) -> Option<Inspector>;
@@ -218,7 +218,7 @@ impl ImageFiles {
             // Passed over: the tar reader skips the rest of the entry.
             return Ok(());
         }
-        let mut packages = inspector(&data);
+        let mut packages = inspector(&path, &data);
         packages.truncate(MAX_EMBEDDED_PER_FILE);
         if !packages.is_empty() {
             self.nodes.insert(path, Node::Embedding { layer, packages });

@@ -323,11 +323,11 @@ proptest! {
     #[test]
     fn inspectors_take_any_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..4096),
                                  cut in 0usize..2000, flip in 0usize..2000, with in any::<u8>()) {
-        let _ = java::inspect(&bytes);
-        let _ = binaries::inspect(&bytes);
+        let _ = java::inspect("a-1.jar", &bytes);
+        let _ = binaries::inspect("bin/a", &bytes);
         let mut elf = b"\x7fELF".to_vec();
         elf.extend_from_slice(&bytes);
-        let _ = binaries::inspect(&elf);
+        let _ = binaries::inspect("bin/a", &elf);
         // Build information with its strings damaged.
         let mut go = b"\x7fELF\0\0\0\0\0\0\0\0\0\0\0\0\xff Go buildinf:\x08\x02".to_vec();
         go.extend_from_slice(&[0u8; 16]);
@@ -337,7 +337,7 @@ proptest! {
         let at = flip % go.len().max(1);
         if let Some(byte) = go.get_mut(at) { *byte ^= with; }
         go.truncate(cut.max(1));
-        let _ = binaries::inspect(&go);
+        let _ = binaries::inspect("bin/a", &go);
         let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
         let _ = zip.start_file("META-INF/maven/g/a/pom.properties", zip::write::SimpleFileOptions::default());
         let _ = std::io::Write::write_all(&mut zip, b"groupId=g\nartifactId=a\nversion=1\n");
@@ -348,7 +348,7 @@ proptest! {
             let at = flip % jar.len().max(1);
             if let Some(byte) = jar.get_mut(at) { *byte ^= with; }
             jar.truncate(cut.max(1).min(jar.len()));
-            let _ = java::inspect(&jar);
+            let _ = java::inspect("a-1.jar", &jar);
         }
     }
 
