@@ -13,8 +13,10 @@ use crate::{Embedded, PackageKind};
 const GO_MAGIC: &[u8] = b"\xff Go buildinf:";
 const GO_HEADER_BYTES: usize = 32;
 /// The flag saying the strings follow the header inline (Go 1.18 and later); before, the header
-/// held pointers into the binary, which this reader does not follow.
+/// held the addresses of the two strings, found through the binary's segments.
 const GO_INLINE_STRINGS: u8 = 0x2;
+/// The flag saying those addresses are big-endian.
+const GO_BIG_ENDIAN: u8 = 0x1;
 /// The longest string of build information read (module lists run to kilobytes).
 const MAX_GO_STRING: u64 = 4 * 1024 * 1024;
 /// The longest decompressed cargo-auditable record read.
@@ -57,7 +59,7 @@ fn embedded(kind: PackageKind, name: &str, version: &str) -> Option<Embedded> {
 /// The Go modules of a binary's build information, and the standard library.
 fn go_packages(bytes: &[u8]) -> Vec<Embedded> {
     for at in memchr::memmem::find_iter(bytes, GO_MAGIC) {
-        if let Some((go_version, modules)) = go_build_info(bytes.get(at..).unwrap_or_default()) {
+        if let Some((go_version, modules)) = go_build_info(bytes, at) {
             let mut found = go_modules(&modules);
             if let Some(stdlib) = go_version_as_semver(&go_version) {
                 found.extend(embedded(PackageKind::Go, "stdlib", &stdlib));
@@ -68,16 +70,57 @@ fn go_packages(bytes: &[u8]) -> Vec<Embedded> {
     Vec::new()
 }
 
-/// The Go version and module information following a build information header.
-fn go_build_info(from_magic: &[u8]) -> Option<(String, String)> {
-    let flags = *from_magic.get(15)?;
-    if flags & GO_INLINE_STRINGS == 0 {
-        return None;
-    }
-    let mut rest = from_magic.get(GO_HEADER_BYTES..)?;
-    let version = go_string(&mut rest)?;
-    let modules = go_string(&mut rest)?;
+/// The Go version and module information of the build information header at `at`.
+fn go_build_info(bytes: &[u8], at: usize) -> Option<(String, String)> {
+    let header = bytes.get(at..)?.get(..GO_HEADER_BYTES)?;
+    let flags = *header.get(15)?;
+    let (version, modules) = if flags & GO_INLINE_STRINGS != 0 {
+        let mut rest = bytes.get(at + GO_HEADER_BYTES..)?;
+        (go_string(&mut rest)?, go_string(&mut rest)?)
+    } else {
+        go_strings_by_address(bytes, header)?
+    };
     Some((String::from_utf8_lossy(version).into_owned(), String::from_utf8_lossy(modules).into_owned()))
+}
+
+/// Before Go 1.18: the header holds the addresses of two Go string headers (address, length),
+/// each pointer `header[14]` bytes wide, found through the binary's loaded segments.
+fn go_strings_by_address<'a>(bytes: &'a [u8], header: &[u8]) -> Option<(&'a [u8], &'a [u8])> {
+    use object::{Object, ObjectSegment};
+    let width = usize::from(*header.get(14)?);
+    let big_endian = header.get(15)? & GO_BIG_ENDIAN != 0;
+    let pointer = |b: &[u8]| -> Option<u64> {
+        match (width, big_endian) {
+            (8, false) => Some(u64::from_le_bytes(b.get(..8)?.try_into().ok()?)),
+            (8, true) => Some(u64::from_be_bytes(b.get(..8)?.try_into().ok()?)),
+            (4, false) => Some(u64::from(u32::from_le_bytes(b.get(..4)?.try_into().ok()?))),
+            (4, true) => Some(u64::from(u32::from_be_bytes(b.get(..4)?.try_into().ok()?))),
+            _ => None,
+        }
+    };
+    let file = object::File::parse(bytes).ok()?;
+    let at_address = |address: u64, length: u64| -> Option<&'a [u8]> {
+        file.segments().find_map(|segment| {
+            let offset = address.checked_sub(segment.address())?;
+            let (file_offset, file_size) = segment.file_range();
+            if offset.checked_add(length)? > file_size {
+                return None;
+            }
+            let start = usize::try_from(file_offset.checked_add(offset)?).ok()?;
+            bytes.get(start..start.checked_add(usize::try_from(length).ok()?)?)
+        })
+    };
+    let string = |header_address: u64| -> Option<&'a [u8]> {
+        let string_header = at_address(header_address, 2 * width as u64)?;
+        let (data, length) = (pointer(string_header)?, pointer(string_header.get(width..)?)?);
+        if length > MAX_GO_STRING {
+            return None;
+        }
+        at_address(data, length)
+    };
+    let version = string(pointer(header.get(16..)?)?)?;
+    let modules = string(pointer(header.get(16 + width..)?)?)?;
+    Some((version, modules))
 }
 
 /// A string as Go's linker writes it: its length as an unsigned varint, then its bytes.
@@ -242,6 +285,71 @@ mod tests {
                 ("github.com/c/d".to_owned(), "2.0.0+incompatible".to_owned()),
             ]
         );
+    }
+
+    /// A minimal 64-bit little-endian ELF executable: one loaded segment at 0x400000 holding
+    /// the whole file, as Go before 1.18 lays out its build information: a header with the
+    /// addresses of two string headers, which hold the addresses of the strings.
+    fn elf_with_addressed_build_info(version: &str, modules: &str) -> Vec<u8> {
+        const BASE: u64 = 0x40_0000;
+        let mut file = vec![0u8; 0x200];
+        file[..4].copy_from_slice(b"\x7fELF");
+        file[4] = 2; // 64-bit
+        file[5] = 1; // little-endian
+        file[6] = 1; // version
+        file[16..18].copy_from_slice(&2u16.to_le_bytes()); // an executable
+        file[18..20].copy_from_slice(&62u16.to_le_bytes()); // x86-64
+        file[20..24].copy_from_slice(&1u32.to_le_bytes());
+        file[32..40].copy_from_slice(&64u64.to_le_bytes()); // program headers right after
+        file[52..54].copy_from_slice(&64u16.to_le_bytes()); // header size
+        file[54..56].copy_from_slice(&56u16.to_le_bytes()); // program header size
+        file[56..58].copy_from_slice(&1u16.to_le_bytes()); // one
+        file[58..60].copy_from_slice(&64u16.to_le_bytes()); // section header size
+        // The build information header at 0x100; string headers at 0x120 and 0x130; strings at 0x140.
+        let info = 0x100;
+        file[info..info + 14].copy_from_slice(GO_MAGIC);
+        file[info + 14] = 8;
+        file[info + 15] = 0;
+        file[info + 16..info + 24].copy_from_slice(&(BASE + 0x120).to_le_bytes());
+        file[info + 24..info + 32].copy_from_slice(&(BASE + 0x130).to_le_bytes());
+        let version_at = 0x140u64;
+        let modules_at = version_at + version.len() as u64;
+        file[0x120..0x128].copy_from_slice(&(BASE + version_at).to_le_bytes());
+        file[0x128..0x130].copy_from_slice(&(version.len() as u64).to_le_bytes());
+        file[0x130..0x138].copy_from_slice(&(BASE + modules_at).to_le_bytes());
+        file[0x138..0x140].copy_from_slice(&(modules.len() as u64).to_le_bytes());
+        file.truncate(0x140);
+        file.extend_from_slice(version.as_bytes());
+        file.extend_from_slice(modules.as_bytes());
+        let length = file.len() as u64;
+        let segment = 64;
+        file[segment..segment + 4].copy_from_slice(&1u32.to_le_bytes()); // loaded
+        file[segment + 4..segment + 8].copy_from_slice(&5u32.to_le_bytes()); // r-x
+        file[segment + 16..segment + 24].copy_from_slice(&BASE.to_le_bytes()); // virtual address
+        file[segment + 24..segment + 32].copy_from_slice(&BASE.to_le_bytes()); // physical
+        file[segment + 32..segment + 40].copy_from_slice(&length.to_le_bytes()); // in the file
+        file[segment + 40..segment + 48].copy_from_slice(&length.to_le_bytes()); // in memory
+        file
+    }
+
+    #[test]
+    fn build_information_before_go_1_18_is_found_through_its_addresses() {
+        let modules = "path\tapp\nmod\tapp\t(devel)\t\ndep\tgithub.com/gorilla/websocket\tv1.4.0\th1:x=\n";
+        let binary = elf_with_addressed_build_info("go1.16.15", modules);
+        let found: Vec<(String, String)> =
+            inspect("bin/app", &binary).into_iter().map(|e| (e.name, e.version)).collect();
+        assert_eq!(
+            found,
+            [
+                ("github.com/gorilla/websocket".to_owned(), "1.4.0".to_owned()),
+                ("stdlib".to_owned(), "1.16.15".to_owned())
+            ]
+        );
+        // An address outside every segment reads nothing rather than anything.
+        let mut stray = binary;
+        stray[0x120..0x128].copy_from_slice(&0x9999_0000u64.to_le_bytes());
+        let found = inspect("bin/app", &stray);
+        assert!(found.is_empty(), "{found:?}");
     }
 
     #[test]
