@@ -20,6 +20,9 @@ const MAX_ENTRIES: usize = 100_000;
 const MAX_PROPERTIES_BYTES: u64 = 64 * 1024;
 /// Bytes of nested archives decompressed, in all, for one outer archive.
 const MAX_NESTED_BYTES: u64 = 512 * 1024 * 1024;
+/// The largest nested archive opened (each is held while it is read; the libraries a fat
+/// archive nests are a few megabytes each).
+const MAX_NESTED_ARCHIVE_BYTES: u64 = 64 * 1024 * 1024;
 const MAX_FIELD: usize = 256;
 
 /// Whether the file at `path` is a Java archive, by its name.
@@ -67,9 +70,11 @@ fn read_archive(name: &str, bytes: &[u8], depth: u32, nested_budget: &mut u64, f
             }
         } else if is_archive(&member) && depth + 1 < MAX_DEPTH {
             let mut nested = Vec::new();
-            let within = entry.take(*nested_budget).read_to_end(&mut nested);
+            let cap = (*nested_budget).min(MAX_NESTED_ARCHIVE_BYTES + 1);
+            let within = entry.take(cap).read_to_end(&mut nested);
             *nested_budget = nested_budget.saturating_sub(nested.len() as u64);
-            if within.is_ok() && *nested_budget > 0 {
+            let whole = nested.len() as u64 <= MAX_NESTED_ARCHIVE_BYTES;
+            if within.is_ok() && whole && *nested_budget > 0 {
                 read_archive(file_name(&member), &nested, depth + 1, nested_budget, found);
             }
         }
@@ -81,7 +86,7 @@ fn read_archive(name: &str, bytes: &[u8], depth: u32, nested_budget: &mut u64, f
 
 /// The library an archive without pom.properties is, when its manifest's group and version
 /// and its file name `<artifact>-<version>.<extension>` agree.
-fn named_by_manifest(file_name: &str, manifest: &str) -> Option<Embedded> {
+pub(crate) fn named_by_manifest(file_name: &str, manifest: &str) -> Option<Embedded> {
     // Continuation lines (a leading space) belong to the attribute before them.
     let joined = manifest.replace("\r\n", "\n").replace("\n ", "");
     let attribute = |key: &str| {

@@ -360,6 +360,7 @@ proptest! {
         let _ = python::parse(&text);
         let _ = cargo::parse(&text);
         let _ = npm::parse_lock(text.as_bytes());
+        let _ = java::named_by_manifest("lib/a-1.0.jar", &text);
         let layer = tar_of(&[
             ("etc/os-release", Some(text.as_bytes())),
             ("x/node_modules/a/package.json", Some(text.as_bytes())),
