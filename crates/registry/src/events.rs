@@ -29,7 +29,7 @@ pub struct ImageEvent {
     pub body: Value,
 }
 
-pub(crate) fn rfc3339(ms: i64) -> String {
+fn rfc3339(ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
         .ok()
         .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())

@@ -520,26 +520,18 @@ impl Registry {
     /// Attaches the SBOM of a scanned image to it as an OCI referrer in its repository (an
     /// artifact manifest of type `application/vnd.cyclonedx+json` whose subject is the image),
     /// so that the referrers API and ListImageReferrers list it and any client pulls it. The
-    /// document depends only on the inventory, so attaching again changes nothing. Returns the
-    /// referrer's digest.
+    /// document and the manifest depend only on the inventory (no time in either), so attaching
+    /// again, even after a rescan, changes nothing. Returns the referrer's digest.
     pub async fn attach_sbom(&self, repo: &RepoPath, digest: &Digest) -> Result<Digest, RegistryError> {
         let document = self.image_sbom(repo, digest).await?;
         let repository = self.existing_repository(repo).await?;
         let image = self.meta.get_manifest(repository.id, digest).await?.ok_or_else(|| {
             RegistryError::ManifestUnknown(format!("{repo}@{digest} is not an image of the repository"))
         })?;
-        let completed_at = self.meta.image_scan(repository.id, digest).await?.and_then(|s| s.completed_at);
         let document = serde_json::to_vec_pretty(&document)
             .map_err(|e| RegistryError::Internal(format!("serializing an SBOM: {e}")))?;
         let sbom = self.store_bytes(&repository, document).await?;
         let empty = self.store_bytes(&repository, b"{}".to_vec()).await?;
-        let mut annotations = serde_json::Map::new();
-        if let Some(at) = completed_at {
-            annotations.insert(
-                "org.opencontainers.image.created".to_owned(),
-                serde_json::json!(crate::events::rfc3339(at)),
-            );
-        }
         let manifest = serde_json::json!({
             "schemaVersion": 2,
             "mediaType": media_types::OCI_MANIFEST,
@@ -547,7 +539,6 @@ impl Registry {
             "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty.0, "size": empty.1},
             "layers": [{"mediaType": SBOM_ARTIFACT_TYPE, "digest": sbom.0, "size": sbom.1}],
             "subject": {"mediaType": image.media_type, "digest": digest, "size": image.size},
-            "annotations": annotations,
         });
         let bytes = serde_json::to_vec(&manifest)
             .map_err(|e| RegistryError::Internal(format!("serializing a manifest: {e}")))?;

@@ -19,6 +19,8 @@ const GO_INLINE_STRINGS: u8 = 0x2;
 const GO_BIG_ENDIAN: u8 = 0x1;
 /// The longest string of build information read (module lists run to kilobytes).
 const MAX_GO_STRING: u64 = 4 * 1024 * 1024;
+/// Build information headers looked at in one binary (a real one has one).
+const MAX_GO_HEADERS_TRIED: usize = 16;
 /// The longest decompressed cargo-auditable record read.
 const MAX_AUDIT_JSON: u64 = 8 * 1024 * 1024;
 /// The longest name or version kept.
@@ -58,7 +60,9 @@ fn embedded(kind: PackageKind, name: &str, version: &str) -> Option<Embedded> {
 
 /// The Go modules of a binary's build information, and the standard library.
 fn go_packages(bytes: &[u8]) -> Vec<Embedded> {
-    for at in memchr::memmem::find_iter(bytes, GO_MAGIC) {
+    // Go aligns the header to 16 bytes; a binary full of look-alikes gets a bounded number of tries.
+    let aligned = memchr::memmem::find_iter(bytes, GO_MAGIC).filter(|at| at % 16 == 0);
+    for at in aligned.take(MAX_GO_HEADERS_TRIED) {
         if let Some((go_version, modules)) = go_build_info(bytes, at) {
             let mut found = go_modules(&modules);
             if let Some(stdlib) = go_version_as_semver(&go_version) {

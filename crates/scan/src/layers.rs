@@ -161,7 +161,10 @@ impl ImageFiles {
             if !wanted(&path) {
                 let mode = entry.header().mode().unwrap_or(0);
                 let inspector = self.inspection.and_then(|inspection| inspection(&path, mode));
-                if let Some(inspector) = inspector.filter(|_| kind.is_file()) {
+                // A file past the limit is passed over by its header's size, before any is read.
+                let size = entry.header().size().unwrap_or(u64::MAX);
+                let fits = kind.is_file() && size <= self.limits.max_inspected_bytes;
+                if let Some(inspector) = inspector.filter(|_| fits) {
                     self.inspect(&mut entry, path, index, inspector).map_err(|e| unreadable(layer, &e))?;
                 } else if kind.is_hard_link() {
                     // A second name of a file already looked into embeds what it does.
